@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* The command layer: argument parsing, printing, exit codes. */
+#ifndef B10T_CMD_H
+#define B10T_CMD_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "b10t.h"
+
+#define EXIT_USAGE 2
+
+/* One invocation: global state shared by main and the verb. */
+struct cmd {
+	const char *verb;		/* "load", or "b10t" before dispatch */
+	bool json;
+	bool quiet;
+	int verbose;
+	struct b10t_ctx ctx;
+	struct b10t_config cfg;
+};
+
+/* A verb's own option: a long option, and how --help shows it. */
+struct verb_option {
+	struct option opt;		/* .val is what the callback receives */
+	const char *metavar;		/* NULL for a flag */
+	const char *help;
+};
+
+struct verb {
+	const char *name;
+	int (*run)(struct cmd *c, int argc, char **argv);
+	const char *args;		/* synopsis after the options, or "" */
+	const char *summary;		/* one line, for --help and --list-cmds */
+	const struct verb_option *options;	/* terminated by a zero .opt.name */
+};
+
+extern const struct verb verbs[];
+extern const size_t verbs_count;
+const struct verb *verb_find(const char *name);
+
+/*
+ * Parse the verb's arguments: its own options (handed to on_opt with the
+ * option's val and optarg) and the common ones (--json, -q, -v, -h and every
+ * setting's option).  Returns the index of the first operand, or -1 after
+ * printing a usage error (the caller exits EXIT_USAGE), or -2 after --help
+ * (exit 0).
+ */
+int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
+	      int (*on_opt)(struct cmd *c, int val, const char *arg, void *data),
+	      void *data);
+
+/* Print "b10t VERB: error: ..." and, for usage, the --help hint. */
+void cmd_error(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cmd_usage_error(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cmd_help(const struct verb *v, FILE *out);
+
+/* Map a status to the contract's exit code. */
+int cmd_exit_code(enum b10t_status status);
+
+/*
+ * Report a library failure (r < 0): the message on stderr, and in JSON mode
+ * the object {"status": "ERROR", "error": ...} plus `extra` fields on stdout.
+ * Returns the exit code (1).
+ */
+int cmd_fail(struct cmd *c, cJSON *extra);
+
+/* Print a JSON object on stdout (and free it).  Returns 0 or -EIO. */
+int cmd_print_json(struct cmd *c, cJSON *obj);
+
+/* cJSON helpers: exact integers (beyond 2^53 too). */
+cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v);
+
+/* Human sizes: "1.2 MiB". */
+const char *human_bytes(uint64_t bytes, char *buf, size_t size);
+
+/* Install the progress bar on the context when stderr is a terminal. */
+void cmd_progress_setup(struct cmd *c, const char *what);
+void cmd_progress_end(struct cmd *c);
+
+/* Compute the environment key, reporting errors. 0 or exit code. */
+int cmd_envkey(struct cmd *c, struct b10t_envkey *key);
+
+int cmd_clear(struct cmd *c, int argc, char **argv);
+int cmd_envkey_verb(struct cmd *c, int argc, char **argv);
+int cmd_gc(struct cmd *c, int argc, char **argv);
+int cmd_info(struct cmd *c, int argc, char **argv);
+int cmd_list(struct cmd *c, int argc, char **argv);
+int cmd_load(struct cmd *c, int argc, char **argv);
+int cmd_save(struct cmd *c, int argc, char **argv);
+
+extern const struct verb_option no_options[];
+extern const struct verb_option clear_options[], envkey_options[], gc_options[],
+	info_options[], list_options[], load_options[], save_options[];
+
+#endif

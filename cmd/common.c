@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/* What every verb shares: options, errors, JSON, the progress bar. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+enum { OPT_JSON = 0x200, OPT_SETTING = 0x1000 };
+
+const struct verb_option no_options[] = { { { 0 }, NULL, NULL } };
+
+static const struct verb_option common_options[] = {
+	{ { "json", no_argument, NULL, OPT_JSON }, NULL, "print the result as one JSON object" },
+	{ { "quiet", no_argument, NULL, 'q' }, NULL, "no progress bar, no warnings" },
+	{ { "verbose", no_argument, NULL, 'v' }, NULL, "debug logs with timings (also B10T_LOG=debug)" },
+	{ { "help", no_argument, NULL, 'h' }, NULL, "show this help" },
+	{ { 0 }, NULL, NULL },
+};
+
+static size_t count_options(const struct verb_option *o)
+{
+	size_t n = 0;
+
+	while (o && o[n].opt.name)
+		n++;
+	return n;
+}
+
+static void print_option(FILE *out, const struct option *o, const char *metavar,
+			 const char *help)
+{
+	char left[64];
+	int shortopt = o->val > 0 && o->val < 0x80 && o->val != '?';
+
+	if (shortopt)
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->val, o->name,
+			 metavar ? " " : "", metavar ? metavar : "");
+	else
+		snprintf(left, sizeof(left), "    --%s%s%s", o->name,
+			 metavar ? " " : "", metavar ? metavar : "");
+	fprintf(out, "  %-28s %s\n", left, help);
+}
+
+void cmd_help(const struct verb *v, FILE *out)
+{
+	if (v) {
+		fprintf(out, "Usage: b10t %s [OPTIONS]%s%s\n\n%s.\n", v->name,
+			v->args[0] ? " " : "", v->args, v->summary);
+		if (count_options(v->options)) {
+			fprintf(out, "\nOptions:\n");
+			for (const struct verb_option *o = v->options; o->opt.name; o++)
+				print_option(out, &o->opt, o->metavar, o->help);
+		}
+	}
+	fprintf(out, "\nCommon options:\n");
+	for (const struct verb_option *o = common_options; o->opt.name; o++)
+		print_option(out, &o->opt, o->metavar, o->help);
+	fprintf(out, "\nSettings (option, or environment variable):\n");
+	for (size_t i = 0; i < b10t_settings_count; i++) {
+		const struct b10t_setting *s = &b10t_settings[i];
+		struct option o = { s->option, required_argument, NULL, 0 };
+		char help[256];
+
+		snprintf(help, sizeof(help), "%s [%s]", s->help, s->env);
+		print_option(out, &o, s->metavar, help);
+	}
+	if (v)
+		fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n");
+}
+
+static void vreport(struct cmd *c, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "b10t%s%s: error: ", strcmp(c->verb, "b10t") ? " " : "",
+		strcmp(c->verb, "b10t") ? c->verb : "");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cmd_error(struct cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(c, fmt, ap);
+	va_end(ap);
+}
+
+int cmd_usage_error(struct cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+	bool top = !strcmp(c->verb, "b10t");
+
+	va_start(ap, fmt);
+	vreport(c, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try 'b10t %s%s--help' for more information.\n",
+		top ? "" : c->verb, top ? "" : " ");
+	return EXIT_USAGE;
+}
+
+static void log_to_stderr(void *arg, enum b10t_log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	struct cmd *c = arg;
+
+	fprintf(stderr, "b10t %s: %s: %s\n", c->verb, names[level], msg);
+}
+
+int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
+	      int (*on_opt)(struct cmd *c, int val, const char *arg, void *data),
+	      void *data)
+{
+	size_t nv = count_options(v->options), nc = count_options(common_options);
+	size_t n = nv + nc + b10t_settings_count;
+	struct option *opts = calloc(n + 1, sizeof(*opts));
+	bool top = !strcmp(v->name, "b10t");
+	int r = 0, ch;
+
+	if (!opts) {
+		cmd_error(c, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < nv; i++)
+		opts[i] = v->options[i].opt;
+	for (size_t i = 0; i < nc; i++)
+		opts[nv + i] = common_options[i].opt;
+	for (size_t i = 0; i < b10t_settings_count; i++)
+		opts[nv + nc + i] = (struct option){ b10t_settings[i].option,
+			required_argument, NULL, OPT_SETTING + (int)i };
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, top ? "+:hqv" : ":hqv", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			r = -2;
+			break;
+		case 'q':
+			c->quiet = true;
+			break;
+		case 'v':
+			c->verbose++;
+			break;
+		case OPT_JSON:
+			c->json = true;
+			break;
+		case ':':
+			r = -1;
+			cmd_usage_error(c, "option '%s' needs an argument", argv[optind - 1]);
+			break;
+		case '?':
+			r = -1;
+			if (optopt && optopt < 0x80)
+				cmd_usage_error(c, "unknown option '-%c'", optopt);
+			else
+				cmd_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+			break;
+		default:
+			if (ch >= OPT_SETTING && ch < OPT_SETTING + (int)b10t_settings_count) {
+				const struct b10t_setting *s = &b10t_settings[ch - OPT_SETTING];
+				char origin[64];
+
+				snprintf(origin, sizeof(origin), "--%s", s->option);
+				if (b10t_config_set(&c->ctx, &c->cfg, s->env, optarg, origin) < 0) {
+					cmd_error(c, "%s", b10t_ctx_error(&c->ctx));
+					free(opts);
+					exit(1);	/* a bad value: exit 1 and touch nothing */
+				}
+			} else if (!on_opt || on_opt(c, ch, optarg, data) < 0) {
+				r = -1;
+			}
+		}
+		if (r < 0)
+			break;
+	}
+	free(opts);
+	if (r == -2 && !top) {
+		cmd_help(v, stdout);
+		return -2;
+	}
+	if (r < 0)
+		return r;
+
+	c->ctx.log = log_to_stderr;
+	c->ctx.log_arg = c;
+	c->ctx.log_level = c->verbose ? B10T_LOG_DEBUG : c->quiet ? B10T_LOG_ERROR : B10T_LOG_WARN;
+	return optind;
+}
+
+int cmd_exit_code(enum b10t_status status)
+{
+	return (int)status;	/* the enum is the contract's table */
+}
+
+cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v)
+{
+	char buf[32];
+
+	if (v <= (1ULL << 53))
+		return cJSON_AddNumberToObject(obj, name, (double)v);
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	return cJSON_AddRawToObject(obj, name, buf);
+}
+
+int cmd_print_json(struct cmd *c, cJSON *obj)
+{
+	char *s = cJSON_Print(obj);
+	int r = 0;
+
+	cJSON_Delete(obj);
+	if (!s) {
+		cmd_error(c, "out of memory");
+		return -ENOMEM;
+	}
+	if (puts(s) == EOF)
+		r = -EIO;
+	cJSON_free(s);
+	return r;
+}
+
+int cmd_fail(struct cmd *c, cJSON *extra)
+{
+	const char *msg = b10t_ctx_error(&c->ctx);
+
+	cmd_error(c, "%s", msg);
+	if (c->json) {
+		cJSON *o = extra ? extra : cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "status", "ERROR");
+		cJSON_AddStringToObject(o, "error", msg);
+		cmd_print_json(c, o);
+	} else if (extra) {
+		cJSON_Delete(extra);
+	}
+	return 1;
+}
+
+const char *human_bytes(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+/* ---- progress bar ---------------------------------------------------- */
+
+static struct {
+	const char *what;
+	double start, last;
+	bool shown;
+} bar;
+
+static void progress_draw(void *arg, const struct b10t_progress *p)
+{
+	double now = b10t_now(), dt;
+	char b[32], rate[32];
+
+	if (!p->done && now - bar.last < 0.1)
+		return;
+	bar.last = now;
+	dt = now - bar.start;
+	human_bytes(p->bytes, b, sizeof(b));
+	human_bytes(dt > 0 ? (uint64_t)((double)p->bytes / dt) : 0, rate, sizeof(rate));
+	if (p->total_bytes)
+		fprintf(stderr, "\r\033[K%s: %3d%% %" PRIu64 " files, %s, %s/s", bar.what,
+			(int)(100.0 * (double)p->bytes / (double)p->total_bytes),
+			p->files, b, rate);
+	else
+		fprintf(stderr, "\r\033[K%s: %" PRIu64 " files, %s, %s/s", bar.what,
+			p->files, b, rate);
+	bar.shown = true;
+}
+
+void cmd_progress_setup(struct cmd *c, const char *what)
+{
+	if (c->quiet || !isatty(STDERR_FILENO))
+		return;
+	bar.what = what;
+	bar.start = bar.last = b10t_now();
+	c->ctx.progress = progress_draw;
+	c->ctx.progress_arg = c;
+}
+
+void cmd_progress_end(struct cmd *c)
+{
+	if (bar.shown)
+		fputs("\r\033[K", stderr);
+	bar.shown = false;
+	c->ctx.progress = NULL;
+}
+
+int cmd_envkey(struct cmd *c, struct b10t_envkey *key)
+{
+	if (b10t_envkey_compute(&c->ctx, &c->cfg, key) < 0)
+		return cmd_fail(c, NULL);
+	return 0;
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libb10t: share torch.compile caches through a shared directory.
+ *
+ * Conventions: functions return 0 (or a count) on success and a negative
+ * errno on failure, leaving a one-line human message in the context
+ * (b10t_ctx_error()).  The library never prints and never exits; logs go
+ * through the context's log callback.
+ */
+#ifndef B10T_H
+#define B10T_H
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define B10T_VERSION_STRING "0.1.0"
+
+/* ---- statuses (CONTRACT.md "Statuses and exit codes") ---------------- */
+
+enum b10t_status {
+	B10T_SUCCESS = 0,
+	B10T_ERROR = 1,
+	B10T_DOES_NOT_EXIST = 3,
+	B10T_SKIPPED = 4,
+};
+
+const char *b10t_status_name(enum b10t_status status);
+
+/* ---- context: errors, logs, progress --------------------------------- */
+
+enum b10t_log_level { B10T_LOG_ERROR, B10T_LOG_WARN, B10T_LOG_INFO, B10T_LOG_DEBUG };
+
+struct b10t_progress {
+	uint64_t files;		/* entries done so far */
+	uint64_t bytes;		/* uncompressed bytes done so far */
+	uint64_t total_bytes;	/* expected total, 0 when unknown */
+	bool done;		/* last call of a phase */
+};
+
+struct b10t_ctx {
+	char err[1024];		/* last error message, "" when none */
+	int err_code;		/* last negative errno, 0 when none */
+	enum b10t_log_level log_level;	/* messages above this are dropped */
+	void (*log)(void *arg, enum b10t_log_level level, const char *msg);
+	void *log_arg;
+	void (*progress)(void *arg, const struct b10t_progress *p);
+	void *progress_arg;
+};
+
+void b10t_ctx_init(struct b10t_ctx *ctx);
+const char *b10t_ctx_error(const struct b10t_ctx *ctx);
+/* Set the error message (printf-style); returns -errnum (errnum > 0). */
+int b10t_set_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void b10t_clear_error(struct b10t_ctx *ctx);
+void b10t_log(struct b10t_ctx *ctx, enum b10t_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define b10t_debug(ctx, ...) b10t_log((ctx), B10T_LOG_DEBUG, __VA_ARGS__)
+#define b10t_warn(ctx, ...) b10t_log((ctx), B10T_LOG_WARN, __VA_ARGS__)
+/* Monotonic seconds, for phase timings. */
+double b10t_now(void);
+
+/* ---- configuration (CONTRACT.md "Configuration") ---------------------- */
+
+enum b10t_key_scheme {
+	B10T_SCHEME_DEFAULT = 0,	/* "default" */
+	B10T_SCHEME_B10_TRANSFER,	/* "b10-transfer" */
+};
+
+struct b10t_config {
+	char cache_dir[PATH_MAX];	/* TORCHINDUCTOR_CACHE_DIR */
+	char store_dir[PATH_MAX];	/* B10FS_CACHE_DIR */
+	char work_dir[PATH_MAX];	/* LOCAL_WORK_DIR */
+	uint64_t max_cache_size_mb;	/* MAX_CACHE_SIZE_MB */
+	unsigned max_concurrent_saves;	/* MAX_CONCURRENT_SAVES */
+	unsigned lock_timeout_s;	/* CLEANUP_LOCK_TIMEOUT_SECONDS */
+	unsigned incomplete_timeout_s;	/* CLEANUP_INCOMPLETE_TIMEOUT_SECONDS */
+	int fs_enabled;			/* BASETEN_FS_ENABLED: -1 unset, 0, 1 */
+	enum b10t_key_scheme key_scheme; /* B10T_KEY_SCHEME */
+};
+
+/*
+ * One configuration setting: its environment variable, the command-line
+ * option that overrides it, and a short help text.  The table is the single
+ * source for --help, the man pages and the tests.
+ */
+struct b10t_setting {
+	const char *env;	/* "TORCHINDUCTOR_CACHE_DIR" */
+	const char *option;	/* "cache-dir" (long option, no dashes) */
+	const char *metavar;	/* "DIR" */
+	const char *help;
+};
+extern const struct b10t_setting b10t_settings[];
+extern const size_t b10t_settings_count;
+
+/* Defaults, then the environment; validates every value. */
+int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg);
+/*
+ * Set one setting by its environment variable name, as from the command
+ * line; `origin` names the source in messages ("--cache-dir" or the
+ * variable).  Validates; on error the config is unchanged.
+ */
+int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
+		    const char *env, const char *value, const char *origin);
+/* Whether the store may be used: BASETEN_FS_ENABLED, else the dir exists. */
+bool b10t_store_enabled(const struct b10t_config *cfg);
+/* 0 when the store is usable, else -errno with a message. */
+int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg);
+/* Refuse '/', system directories, home directories themselves. */
+int b10t_check_cache_dir(struct b10t_ctx *ctx, const char *path);
+
+/* Parse "30s", "5m", "2h", "7d", plain seconds; -EINVAL when bad. */
+int b10t_parse_duration(const char *s, uint64_t *seconds);
+/* Parse "20G", "512M", "1T", "100K", plain bytes; -EINVAL when bad. */
+int b10t_parse_size(const char *s, uint64_t *bytes);
+
+/* ---- the environment key (CONTRACT.md "The environment key") ---------- */
+
+#define B10T_KEY_LEN 16
+#define B10T_MAX_COMPONENTS 8
+
+struct b10t_component {
+	const char *name;		/* "torch_version", ... */
+	char value[256];		/* "none" when not found */
+	char source[PATH_MAX + 64];	/* where it came from */
+};
+
+struct b10t_envkey {
+	enum b10t_key_scheme scheme;
+	char key[B10T_KEY_LEN + 1];
+	bool gpu;
+	size_t n;			/* components in the key, sorted by name */
+	struct b10t_component comp[B10T_MAX_COMPONENTS];
+};
+
+const char *b10t_scheme_name(enum b10t_key_scheme scheme);
+int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out);
+
+/* Gather components (packages, GPU, overrides) and compute the key. */
+int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+			struct b10t_envkey *key);
+/* Hash already-filled components (comp[0..n) sorted by name) into key->key. */
+void b10t_envkey_hash(struct b10t_envkey *key);
+/* The value of a component, NULL when the key has none of that name. */
+const char *b10t_envkey_get(const struct b10t_envkey *key, const char *name);
+
+/* ---- the store (CONTRACT.md "The store") ------------------------------ */
+
+enum b10t_format { B10T_FMT_LZ4 = 0, B10T_FMT_GZ };
+
+struct b10t_archive_info {
+	char filename[NAME_MAX + 1];
+	char key[NAME_MAX + 1];		/* the key part of the filename */
+	enum b10t_format format;
+	uint64_t bytes;			/* size of the archive file */
+	int64_t mtime;			/* created (published) time, seconds */
+	int64_t last_used;		/* last load time, seconds (atime/mtime) */
+};
+
+/* "cache_<key>.latest.tar.lz4" into buf. */
+void b10t_archive_name(char *buf, size_t size, const char *key, enum b10t_format fmt);
+/* Parse a published name; false when `name` is not one. */
+bool b10t_parse_archive_name(const char *name, struct b10t_archive_info *info);
+/*
+ * Every published archive of the store, newest first; *out is malloc'ed
+ * (free()).  Never writes to the store.
+ */
+int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		    struct b10t_archive_info **out, size_t *n);
+/* The archive for `key`: lz4 first, then the reference's gz; -ENOENT. */
+int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		    const char *key, struct b10t_archive_info *info);
+
+/* ---- archives: pack and unpack ----------------------------------------- */
+
+struct b10t_limits {
+	uint64_t max_entries;		/* default 1,000,000 */
+	uint64_t max_bytes;		/* total extracted bytes, default 64 GiB */
+	uint64_t max_archive_bytes;	/* pack: stop past this; 0 = no cap */
+};
+void b10t_limits_default(struct b10t_limits *lim);
+
+struct b10t_pack_stats {
+	uint64_t files;			/* entries written (files, dirs, links) */
+	uint64_t bytes;			/* uncompressed file bytes */
+	uint64_t archive_bytes;		/* compressed bytes written */
+};
+
+/*
+ * Pack directory `src` as pax tar + lz4 frame into out_fd.  The first
+ * member is `.b10t/manifest.json` with `manifest_json`.  -EFBIG when the
+ * archive would pass lim->max_archive_bytes.
+ */
+int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
+	      const char *manifest_json, const struct b10t_limits *lim,
+	      struct b10t_pack_stats *stats);
+
+/*
+ * Extract the archive read from in_fd into the existing empty directory
+ * `dst`, enforcing "Safety of archives".  Errors:
+ *   -EBADMSG  corrupt: checksum, truncation, not an archive
+ *   -EPERM    a hostile member (named in the message)
+ *   -EFBIG    a cap on entries or bytes
+ *   other     local I/O failure (ENOSPC, EIO, ...)
+ * *manifest (may be NULL) gets the manifest JSON when present (free()).
+ */
+int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
+		const char *dst, const struct b10t_limits *lim,
+		struct b10t_pack_stats *stats, char **manifest);
+
+/* Read only the manifest of an archive file; -ENOENT when it has none. */
+int b10t_read_manifest(struct b10t_ctx *ctx, const char *path,
+		       enum b10t_format fmt, char **manifest);
+
+/* ---- verbs ----------------------------------------------------------- */
+
+struct b10t_result {
+	enum b10t_status status;
+	char environment_key[B10T_KEY_LEN + 1];
+	char archive[PATH_MAX];		/* archive path in the store, "" if none */
+	uint64_t files;
+	uint64_t bytes;			/* uncompressed */
+	uint64_t archive_bytes;
+	double elapsed_s;
+	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST */
+};
+
+int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	      const struct b10t_envkey *key, struct b10t_result *res);
+int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	      const struct b10t_envkey *key, struct b10t_result *res);
+int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	       struct b10t_result *res);
+
+/* Size and file count of a directory tree; 0 and 0 when missing. */
+int b10t_tree_size(struct b10t_ctx *ctx, const char *path,
+		   uint64_t *bytes, uint64_t *files);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* The context: the last error, the log callback, phase timings. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "b10t.h"
+
+void b10t_ctx_init(struct b10t_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->log_level = B10T_LOG_WARN;
+}
+
+const char *b10t_ctx_error(const struct b10t_ctx *ctx)
+{
+	return ctx->err[0] ? ctx->err : "unknown error";
+}
+
+int b10t_set_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errnum <= 0)
+		errnum = EIO;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+	ctx->err_code = -errnum;
+	return -errnum;
+}
+
+void b10t_clear_error(struct b10t_ctx *ctx)
+{
+	ctx->err[0] = '\0';
+	ctx->err_code = 0;
+}
+
+void b10t_log(struct b10t_ctx *ctx, enum b10t_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!ctx->log || level > ctx->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ctx->log(ctx->log_arg, level, msg);
+}
+
+double b10t_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *b10t_status_name(enum b10t_status status)
+{
+	switch (status) {
+	case B10T_SUCCESS:
+		return "SUCCESS";
+	case B10T_DOES_NOT_EXIST:
+		return "DOES_NOT_EXIST";
+	case B10T_SKIPPED:
+		return "SKIPPED";
+	case B10T_ERROR:
+		break;
+	}
+	return "ERROR";
+}

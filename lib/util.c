@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* Small parsers and filesystem helpers shared by the verbs. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "b10t.h"
+
+/* A whole number with an optional one-letter unit from `units`. */
+static int parse_scaled(const char *s, const char *units, const uint64_t *mult,
+			uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	const char *u;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == '\0') {
+		*out = v;
+		return 0;
+	}
+	if (end[1] != '\0' || !(u = strchr(units, *end)))
+		return -EINVAL;
+	if (v > UINT64_MAX / mult[u - units])
+		return -EINVAL;
+	*out = v * mult[u - units];
+	return 0;
+}
+
+int b10t_parse_duration(const char *s, uint64_t *seconds)
+{
+	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
+
+	return parse_scaled(s, "smhd", mult, seconds);
+}
+
+int b10t_parse_size(const char *s, uint64_t *bytes)
+{
+	static const uint64_t mult[] = {
+		1, 1ULL << 10, 1ULL << 20, 1ULL << 30, 1ULL << 40,
+		1ULL << 10, 1ULL << 20, 1ULL << 30, 1ULL << 40,
+	};
+
+	return parse_scaled(s, "BKMGTkmgt", mult, bytes);
+}
+
+static int tree_size_at(int dirfd, uint64_t *bytes, uint64_t *files, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (depth > 256)
+		return -ELOOP;
+	d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* raced with a removal */
+		(*files)++;
+		if (S_ISREG(st.st_mode)) {
+			*bytes += (uint64_t)st.st_size;
+		} else if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd, de->d_name,
+					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				r = tree_size_at(fd, bytes, files, depth + 1);
+			if (r < 0)
+				break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
+		   uint64_t *files)
+{
+	int fd, r;
+
+	*bytes = *files = 0;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return b10t_set_error(ctx, errno, "reading %s: %s", path, strerror(errno));
+	}
+	r = tree_size_at(fd, bytes, files, 0);
+	if (r < 0)
+		return b10t_set_error(ctx, -r, "reading %s: %s", path, strerror(-r));
+	return 0;
+}
