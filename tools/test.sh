@@ -1,12 +1,65 @@
 #!/bin/sh
-# Install, build and run the whole test suite; end with "N passed, N failed".
-set -eu
+# Install, build and run the whole test suite:
+#   1. the normal build (gcc, debugoptimized): every suite;
+#   2. the same suites under ASan + UBSan (clang);
+#   3. valgrind memcheck over the CLI tests of load and save;
+#   4. the libFuzzer targets for a bounded time (clang).
+# Ends with one line "N passed, N failed, N skipped" over all of them and
+# exits non-zero when anything failed.  STAGES="1 2" runs only some.
+set -u
 cd "$(dirname "$0")/.."
-tools/deps.sh
-BUILD=${BUILD:-build}
-[ -d "$BUILD" ] || meson setup "$BUILD" >/dev/null
-ninja -C "$BUILD" >/dev/null
+tools/deps.sh || exit 1
+STAGES=${STAGES:-"1 2 3 4"}
+B=${BUILD:-build}
+logs=
 rc=0
-meson test -C "$BUILD" --print-errorlogs --num-processes 2 || rc=$?
-python3 tools/testlog-summary.py "$BUILD/meson-logs/testlog.json" || rc=1
+
+setup() {	# setup DIR [meson options]
+	dir=$1; shift
+	[ -d "$dir" ] || meson setup "$dir" "$@" >/dev/null || return 1
+	ninja -C "$dir" >/dev/null
+}
+
+stage() { echo; echo "=== $*"; }
+
+for s in $STAGES; do
+	case $s in
+	1)
+		stage "tests ($B)"
+		setup "$B" || { rc=1; continue; }
+		meson test -C "$B" --print-errorlogs --num-processes 2 --no-suite fuzz --no-suite valgrind || rc=1
+		logs="$logs $B/meson-logs/testlog.json"
+		;;
+	2)
+		stage "tests under ASan + UBSan ($B-asan)"
+		CC=clang setup "$B-asan" -Db_sanitize=address,undefined -Db_lundef=false \
+			-Dbuildtype=debug || { rc=1; continue; }
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			meson test -C "$B-asan" --print-errorlogs --num-processes 2 \
+			--no-suite fuzz --no-suite valgrind --no-suite slow --timeout-multiplier 3 || rc=1
+		logs="$logs $B-asan/meson-logs/testlog.json"
+		;;
+	3)
+		stage "valgrind memcheck over the CLI tests of load and save ($B)"
+		setup "$B" || { rc=1; continue; }
+		rm -f "$B/meson-logs/testlog.json"
+		meson test -C "$B" --print-errorlogs --num-processes 2 \
+			--suite valgrind --timeout-multiplier 4 || rc=1
+		if [ -f "$B/meson-logs/testlog.json" ]; then
+			mv "$B/meson-logs/testlog.json" "$B/meson-logs/testlog-valgrind.json"
+			logs="$logs $B/meson-logs/testlog-valgrind.json"
+		fi
+		;;
+	4)
+		stage "fuzzing ($B-fuzz)"
+		CC=clang setup "$B-fuzz" -Dfuzz=true -Db_lundef=false || { rc=1; continue; }
+		rm -f "$B-fuzz/meson-logs/testlog.json"
+		meson test -C "$B-fuzz" --print-errorlogs --suite fuzz --timeout-multiplier 2 || rc=1
+		[ -f "$B-fuzz/meson-logs/testlog.json" ] && logs="$logs $B-fuzz/meson-logs/testlog.json"
+		;;
+	esac
+done
+echo
+python3 tools/testlog-summary.py $logs || rc=1
 exit $rc
