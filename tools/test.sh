@@ -28,7 +28,8 @@ for s in $STAGES; do
 		stage "tests ($B)"
 		setup "$B" || { rc=1; continue; }
 		meson test -C "$B" --print-errorlogs --num-processes 2 --no-suite fuzz --no-suite valgrind || rc=1
-		logs="$logs $B/meson-logs/testlog.json"
+		cp "$B/meson-logs/testlog.json" "$B/meson-logs/testlog-main.json"
+		logs="$logs $B/meson-logs/testlog-main.json"
 		;;
 	2)
 		stage "tests under ASan + UBSan ($B-asan)"
