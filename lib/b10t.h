@@ -177,6 +177,23 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 /* The archive for `key`: lz4 first, then the reference's gz; -ENOENT. */
 int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    const char *key, struct b10t_archive_info *info);
+/* "lz4" or "gz". (lib/store.c) */
+const char *b10t_format_name(enum b10t_format fmt);
+/* Whether key[0..len) can be a key in a store name: 1..223 of [A-Za-z0-9_-]. */
+bool b10t_valid_key(const char *key, size_t len);
+/*
+ * A fresh unique upload name for `key`:
+ * "cache_<key>.incomplete.<host>.<pid>.<16 hex from getrandom>.tar.lz4"
+ * (the host's characters outside [A-Za-z0-9-] become '-').  Create it with
+ * O_EXCL.  -EINVAL for a bad key, -ENAMETOOLONG when it does not fit.
+ */
+int b10t_incomplete_name(char *buf, size_t size, const char *key);
+/*
+ * Whether `name` is an upload in progress: "cache_<key>.incomplete" alone or
+ * followed by ".anything" (ours and the reference's .incomplete.tar.gz).
+ * Its key goes to key[size] when key is not NULL.
+ */
+bool b10t_parse_incomplete_name(const char *name, char *key, size_t size);
 
 /* ---- archives: pack and unpack ----------------------------------------- */
 

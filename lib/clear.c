@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * b10t clear: remove the local cache dir.
+ *
+ * The dir is first renamed to a unique sibling, so a compiler starting at
+ * the same time sees either the whole cache or none, never half of one; the
+ * sibling is then deleted through directory fds with unlinkat, never
+ * following a symlink and never going above it, so nothing outside the
+ * cache dir can be touched whatever the tree holds.  When the dir cannot be
+ * renamed (a mount point, an unwritable parent) its contents are deleted in
+ * place the same way and the empty dir stays.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "b10t.h"
+
+#define MAX_DEPTH 512
+
+struct rm {
+	uint64_t files;
+	uint64_t bytes;
+	int err;		/* first errno */
+	char what[NAME_MAX + 1];	/* the entry it happened to */
+};
+
+static void rm_fail(struct rm *rm, int err, const char *name)
+{
+	if (rm->err)
+		return;
+	rm->err = err;
+	snprintf(rm->what, sizeof(rm->what), "%s", name);
+}
+
+/* Delete everything inside the directory dirfd (closed here). */
+static void rm_contents(int dirfd, struct rm *rm, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (depth > MAX_DEPTH) {
+		close(dirfd);
+		rm_fail(rm, ELOOP, "(too deep)");
+		return;
+	}
+	if (!(d = fdopendir(dirfd))) {
+		rm_fail(rm, errno, ".");
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		struct stat st;
+
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				rm_fail(rm, errno, name);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					O_CLOEXEC);
+			if (fd < 0) {
+				rm_fail(rm, errno, name);
+				continue;
+			}
+			/* Another mount inside: leave it and its contents alone. */
+			struct stat in;
+			if (fstat(fd, &in) < 0 || in.st_dev != st.st_dev) {
+				close(fd);
+				rm_fail(rm, EBUSY, name);
+				continue;
+			}
+			rm_contents(fd, rm, depth + 1);
+			if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0) {
+				if (errno != ENOENT)
+					rm_fail(rm, errno, name);
+				continue;
+			}
+		} else {
+			if (unlinkat(dirfd, name, 0) < 0) {
+				if (errno != ENOENT)
+					rm_fail(rm, errno, name);
+				continue;
+			}
+			if (S_ISREG(st.st_mode))
+				rm->bytes += (uint64_t)st.st_size;
+		}
+		rm->files++;
+	}
+	closedir(d);
+}
+
+/* Split an absolute normalised path into its parent and last component. */
+static int split(const char *path, char *parent, size_t psize, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash || !slash[1])
+		return -EINVAL;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= psize)
+		return -ENAMETOOLONG;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	*base = slash + 1;
+	return 0;
+}
+
+static int finish_error(struct b10t_ctx *ctx, const struct rm *rm, const char *dir,
+			const char *left)
+{
+	if (left)
+		return b10t_set_error(ctx, rm->err, "removing %s: %s: %s (the rest is left in %s)",
+				      dir, rm->what, strerror(rm->err), left);
+	return b10t_set_error(ctx, rm->err, "removing %s: %s: %s", dir, rm->what,
+			      strerror(rm->err));
+}
+
+int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	       struct b10t_result *res)
+{
+	const char *dir = cfg->cache_dir, *base;
+	char parent[PATH_MAX], aside[NAME_MAX + 1], rnd[17], aside_path[PATH_MAX + NAME_MAX + 2];
+	unsigned char r8[8];
+	struct rm rm = { 0 };
+	struct stat st;
+	int pfd, fd, r;
+
+	memset(res, 0, sizeof(*res));
+	res->status = B10T_ERROR;
+	if ((r = b10t_check_cache_dir(ctx, dir)) < 0)
+		return r;
+	if ((r = split(dir, parent, sizeof(parent), &base)) < 0)
+		return b10t_set_error(ctx, -r, "removing %s: not a usable path", dir);
+
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			goto absent;
+		return b10t_set_error(ctx, errno, "removing %s: opening %s: %s", dir, parent,
+				      strerror(errno));
+	}
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno;
+		close(pfd);
+		if (r == ENOENT)
+			goto absent;
+		return b10t_set_error(ctx, r, "removing %s: %s", dir, strerror(r));
+	}
+	if (S_ISLNK(st.st_mode)) {
+		/* The link is the cache dir's name; its target is not ours to delete. */
+		if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT) {
+			r = errno;
+			close(pfd);
+			return b10t_set_error(ctx, r, "removing the symlink %s: %s", dir,
+					      strerror(r));
+		}
+		close(pfd);
+		res->files = 1;
+		res->status = B10T_SUCCESS;
+		snprintf(res->reason, sizeof(res->reason), "removed the symlink only");
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		close(pfd);
+		return b10t_set_error(ctx, ENOTDIR, "removing %s: not a directory; left as it is",
+				      dir);
+	}
+
+	if (getrandom(r8, sizeof(r8), GRND_NONBLOCK) != (ssize_t)sizeof(r8))
+		memcpy(r8, &st.st_ino, sizeof(r8) < sizeof(st.st_ino) ? sizeof(r8) : sizeof(st.st_ino));
+	for (size_t i = 0; i < sizeof(r8); i++)
+		sprintf(rnd + 2 * i, "%02x", r8[i]);
+	snprintf(aside, sizeof(aside), ".%.*s.b10t-clear.%ld.%s", NAME_MAX - 64, base,
+		     (long)getpid(), rnd);
+	snprintf(aside_path, sizeof(aside_path), "%s%s%s", parent,
+		 strcmp(parent, "/") ? "/" : "", aside);
+
+	if (renameat(pfd, base, pfd, aside) == 0) {
+		b10t_debug(ctx, "moved %s aside to %s", dir, aside_path);
+		fd = openat(pfd, aside, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			/* Swapped for something else between the stat and the rename. */
+			rm_fail(&rm, errno, aside);
+		} else {
+			rm_contents(fd, &rm, 0);
+			if (!rm.err && unlinkat(pfd, aside, AT_REMOVEDIR) < 0)
+				rm_fail(&rm, errno, aside);
+		}
+		close(pfd);
+		res->files = rm.files;
+		res->bytes = rm.bytes;
+		if (rm.err)
+			return finish_error(ctx, &rm, dir, aside_path);
+		res->status = B10T_SUCCESS;
+		return 0;
+	}
+	r = errno;
+	if (r == ENOENT) {	/* a concurrent clear won */
+		close(pfd);
+		goto absent;
+	}
+	if (r != EBUSY && r != EACCES && r != EPERM && r != EXDEV && r != EROFS) {
+		close(pfd);
+		return b10t_set_error(ctx, r, "removing %s: renaming it aside: %s", dir,
+				      strerror(r));
+	}
+
+	/* Cannot move it (a mount point, a read-only parent): empty it in place. */
+	b10t_debug(ctx, "cannot rename %s (%s): emptying it in place", dir, strerror(r));
+	fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(pfd);
+	if (fd < 0)
+		return b10t_set_error(ctx, errno, "removing %s: %s", dir, strerror(errno));
+	rm_contents(fd, &rm, 0);
+	res->files = rm.files;
+	res->bytes = rm.bytes;
+	if (rm.err)
+		return finish_error(ctx, &rm, dir, NULL);
+	res->status = B10T_SUCCESS;
+	snprintf(res->reason, sizeof(res->reason), "emptied in place (cannot remove the dir itself)");
+	return 0;
+
+absent:
+	res->status = B10T_SUCCESS;
+	snprintf(res->reason, sizeof(res->reason), "already absent");
+	return 0;
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's names and read-only views of it: published archives
+ * (cache_<key>.latest.tar.lz4, the reference's .tar.gz), uploads in
+ * progress (cache_<key>.incomplete.*), listing and lookup.  Nothing here
+ * writes to the store: list and find are what `info` and `list` run against
+ * a directory hundreds of replicas share.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b10t.h"
+
+#define PREFIX "cache_"
+#define LATEST ".latest"
+#define INCOMPLETE ".incomplete"
+
+static const char *const format_ext[] = {
+	[B10T_FMT_LZ4] = ".tar.lz4",
+	[B10T_FMT_GZ] = ".tar.gz",
+};
+
+const char *b10t_format_name(enum b10t_format fmt)
+{
+	return fmt == B10T_FMT_GZ ? "gz" : "lz4";
+}
+
+static bool key_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+}
+
+bool b10t_valid_key(const char *key, size_t len)
+{
+	if (len == 0 || len > NAME_MAX - 32)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!key_char(key[i]))
+			return false;
+	return true;
+}
+
+void b10t_archive_name(char *buf, size_t size, const char *key, enum b10t_format fmt)
+{
+	snprintf(buf, size, PREFIX "%s" LATEST "%s", key, format_ext[fmt]);
+}
+
+static bool ends_with(const char *s, size_t len, const char *suffix, size_t *stem)
+{
+	size_t n = strlen(suffix);
+
+	if (len < n || memcmp(s + len - n, suffix, n))
+		return false;
+	*stem = len - n;
+	return true;
+}
+
+bool b10t_parse_archive_name(const char *name, struct b10t_archive_info *info)
+{
+	size_t len = strlen(name), stem, klen;
+	enum b10t_format fmt;
+
+	if (len > NAME_MAX || strncmp(name, PREFIX, sizeof(PREFIX) - 1))
+		return false;
+	if (ends_with(name, len, LATEST ".tar.lz4", &stem))
+		fmt = B10T_FMT_LZ4;
+	else if (ends_with(name, len, LATEST ".tar.gz", &stem))
+		fmt = B10T_FMT_GZ;
+	else
+		return false;
+	if (stem < sizeof(PREFIX) - 1)
+		return false;	/* "cache_.latest.tar.gz" overlaps itself */
+	klen = stem - (sizeof(PREFIX) - 1);
+	if (!b10t_valid_key(name + sizeof(PREFIX) - 1, klen))
+		return false;
+	if (info) {
+		memset(info, 0, sizeof(*info));
+		memcpy(info->filename, name, len + 1);
+		memcpy(info->key, name + sizeof(PREFIX) - 1, klen);
+		info->key[klen] = '\0';
+		info->format = fmt;
+	}
+	return true;
+}
+
+bool b10t_parse_incomplete_name(const char *name, char *key, size_t size)
+{
+	const char *k = name + sizeof(PREFIX) - 1, *end;
+	size_t klen;
+
+	if (strncmp(name, PREFIX, sizeof(PREFIX) - 1))
+		return false;
+	/* The key has no '.', so the first '.' ends it. */
+	end = strchr(k, '.');
+	if (!end || strncmp(end, INCOMPLETE, sizeof(INCOMPLETE) - 1))
+		return false;
+	if (end[sizeof(INCOMPLETE) - 1] != '.' && end[sizeof(INCOMPLETE) - 1] != '\0')
+		return false;
+	klen = (size_t)(end - k);
+	if (!b10t_valid_key(k, klen))
+		return false;
+	if (key) {
+		if (klen >= size)
+			return false;
+		memcpy(key, k, klen);
+		key[klen] = '\0';
+	}
+	return true;
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+	static unsigned counter;
+	unsigned char r[16];
+	struct timespec ts;
+
+	if (nbytes > sizeof(r))
+		nbytes = sizeof(r);
+	if (getrandom(r, nbytes, GRND_NONBLOCK) != (ssize_t)nbytes) {
+		/* No entropy yet (early boot): unique enough with pid+time+counter. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+			     ((uint64_t)getpid() << 16) ^ ++counter;
+		for (size_t i = 0; i < nbytes; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			r[i] = (unsigned char)x;
+		}
+	}
+	for (size_t i = 0; i < nbytes; i++)
+		sprintf(out + 2 * i, "%02x", r[i]);
+}
+
+int b10t_incomplete_name(char *buf, size_t size, const char *key)
+{
+	char host[65] = "", rnd[17];
+	int n;
+
+	if (!b10t_valid_key(key, strlen(key)))
+		return -EINVAL;
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		strcpy(host, "host");
+	host[sizeof(host) - 1] = '\0';
+	/* Keep the name one token per dot: the host's dots and oddities go. */
+	for (char *p = host; *p; p++)
+		if (!key_char(*p) || *p == '_')
+			*p = '-';
+	random_hex(rnd, 8);
+	n = snprintf(buf, size, PREFIX "%s" INCOMPLETE ".%s.%ld.%s.tar.lz4", key, host,
+		     (long)getpid(), rnd);
+	if (n < 0 || (size_t)n >= size || n > NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void fill_stat(struct b10t_archive_info *info, const struct stat *st)
+{
+	info->bytes = (uint64_t)st->st_size;
+	info->mtime = (int64_t)st->st_mtim.tv_sec;
+	info->last_used = st->st_atim.tv_sec > st->st_mtim.tv_sec ?
+			  (int64_t)st->st_atim.tv_sec : (int64_t)st->st_mtim.tv_sec;
+}
+
+/* An entry and its mtime to the nanosecond, so "newest first" is exact. */
+struct entry {
+	struct b10t_archive_info info;
+	int64_t mtime_ns;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->mtime_ns != y->mtime_ns)
+		return x->mtime_ns > y->mtime_ns ? -1 : 1;
+	return strcmp(x->info.filename, y->info.filename);
+}
+
+int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		    struct b10t_archive_info **out, size_t *n)
+{
+	struct entry *v = NULL, *t;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	d = opendir(cfg->store_dir);
+	if (!d)
+		return b10t_set_error(ctx, errno, "listing the store %s: %s",
+				      cfg->store_dir, strerror(errno));
+	for (;;) {
+		struct stat st;
+
+		errno = 0;
+		if (!(de = readdir(d))) {
+			if (errno)
+				r = b10t_set_error(ctx, errno, "listing the store %s: %s",
+						   cfg->store_dir, strerror(errno));
+			break;
+		}
+		/* Cheap test first: most debris fails on the first bytes. */
+		if (de->d_name[0] != 'c' || (de->d_type != DT_REG &&
+		    de->d_type != DT_UNKNOWN && de->d_type != DT_LNK))
+			continue;
+		if (len == cap) {
+			cap = cap ? 2 * cap : 64;
+			if (!(t = realloc(v, cap * sizeof(*v)))) {
+				r = b10t_set_error(ctx, ENOMEM, "listing the store: out of memory");
+				break;
+			}
+			v = t;
+		}
+		if (!b10t_parse_archive_name(de->d_name, &v[len].info))
+			continue;
+		/* Gone since readdir (evicted, moved aside): not listed. */
+		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		fill_stat(&v[len].info, &st);
+		v[len].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		len++;
+	}
+	closedir(d);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	qsort(v, len, sizeof(*v), newest_first);
+	/* Compact in place: info is the first member of entry. */
+	for (size_t i = 0; i < len; i++)
+		memmove((struct b10t_archive_info *)v + i, &v[i].info, sizeof(v[i].info));
+	*out = (struct b10t_archive_info *)v;
+	*n = len;
+	if (!len) {
+		free(v);
+		*out = NULL;
+	}
+	return 0;
+}
+
+int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		    const char *key, struct b10t_archive_info *info)
+{
+	static const enum b10t_format order[] = { B10T_FMT_LZ4, B10T_FMT_GZ };
+	char path[PATH_MAX + NAME_MAX + 2], name[NAME_MAX + 1];
+	struct stat st;
+
+	if (!b10t_valid_key(key, strlen(key)))
+		return b10t_set_error(ctx, EINVAL, "invalid environment key '%s'", key);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		b10t_archive_name(name, sizeof(name), key, order[i]);
+		snprintf(path, sizeof(path), "%s/%s", cfg->store_dir, name);
+		if (stat(path, &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return b10t_set_error(ctx, errno, "looking up %s: %s", path,
+					      strerror(errno));
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		b10t_parse_archive_name(name, info);
+		fill_stat(info, &st);
+		return 0;
+	}
+	b10t_set_error(ctx, ENOENT, "no archive for key %s in %s", key, cfg->store_dir);
+	return -ENOENT;
+}
