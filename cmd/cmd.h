@@ -81,6 +81,13 @@ const char *human_bytes(uint64_t bytes, char *buf, size_t size);
 void cmd_progress_setup(struct cmd *c, const char *what);
 void cmd_progress_end(struct cmd *c);
 
+/*
+ * Print the result of load or save (cmd/result.c): JSON, or one line such as
+ * "load: SUCCESS: 12 files, 1.2 MiB from NAME (0.3 MiB) in 0.01 s" where
+ * `prep` is "from" or "to"; failures through cmd_fail().  Returns the exit code.
+ */
+int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *prep);
+
 /* Compute the environment key, reporting errors. 0 or exit code. */
 int cmd_envkey(struct cmd *c, struct b10t_envkey *key);
 
@@ -91,9 +98,11 @@ int cmd_info(struct cmd *c, int argc, char **argv);
 int cmd_list(struct cmd *c, int argc, char **argv);
 int cmd_load(struct cmd *c, int argc, char **argv);
 int cmd_save(struct cmd *c, int argc, char **argv);
+int cmd_vllm(struct cmd *c, int argc, char **argv);
 
 extern const struct verb_option no_options[];
 extern const struct verb_option clear_options[], envkey_options[], gc_options[],
-	info_options[], list_options[], load_options[], save_options[];
+	info_options[], list_options[], load_options[], save_options[],
+	vllm_options[];
 
 #endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* The result of load and save: one struct, rendered as JSON or one line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "cmd.h"
+
+/* The fields every result has, after "status" (added by the caller). */
+static cJSON *result_json(cJSON *o, const struct b10t_result *res)
+{
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "environment_key", res->environment_key);
+	if (res->archive[0])
+		cJSON_AddStringToObject(o, "archive", res->archive);
+	else
+		cJSON_AddNullToObject(o, "archive");
+	json_add_u64(o, "files", res->files);
+	json_add_u64(o, "bytes", res->bytes);
+	json_add_u64(o, "archive_bytes", res->archive_bytes);
+	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
+	if (res->reason[0])
+		cJSON_AddStringToObject(o, "reason", res->reason);
+	return o;
+}
+
+int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *prep)
+{
+	char b[32], ab[32];
+	const char *name;
+
+	if (r < 0 || res->status == B10T_ERROR)
+		return cmd_fail(c, result_json(cJSON_CreateObject(), res));
+	if (c->json) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o) {
+			b10t_set_error(&c->ctx, ENOMEM, "out of memory");
+			return cmd_fail(c, NULL);
+		}
+		cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
+		if (cmd_print_json(c, result_json(o, res)) < 0)
+			return 1;
+		return cmd_exit_code(res->status);
+	}
+	if (res->status != B10T_SUCCESS) {
+		printf("%s: %s: %s\n", c->verb, b10t_status_name(res->status), res->reason);
+		return cmd_exit_code(res->status);
+	}
+	name = strrchr(res->archive, '/');
+	name = name ? name + 1 : res->archive;
+	printf("%s: SUCCESS: %" PRIu64 " files, %s %s %s (%s) in %.2f s\n", c->verb,
+	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, name,
+	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
+	return cmd_exit_code(res->status);
+}

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * save: pack the local cache dir and publish it to the store, lock-free.
+ *
+ * The archive is streamed straight into a temp file of the store,
+ * cache_<key>.incomplete.<host>.<pid>.<random>.tar.lz4 (O_EXCL), flushed to
+ * stable storage, then published under cache_<key>.latest.tar.lz4 with an
+ * operation that cannot replace an existing file: renameat2(RENAME_NOREPLACE),
+ * or link() + unlink() where the filesystem lacks it.  Whoever loses the
+ * race answers SKIPPED and removes its temp file; a reader sees no archive
+ * or a whole one.
+ *
+ * When only the reference's cache_<key>.latest.tar.gz exists for the key,
+ * save publishes the .tar.lz4 next to it (load prefers lz4; the .tar.gz is
+ * never written or removed).
+ *
+ * The manifest (first member, .b10t/manifest.json) is one JSON object:
+ *   "b10t_manifest": 1, "key", "scheme", "components": {name: value},
+ *   "files", "bytes" (as measured before packing), "created_time" (Unix
+ *   seconds), "host", "b10t_version".
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "b10t.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+static void result_begin(struct b10t_result *res, const struct b10t_envkey *key)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = B10T_ERROR;
+	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
+}
+
+/* End as SKIPPED or DOES_NOT_EXIST with a reason (truncated if long). */
+static int finish_as(struct b10t_result *res, enum b10t_status status,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int finish_as(struct b10t_result *res, enum b10t_status status,
+		     const char *fmt, ...)
+{
+	va_list ap;
+
+	res->status = status;
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* 1 when `path` is a directory with at least one entry, 0 when empty or
+ * missing, -errno otherwise. */
+static int dir_has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			found = 1;
+			break;
+		}
+	closedir(d);
+	return found;
+}
+
+/* Uploads in flight in the store: incomplete files younger than the timeout. */
+static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+			   int dirfd, unsigned *count)
+{
+	int fd = dup(dirfd);
+	time_t now = time(NULL);
+	struct dirent *de;
+	DIR *d;
+
+	*count = 0;
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return b10t_set_error(ctx, errno, "reading the store %s: %s",
+				      cfg->store_dir, strerror(errno));
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		/* Ours and the reference's uploads, whatever their key. */
+		if (!b10t_parse_incomplete_name(de->d_name, NULL, 0))
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* published or removed meanwhile */
+		if (now - st.st_mtime < (time_t)cfg->incomplete_timeout_s)
+			(*count)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64_t bytes)
+{
+	cJSON *m = cJSON_CreateObject(), *comp;
+	char host[256] = "", *s = NULL;
+
+	if (!m)
+		return NULL;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	cJSON_AddNumberToObject(m, "b10t_manifest", 1);
+	cJSON_AddStringToObject(m, "key", key->key);
+	cJSON_AddStringToObject(m, "scheme", b10t_scheme_name(key->scheme));
+	comp = cJSON_AddObjectToObject(m, "components");
+	for (size_t i = 0; comp && i < key->n; i++)
+		cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);
+	cJSON_AddNumberToObject(m, "files", (double)files);
+	cJSON_AddNumberToObject(m, "bytes", (double)bytes);
+	cJSON_AddNumberToObject(m, "created_time", (double)time(NULL));
+	cJSON_AddStringToObject(m, "host", host);
+	cJSON_AddStringToObject(m, "b10t_version", B10T_VERSION_STRING);
+	s = cJSON_PrintUnformatted(m);
+	cJSON_Delete(m);
+	return s;
+}
+
+/*
+ * Refuse early when the archive obviously cannot fit: lz4 does not compress
+ * better than about 255:1, so an archive needs at least bytes/255 free.
+ * The real guard is the write error while streaming.
+ */
+static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		       int dirfd, uint64_t tree_bytes)
+{
+	struct statvfs vfs;
+	uint64_t avail, need = tree_bytes / 255 + 4096;
+
+	if (fstatvfs(dirfd, &vfs) < 0)
+		return 0;	/* unknown: let the writes decide */
+	avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	if (avail < need)
+		return b10t_set_error(ctx, ENOSPC,
+			"no space left in the store %s: %llu bytes free, the archive of %llu bytes of cache needs at least %llu",
+			cfg->store_dir, (unsigned long long)avail,
+			(unsigned long long)tree_bytes, (unsigned long long)need);
+	return 0;
+}
+
+/*
+ * Publish tmp as final without ever replacing final.  0 when published,
+ * 1 when final already exists (lost the race), -errno otherwise.  The
+ * temp file is left for the caller to remove.
+ */
+static int publish(int dirfd, const char *tmp, const char *final, bool *renamed)
+{
+	*renamed = false;
+	if (renameat2(dirfd, tmp, dirfd, final, RENAME_NOREPLACE) == 0) {
+		*renamed = true;
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 1;
+	if (errno != EINVAL && errno != ENOSYS && errno != EPERM && errno != EOPNOTSUPP)
+		return -errno;
+	/* No RENAME_NOREPLACE here (NFS, some FUSE): link() never replaces. */
+	if (linkat(dirfd, tmp, dirfd, final, 0) == 0)
+		return 0;
+	return errno == EEXIST ? 1 : -errno;
+}
+
+struct save_job {
+	struct b10t_ctx *ctx;
+	const struct b10t_config *cfg;
+	const struct b10t_envkey *key;
+	struct b10t_result *res;
+	int dirfd;
+	char tmp[NAME_MAX + 1];
+	char final[NAME_MAX + 1];
+};
+
+/* Pack into the temp file and flush it; the caller removes it on failure. */
+static int pack_to_temp(struct save_job *j, const char *manifest)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	struct b10t_limits lim;
+	struct b10t_pack_stats st = { 0 };
+	double t0 = b10t_now();
+	int fd, r;
+
+	fd = openat(j->dirfd, j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return b10t_set_error(ctx, errno, "creating %s/%s: %s",
+				      j->cfg->store_dir, j->tmp, strerror(errno));
+	b10t_limits_default(&lim);
+	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	r = b10t_pack(ctx, j->cfg->cache_dir, fd, manifest, &lim, &st);
+	if (r < 0) {
+		char msg[sizeof(ctx->err)];
+
+		close(fd);
+		memcpy(msg, ctx->err, sizeof(msg));
+		if (r == -EFBIG)
+			return b10t_set_error(ctx, EFBIG,
+				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB=%llu: %s",
+				j->cfg->cache_dir,
+				(unsigned long long)j->cfg->max_cache_size_mb, msg);
+		return b10t_set_error(ctx, -r, "packing %s into %s/%s: %s",
+				      j->cfg->cache_dir, j->cfg->store_dir, j->tmp, msg);
+	}
+	b10t_debug(ctx, "pack: %llu entries, %llu bytes -> %llu archive bytes in %.3f s",
+		   (unsigned long long)st.files, (unsigned long long)st.bytes,
+		   (unsigned long long)st.archive_bytes, b10t_now() - t0);
+	t0 = b10t_now();
+	/* close() reports delayed write errors on NFS: check both. */
+	if (fsync(fd) < 0) {
+		r = b10t_set_error(ctx, errno, "flushing %s/%s: %s",
+				   j->cfg->store_dir, j->tmp, strerror(errno));
+		close(fd);
+		return r;
+	}
+	if (close(fd) < 0)
+		return b10t_set_error(ctx, errno, "closing %s/%s: %s",
+				      j->cfg->store_dir, j->tmp, strerror(errno));
+	if (fsync(j->dirfd) < 0 && errno != EINVAL)
+		return b10t_set_error(ctx, errno, "flushing the store %s: %s",
+				      j->cfg->store_dir, strerror(errno));
+	b10t_debug(ctx, "fsync: %.3f s", b10t_now() - t0);
+	j->res->files = st.files;
+	j->res->bytes = st.bytes;
+	j->res->archive_bytes = st.archive_bytes;
+	return 0;
+}
+
+static int save_in_store(struct save_job *j)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	const struct b10t_config *cfg = j->cfg;
+	uint64_t tree_bytes, tree_files;
+	unsigned in_flight;
+	char *manifest;
+	bool renamed;
+	double t0 = b10t_now();
+	int r;
+
+	r = count_in_flight(ctx, cfg, j->dirfd, &in_flight);
+	if (r < 0)
+		return r;
+	b10t_debug(ctx, "store scan: %u uploads in flight (max %u) in %.3f s",
+		   in_flight, cfg->max_concurrent_saves, b10t_now() - t0);
+	if (in_flight >= cfg->max_concurrent_saves) {
+		return finish_as(j->res, B10T_SKIPPED,
+				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%u)",
+				 in_flight, cfg->max_concurrent_saves);
+	}
+
+	t0 = b10t_now();
+	r = b10t_tree_size(ctx, cfg->cache_dir, &tree_bytes, &tree_files);
+	if (r < 0)
+		return r;
+	b10t_debug(ctx, "scan: %llu entries, %llu bytes in %.3f s",
+		   (unsigned long long)tree_files, (unsigned long long)tree_bytes,
+		   b10t_now() - t0);
+	r = check_space(ctx, cfg, j->dirfd, tree_bytes);
+	if (r < 0)
+		return r;
+
+	manifest = manifest_json(j->key, tree_files, tree_bytes);
+	if (!manifest)
+		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
+	r = b10t_incomplete_name(j->tmp, sizeof(j->tmp), j->key->key);
+	if (r < 0) {
+		free(manifest);
+		return b10t_set_error(ctx, -r, "naming the upload for key %s: %s",
+				      j->key->key, strerror(-r));
+	}
+	r = pack_to_temp(j, manifest);
+	free(manifest);
+	if (r < 0) {
+		unlinkat(j->dirfd, j->tmp, 0);
+		return r;
+	}
+
+	t0 = b10t_now();
+	r = publish(j->dirfd, j->tmp, j->final, &renamed);
+	if (r < 0) {
+		r = b10t_set_error(ctx, -r, "publishing %s/%s: %s", cfg->store_dir,
+				   j->final, strerror(-r));
+		unlinkat(j->dirfd, j->tmp, 0);
+		return r;
+	}
+	if (!renamed)
+		unlinkat(j->dirfd, j->tmp, 0);	/* lost, or published by link() */
+	if (r == 1) {
+		b10t_debug(ctx, "publish: lost the race to another save");
+		return finish_as(j->res, B10T_SKIPPED, "%s was published by another save meanwhile",
+			       j->final);
+	}
+	fsync(j->dirfd);	/* the name is published; durability is best effort */
+	b10t_debug(ctx, "publish: %s in %.3f s", j->final, b10t_now() - t0);
+	j->res->status = B10T_SUCCESS;
+	return 0;
+}
+
+int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	      const struct b10t_envkey *key, struct b10t_result *res)
+{
+	struct save_job j = { .ctx = ctx, .cfg = cfg, .key = key, .res = res, .dirfd = -1 };
+	struct b10t_archive_info info;
+	double start = b10t_now();
+	int r;
+
+	result_begin(res, key);
+	r = b10t_store_check(ctx, cfg);
+	if (r < 0)
+		goto out;
+	b10t_archive_name(j.final, sizeof(j.final), key->key, B10T_FMT_LZ4);
+	if (snprintf(res->archive, sizeof(res->archive), "%s/%s", cfg->store_dir,
+		     j.final) >= (int)sizeof(res->archive)) {
+		r = b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", cfg->store_dir);
+		goto out;
+	}
+
+	/* Cheap checks first, so a fleet does not all pack. */
+	r = b10t_store_find(ctx, cfg, key->key, &info);
+	if (r == 0 && info.format == B10T_FMT_LZ4) {
+		r = finish_as(res, B10T_SKIPPED, "%s already exists in the store", info.filename);
+		goto out;
+	}
+	if (r < 0 && r != -ENOENT)
+		goto out;
+	if (r == 0)
+		b10t_debug(ctx, "only %s exists: publishing the lz4 archive next to it",
+			   info.filename);
+	b10t_clear_error(ctx);
+
+	r = dir_has_entries(cfg->cache_dir);
+	if (r < 0) {
+		r = b10t_set_error(ctx, -r, "reading the cache dir %s: %s",
+				   cfg->cache_dir, strerror(-r));
+		goto out;
+	}
+	if (r == 0) {
+		r = finish_as(res, B10T_SKIPPED, "the local cache dir %s is empty or missing", cfg->cache_dir);
+		goto out;
+	}
+
+	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.dirfd < 0) {
+		r = b10t_set_error(ctx, errno, "opening the store %s: %s",
+				   cfg->store_dir, strerror(errno));
+		goto out;
+	}
+	r = save_in_store(&j);
+	close(j.dirfd);
+out:
+	res->elapsed_s = b10t_now() - start;
+	if (r < 0)
+		res->status = B10T_ERROR;
+	return r;
+}
