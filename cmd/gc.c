@@ -1,17 +1,162 @@
 /* SPDX-License-Identifier: MIT */
-/* TODO(owner): b10t gc -- placeholder until the verb lands. */
+/* b10t gc: remove stale debris from the store and, if asked, evict archives. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 
-const struct verb_option gc_options[] = { { { 0 }, NULL, NULL } };
+enum { OPT_STALE = 0x300, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_KEEP, OPT_ALL, OPT_DRY_RUN };
+
+const struct verb_option gc_options[] = {
+	{ { "stale", required_argument, NULL, OPT_STALE }, "DURATION",
+	  "unfinished uploads older than this are debris (30s, 5m, 2h, 7d; default CLEANUP_INCOMPLETE_TIMEOUT_SECONDS)" },
+	{ { "max-size", required_argument, NULL, OPT_MAX_SIZE }, "SIZE",
+	  "evict least recently used archives until the store holds at most SIZE (20G, 512M)" },
+	{ { "max-age", required_argument, NULL, OPT_MAX_AGE }, "DURATION",
+	  "evict archives not used for DURATION" },
+	{ { "keep", required_argument, NULL, OPT_KEEP }, "KEY",
+	  "never evict the archive of KEY (repeatable)" },
+	{ { "all", no_argument, NULL, OPT_ALL }, NULL,
+	  "this environment's archive may be evicted too" },
+	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, NULL,
+	  "list what would be removed, remove nothing" },
+	{ { 0 }, NULL, NULL },
+};
+
+struct gc_args {
+	struct b10t_gc_opts o;
+	bool stale_set;
+	const char **keep;
+};
+
+static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
+{
+	struct gc_args *a = data;
+	const char **keep;
+
+	switch (val) {
+	case OPT_STALE:
+		if (b10t_parse_duration(arg, &a->o.stale_s) < 0)
+			return cmd_usage_error(c, "--stale '%s': not a duration (30s, 5m, 2h, 7d)", arg), -1;
+		a->stale_set = true;
+		return 0;
+	case OPT_MAX_AGE:
+		if (b10t_parse_duration(arg, &a->o.max_age_s) < 0)
+			return cmd_usage_error(c, "--max-age '%s': not a duration (30s, 5m, 2h, 7d)", arg), -1;
+		a->o.max_age_set = true;
+		return 0;
+	case OPT_MAX_SIZE:
+		if (b10t_parse_size(arg, &a->o.max_size) < 0)
+			return cmd_usage_error(c, "--max-size '%s': not a size (20G, 512M, 100K)", arg), -1;
+		a->o.max_size_set = true;
+		return 0;
+	case OPT_KEEP:
+		if (!*arg)
+			return cmd_usage_error(c, "--keep needs a key"), -1;
+		keep = realloc(a->keep, (a->o.n_keep + 1) * sizeof(*keep));
+		if (!keep)
+			return cmd_usage_error(c, "out of memory"), -1;
+		keep[a->o.n_keep++] = arg;
+		a->keep = keep;
+		return 0;
+	case OPT_ALL:
+		a->o.all = true;
+		return 0;
+	case OPT_DRY_RUN:
+		a->o.dry_run = true;
+		return 0;
+	}
+	return -1;
+}
+
+static cJSON *gc_json(const struct b10t_gc_result *res)
+{
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+
+	cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
+	cJSON_AddBoolToObject(o, "dry_run", res->dry_run);
+	for (size_t i = 0; i < res->n_items; i++) {
+		cJSON *it = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(it, "file", res->items[i].filename);
+		cJSON_AddStringToObject(it, "reason", res->items[i].reason);
+		json_add_u64(it, "bytes", res->items[i].bytes);
+		cJSON_AddItemToArray(arr, it);
+	}
+	cJSON_AddItemToObject(o, "removed", arr);
+	json_add_u64(o, "freed_bytes", res->freed_bytes);
+	json_add_u64(o, "kept", res->kept);
+	json_add_u64(o, "kept_bytes", res->kept_bytes);
+	return o;
+}
+
+static void gc_text(const struct b10t_gc_result *res)
+{
+	const char *verb = res->dry_run ? "would remove" : "removed";
+	char b[32];
+
+	for (size_t i = 0; i < res->n_items; i++)
+		printf("%s %s (%s, %s)\n", verb, res->items[i].filename, res->items[i].reason,
+		       human_bytes(res->items[i].bytes, b, sizeof(b)));
+	printf("%s %zu file%s, %s; %" PRIu64 " archive%s kept\n", verb, res->n_items,
+	       res->n_items == 1 ? "" : "s", human_bytes(res->freed_bytes, b, sizeof(b)),
+	       res->kept, res->kept == 1 ? "" : "s");
+}
 
 int cmd_gc(struct cmd *c, int argc, char **argv)
 {
-	int i = cmd_parse(c, verb_find("gc"), argc, argv, NULL, NULL);
+	struct gc_args a = { 0 };
+	struct b10t_gc_result res;
+	struct b10t_envkey key;
+	int i, r, code;
 
-	if (i < 0)
+	b10t_gc_opts_init(&a.o, &c->cfg);
+	i = cmd_parse(c, verb_find("gc"), argc, argv, gc_opt, &a);
+	if (i >= 0 && i < argc)
+		i = (cmd_usage_error(c, "unexpected argument '%s'", argv[i]), -1);
+	if (i < 0) {
+		free(a.keep);
 		return i == -2 ? 0 : EXIT_USAGE;
-	b10t_set_error(&c->ctx, ENOSYS, "not implemented yet");
-	return cmd_fail(c, NULL);
+	}
+	/* --incomplete-timeout may come after gc_opts_init: --stale wins, else it. */
+	if (!a.stale_set)
+		a.o.stale_s = c->cfg.incomplete_timeout_s;
+	a.o.keep = a.keep;
+
+	/* The key costs a GPU probe: only when eviction may need it. */
+	if ((a.o.max_size_set || a.o.max_age_set) && !a.o.all) {
+		if (b10t_store_check(&c->ctx, &c->cfg) < 0) {
+			free(a.keep);
+			return cmd_fail(c, NULL);
+		}
+		if ((code = cmd_envkey(c, &key)) != 0) {
+			free(a.keep);
+			return code;
+		}
+		a.o.current_key = key.key;
+	}
+
+	r = b10t_gc(&c->ctx, &c->cfg, &a.o, &res);
+	free(a.keep);
+	if (r < 0) {
+		cJSON *o = NULL;
+
+		if (c->json) {	/* what was removed before the error; cmd_fail adds status */
+			o = gc_json(&res);
+			cJSON_DeleteItemFromObject(o, "status");
+		}
+		code = cmd_fail(c, o);
+		if (!c->json && (c->verbose || res.dry_run) && res.n_items)
+			gc_text(&res);
+		b10t_gc_result_free(&res);
+		return code;
+	}
+	if (c->json)
+		cmd_print_json(c, gc_json(&res));
+	else if (c->verbose || res.dry_run)
+		gc_text(&res);
+	b10t_gc_result_free(&res);
+	return cmd_exit_code(res.status);
 }

@@ -260,6 +260,62 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path,
 		   uint64_t *bytes, uint64_t *files);
 
+/* ---- gc: debris removal and eviction (lib/gc.c) ----------------------- */
+
+/*
+ * What `b10t gc` removes.  Debris: uploads (`cache_*.incomplete*`) older
+ * than stale_s, `*.lock` older than cfg->lock_timeout_s, `cache_*.corrupt.*`
+ * older than a day.  Eviction (only when max_size_set or max_age_set): published
+ * archives, never those of `keep`, of current_key (unless all), nor any
+ * younger than stale_s.
+ */
+struct b10t_gc_opts {
+	uint64_t stale_s;		/* upload age that is debris (CLEANUP_INCOMPLETE_TIMEOUT_SECONDS) */
+	bool max_size_set;
+	uint64_t max_size;		/* evict least recently used until the total fits */
+	bool max_age_set;
+	uint64_t max_age_s;		/* evict archives unused this long */
+	const char *const *keep;	/* keys never evicted */
+	size_t n_keep;
+	const char *current_key;	/* this environment's key, never evicted; NULL if unknown */
+	bool all;			/* current_key may be evicted too */
+	bool dry_run;			/* report, remove nothing */
+};
+
+struct b10t_gc_item {
+	char filename[NAME_MAX + 1];
+	const char *reason;		/* "incomplete", "lock", "corrupt", "max-size", "max-age" */
+	uint64_t bytes;
+};
+
+struct b10t_gc_result {
+	enum b10t_status status;
+	bool dry_run;
+	struct b10t_gc_item *items;	/* removed (or, dry run, would be); malloc'ed */
+	size_t n_items;
+	uint64_t freed_bytes;
+	uint64_t kept;			/* published archives left */
+	uint64_t kept_bytes;
+};
+
+/* Defaults from the configuration (stale_s = incomplete timeout). */
+void b10t_gc_opts_init(struct b10t_gc_opts *opts, const struct b10t_config *cfg);
+/*
+ * One gc pass over the store.  Safe against concurrent gc runs and loads: a
+ * file someone else removed first is skipped, not counted, not an error.
+ * On error res holds what was removed before it.  Free with
+ * b10t_gc_result_free().
+ */
+int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	    const struct b10t_gc_opts *opts, struct b10t_gc_result *res);
+void b10t_gc_result_free(struct b10t_gc_result *res);
+/*
+ * The cheap cleanup load and save run first: stale uploads and locks only,
+ * within a budget (5 ms or 10,000 directory entries).  Never fails: returns
+ * the number of files removed (0 when the store is unusable).
+ */
+int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gc: remove debris from the store (dead uploads, old locks, corrupt
+ * archives moved aside) and, when asked, evict published archives.
+ *
+ * The store is shared by hundreds of replicas and possibly by several gc
+ * runs at once, on NFS.  So: every removal is unlinkat() relative to the
+ * store's dirfd, preceded by a fresh fstatat() that re-checks the file is
+ * still the one we judged (same inode, still old enough, not used since);
+ * ENOENT at any point means someone else removed it first, which is fine
+ * and not counted.  A load that already opened an archive keeps reading it
+ * after the unlink (POSIX; NFS clients keep it as a `.nfsXXXX` silly-rename,
+ * which we never touch).  Names we do not recognise are never touched.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b10t.h"
+
+#define CORRUPT_TIMEOUT_S 86400		/* moved-aside archives: kept a day for a post-mortem */
+#define COOP_BUDGET_S 0.005		/* cooperative cleanup: 5 ms ... */
+#define COOP_MAX_ENTRIES 10000		/* ... or this many directory entries */
+
+enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT };
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return !strncmp(s, p, strlen(p));
+}
+
+static bool has_suffix(const char *s, size_t len, const char *suf)
+{
+	size_t n = strlen(suf);
+
+	return len >= n && !memcmp(s + len - n, suf, n);
+}
+
+/* A key as the store writes it: letters, digits, '-' and '_'. */
+static bool valid_key(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * What a store entry is, by name alone.  For archives, *key_len gets the
+ * length of the key that starts at name + 6.  Until the store's own name
+ * parsers land, this is the one place gc decides what is its business.
+ */
+static enum kind classify(const char *name, size_t *key_len)
+{
+	static const char *const published[] = { ".latest.tar.lz4", ".latest.tar.gz" };
+	size_t len = strlen(name);
+
+	/* NFS silly-renames hold files still open somewhere: never ours. */
+	if (has_prefix(name, ".nfs") || name[0] == '.')
+		return K_OTHER;
+	if (has_prefix(name, "cache_")) {
+		for (size_t i = 0; i < 2; i++) {
+			size_t n = strlen(published[i]);
+			if (has_suffix(name, len, published[i]) && len > 6 + n &&
+			    valid_key(name + 6, len - 6 - n)) {
+				if (key_len)
+					*key_len = len - 6 - n;
+				return K_ARCHIVE;
+			}
+		}
+		if (strstr(name, ".incomplete"))
+			return K_UPLOAD;
+		if (strstr(name, ".corrupt."))
+			return K_CORRUPT;
+	}
+	/* The reference (b10-transfer) leaves `*.lock` files and sweeps them so. */
+	if (len > 5 && has_suffix(name, len, ".lock"))
+		return K_LOCK;
+	return K_OTHER;
+}
+
+static const char *kind_reason(enum kind k)
+{
+	switch (k) {
+	case K_UPLOAD:
+		return "incomplete";
+	case K_LOCK:
+		return "lock";
+	case K_CORRUPT:
+		return "corrupt";
+	default:
+		return "other";
+	}
+}
+
+/* Seconds since t, 0 for a time in the future (clock skew between hosts). */
+static uint64_t age_of(int64_t now, int64_t t)
+{
+	return now > t ? (uint64_t)(now - t) : 0;
+}
+
+/* Last use as load records it (it sets atime), else the publish time. */
+static int64_t last_used(const struct stat *st)
+{
+	return st->st_atime > st->st_mtime ? (int64_t)st->st_atime : (int64_t)st->st_mtime;
+}
+
+static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint64_t stale_s)
+{
+	switch (k) {
+	case K_UPLOAD:
+		return stale_s;
+	case K_LOCK:
+		return cfg->lock_timeout_s;
+	case K_CORRUPT:
+		return CORRUPT_TIMEOUT_S;
+	default:
+		return UINT64_MAX;
+	}
+}
+
+/* ---- the full pass ---------------------------------------------------- */
+
+struct entry {
+	char *name;
+	enum kind kind;
+	size_t key_len;			/* archives: key at name + 6 */
+	uint64_t bytes;
+	int64_t mtime, last_used;
+	dev_t dev;
+	ino_t ino;
+	const char *evict;		/* archives: eviction reason, or NULL */
+};
+
+struct scan {
+	struct entry *e;
+	size_t n, cap;
+};
+
+static void scan_free(struct scan *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->e[i].name);
+	free(s->e);
+}
+
+static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_len,
+		    const struct stat *st)
+{
+	struct entry *e;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct entry *ne = realloc(s->e, cap * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		s->e = ne;
+		s->cap = cap;
+	}
+	e = &s->e[s->n];
+	memset(e, 0, sizeof(*e));
+	if (!(e->name = strdup(name)))
+		return -ENOMEM;
+	e->kind = k;
+	e->key_len = key_len;
+	e->bytes = (uint64_t)st->st_size;
+	e->mtime = st->st_mtime;
+	e->last_used = last_used(st);
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	s->n++;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+/* Every entry gc may act on, sorted by name.  Others are not even kept. */
+static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+		      struct scan *s)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return b10t_set_error(ctx, -r, "reading the store %s: %s", cfg->store_dir,
+				      strerror(-r));
+	}
+	errno = 0;
+	while ((de = readdir(d))) {
+		struct stat st;
+		size_t key_len = 0;
+		enum kind k = classify(de->d_name, &key_len);
+
+		if (k == K_OTHER)
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;	/* removed under us */
+			r = b10t_set_error(ctx, errno, "reading %s/%s: %s", cfg->store_dir,
+					   de->d_name, strerror(errno));
+			break;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;	/* a directory or link with our name: not ours */
+		if ((r = scan_add(s, de->d_name, k, key_len, &st)) < 0) {
+			b10t_set_error(ctx, ENOMEM, "reading the store: out of memory");
+			break;
+		}
+		errno = 0;
+	}
+	if (!r && errno)
+		r = b10t_set_error(ctx, errno, "reading the store %s: %s", cfg->store_dir,
+				   strerror(errno));
+	closedir(d);
+	if (!r && s->n)
+		qsort(s->e, s->n, sizeof(*s->e), by_name);
+	return r;
+}
+
+static bool key_listed(const struct entry *e, const char *key)
+{
+	return key && strlen(key) == e->key_len && !memcmp(e->name + 6, key, e->key_len);
+}
+
+static bool protected(const struct entry *e, const struct b10t_gc_opts *o, int64_t now)
+{
+	if (age_of(now, e->mtime) < o->stale_s)
+		return true;	/* just published: its save may still be reporting */
+	if (!o->all && key_listed(e, o->current_key))
+		return true;
+	for (size_t i = 0; i < o->n_keep; i++)
+		if (key_listed(e, o->keep[i]))
+			return true;
+	return false;
+}
+
+static int by_lru(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	if (x->last_used != y->last_used)
+		return x->last_used < y->last_used ? -1 : 1;
+	if (x->mtime != y->mtime)
+		return x->mtime < y->mtime ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Mark archives to evict: too old first, then least recently used to fit. */
+static int plan_eviction(struct scan *s, const struct b10t_gc_opts *o, int64_t now)
+{
+	struct entry **lru;
+	uint64_t total = 0;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i];
+
+		if (e->kind != K_ARCHIVE)
+			continue;
+		total += e->bytes;
+		if (o->max_age_set && !protected(e, o, now) &&
+		    age_of(now, e->last_used) >= o->max_age_s) {
+			e->evict = "max-age";
+			total -= e->bytes;
+		}
+	}
+	if (!o->max_size_set || total <= o->max_size)
+		return 0;
+	if (!(lru = calloc(s->n, sizeof(*lru))))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->e[i].kind == K_ARCHIVE && !s->e[i].evict && !protected(&s->e[i], o, now))
+			lru[n++] = &s->e[i];
+	qsort(lru, n, sizeof(*lru), by_lru);
+	for (size_t i = 0; i < n && total > o->max_size; i++) {
+		lru[i]->evict = "max-size";
+		total -= lru[i]->bytes;
+	}
+	free(lru);
+	return 0;
+}
+
+static int add_item(struct b10t_gc_result *res, const struct entry *e, const char *reason)
+{
+	struct b10t_gc_item *items = realloc(res->items, (res->n_items + 1) * sizeof(*items));
+	struct b10t_gc_item *it;
+
+	if (!items)
+		return -ENOMEM;
+	res->items = items;
+	it = &items[res->n_items++];
+	snprintf(it->filename, sizeof(it->filename), "%s", e->name);
+	it->reason = reason;
+	it->bytes = e->bytes;
+	res->freed_bytes += e->bytes;
+	return 0;
+}
+
+/*
+ * Remove one entry if it is still what the scan saw.  Returns 1 when removed
+ * (or would be, dry run), 0 when skipped (gone, replaced, touched since),
+ * negative on a real error.
+ */
+static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+			const struct entry *e, const struct b10t_gc_opts *o,
+			struct b10t_gc_result *res, const char *reason)
+{
+	struct stat st;
+	int64_t now = time(NULL);
+
+	if (fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;	/* another gc or a load's corrupt-rename won */
+		return b10t_set_error(ctx, errno, "checking %s/%s: %s", cfg->store_dir,
+				      e->name, strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino)
+		return 0;	/* replaced by a new file of the same name */
+	if (e->kind == K_ARCHIVE) {
+		if (last_used(&st) != e->last_used)
+			return 0;	/* loaded since we looked: no longer the LRU */
+	} else if (age_of(now, st.st_mtime) < debris_timeout(e->kind, cfg, o->stale_s)) {
+		return 0;	/* its writer is alive after all */
+	}
+	if (!o->dry_run && unlinkat(dirfd, e->name, 0) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return b10t_set_error(ctx, errno, "removing %s/%s: %s", cfg->store_dir,
+				      e->name, strerror(errno));
+	}
+	b10t_debug(ctx, "%s %s (%s, %llu bytes)", o->dry_run ? "would remove" : "removed",
+		   e->name, reason, (unsigned long long)e->bytes);
+	if (add_item(res, e, reason) < 0)
+		return b10t_set_error(ctx, ENOMEM, "gc: out of memory");
+	return 1;
+}
+
+void b10t_gc_opts_init(struct b10t_gc_opts *opts, const struct b10t_config *cfg)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->stale_s = cfg->incomplete_timeout_s;
+}
+
+void b10t_gc_result_free(struct b10t_gc_result *res)
+{
+	free(res->items);
+	res->items = NULL;
+	res->n_items = 0;
+}
+
+int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+	    const struct b10t_gc_opts *opts, struct b10t_gc_result *res)
+{
+	struct scan s = { 0 };
+	double t0 = b10t_now();
+	int64_t now = time(NULL);
+	int dirfd, r, first_err = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->status = B10T_ERROR;
+	res->dry_run = opts->dry_run;
+	if ((r = b10t_store_check(ctx, cfg)) < 0)
+		return r;
+	dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return b10t_set_error(ctx, errno, "opening the store %s: %s", cfg->store_dir,
+				      strerror(errno));
+	if ((r = scan_store(ctx, cfg, dirfd, &s)) < 0)
+		goto out;
+	if ((opts->max_size_set || opts->max_age_set) &&
+	    (r = plan_eviction(&s, opts, now)) < 0) {
+		r = b10t_set_error(ctx, -r, "gc: out of memory");
+		goto out;
+	}
+	b10t_debug(ctx, "gc: scanned %zu entries of interest in %.3f s", s.n, b10t_now() - t0);
+
+	/* Debris first, then archives: name order, so the report is stable. */
+	for (size_t i = 0; i < s.n; i++) {
+		struct entry *e = &s.e[i];
+
+		if (e->kind == K_ARCHIVE ||
+		    age_of(now, e->mtime) < debris_timeout(e->kind, cfg, opts->stale_s))
+			continue;
+		r = remove_entry(ctx, cfg, dirfd, e, opts, res, kind_reason(e->kind));
+		if (r < 0 && !first_err)
+			first_err = r;
+		if (r == -ENOMEM)
+			break;
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		struct entry *e = &s.e[i];
+
+		if (e->kind != K_ARCHIVE)
+			continue;
+		if (e->evict && first_err != -ENOMEM) {
+			r = remove_entry(ctx, cfg, dirfd, e, opts, res, e->evict);
+			if (r < 0 && !first_err)
+				first_err = r;
+			if (r != 0)
+				continue;
+			/* skipped: still there (used since), or gone: count it if there */
+			if (faccessat(dirfd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+		}
+		res->kept++;
+		res->kept_bytes += e->bytes;
+	}
+	r = first_err;
+	b10t_debug(ctx, "gc: %zu removed, %llu bytes, %llu archives kept, %.3f s",
+		   res->n_items, (unsigned long long)res->freed_bytes,
+		   (unsigned long long)res->kept, b10t_now() - t0);
+out:
+	scan_free(&s);
+	close(dirfd);
+	if (r == 0)
+		res->status = B10T_SUCCESS;
+	return r;
+}
+
+/* ---- the cooperative cleanup of load and save ------------------------- */
+
+int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
+{
+	double t0 = b10t_now();
+	int64_t now = time(NULL);
+	struct dirent *de;
+	unsigned long n = 0;
+	int fd, removed = 0;
+	DIR *d;
+
+	if (!b10t_store_enabled(cfg))
+		return 0;
+	fd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		b10t_debug(ctx, "cleanup: cannot read the store %s: %s", cfg->store_dir,
+			   strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		enum kind k;
+		struct stat st;
+
+		if (++n > COOP_MAX_ENTRIES)
+			break;
+		if (n % 64 == 0 && b10t_now() - t0 > COOP_BUDGET_S)
+			break;
+		k = classify(de->d_name, NULL);
+		if (k != K_UPLOAD && k != K_LOCK)
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) ||
+		    age_of(now, st.st_mtime) < debris_timeout(k, cfg, cfg->incomplete_timeout_s))
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0) {
+			removed++;
+			b10t_debug(ctx, "cleanup: removed stale %s", de->d_name);
+		}
+		/* a remove on NFS can take a round trip: mind the budget */
+		if (b10t_now() - t0 > COOP_BUDGET_S)
+			break;
+	}
+	closedir(d);
+	b10t_debug(ctx, "cleanup: %d stale files removed, %lu entries seen, %.2f ms",
+		   removed, n, (b10t_now() - t0) * 1e3);
+	return removed;
+}

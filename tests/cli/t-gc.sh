@@ -1,0 +1,241 @@
+#!/bin/sh
+# b10t gc: debris removal by age, eviction, dry run, JSON, concurrency, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+S=$B10FS_CACHE_DIR
+
+# mk NAME AGE [BYTES]: a file in the store, modified (and accessed) AGE ago
+mk() {
+	head -c "${3:-10}" /dev/zero >"$S/$1"
+	touch -d "$2" "$S/$1"
+}
+# used NAME AGE: the archive was last loaded AGE ago (load sets atime)
+used() {
+	touch -a -d "$2" "$S/$1"
+}
+present() { [ -e "$S/$1" ] || { echo "#   $1 is gone"; return 1; }; }
+absent() { [ ! -e "$S/$1" ] || { echo "#   $1 is still there"; return 1; }; }
+reset_store() { rm -rf "$S"; mkdir -p "$S"; }
+
+A1=cache_aaaaaaaaaaaaaaa1.latest.tar.lz4
+A2=cache_aaaaaaaaaaaaaaa2.latest.tar.lz4
+A3=cache_aaaaaaaaaaaaaaa3.latest.tar.lz4
+AGZ=cache_aaaaaaaaaaaaaaa4.latest.tar.gz
+
+# ---- debris: each kind goes only when old enough -------------------------
+mk cache_aaaaaaaaaaaaaaa1.incomplete.host-1-ab.tar.lz4 '2 hours ago' 100
+mk cache_aaaaaaaaaaaaaaa1.incomplete.host-2-cd.tar.lz4 '10 seconds ago' 100
+mk cache_aaaaaaaaaaaaaaa1.incomplete.tar.gz '2 hours ago' 50
+mk cache_aaaaaaaaaaaaaaa1.latest.tar.gz.lock '45 seconds ago' 0
+mk cache_aaaaaaaaaaaaaaa2.lock '10 seconds ago' 0
+mk cache_aaaaaaaaaaaaaaa1.corrupt.host-1-ab.tar.lz4 '2 days ago' 300
+mk cache_aaaaaaaaaaaaaaa2.corrupt.host-1-ab.tar.gz '2 hours ago' 300
+mk "$A1" '2 days ago' 1000
+mk "$AGZ" '2 days ago' 1000
+# things gc must not recognise
+mk random-file '3 days ago'
+mk cache_foo.txt '3 days ago'
+mk .nfs0000000000001234 '3 days ago'
+mk .nfs123.lock '3 days ago'
+mk notes.incomplete '3 days ago'
+mkdir "$S/cache_dir.incomplete.x.tar.lz4" "$S/subdir" && touch -d '3 days ago' "$S/cache_dir.incomplete.x.tar.lz4"
+ln -s /etc/passwd "$S/cache_link.incomplete.x.tar.lz4"
+touch -h -d '3 days ago' "$S/cache_link.incomplete.x.tar.lz4"
+
+run gc
+ok "gc exits 0" expect_rc 0
+ok "gc is quiet on success (cron)" [ -z "$OUT" ] && [ -z "$ERR" ]
+ok "an old upload is removed" absent cache_aaaaaaaaaaaaaaa1.incomplete.host-1-ab.tar.lz4
+ok "the reference's old upload is removed" absent cache_aaaaaaaaaaaaaaa1.incomplete.tar.gz
+ok "a young upload stays (its writer may be alive)" present cache_aaaaaaaaaaaaaaa1.incomplete.host-2-cd.tar.lz4
+ok "a lock past CLEANUP_LOCK_TIMEOUT_SECONDS is removed" absent cache_aaaaaaaaaaaaaaa1.latest.tar.gz.lock
+ok "a young lock stays" present cache_aaaaaaaaaaaaaaa2.lock
+ok "a corrupt archive older than a day is removed" absent cache_aaaaaaaaaaaaaaa1.corrupt.host-1-ab.tar.lz4
+ok "a corrupt archive younger than a day stays" present cache_aaaaaaaaaaaaaaa2.corrupt.host-1-ab.tar.gz
+ok "published archives stay without eviction options" sh -c '[ -e "$1/$2" ] && [ -e "$1/$3" ]' - "$S" "$A1" "$AGZ"
+for f in random-file cache_foo.txt .nfs0000000000001234 .nfs123.lock notes.incomplete \
+	 cache_dir.incomplete.x.tar.lz4 subdir cache_link.incomplete.x.tar.lz4; do
+	ok "unknown entry $f is left alone" present "$f"
+done
+
+run gc --json
+ok "nothing more to remove: gc --json exits 0" expect_rc 0
+ok "second run removes nothing" jq_is '.removed | length' 0
+ok "kept counts the published archives" jq_is '.kept' 2
+
+# the lock timeout is the setting's, not the upload one
+CLEANUP_LOCK_TIMEOUT_SECONDS=5 run gc
+ok "CLEANUP_LOCK_TIMEOUT_SECONDS=5 removes a 10 s old lock" absent cache_aaaaaaaaaaaaaaa2.lock
+
+# ---- --stale ----------------------------------------------------------------
+reset_store
+mk cache_b.incomplete.h-1.tar.lz4 '20 seconds ago'
+mk cache_b.incomplete.h-2.tar.lz4 '5 minutes ago'
+run gc --stale 2m
+ok "--stale 2m exits 0" expect_rc 0
+ok "--stale 2m removes a 5 min old upload" absent cache_b.incomplete.h-2.tar.lz4
+ok "--stale 2m keeps a 20 s old upload" present cache_b.incomplete.h-1.tar.lz4
+CLEANUP_INCOMPLETE_TIMEOUT_SECONDS=10 run gc
+ok "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS is the default stale window" absent cache_b.incomplete.h-1.tar.lz4
+mk cache_b.incomplete.h-3.tar.lz4 'now'
+run gc --stale 0s
+ok "--stale 0s exits 0" expect_rc 0
+ok "--stale 0s removes even a fresh upload" absent cache_b.incomplete.h-3.tar.lz4
+
+# ---- usage errors ---------------------------------------------------------------
+mk cache_c.incomplete.h-1.tar.lz4 '2 hours ago'
+for bad in "--stale 5x" "--stale -1s" "--stale 5ms" "--stale ''" "--max-age abc" \
+	   "--max-size 12Q" "--max-size -1G"; do
+	eval "run gc $bad"
+	ok "gc $bad exits 2" expect_rc 2
+	ok "gc $bad hints --help" contains "$ERR" "Try 'b10t gc --help'"
+done
+run gc extra
+ok "an operand is a usage error" expect_rc 2
+ok "usage errors remove nothing" present cache_c.incomplete.h-1.tar.lz4
+
+# ---- --dry-run and --json ---------------------------------------------------------
+reset_store
+mk cache_d.incomplete.h-1.tar.lz4 '2 hours ago' 123
+mk cache_d.lock '2 hours ago' 7
+mk cache_d.corrupt.h-1.tar.lz4 '3 days ago' 1000
+mk "$A1" '3 days ago' 4000
+run gc --dry-run
+ok "--dry-run exits 0" expect_rc 0
+ok "--dry-run lists the upload" contains "$OUT" "would remove cache_d.incomplete.h-1.tar.lz4"
+ok "--dry-run lists the lock" contains "$OUT" "cache_d.lock"
+ok "--dry-run lists the corrupt archive" contains "$OUT" "cache_d.corrupt.h-1.tar.lz4"
+ok "--dry-run removes nothing" sh -c '[ $(ls -A "$1" | wc -l) -eq 4 ]' - "$S"
+run gc --dry-run --json
+ok "--dry-run --json exits 0" expect_rc 0
+ok "--dry-run --json: dry_run true" jq_is '.dry_run' true
+ok "--dry-run --json: lists 3" jq_is '.removed | length' 3
+ok "--dry-run still removes nothing" sh -c '[ $(ls -A "$1" | wc -l) -eq 4 ]' - "$S"
+run gc --json
+ok "--json exits 0" expect_rc 0
+ok "--json: status SUCCESS" jq_is '.status' SUCCESS
+ok "--json: dry_run false" jq_is '.dry_run' false
+ok "--json: removed files by name" jq_is '[.removed[].file] | sort | join(",")' \
+	"cache_d.corrupt.h-1.tar.lz4,cache_d.incomplete.h-1.tar.lz4,cache_d.lock"
+ok "--json: reasons" jq_is '[.removed[] | .file + "=" + .reason] | sort | join(",")' \
+	"cache_d.corrupt.h-1.tar.lz4=corrupt,cache_d.incomplete.h-1.tar.lz4=incomplete,cache_d.lock=lock"
+ok "--json: bytes per file" jq_is '.removed[] | select(.file == "cache_d.incomplete.h-1.tar.lz4") | .bytes' 123
+ok "--json: freed_bytes is the sum" jq_is '.freed_bytes' 1130
+ok "--json: kept" jq_is '.kept' 1
+ok "--json removed them" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$A1"
+mk cache_d.lock '2 hours ago' 7
+run gc -v
+ok "-v exits 0" expect_rc 0
+ok "-v reports what was removed on stdout" contains "$OUT" "removed cache_d.lock (lock"
+
+# ---- eviction -------------------------------------------------------------------------
+evict_setup() {
+	reset_store
+	mk "$A1" '10 hours ago' 1000; used "$A1" '5 hours ago'
+	mk "$A2" '10 hours ago' 1000; used "$A2" '1 hour ago'
+	mk "$A3" '10 hours ago' 1000; used "$A3" '3 hours ago'
+	mk "$AGZ" '3 hours ago' 1000	# never loaded: its mtime is its last use
+}
+evict_setup
+run gc --all --max-size 3000 --json
+ok "--max-size exits 0" expect_rc 0
+ok "--max-size evicts the least recently used" absent "$A1"
+ok "--max-size keeps the others" sh -c 'for f; do [ -e "$f" ] || exit 1; done' - "$S/$A2" "$S/$A3" "$S/$AGZ"
+ok "--max-size: reason" jq_is '.removed[0].reason' max-size
+ok "--max-size: kept 3" jq_is '.kept' 3
+evict_setup
+run gc --all --max-size 1500
+ok "--max-size 1500 keeps only the most recently used" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$A2"
+evict_setup
+touch -m -d '2 minutes ago' "$S/$A1"	# republished recently: mtime newer than the last load
+run gc --all --max-size 3000
+ok "last use is max(atime, mtime)" sh -c '[ -e "$1/$2" ] && [ ! -e "$1/$3" ]' - "$S" "$A1" "$A3"
+evict_setup
+run gc --all --max-size 20G --json
+ok "--max-size above the total evicts nothing" jq_is '.removed | length' 0
+evict_setup
+run gc --all --max-age 2h --json
+ok "--max-age exits 0" expect_rc 0
+ok "--max-age evicts archives unused that long" sh -c '[ ! -e "$1/$2" ] && [ ! -e "$1/$3" ] && [ ! -e "$1/$4" ]' - "$S" "$A1" "$A3" "$AGZ"
+ok "--max-age keeps a recently used one" present "$A2"
+ok "--max-age: reason" jq_is '[.removed[].reason] | unique | join(",")' max-age
+evict_setup
+run gc --all --max-age 2h --keep aaaaaaaaaaaaaaa1 --keep aaaaaaaaaaaaaaa4
+ok "--keep (repeated) protects those keys" sh -c '[ -e "$1/$2" ] && [ -e "$1/$3" ] && [ ! -e "$1/$4" ]' - "$S" "$A1" "$AGZ" "$A3"
+evict_setup
+run gc --all --max-size 0 --dry-run --json
+ok "--dry-run eviction lists all four" jq_is '.removed | length' 4
+ok "--dry-run eviction: kept 0" jq_is '.kept' 0
+ok "--dry-run eviction removes nothing" sh -c '[ $(ls -A "$1" | wc -l) -eq 4 ]' - "$S"
+
+reset_store
+mk "$A1" '20 seconds ago' 1000
+mk "$A2" '2 days ago' 1000
+run gc --all --max-size 0 --max-age 0s
+ok "young archives are never evicted" present "$A1"
+ok "old ones are" absent "$A2"
+reset_store
+mk "$A1" '20 seconds ago' 1000
+run gc --all --max-size 0 --stale 0s
+ok "the stale window (--stale 0s) decides what is young" absent "$A1"
+
+# the current environment's archive: needs `b10t envkey`
+KEY=$("$B10T" envkey 2>/dev/null | head -1)
+if printf '%s' "$KEY" | grep -Eq '^[0-9a-f]{16}$'; then
+	CUR=cache_$KEY.latest.tar.lz4
+	reset_store
+	mk "$CUR" '3 days ago' 1000
+	mk "$A1" '3 days ago' 1000
+	run gc --max-size 0 --json
+	ok "eviction without --all exits 0" expect_rc 0
+	ok "the current environment's archive is never evicted" present "$CUR"
+	ok "others are" absent "$A1"
+	ok "kept 1" jq_is '.kept' 1
+	run gc --max-age 1h --all
+	ok "--all evicts the current environment's archive too" absent "$CUR"
+else
+	T_N=$((T_N + 1)); echo "ok $T_N # SKIP b10t envkey does not print a key yet"
+fi
+
+# ---- the store ----------------------------------------------------------------------------
+reset_store
+mk cache_e.incomplete.h-1.tar.lz4 '2 hours ago'
+run gc --fs-enabled 0 --json
+ok "store disabled: exit 1" expect_rc 1
+ok "store disabled: status ERROR" jq_is '.status' ERROR
+ok "store disabled: error in JSON" jq_is '.error | length > 0' true
+ok "store disabled: nothing removed" present cache_e.incomplete.h-1.tar.lz4
+run gc --store "$T_DIR/no-such-store"
+ok "store missing: exit 1" expect_rc 1
+ok "store missing: the message names it" contains "$ERR" "no-such-store"
+if [ "$(id -u)" != 0 ]; then
+	chmod a-w "$S"
+	run gc --json
+	ok "a file that cannot be removed: exit 1" expect_rc 1
+	ok "... status ERROR" jq_is '.status' ERROR
+	chmod u+w "$S"
+else
+	T_N=$((T_N + 1)); echo "ok $T_N # SKIP root can remove anything"
+fi
+
+# ---- two gc runs at once --------------------------------------------------------------------
+reset_store
+i=0
+while [ $i -lt 400 ]; do
+	: >"$S/cache_f$i.incomplete.h-$i.tar.lz4"
+	: >"$S/cache_f$i.lock"
+	i=$((i + 1))
+done
+touch -d '2 hours ago' "$S"/cache_f*
+mk "$A1" '3 days ago'
+"$B10T" gc --json >"$T_DIR/gc1" 2>"$T_DIR/gc1.err" & p1=$!
+"$B10T" gc --json >"$T_DIR/gc2" 2>"$T_DIR/gc2.err" & p2=$!
+wait $p1; rc1=$?
+wait $p2; rc2=$?
+ok "parallel gc: both exit 0" [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ]
+ok "parallel gc: no error output" [ ! -s "$T_DIR/gc1.err" ] && [ ! -s "$T_DIR/gc2.err" ]
+ok "parallel gc: all debris is gone" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$A1"
+ok "parallel gc: each file counted once" \
+	[ "$(jq -s '[.[].removed | length] | add' "$T_DIR/gc1" "$T_DIR/gc2")" -eq 800 ]
+
+done_testing
