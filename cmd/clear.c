@@ -1,17 +1,47 @@
 /* SPDX-License-Identifier: MIT */
-/* TODO(owner): b10t clear -- placeholder until the verb lands. */
-#include <errno.h>
+/* b10t clear: remove the local cache dir. */
+#include <inttypes.h>
 
 #include "cmd.h"
 
 const struct verb_option clear_options[] = { { { 0 }, NULL, NULL } };
 
+static cJSON *clear_json(const struct cmd *c, const struct b10t_result *res)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
+	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
+	json_add_u64(o, "files", res->files);
+	json_add_u64(o, "bytes", res->bytes);
+	if (res->reason[0])
+		cJSON_AddStringToObject(o, "reason", res->reason);
+	return o;
+}
+
 int cmd_clear(struct cmd *c, int argc, char **argv)
 {
+	struct b10t_result res;
+	char size[32];
 	int i = cmd_parse(c, verb_find("clear"), argc, argv, NULL, NULL);
 
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
-	b10t_set_error(&c->ctx, ENOSYS, "not implemented yet");
-	return cmd_fail(c, NULL);
+	if (i < argc)
+		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+
+	if (b10t_clear(&c->ctx, &c->cfg, &res) < 0)
+		return cmd_fail(c, clear_json(c, &res));
+
+	if (c->json) {
+		if (cmd_print_json(c, clear_json(c, &res)) < 0)
+			return 1;
+	} else if (res.reason[0] && !res.files) {
+		printf("%s: %s\n", c->cfg.cache_dir, res.reason);
+	} else {
+		printf("removed %s: %" PRIu64 " entries, %s%s%s\n", c->cfg.cache_dir, res.files,
+		       human_bytes(res.bytes, size, sizeof(size)),
+		       res.reason[0] ? "; " : "", res.reason);
+	}
+	return cmd_exit_code(res.status);
 }

@@ -1,17 +1,139 @@
 /* SPDX-License-Identifier: MIT */
-/* TODO(owner): b10t info -- placeholder until the verb lands. */
+/*
+ * b10t info: this environment's key, its local cache and its archive in the
+ * store.  Reads only: two stat()s in the store, a walk of the local dir.
+ * The JSON keeps b10-transfer's get_cache_info() names and adds exact
+ * counts; the store being disabled or missing is reported, not an error.
+ */
 #include <errno.h>
+#include <inttypes.h>
+#include <string.h>
 
 #include "cmd.h"
 
 const struct verb_option info_options[] = { { { 0 }, NULL, NULL } };
 
+struct info {
+	struct b10t_envkey key;
+	bool local_exists;
+	uint64_t local_bytes, local_files;
+	char local_error[sizeof(((struct b10t_ctx *)0)->err)];
+	bool store_enabled;
+	bool store_exists;		/* an archive for the key */
+	struct b10t_archive_info archive;
+	char store_error[sizeof(((struct b10t_ctx *)0)->err)];
+};
+
+/* Megabytes as b10-transfer counts them: bytes / 1024 / 1024. */
+static double mb(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+static void gather(struct cmd *c, struct info *in)
+{
+	if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &in->local_bytes, &in->local_files) < 0) {
+		snprintf(in->local_error, sizeof(in->local_error), "%s", b10t_ctx_error(&c->ctx));
+		b10t_warn(&c->ctx, "%s", in->local_error);
+	}
+	in->local_exists = in->local_files > 0;
+
+	in->store_enabled = b10t_store_enabled(&c->cfg);
+	if (!in->store_enabled)
+		return;
+	if (b10t_store_find(&c->ctx, &c->cfg, in->key.key, &in->archive) == 0) {
+		in->store_exists = true;
+	} else if (c->ctx.err_code != -ENOENT && c->ctx.err_code != -ENOTDIR) {
+		snprintf(in->store_error, sizeof(in->store_error), "%s", b10t_ctx_error(&c->ctx));
+		b10t_warn(&c->ctx, "%s", in->store_error);
+	}
+}
+
+static cJSON *info_json(const struct cmd *c, const struct info *in)
+{
+	cJSON *o = cJSON_CreateObject(), *comp;
+
+	/* b10-transfer's keys first, in its order. */
+	cJSON_AddStringToObject(o, "environment_key", in->key.key);
+	cJSON_AddBoolToObject(o, "local_cache_exists", in->local_exists);
+	cJSON_AddBoolToObject(o, "b10fs_enabled", in->store_enabled);
+	cJSON_AddBoolToObject(o, "b10fs_cache_exists", in->store_exists);
+	cJSON_AddNumberToObject(o, "local_cache_size_mb", mb(in->local_bytes));
+	cJSON_AddNumberToObject(o, "b10fs_cache_size_mb",
+				in->store_exists ? mb(in->archive.bytes) : 0.0);
+	/* Ours. */
+	json_add_u64(o, "local_cache_bytes", in->local_bytes);
+	json_add_u64(o, "local_cache_files", in->local_files);
+	json_add_u64(o, "b10fs_cache_bytes", in->store_exists ? in->archive.bytes : 0);
+	if (in->store_exists) {
+		cJSON_AddStringToObject(o, "b10fs_cache_file", in->archive.filename);
+		cJSON_AddStringToObject(o, "b10fs_cache_format",
+					b10t_format_name(in->archive.format));
+		cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)in->archive.mtime);
+	} else {
+		cJSON_AddNullToObject(o, "b10fs_cache_file");
+	}
+	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
+	cJSON_AddStringToObject(o, "store_dir", c->cfg.store_dir);
+	cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(in->key.scheme));
+	comp = cJSON_AddObjectToObject(o, "components");
+	for (size_t i = 0; i < in->key.n; i++)
+		cJSON_AddStringToObject(comp, in->key.comp[i].name, in->key.comp[i].value);
+	if (in->local_error[0])
+		cJSON_AddStringToObject(o, "local_cache_error", in->local_error);
+	if (in->store_error[0])
+		cJSON_AddStringToObject(o, "b10fs_error", in->store_error);
+	return o;
+}
+
+static void info_text(const struct cmd *c, const struct info *in)
+{
+	char size[32];
+
+	printf("%-20s %s\n", "environment_key:", in->key.key);
+	printf("%-20s %s\n", "key_scheme:", b10t_scheme_name(in->key.scheme));
+	printf("components:\n");
+	for (size_t i = 0; i < in->key.n; i++) {
+		char label[64];
+
+		snprintf(label, sizeof(label), "  %s:", in->key.comp[i].name);
+		printf("%-20s %s\n", label, in->key.comp[i].value);
+	}
+	printf("%-20s %s\n", "cache_dir:", c->cfg.cache_dir);
+	if (in->local_exists)
+		printf("%-20s %" PRIu64 " entries, %s (%" PRIu64 " bytes)\n", "local_cache:",
+		       in->local_files, human_bytes(in->local_bytes, size, sizeof(size)),
+		       in->local_bytes);
+	else
+		printf("%-20s %s\n", "local_cache:", in->local_error[0] ? "unreadable" :
+		       "none (missing or empty)");
+	printf("%-20s %s\n", "store_dir:", c->cfg.store_dir);
+	printf("%-20s %s\n", "b10fs_enabled:", in->store_enabled ? "true" : "false");
+	if (in->store_exists)
+		printf("%-20s %s, %s (%" PRIu64 " bytes)\n", "b10fs_cache:",
+		       in->archive.filename, human_bytes(in->archive.bytes, size, sizeof(size)),
+		       in->archive.bytes);
+	else
+		printf("%-20s %s\n", "b10fs_cache:", !in->store_enabled ? "- (store disabled)" :
+		       in->store_error[0] ? "unreadable" : "none");
+}
+
 int cmd_info(struct cmd *c, int argc, char **argv)
 {
-	int i = cmd_parse(c, verb_find("info"), argc, argv, NULL, NULL);
+	static struct info in;
+	double t0 = b10t_now();
+	int i = cmd_parse(c, verb_find("info"), argc, argv, NULL, NULL), r;
 
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
-	b10t_set_error(&c->ctx, ENOSYS, "not implemented yet");
-	return cmd_fail(c, NULL);
+	if (i < argc)
+		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if ((r = cmd_envkey(c, &in.key)) != 0)
+		return r;
+	gather(c, &in);
+	b10t_debug(&c->ctx, "info took %.1f ms", (b10t_now() - t0) * 1e3);
+	if (c->json)
+		return cmd_print_json(c, info_json(c, &in)) < 0 ? 1 : 0;
+	info_text(c, &in);
+	return 0;
 }

@@ -1,17 +1,228 @@
 /* SPDX-License-Identifier: MIT */
-/* TODO(owner): b10t list -- placeholder until the verb lands. */
+/*
+ * b10t list: every published archive in the store, newest first, with its
+ * key and whether it is this environment's.  One readdir and one stat per
+ * archive, nothing written; --manifest also opens each archive to read its
+ * manifest (file count, uncompressed bytes, key components), which costs
+ * one small read per archive.  The JSON keeps b10-transfer's
+ * list_available_caches() names and adds exact sizes.
+ */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 
-const struct verb_option list_options[] = { { { 0 }, NULL, NULL } };
+/*
+ * Weak until the archive reader lands in lib/: without it --manifest finds
+ * no manifests instead of breaking the link.
+ */
+#pragma weak b10t_read_manifest
+
+enum { OPT_MANIFEST = 0x300 };
+
+const struct verb_option list_options[] = {
+	{ { "manifest", no_argument, NULL, OPT_MANIFEST }, NULL,
+	  "also read each archive's manifest: files, bytes, components (slower: opens every archive)" },
+	{ { 0 }, NULL, NULL },
+};
+
+struct list_args {
+	bool manifest;
+};
+
+struct listing {
+	struct b10t_envkey key;
+	bool store_enabled;
+	struct b10t_archive_info *v;
+	size_t n;
+	cJSON **manifests;		/* parsed manifest per archive, NULL entries when none */
+	bool current_exists;
+};
+
+static int list_opt(struct cmd *c, int val, const char *arg, void *data)
+{
+	struct list_args *a = data;
+
+	if (val != OPT_MANIFEST)
+		return -1;
+	a->manifest = true;
+	return 0;
+}
+
+static double mb(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* A manifest is a bonus: any failure to read one just means "none". */
+static void read_manifests(struct cmd *c, struct listing *l)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+
+	l->manifests = calloc(l->n ? l->n : 1, sizeof(*l->manifests));
+	if (!l->manifests || !b10t_read_manifest)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		char *json = NULL;
+
+		snprintf(path, sizeof(path), "%s/%s", c->cfg.store_dir, l->v[i].filename);
+		if (b10t_read_manifest(&c->ctx, path, l->v[i].format, &json) < 0) {
+			b10t_debug(&c->ctx, "no manifest in %s: %s", l->v[i].filename,
+				   b10t_ctx_error(&c->ctx));
+			continue;
+		}
+		l->manifests[i] = cJSON_Parse(json);
+		if (l->manifests[i] && !cJSON_IsObject(l->manifests[i])) {
+			cJSON_Delete(l->manifests[i]);
+			l->manifests[i] = NULL;
+		}
+		free(json);
+	}
+}
+
+static const cJSON *manifest_number(const struct listing *l, size_t i, const char *name)
+{
+	const cJSON *m = l->manifests ? l->manifests[i] : NULL;
+	const cJSON *x = m ? cJSON_GetObjectItemCaseSensitive(m, name) : NULL;
+
+	return cJSON_IsNumber(x) && x->valuedouble >= 0 ? x : NULL;
+}
+
+static cJSON *list_json(const struct cmd *c, const struct listing *l)
+{
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "caches");
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct b10t_archive_info *a = &l->v[i];
+		cJSON *e = cJSON_CreateObject();
+		const cJSON *x;
+
+		cJSON_AddStringToObject(e, "filename", a->filename);
+		cJSON_AddStringToObject(e, "environment_key", a->key);
+		cJSON_AddNumberToObject(e, "size_mb", mb(a->bytes));
+		cJSON_AddBoolToObject(e, "is_current_environment", !strcmp(a->key, l->key.key));
+		cJSON_AddNumberToObject(e, "created_time", (double)a->mtime);
+		json_add_u64(e, "size_bytes", a->bytes);
+		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
+		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
+		if ((x = manifest_number(l, i, "files")))
+			json_add_u64(e, "files", (uint64_t)x->valuedouble);
+		if ((x = manifest_number(l, i, "bytes")))
+			json_add_u64(e, "bytes", (uint64_t)x->valuedouble);
+		if (l->manifests && l->manifests[i]) {
+			const cJSON *comp = cJSON_GetObjectItemCaseSensitive(l->manifests[i],
+									     "components");
+			if (cJSON_IsObject(comp))
+				cJSON_AddItemToObject(e, "components", cJSON_Duplicate(comp, 1));
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	cJSON_AddStringToObject(o, "current_environment", l->key.key);
+	cJSON_AddNumberToObject(o, "total_caches", (double)l->n);
+	cJSON_AddBoolToObject(o, "current_cache_exists", l->current_exists);
+	cJSON_AddBoolToObject(o, "b10fs_enabled", l->store_enabled);
+	cJSON_AddStringToObject(o, "store_dir", c->cfg.store_dir);
+	if (!l->store_enabled)	/* as b10-transfer says it; the exit status is still 0 */
+		cJSON_AddStringToObject(o, "error", "b10fs is not enabled");
+	return o;
+}
+
+static const char *utc(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, size, "%" PRId64, t);
+	return buf;
+}
+
+static void list_text(const struct cmd *c, const struct listing *l)
+{
+	char size[32], created[32], used[32];
+	bool m = l->manifests != NULL;
+
+	if (!l->store_enabled) {
+		printf("store disabled (BASETEN_FS_ENABLED, or %s missing): no archives listed\n",
+		       c->cfg.store_dir);
+		return;
+	}
+	if (!l->n) {
+		printf("no archives in %s\n", c->cfg.store_dir);
+		return;
+	}
+	printf("  %-16s  %-3s  %10s  %-19s  %-19s  %sFILE\n", "KEY", "FMT", "SIZE",
+	       "CREATED (UTC)", "LAST USED (UTC)", m ? "     FILES  UNPACKED  " : "");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct b10t_archive_info *a = &l->v[i];
+		char files[32] = "-", unpacked[32] = "-";
+		const cJSON *x;
+
+		if (m && (x = manifest_number(l, i, "files")))
+			snprintf(files, sizeof(files), "%" PRIu64, (uint64_t)x->valuedouble);
+		if (m && (x = manifest_number(l, i, "bytes")))
+			human_bytes((uint64_t)x->valuedouble, unpacked, sizeof(unpacked));
+		printf("%c %-16s  %-3s  %10s  %-19s  %-19s  ", strcmp(a->key, l->key.key) ? ' ' : '*',
+		       a->key, b10t_format_name(a->format),
+		       human_bytes(a->bytes, size, sizeof(size)),
+		       utc(a->mtime, created, sizeof(created)), utc(a->last_used, used, sizeof(used)));
+		if (m)
+			printf("%10s  %8s  ", files, unpacked);
+		printf("%s\n", a->filename);
+	}
+	printf("%zu archive%s; this environment (%s): %s\n", l->n, l->n == 1 ? "" : "s",
+	       l->key.key, l->current_exists ? "marked *" : "none");
+}
+
+static void listing_free(struct listing *l)
+{
+	for (size_t i = 0; l->manifests && i < l->n; i++)
+		cJSON_Delete(l->manifests[i]);
+	free(l->manifests);
+	free(l->v);
+}
 
 int cmd_list(struct cmd *c, int argc, char **argv)
 {
-	int i = cmd_parse(c, verb_find("list"), argc, argv, NULL, NULL);
+	static struct listing l;
+	struct list_args args = { 0 };
+	double t0 = b10t_now();
+	int i = cmd_parse(c, verb_find("list"), argc, argv, list_opt, &args), r = 0;
 
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
-	b10t_set_error(&c->ctx, ENOSYS, "not implemented yet");
-	return cmd_fail(c, NULL);
+	if (i < argc)
+		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if ((r = cmd_envkey(c, &l.key)) != 0)
+		return r;
+
+	/* Disabled, or (enabled by BASETEN_FS_ENABLED) not there: an empty list. */
+	l.store_enabled = b10t_store_enabled(&c->cfg);
+	if (l.store_enabled && b10t_store_list(&c->ctx, &c->cfg, &l.v, &l.n) < 0 &&
+	    c->ctx.err_code != -ENOENT) {
+		cJSON *extra = NULL;
+
+		if (c->json) {
+			extra = cJSON_CreateObject();
+			cJSON_AddStringToObject(extra, "current_environment", l.key.key);
+			cJSON_AddBoolToObject(extra, "b10fs_enabled", true);
+		}
+		return cmd_fail(c, extra);
+	}
+	for (size_t k = 0; k < l.n; k++)
+		if (!strcmp(l.v[k].key, l.key.key))
+			l.current_exists = true;
+	if (args.manifest)
+		read_manifests(c, &l);
+	b10t_debug(&c->ctx, "listed %zu archives in %.1f ms", l.n, (b10t_now() - t0) * 1e3);
+
+	if (c->json)
+		r = cmd_print_json(c, list_json(c, &l)) < 0 ? 1 : 0;
+	else
+		list_text(c, &l);
+	listing_free(&l);
+	return r;
 }
