@@ -18,6 +18,7 @@ const struct verb verbs[] = {
 	{ "list", cmd_list, "", "list the archives in the store", list_options },
 	{ "load", cmd_load, "", "extract this environment's archive into the cache dir", load_options },
 	{ "save", cmd_save, "", "publish the cache dir to the store", save_options },
+	{ "vllm", cmd_vllm, "", "beside vllm serve: load, or save once vLLM is ready", vllm_options },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);
 
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
 	/* argv[0] dispatch: a link named "b10t-VERB" or "VERB" runs the verb. */
 	if (!strncmp(base, "b10t-", 5))
 		v = verb_find(base + 5);
+	else if (!strcmp(base, "b10-compile-cache"))	/* b10-transfer's sidecar */
+		v = verb_find("vllm");
 	else if (strcmp(base, "b10t"))
 		v = verb_find(base);
 	if (v && v->run) {

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * b10t vllm: the sidecar that runs beside `vllm serve` (it takes over
+ * b10-transfer's `b10-compile-cache`, and the installed link of that name
+ * runs it).  Load this environment's archive into vLLM's cache root; when
+ * that does not give a warm cache, wait until vLLM answers its readiness URL
+ * (it has compiled by then) and save what it compiled.
+ *
+ * Run as `b10t vllm & vllm serve ...`: nothing here waits on a lock or holds
+ * vLLM back, and SIGTERM/SIGINT end the wait at once.  A signal that arrives
+ * while load or save runs is acted on when that returns, so the library
+ * finishes or cleans up its temp files; a second signal kills at once.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cmd.h"
+
+#define DEFAULT_URL "http://127.0.0.1:8000/v1/models"
+#define DEFAULT_TIMEOUT "1800"
+#define DEFAULT_INTERVAL "2"
+#define TIMEOUT_CAP (7.0 * 86400)	/* a week: past that, something else is wrong */
+#define INTERVAL_MIN 0.1
+#define INTERVAL_CAP 3600.0
+#define CONNECT_TIMEOUT_S 1.0		/* loopback: a refused or dead port answers fast */
+#define REQUEST_TIMEOUT_S 5.0		/* vLLM answers /v1/models in milliseconds once up */
+
+enum { OPT_URL = 0x300, OPT_TIMEOUT, OPT_INTERVAL };	/* past the short options */
+
+const struct verb_option vllm_options[] = {
+	{ { "url", required_argument, NULL, OPT_URL }, "URL",
+	  "readiness URL (default " DEFAULT_URL ") [B10_TRANSFER_VLLM_URL]" },
+	{ { "timeout", required_argument, NULL, OPT_TIMEOUT }, "SECONDS",
+	  "give up waiting after this long (default " DEFAULT_TIMEOUT ") [B10_TRANSFER_TIMEOUT_S]" },
+	{ { "interval", required_argument, NULL, OPT_INTERVAL }, "SECONDS",
+	  "time between probes (default " DEFAULT_INTERVAL ") [B10_TRANSFER_INTERVAL_S]" },
+	{ { 0 }, NULL, NULL },
+};
+
+/* A value as given, and where it came from (for messages). */
+struct raw {
+	const char *value;
+	const char *origin;
+};
+
+struct vllm {
+	struct raw url, timeout, interval;
+	double timeout_s, interval_s;
+	/* the wait */
+	bool waited, ready;
+	unsigned polls;
+	long last_http;			/* last HTTP status, 0 if none */
+	char last_err[CURL_ERROR_SIZE];	/* last transport error, "" if none */
+	double waited_s;
+	/* the operations */
+	struct b10t_result load, save;
+	bool load_failed, save_tried, save_failed;
+	char load_err[sizeof(((struct b10t_ctx *)0)->err)];
+	char save_err[sizeof(((struct b10t_ctx *)0)->err)];
+	/* the outcome */
+	enum b10t_status status;
+	char error[1200];		/* why status is ERROR, "" otherwise */
+	int signo;			/* the signal that ended the run, 0 if none */
+};
+
+/* ---- signals ---------------------------------------------------------- */
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	/* The second signal means "now": take the default action. */
+	if (got_signal) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	got_signal = sig;
+}
+
+static void signals_setup(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/*
+	 * SA_RESTART keeps the library's reads and writes going; the waits
+	 * below (ppoll, curl's poll) return EINTR regardless.
+	 */
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* A shell starts `cmd &` with SIGINT ignored: keep it so. */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+/* Sleep up to `s` seconds; a signal ends it at once (no lost wake-up). */
+static void sleep_interruptibly(double s)
+{
+	sigset_t block, old;
+	struct timespec ts;
+
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (!got_signal)
+		ppoll(NULL, 0, &ts, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- values ----------------------------------------------------------- */
+
+static struct raw raw_env(const char *env, const char *def)
+{
+	const char *v = getenv(env);
+
+	return (struct raw){ v ? v : def, v ? env : "default" };
+}
+
+/* Seconds: "2", "0.5", or a duration ("30m"); in [min, max]. */
+static int parse_seconds(struct cmd *c, const struct raw *r, double min, double max,
+			 double *out)
+{
+	const char *s = r->value;
+	uint64_t secs;
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || s[0] == ' ' || !isfinite(v)) {
+		if (b10t_parse_duration(s, &secs) < 0)
+			return b10t_set_error(&c->ctx, EINVAL,
+				"%s=%s: not a number of seconds", r->origin, s);
+		v = (double)secs;
+	}
+	if (v < min || v > max)
+		return b10t_set_error(&c->ctx, ERANGE, "%s=%s: must be between %g and %g seconds",
+				      r->origin, s, min, max);
+	*out = v;
+	return 0;
+}
+
+static int check_url(struct cmd *c, const struct raw *r)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL;
+	CURLUcode rc;
+	int ret = 0;
+
+	if (!u)
+		return b10t_set_error(&c->ctx, ENOMEM, "out of memory");
+	rc = curl_url_set(u, CURLUPART_URL, r->value, 0);
+	if (rc != CURLUE_OK)
+		ret = b10t_set_error(&c->ctx, EINVAL, "%s=%s: not a URL: %s", r->origin,
+				     r->value, curl_url_strerror(rc));
+	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		ret = b10t_set_error(&c->ctx, EINVAL, "%s=%s: not an http:// or https:// URL",
+				     r->origin, r->value);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+/*
+ * vLLM's cache root, as vLLM finds it: $VLLM_CACHE_ROOT (with ~ expanded),
+ * else $XDG_CACHE_HOME/vllm, else ~/.cache/vllm.
+ */
+static int vllm_cache_root(char *buf, size_t size, const char **origin)
+{
+	const char *root = getenv("VLLM_CACHE_ROOT"), *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+	int n;
+
+	if ((!home || !*home) && (pw = getpwuid(geteuid())))
+		home = pw->pw_dir;
+	if (!home)
+		home = "";
+	if (root && *root) {
+		*origin = "VLLM_CACHE_ROOT";
+		if (root[0] == '~' && (root[1] == '/' || !root[1]))
+			n = snprintf(buf, size, "%s%s", home, root + 1);
+		else
+			n = snprintf(buf, size, "%s", root);
+	} else if (xdg && xdg[0] == '/') {
+		*origin = "XDG_CACHE_HOME";
+		n = snprintf(buf, size, "%s/vllm", xdg);
+	} else {
+		*origin = "HOME";
+		n = snprintf(buf, size, "%s/.cache/vllm", home);
+	}
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int on_opt(struct cmd *c, int val, const char *arg, void *data)
+{
+	struct vllm *s = data;
+
+	switch (val) {
+	case OPT_URL:
+		s->url = (struct raw){ arg, "--url" };
+		return 0;
+	case OPT_TIMEOUT:
+		s->timeout = (struct raw){ arg, "--timeout" };
+		return 0;
+	case OPT_INTERVAL:
+		s->interval = (struct raw){ arg, "--interval" };
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- the readiness probe (libcurl) ------------------------------------ */
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	return size * n;
+}
+
+static int abort_on_signal(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+			   curl_off_t ultotal, curl_off_t ulnow)
+{
+	return got_signal != 0;	/* non-zero aborts the transfer */
+}
+
+static CURL *probe_new(const char *url, char *errbuf, char *noproxy, size_t size)
+{
+	const char *np = getenv("no_proxy");
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return NULL;
+	if (!np || !*np)
+		np = getenv("NO_PROXY");
+	/*
+	 * The probe talks to vLLM on this machine: never through the proxy of
+	 * http_proxy/HTTPS_PROXY for loopback names.  CURLOPT_NOPROXY replaces
+	 * no_proxy, so keep the user's list too (a remote URL may need it).
+	 */
+	snprintf(noproxy, size, "localhost,127.0.0.1,::1%s%s", np && *np ? "," : "",
+		 np && *np ? np : "");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(h, CURLOPT_NOPROXY, noproxy);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "b10t/" B10T_VERSION_STRING);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_on_signal);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	return h;
+}
+
+/* One GET; the HTTP status, or 0 with s->last_err set. */
+static long probe(struct cmd *c, struct vllm *s, CURL *h, char *errbuf, double budget)
+{
+	double t = budget > REQUEST_TIMEOUT_S ? REQUEST_TIMEOUT_S : budget < 1 ? 1 : budget;
+	long code = 0;
+	CURLcode rc;
+
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)((t < CONNECT_TIMEOUT_S ? t : CONNECT_TIMEOUT_S) * 1000));
+	errbuf[0] = '\0';
+	rc = curl_easy_perform(h);
+	s->polls++;
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		s->last_err[0] = '\0';
+		b10t_debug(&c->ctx, "GET %s: HTTP %ld", s->url.value, code);
+	} else {
+		snprintf(s->last_err, sizeof(s->last_err), "%s",
+			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		b10t_debug(&c->ctx, "GET %s: %s", s->url.value, s->last_err);
+	}
+	s->last_http = code;
+	return code;
+}
+
+/* Poll until HTTP 200, the timeout, or a signal. */
+static int wait_ready(struct cmd *c, struct vllm *s)
+{
+	char errbuf[CURL_ERROR_SIZE], noproxy[4096];
+	double t0 = b10t_now(), deadline = t0 + s->timeout_s, left;
+	CURL *h = probe_new(s->url.value, errbuf, noproxy, sizeof(noproxy));
+
+	if (!h)
+		return b10t_set_error(&c->ctx, ENOMEM, "starting the HTTP client: out of memory");
+	s->waited = true;
+	while (!got_signal) {
+		if (probe(c, s, h, errbuf, deadline - b10t_now()) == 200) {
+			s->ready = true;
+			break;
+		}
+		left = deadline - b10t_now();
+		if (left <= 0 || got_signal)
+			break;
+		sleep_interruptibly(left < s->interval_s ? left : s->interval_s);
+	}
+	s->waited_s = b10t_now() - t0;
+	curl_easy_cleanup(h);
+	return 0;
+}
+
+/* ---- the result ------------------------------------------------------- */
+
+static const char *signal_name(int sig)
+{
+	return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "a signal";
+}
+
+static void add_op(cJSON *o, const char *prefix, const struct b10t_result *r,
+		   bool failed, const char *err)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s_status", prefix);
+	cJSON_AddStringToObject(o, name, b10t_status_name(failed ? B10T_ERROR : r->status));
+	if (failed) {
+		snprintf(name, sizeof(name), "%s_error", prefix);
+		cJSON_AddStringToObject(o, name, err);
+	} else if (r->reason[0]) {
+		snprintf(name, sizeof(name), "%s_reason", prefix);
+		cJSON_AddStringToObject(o, name, r->reason);
+	}
+}
+
+static cJSON *result_json(struct cmd *c, const struct vllm *s, const char *key)
+{
+	cJSON *o = cJSON_CreateObject();
+	const struct b10t_result *done = s->save_tried && !s->save_failed ? &s->save :
+					 !s->load_failed ? &s->load : NULL;
+
+	cJSON_AddStringToObject(o, "status", b10t_status_name(s->status));
+	if (s->error[0])
+		cJSON_AddStringToObject(o, "error", s->error);
+	if (s->signo)
+		cJSON_AddStringToObject(o, "signal", signal_name(s->signo));
+	cJSON_AddStringToObject(o, "environment_key", key);
+	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
+	add_op(o, "load", &s->load, s->load_failed, s->load_err);
+	cJSON_AddStringToObject(o, "url", s->url.value);
+	cJSON_AddBoolToObject(o, "waited", s->waited);
+	cJSON_AddBoolToObject(o, "ready", s->ready);
+	cJSON_AddNumberToObject(o, "waited_s", (double)(long long)(s->waited_s * 1000 + 0.5) / 1000);
+	cJSON_AddNumberToObject(o, "polls", s->polls);
+	if (s->last_http)
+		cJSON_AddNumberToObject(o, "last_http_status", (double)s->last_http);
+	else if (s->last_err[0])
+		cJSON_AddStringToObject(o, "last_http_error", s->last_err);
+	cJSON_AddNumberToObject(o, "timeout_s", s->timeout_s);
+	cJSON_AddNumberToObject(o, "interval_s", s->interval_s);
+	if (s->save_tried)
+		add_op(o, "save", &s->save, s->save_failed, s->save_err);
+	else
+		cJSON_AddNullToObject(o, "save_status");
+	if (done) {
+		cJSON_AddStringToObject(o, "archive", done->archive);
+		json_add_u64(o, "files", done->files);
+		json_add_u64(o, "bytes", done->bytes);
+		json_add_u64(o, "archive_bytes", done->archive_bytes);
+	}
+	return o;
+}
+
+static void print_op(const char *what, const struct b10t_result *r, bool failed,
+		     const char *err)
+{
+	char b[32];
+
+	if (failed) {
+		printf("%s: ERROR: %s\n", what, err);
+		return;
+	}
+	printf("%s: %s", what, b10t_status_name(r->status));
+	if (r->status == B10T_SUCCESS)
+		printf(" %s (%llu files, %s)", r->archive, (unsigned long long)r->files,
+		       human_bytes(r->bytes, b, sizeof(b)));
+	else if (r->reason[0])
+		printf(" (%s)", r->reason);
+	putchar('\n');
+}
+
+static void result_text(const struct vllm *s)
+{
+	print_op("load", &s->load, s->load_failed, s->load_err);
+	if (s->waited)
+		printf("wait: %s after %.1f s, %u probes of %s\n",
+		       s->ready ? "ready" : s->signo ? "interrupted" : "timed out",
+		       s->waited_s, s->polls, s->url.value);
+	if (s->save_tried)
+		print_op("save", &s->save, s->save_failed, s->save_err);
+	printf("status: %s\n", b10t_status_name(s->status));
+}
+
+/* ---- the verb ----------------------------------------------------------- */
+
+static int finish(struct cmd *c, struct vllm *s, const char *key)
+{
+	if (s->error[0])
+		cmd_error(c, "%s", s->error);
+	if (c->json)
+		cmd_print_json(c, result_json(c, s, key));
+	else
+		result_text(s);
+	/* Interrupted: 128 + signal, as a shell reports a job killed by it. */
+	if (s->signo)
+		return 128 + s->signo;
+	return cmd_exit_code(s->status);
+}
+
+static void interrupted(struct vllm *s, const char *during)
+{
+	s->signo = got_signal;
+	s->status = B10T_ERROR;
+	snprintf(s->error, sizeof(s->error), "interrupted by %s %s",
+		 signal_name(s->signo), during);
+}
+
+int cmd_vllm(struct cmd *c, int argc, char **argv)
+{
+	struct vllm s = {
+		.url = raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
+		.timeout = raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
+		.interval = raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
+	};
+	char root[PATH_MAX], before[PATH_MAX], root_err[sizeof(c->ctx.err)] = "";
+	const char *root_origin;
+	struct b10t_envkey key;
+	int i, r;
+
+	/*
+	 * vLLM's cache root replaces TORCHINDUCTOR_CACHE_DIR; --cache-dir,
+	 * parsed next, still wins.  A bad root is reported only if it is used.
+	 */
+	if (vllm_cache_root(root, sizeof(root), &root_origin) < 0)
+		snprintf(root_err, sizeof(root_err), "%s: vLLM cache root too long", root_origin);
+	else if (b10t_config_set(&c->ctx, &c->cfg, "TORCHINDUCTOR_CACHE_DIR", root,
+				 root_origin) < 0)
+		snprintf(root_err, sizeof(root_err), "%s", b10t_ctx_error(&c->ctx));
+	b10t_clear_error(&c->ctx);
+	snprintf(before, sizeof(before), "%s", c->cfg.cache_dir);
+
+	i = cmd_parse(c, verb_find("vllm"), argc, argv, on_opt, &s);
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	if (i < argc)
+		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if (root_err[0] && !strcmp(before, c->cfg.cache_dir)) {
+		cmd_error(c, "%s", root_err);
+		return 1;
+	}
+	if (check_url(c, &s.url) < 0 ||
+	    parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
+	    parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
+		cmd_error(c, "%s", b10t_ctx_error(&c->ctx));
+		return 1;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cmd_error(c, "initialising libcurl failed");
+		return 1;
+	}
+	signals_setup();
+	if ((r = cmd_envkey(c, &key)) != 0)
+		return r;
+
+	/* 1. Load: a warm cache means vLLM compiles nothing; we are done. */
+	if (b10t_load(&c->ctx, &c->cfg, &key, &s.load) < 0) {
+		s.load_failed = true;
+		snprintf(s.load_err, sizeof(s.load_err), "%s", b10t_ctx_error(&c->ctx));
+		if (!c->quiet)
+			fprintf(stderr, "b10t vllm: warning: load failed: %s\n", s.load_err);
+	} else if (s.load.status == B10T_SUCCESS) {
+		s.status = B10T_SUCCESS;
+		return finish(c, &s, key.key);
+	}
+	if (got_signal) {
+		interrupted(&s, "after load");
+		return finish(c, &s, key.key);
+	}
+
+	/* 2. Wait until vLLM serves: it has compiled what it needs by then. */
+	if (!c->quiet)
+		fprintf(stderr, "b10t vllm: no warm cache loaded (%s); waiting up to %g s for HTTP 200 from %s\n",
+			s.load_failed ? "load failed" : b10t_status_name(s.load.status),
+			s.timeout_s, s.url.value);
+	if (wait_ready(c, &s) < 0) {
+		snprintf(s.error, sizeof(s.error), "%s", b10t_ctx_error(&c->ctx));
+		s.status = B10T_ERROR;
+		return finish(c, &s, key.key);
+	}
+	if (got_signal) {
+		interrupted(&s, "while waiting for vLLM");
+		return finish(c, &s, key.key);
+	}
+	if (!s.ready) {
+		char last[CURL_ERROR_SIZE + 32];
+
+		if (s.last_http)
+			snprintf(last, sizeof(last), "HTTP %ld", s.last_http);
+		else
+			snprintf(last, sizeof(last), "%s", s.last_err[0] ? s.last_err : "no answer");
+		snprintf(s.error, sizeof(s.error),
+			 "timed out after %.0f s waiting for HTTP 200 from %s (last answer: %s); nothing saved",
+			 s.waited_s, s.url.value, last);
+		s.status = B10T_ERROR;
+		return finish(c, &s, key.key);
+	}
+
+	/* 3. Save what vLLM compiled. */
+	s.save_tried = true;
+	if (b10t_save(&c->ctx, &c->cfg, &key, &s.save) < 0) {
+		s.save_failed = true;
+		snprintf(s.save_err, sizeof(s.save_err), "%s", b10t_ctx_error(&c->ctx));
+		snprintf(s.error, sizeof(s.error), "save: %s", s.save_err);
+		s.status = B10T_ERROR;
+	} else {
+		s.status = s.save.status;
+	}
+	return finish(c, &s, key.key);
+}
