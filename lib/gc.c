@@ -42,43 +42,25 @@ static bool has_suffix(const char *s, size_t len, const char *suf)
 	return len >= n && !memcmp(s + len - n, suf, n);
 }
 
-/* A key as the store writes it: letters, digits, '-' and '_'. */
-static bool valid_key(const char *s, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_'))
-			return false;
-	}
-	return true;
-}
-
 /*
- * What a store entry is, by name alone.  For archives, *key_len gets the
- * length of the key that starts at name + 6.  Until the store's own name
- * parsers land, this is the one place gc decides what is its business.
+ * What a store entry is, by name alone.  Published names are the store's
+ * (b10t_parse_archive_name), so list and gc agree on them; uploads are any
+ * `cache_*.incomplete*`, a superset of b10t_parse_incomplete_name that also
+ * catches the reference's variants.  No published name contains
+ * ".incomplete" or ".corrupt." or ends in ".lock", so the order of the tests
+ * does not matter, and callers that only want debris pass key_len NULL to
+ * skip the archive test.  For archives *key_len gets the key's length (the
+ * key starts at name + 6).
  */
 static enum kind classify(const char *name, size_t *key_len)
 {
-	static const char *const published[] = { ".latest.tar.lz4", ".latest.tar.gz" };
+	struct b10t_archive_info info;
 	size_t len = strlen(name);
 
 	/* NFS silly-renames hold files still open somewhere: never ours. */
 	if (has_prefix(name, ".nfs") || name[0] == '.')
 		return K_OTHER;
 	if (has_prefix(name, "cache_")) {
-		for (size_t i = 0; i < 2; i++) {
-			size_t n = strlen(published[i]);
-			if (has_suffix(name, len, published[i]) && len > 6 + n &&
-			    valid_key(name + 6, len - 6 - n)) {
-				if (key_len)
-					*key_len = len - 6 - n;
-				return K_ARCHIVE;
-			}
-		}
 		if (strstr(name, ".incomplete"))
 			return K_UPLOAD;
 		if (strstr(name, ".corrupt."))
@@ -87,6 +69,10 @@ static enum kind classify(const char *name, size_t *key_len)
 	/* The reference (b10-transfer) leaves `*.lock` files and sweeps them so. */
 	if (len > 5 && has_suffix(name, len, ".lock"))
 		return K_LOCK;
+	if (key_len && b10t_parse_archive_name(name, &info)) {
+		*key_len = strlen(info.key);
+		return K_ARCHIVE;
+	}
 	return K_OTHER;
 }
 
