@@ -28,13 +28,15 @@ const struct verb_option gc_options[] = {
 struct gc_args {
 	struct b10t_gc_opts o;
 	bool stale_set;
-	const char **keep;
+	char **keep;
 };
 
 static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
 {
 	struct gc_args *a = data;
-	const char **keep;
+	struct b10t_archive_info info;
+	char **keep;
+	size_t len;
 
 	switch (val) {
 	case OPT_STALE:
@@ -53,13 +55,20 @@ static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
 		a->o.max_size_set = true;
 		return 0;
 	case OPT_KEEP:
-		if (!*arg)
-			return cmd_usage_error(c, "--keep needs a key"), -1;
+		/* a key, or an archive's file name as `b10t list` shows it */
+		if (b10t_parse_archive_name(arg, &info))
+			arg += strlen("cache_"), len = strlen(info.key);
+		else
+			len = strlen(arg);
+		if (!b10t_valid_key(arg, len))
+			return cmd_usage_error(c, "--keep '%s': not a key", arg), -1;
 		keep = realloc(a->keep, (a->o.n_keep + 1) * sizeof(*keep));
-		if (!keep)
+		if (!keep || !(keep[a->o.n_keep] = strndup(arg, len))) {
+			a->keep = keep ? keep : a->keep;
 			return cmd_usage_error(c, "out of memory"), -1;
-		keep[a->o.n_keep++] = arg;
+		}
 		a->keep = keep;
+		a->o.n_keep++;
 		return 0;
 	case OPT_ALL:
 		a->o.all = true;
@@ -69,6 +78,14 @@ static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
 		return 0;
 	}
 	return -1;
+}
+
+static void gc_args_free(struct gc_args *a)
+{
+	for (size_t i = 0; i < a->o.n_keep; i++)
+		free(a->keep[i]);
+	free(a->keep);
+	a->keep = NULL;
 }
 
 static cJSON *gc_json(const struct b10t_gc_result *res)
@@ -117,29 +134,29 @@ int cmd_gc(struct cmd *c, int argc, char **argv)
 	if (i >= 0 && i < argc)
 		i = (cmd_usage_error(c, "unexpected argument '%s'", argv[i]), -1);
 	if (i < 0) {
-		free(a.keep);
+		gc_args_free(&a);
 		return i == -2 ? 0 : EXIT_USAGE;
 	}
 	/* --incomplete-timeout may come after gc_opts_init: --stale wins, else it. */
 	if (!a.stale_set)
 		a.o.stale_s = c->cfg.incomplete_timeout_s;
-	a.o.keep = a.keep;
+	a.o.keep = (const char *const *)a.keep;
 
 	/* The key costs a GPU probe: only when eviction may need it. */
 	if ((a.o.max_size_set || a.o.max_age_set) && !a.o.all) {
 		if (b10t_store_check(&c->ctx, &c->cfg) < 0) {
-			free(a.keep);
+			gc_args_free(&a);
 			return cmd_fail(c, NULL);
 		}
 		if ((code = cmd_envkey(c, &key)) != 0) {
-			free(a.keep);
+			gc_args_free(&a);
 			return code;
 		}
 		a.o.current_key = key.key;
 	}
 
 	r = b10t_gc(&c->ctx, &c->cfg, &a.o, &res);
-	free(a.keep);
+	gc_args_free(&a);
 	if (r < 0) {
 		cJSON *o = NULL;
 

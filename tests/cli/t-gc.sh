@@ -163,6 +163,13 @@ evict_setup
 run gc --all --max-age 2h --keep aaaaaaaaaaaaaaa1 --keep aaaaaaaaaaaaaaa4
 ok "--keep (repeated) protects those keys" sh -c '[ -e "$1/$2" ] && [ -e "$1/$3" ] && [ ! -e "$1/$4" ]' - "$S" "$A1" "$AGZ" "$A3"
 evict_setup
+run gc --all --max-age 2h --keep "$A3"
+ok "--keep takes an archive's file name too" sh -c '[ -e "$1/$2" ] && [ ! -e "$1/$3" ]' - "$S" "$A3" "$A1"
+evict_setup
+run gc --all --max-age 2h --keep ../etc
+ok "--keep with a bad key exits 2" expect_rc 2
+ok "... and removes nothing" present "$A1"
+evict_setup
 run gc --all --max-size 0 --dry-run --json
 ok "--dry-run eviction lists all four" jq_is '.removed | length' 4
 ok "--dry-run eviction: kept 0" jq_is '.kept' 0
