@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the archive layer (pack.c, unpack.c, lz4io.c): the lz4
+ * frame writer and reader, and the path rules that pack and unpack share
+ * so that pack never writes a member that unpack would refuse.
+ */
+#ifndef B10T_ARCHIVE_INT_H
+#define B10T_ARCHIVE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The name of the manifest member, always first in archives we write. */
+#define B10T_MANIFEST_MEMBER ".b10t/manifest.json"
+#define B10T_RESERVED_DIR ".b10t"
+#define B10T_MANIFEST_MAX (1u << 20)
+
+/* lz4 frames: 4 MB blocks, linked, block and content checksums. */
+#define B10T_LZ4_BLOCK (4u << 20)
+
+/*
+ * The frame writer: takes the tar stream in any pieces, compresses whole
+ * 4 MB blocks and writes them to `fd` in writes of 1 MiB or more.  With
+ * `threaded`, compression and writing run in a second thread.  Errors are
+ * sticky: once one call fails every later call returns the same -errno,
+ * and b10t_lz4w_error() says why.  `cap` (0 = none) stops with -EFBIG as
+ * soon as the compressed output passes it.
+ */
+struct b10t_lz4w;
+int b10t_lz4w_new(struct b10t_lz4w **w, int fd, uint64_t cap, bool threaded);
+int b10t_lz4w_write(struct b10t_lz4w *w, const void *buf, size_t len);
+/* End the current lz4 block now (so a reader can decode what came before). */
+int b10t_lz4w_flush(struct b10t_lz4w *w);
+/* End the frame and write everything out. */
+int b10t_lz4w_finish(struct b10t_lz4w *w);
+uint64_t b10t_lz4w_bytes(const struct b10t_lz4w *w);
+const char *b10t_lz4w_error(const struct b10t_lz4w *w);
+void b10t_lz4w_free(struct b10t_lz4w *w);
+
+/*
+ * The frame reader: b10t_lz4r_read() returns the next piece of
+ * decompressed data (valid until the next call), 0 once the frame has
+ * ended with a good checksum and nothing follows it, or a negative errno:
+ * -EBADMSG for anything wrong with the data (truncated, checksum, garbage,
+ * empty, trailing bytes), the read's errno for I/O failures.  `read_size`
+ * is the size of reads from fd; `threaded` decompresses in a second thread.
+ */
+struct b10t_lz4r;
+int b10t_lz4r_new(struct b10t_lz4r **r, int fd, size_t read_size, bool threaded);
+ssize_t b10t_lz4r_read(struct b10t_lz4r *r, const void **buf);
+uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r);
+const char *b10t_lz4r_error(const struct b10t_lz4r *r);
+void b10t_lz4r_free(struct b10t_lz4r *r);
+
+/*
+ * Whether a symlink at member path `link` (normalised, no leading "./")
+ * with target `target` stays inside the tree.  The target must be
+ * relative, free of control characters, and made of leading ".." only
+ * (no ".." after a normal component, as "a/../.." would be resolved by
+ * the kernel through whatever "a" is, possibly another symlink), with no
+ * more leading ".." than the link's depth.
+ */
+bool b10t_link_target_ok(const char *link, const char *target);
+/* Whether `s` holds a byte below 0x20 or 0x7f. */
+bool b10t_has_control(const char *s);
+
+#endif

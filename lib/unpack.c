@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * b10t_unpack: extract a hostile archive into an empty directory.
+ *
+ * libarchive parses tar (from our lz4 reader, or through its own gzip
+ * filter for the reference's .tar.gz); we do the writing ourselves rather
+ * than trust archive_write_disk: every member name is checked and
+ * normalised, every parent directory is opened with O_NOFOLLOW from the
+ * destination's fd (so no symlink inside the tree is ever traversed),
+ * files are created with O_EXCL|O_NOFOLLOW.  Directory modes and mtimes
+ * are applied at the end, children first, so a read-only directory in the
+ * archive does not stop its own children from being written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "archive-int.h"
+#include "b10t.h"
+
+#define READ_SIZE (1u << 20)
+#define MANIFEST_READ_SIZE (16u << 10)
+#define PROGRESS_ENTRIES 64
+#define PROGRESS_BYTES (4u << 20)
+
+struct dir_fixup {
+	char *path;
+	mode_t mode;
+	int64_t mtime;
+};
+
+struct unpack {
+	struct b10t_ctx *ctx;
+	struct archive *a;
+	struct b10t_lz4r *r;		/* NULL for gz */
+	const struct b10t_limits *lim;
+	const char *dst;
+	int root;			/* dst */
+	char parent[PATH_MAX];		/* the cached parent dir, "" = root */
+	int parent_fd;			/* its fd, -1 when none cached */
+	struct dir_fixup *dirs;
+	size_t ndirs, cap_dirs;
+	char **implicit;		/* dirs we made for members without one */
+	size_t nimplicit, cap_implicit;
+	mode_t umask;
+	uint64_t entries, declared;
+	struct b10t_pack_stats st;
+	uint64_t last_files, last_bytes;
+	char name[PATH_MAX];		/* normalised member name */
+	char shown[256];		/* the raw member name, quoted for messages */
+};
+
+/* ---- the lz4 side --------------------------------------------------------- */
+
+static la_ssize_t lz4_in(struct archive *a, void *arg, const void **buf)
+{
+	struct unpack *u = arg;
+	ssize_t n = b10t_lz4r_read(u->r, buf);
+
+	if (n < 0) {
+		archive_set_error(a, EIO, "%s", b10t_lz4r_error(u->r));
+		return -1;
+	}
+	return n;
+}
+
+/* The error of a failed libarchive call on the input. */
+static int input_error(struct unpack *u)
+{
+	const void *b;
+
+	if (u->r) {
+		ssize_t n = b10t_lz4r_read(u->r, &b);
+
+		/* Sticky: the reader repeats its failure, if it failed. */
+		if (n < 0)
+			return b10t_set_error(u->ctx, (int)-n, "%s", b10t_lz4r_error(u->r));
+	}
+	/* A failing read(2) under the gzip filter is local, not corruption. */
+	if (!u->r && archive_errno(u->a) == EIO)
+		return b10t_set_error(u->ctx, EIO, "reading the archive: %s",
+				      archive_error_string(u->a));
+	return b10t_set_error(u->ctx, EBADMSG, "corrupt archive: %s",
+			      archive_error_string(u->a) ? archive_error_string(u->a)
+							 : "unreadable tar");
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* The member name for messages: control characters shown as \n, \x01. */
+static void show_name(char *out, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\n')
+			o += (size_t)snprintf(out + o, size - o, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+static int reject(struct unpack *u, const char *why)
+{
+	return b10t_set_error(u->ctx, EPERM, "member '%s' %s", u->shown, why);
+}
+
+/*
+ * Check and normalise a member name into u->name: no "." or empty
+ * components, no trailing slash.  1 for the root itself ("." or "./").
+ */
+static int normalise(struct unpack *u, const char *raw)
+{
+	size_t o = 0;
+	const char *p = raw;
+
+	if (!raw || !*raw)
+		return reject(u, "has an empty name");
+	if (b10t_has_control(raw))
+		return reject(u, "has a control character in its name");
+	if (*raw == '/')
+		return reject(u, "has an absolute path");
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return reject(u, "escapes the cache dir");
+		if (n > NAME_MAX)
+			return reject(u, "has a name too long");
+		if (n && !(n == 1 && p[0] == '.')) {
+			if (o + n + 2 > sizeof(u->name))
+				return reject(u, "has a path too long");
+			if (o)
+				u->name[o++] = '/';
+			memcpy(u->name + o, p, n);
+			o += n;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	u->name[o] = '\0';
+	return o ? 0 : 1;
+}
+
+/* ---- directories ----------------------------------------------------------- */
+
+static int remember(void **arr, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		void *a = realloc(*arr, c * size);
+
+		if (!a)
+			return -ENOMEM;
+		*arr = a;
+		*cap = c;
+	}
+	return 0;
+}
+
+static bool take_implicit(struct unpack *u, const char *path)
+{
+	for (size_t i = 0; i < u->nimplicit; i++) {
+		if (!strcmp(u->implicit[i], path)) {
+			free(u->implicit[i]);
+			u->implicit[i] = u->implicit[--u->nimplicit];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Open the directory `path` (normalised, relative to dst; "" = dst) one
+ * component at a time with O_NOFOLLOW.  With `create`, missing components
+ * are made (for archives that list a file before its directory).  Returns a
+ * new fd, or -EPERM (message set) when a component is a symlink or a file.
+ */
+static int open_dir(struct unpack *u, const char *path, bool create)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = path;
+	int fd = dup(u->root);
+
+	if (fd < 0)
+		return b10t_set_error(u->ctx, errno, "opening %s: %s", u->dst, strerror(errno));
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		int next;
+
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(fd, comp, 0700) < 0 && errno != EEXIST) {
+				int e = errno;
+
+				close(fd);
+				return b10t_set_error(u->ctx, e, "creating %s/%.*s: %s", u->dst,
+						      (int)(p - path + n), path, strerror(e));
+			}
+			if (remember((void **)&u->implicit, &u->nimplicit, &u->cap_implicit,
+				     sizeof(char *)) < 0 ||
+			    !(u->implicit[u->nimplicit] = strndup(path, (size_t)(p - path) + n))) {
+				close(fd);
+				return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+			}
+			u->nimplicit++;
+			next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			int e = errno;
+			struct stat st;
+
+			if ((e == ENOTDIR || e == ELOOP) &&
+			    !fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW)) {
+				close(fd);
+				if (S_ISLNK(st.st_mode))
+					return reject(u, "goes through a symlink");
+				return reject(u, "goes through something that is not a directory");
+			}
+			close(fd);
+			return b10t_set_error(u->ctx, e, "opening %s/%.*s: %s", u->dst,
+					      (int)(p - path + n), path, strerror(e));
+		}
+		close(fd);
+		fd = next;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return fd;
+}
+
+/* The fd of the parent of u->name (cached: members come grouped by dir). */
+static int parent_fd(struct unpack *u, const char **base)
+{
+	char *slash = strrchr(u->name, '/');
+	size_t len = slash ? (size_t)(slash - u->name) : 0;
+	int fd;
+
+	*base = slash ? slash + 1 : u->name;
+	if (u->parent_fd >= 0 && strlen(u->parent) == len &&
+	    !memcmp(u->parent, u->name, len))
+		return u->parent_fd;
+	if (u->parent_fd >= 0 && u->parent_fd != u->root)
+		close(u->parent_fd);
+	u->parent_fd = -1;
+	if (!len)
+		return u->parent_fd = u->root, u->parent[0] = '\0', u->root;
+	memcpy(u->parent, u->name, len);
+	u->parent[len] = '\0';
+	fd = open_dir(u, u->parent, true);
+	if (fd < 0)
+		return fd;
+	return u->parent_fd = fd;
+}
+
+/* ---- members ---------------------------------------------------------------- */
+
+static int local_error(struct unpack *u, int e, const char *what)
+{
+	return b10t_set_error(u->ctx, e, "%s %s/%s: %s", what, u->dst, u->name, strerror(e));
+}
+
+static int extract_dir(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
+{
+	if (mkdirat(pfd, base, 0700) < 0) {
+		if (errno != EEXIST)
+			return local_error(u, errno, "creating");
+		if (!take_implicit(u, u->name))
+			return reject(u, "is a duplicate");
+	}
+	if (remember((void **)&u->dirs, &u->ndirs, &u->cap_dirs, sizeof(*u->dirs)) < 0 ||
+	    !(u->dirs[u->ndirs].path = strdup(u->name)))
+		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+	u->dirs[u->ndirs].mode = archive_entry_perm(e) & 0777;
+	u->dirs[u->ndirs].mtime = archive_entry_mtime(e);
+	u->ndirs++;
+	return 0;
+}
+
+static int write_all_at(int fd, const char *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int extract_file(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
+{
+	mode_t mode = archive_entry_perm(e) & 0777;
+	int64_t size = archive_entry_size(e);
+	struct timespec ts[2];
+	int fd, r = 0;
+	off_t end = 0;
+
+	if (size < 0)
+		return reject(u, "has a negative size");
+	u->declared += (uint64_t)size;
+	if (u->declared > u->lim->max_bytes)
+		return b10t_set_error(u->ctx, EFBIG,
+				      "the archive holds more than the cap of %llu bytes (at member '%s')",
+				      (unsigned long long)u->lim->max_bytes, u->shown);
+	fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return reject(u, "is a duplicate");
+		return local_error(u, errno, "creating");
+	}
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int ar = archive_read_data_block(u->a, &buf, &len, &off);
+
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
+			r = input_error(u);
+			goto out;
+		}
+		if ((r = write_all_at(fd, buf, len, off)) < 0) {
+			r = local_error(u, -r, "writing");
+			goto out;
+		}
+		end = off + (off_t)len;
+		u->st.bytes += len;
+	}
+	if (end < size && ftruncate(fd, size) < 0) {	/* a sparse tail */
+		r = local_error(u, errno, "writing");
+		goto out;
+	}
+	/* The umask may have taken bits away at creation. */
+	if ((mode & u->umask) && fchmod(fd, mode) < 0) {
+		r = local_error(u, errno, "setting the mode of");
+		goto out;
+	}
+	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (futimens(fd, ts) < 0)
+		r = local_error(u, errno, "setting the time of");
+out:
+	if (close(fd) < 0 && !r)
+		r = local_error(u, errno, "writing");
+	return r;
+}
+
+static int extract_symlink(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
+{
+	const char *target = archive_entry_symlink(e);
+	struct timespec ts[2];
+
+	if (!target || !b10t_link_target_ok(u->name, target))
+		return reject(u, "is a symlink pointing outside the cache dir");
+	if (symlinkat(target, pfd, base) < 0) {
+		if (errno == EEXIST)
+			return reject(u, "is a duplicate");
+		return local_error(u, errno, "creating the symlink");
+	}
+	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);	/* cosmetic */
+	return 0;
+}
+
+/* The first member, when it is our manifest: into *manifest. */
+static int read_manifest_data(struct unpack *u, struct archive_entry *e, char **manifest)
+{
+	int64_t size = archive_entry_size(e);
+	char *m;
+	la_ssize_t n;
+
+	if (size < 0 || size > B10T_MANIFEST_MAX)
+		return b10t_set_error(u->ctx, EBADMSG, "corrupt archive: manifest of %lld bytes",
+				      (long long)size);
+	m = malloc((size_t)size + 1);
+	if (!m)
+		return b10t_set_error(u->ctx, ENOMEM, "reading the manifest: out of memory");
+	n = archive_read_data(u->a, m, (size_t)size);
+	if (n != size) {
+		free(m);
+		return n < 0 ? input_error(u)
+			     : b10t_set_error(u->ctx, EBADMSG, "corrupt archive: short manifest");
+	}
+	m[size] = '\0';
+	if (manifest)
+		*manifest = m;
+	else
+		free(m);
+	return 0;
+}
+
+static const char *type_refusal(struct archive_entry *e)
+{
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG:
+	case AE_IFDIR:
+	case AE_IFLNK:
+		return NULL;
+	case AE_IFCHR:
+		return "is a character device";
+	case AE_IFBLK:
+		return "is a block device";
+	case AE_IFIFO:
+		return "is a FIFO";
+	case AE_IFSOCK:
+		return "is a socket";
+	}
+	return "is not a file, directory or symlink";
+}
+
+static int extract_one(struct unpack *u, struct archive_entry *e, bool first, char **manifest)
+{
+	const char *raw = archive_entry_pathname(e), *why, *base;
+	int r, pfd;
+
+	show_name(u->shown, sizeof(u->shown), raw ? raw : "");
+	if (++u->entries > u->lim->max_entries)
+		return b10t_set_error(u->ctx, EFBIG,
+				      "the archive has more than the cap of %llu entries (at member '%s')",
+				      (unsigned long long)u->lim->max_entries, u->shown);
+	r = normalise(u, raw);
+	if (r)
+		return r < 0 ? r : 0;	/* the root itself: nothing to make */
+	if (!strcmp(u->name, B10T_RESERVED_DIR) ||
+	    !strncmp(u->name, B10T_RESERVED_DIR "/", sizeof(B10T_RESERVED_DIR))) {
+		if (first && !strcmp(u->name, B10T_MANIFEST_MEMBER) &&
+		    archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e))
+			return read_manifest_data(u, e, manifest);
+		return 0;	/* reserved: never extracted */
+	}
+	if (archive_entry_hardlink(e))
+		return reject(u, "is a hardlink");
+	if ((why = type_refusal(e)))
+		return reject(u, why);
+	if (archive_entry_mode(e) & (S_ISUID | S_ISGID))
+		return reject(u, "has the setuid or setgid bit");
+	pfd = parent_fd(u, &base);
+	if (pfd < 0)
+		return pfd;
+	switch (archive_entry_filetype(e)) {
+	case AE_IFDIR:
+		r = extract_dir(u, pfd, base, e);
+		break;
+	case AE_IFLNK:
+		r = extract_symlink(u, pfd, base, e);
+		break;
+	default:
+		r = extract_file(u, pfd, base, e);
+		break;
+	}
+	if (!r)
+		u->st.files++;
+	return r;
+}
+
+/* Directory modes and times, deepest (latest) first. */
+static int fix_dirs(struct unpack *u)
+{
+	while (u->ndirs) {
+		struct dir_fixup *d = &u->dirs[u->ndirs - 1];
+		struct timespec ts[2] = { { d->mtime, 0 }, { d->mtime, 0 } };
+		int fd = open_dir(u, d->path, false);
+
+		if (fd < 0)
+			return fd;
+		if (fchmod(fd, d->mode) < 0 || futimens(fd, ts) < 0) {
+			int e = errno;
+
+			close(fd);
+			return b10t_set_error(u->ctx, e, "setting the mode of %s/%s: %s",
+					      u->dst, d->path, strerror(e));
+		}
+		close(fd);
+		free(d->path);
+		u->ndirs--;
+	}
+	return 0;
+}
+
+static void progress(struct unpack *u, bool done)
+{
+	struct b10t_progress pr;
+
+	if (!u->ctx->progress)
+		return;
+	if (!done && u->st.files - u->last_files < PROGRESS_ENTRIES &&
+	    u->st.bytes - u->last_bytes < PROGRESS_BYTES)
+		return;
+	u->last_files = u->st.files;
+	u->last_bytes = u->st.bytes;
+	pr = (struct b10t_progress){ .files = u->st.files, .bytes = u->st.bytes, .done = done };
+	u->ctx->progress(u->ctx->progress_arg, &pr);
+}
+
+/* Read the rest of the lz4 stream: its end mark and checksum must be there. */
+static int drain(struct unpack *u)
+{
+	const void *b;
+	ssize_t n;
+
+	if (!u->r)
+		return 0;
+	while ((n = b10t_lz4r_read(u->r, &b)) > 0) {
+		const char *p = b;
+
+		/* After the tar end, only zero padding may follow. */
+		for (ssize_t i = 0; i < n; i++)
+			if (p[i])
+				return b10t_set_error(u->ctx, EBADMSG,
+						      "corrupt archive: data after the end of the tar");
+	}
+	if (n < 0)
+		return b10t_set_error(u->ctx, (int)-n, "%s", b10t_lz4r_error(u->r));
+	return 0;
+}
+
+/* Open libarchive on in_fd for `fmt`; the tar reader only. */
+static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t read_size,
+		      bool threaded)
+{
+	int r;
+
+	u->a = archive_read_new();
+	if (!u->a)
+		return b10t_set_error(u->ctx, ENOMEM, "reading the archive: out of memory");
+	if (archive_read_support_format_tar(u->a) != ARCHIVE_OK)
+		return b10t_set_error(u->ctx, ENOTSUP, "libarchive cannot read tar: %s",
+				      archive_error_string(u->a));
+	if (fmt == B10T_FMT_GZ) {
+		/* ARCHIVE_WARN would mean an external gzip program: refuse. */
+		if (archive_read_support_filter_gzip(u->a) != ARCHIVE_OK)
+			return b10t_set_error(u->ctx, ENOTSUP,
+					      "libarchive was built without zlib: cannot read .tar.gz");
+		if (archive_read_open_fd(u->a, in_fd, read_size) != ARCHIVE_OK)
+			return input_error(u);
+		return 0;
+	}
+	r = b10t_lz4r_new(&u->r, in_fd, read_size, threaded);
+	if (r < 0)
+		return b10t_set_error(u->ctx, -r, "reading the archive: %s", strerror(-r));
+	if (archive_read_open(u->a, u, NULL, lz4_in, NULL) != ARCHIVE_OK)
+		return input_error(u);
+	return 0;
+}
+
+static void close_input(struct unpack *u)
+{
+	if (u->a)
+		archive_read_free(u->a);
+	b10t_lz4r_free(u->r);
+}
+
+int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
+		const char *dst, const struct b10t_limits *lim,
+		struct b10t_pack_stats *stats, char **manifest)
+{
+	struct unpack u = { .ctx = ctx, .dst = dst, .lim = lim, .parent_fd = -1 };
+	struct b10t_limits def;
+	struct archive_entry *e;
+	bool first = true;
+	int r;
+
+	if (manifest)
+		*manifest = NULL;
+	if (!lim) {
+		b10t_limits_default(&def);
+		u.lim = &def;
+	}
+	u.umask = umask(022);
+	umask(u.umask);
+	u.root = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (u.root < 0)
+		return b10t_set_error(ctx, errno, "opening %s: %s", dst, strerror(errno));
+	r = open_input(&u, in_fd, fmt, READ_SIZE, sysconf(_SC_NPROCESSORS_ONLN) > 1);
+	while (!r) {
+		int ar = archive_read_next_header(u.a, &e);
+
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
+			r = input_error(&u);
+			break;
+		}
+		r = extract_one(&u, e, first, manifest);
+		first = false;
+		progress(&u, false);
+	}
+	if (!r)
+		r = drain(&u);
+	if (!r)
+		r = fix_dirs(&u);
+	if (!r)
+		progress(&u, true);
+	if (r && manifest) {
+		free(*manifest);
+		*manifest = NULL;
+	}
+	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r)
+				 : (uint64_t)(u.a ? archive_filter_bytes(u.a, -1) : 0);
+	if (stats)
+		*stats = u.st;
+	close_input(&u);
+	if (u.parent_fd >= 0 && u.parent_fd != u.root)
+		close(u.parent_fd);
+	close(u.root);
+	for (size_t i = 0; i < u.ndirs; i++)
+		free(u.dirs[i].path);
+	free(u.dirs);
+	for (size_t i = 0; i < u.nimplicit; i++)
+		free(u.implicit[i]);
+	free(u.implicit);
+	return r;
+}
+
+int b10t_read_manifest(struct b10t_ctx *ctx, const char *path, enum b10t_format fmt,
+		       char **manifest)
+{
+	struct unpack u = { .ctx = ctx, .dst = path, .parent_fd = -1 };
+	struct archive_entry *e;
+	int fd, r;
+
+	*manifest = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return b10t_set_error(ctx, errno, "opening %s: %s", path, strerror(errno));
+	r = open_input(&u, fd, fmt, MANIFEST_READ_SIZE, false);
+	if (!r) {
+		int ar = archive_read_next_header(u.a, &e);
+		const char *raw = ar == ARCHIVE_OK || ar == ARCHIVE_WARN
+				  ? archive_entry_pathname(e) : NULL;
+
+		if (ar == ARCHIVE_EOF)
+			r = b10t_set_error(ctx, ENOENT, "%s has no manifest", path);
+		else if (!raw && ar != ARCHIVE_OK && ar != ARCHIVE_WARN)
+			r = input_error(&u);
+		else if (!raw || normalise(&u, raw) != 0 ||
+			 strcmp(u.name, B10T_MANIFEST_MEMBER) ||
+			 archive_entry_filetype(e) != AE_IFREG)
+			r = b10t_set_error(ctx, ENOENT, "%s has no manifest", path);
+		else
+			r = read_manifest_data(&u, e, manifest);
+	}
+	close_input(&u);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the archive layer: pack/unpack round trip, the manifest,
+ * caps, hostile members (each archive built here with libarchive's writer,
+ * then lz4-framed by our own writer), corrupt input, the reference's
+ * .tar.gz, and b10t_read_manifest.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "archive-int.h"
+#include "b10t.h"
+#include "../tap.h"
+
+static struct b10t_ctx ctx;
+static char top[PATH_MAX];
+static int warnings;
+
+static void on_log(void *arg, enum b10t_log_level level, const char *msg)
+{
+	if (level == B10T_LOG_WARN)
+		warnings++;
+}
+
+static int progress_calls, progress_done;
+static void on_progress(void *arg, const struct b10t_progress *p)
+{
+	progress_calls++;
+	progress_done += p->done;
+}
+
+static char *path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *path(const char *fmt, ...)
+{
+	static char bufs[8][PATH_MAX];
+	static int i;
+	char *b = bufs[i++ % 8];
+	int n = snprintf(b, PATH_MAX, "%s/", top);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b + n, PATH_MAX - (size_t)n, fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0) {
+		printf("Bail out! command failed: %s\n", cmd);
+		exit(1);
+	}
+}
+
+static void put(const char *p, const void *data, size_t len, mode_t mode, time_t mtime)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		printf("Bail out! cannot write %s\n", p);
+		exit(1);
+	}
+	fchmod(fd, mode);
+	futimens(fd, ts);
+	close(fd);
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Compare two trees: types, modes, sizes, bytes, link targets, mtimes (s). */
+static int same_tree(const char *a, const char *b, char *why, size_t size)
+{
+	static const char list[] =
+		"find . -printf '%y|%p|%m|%T@|%s|%l\\n' | awk -F'|' -v OFS='|' "
+		"'$2 != \".\" { sub(/\\.[0-9]*$/, \"\", $4); if ($1 == \"d\") $5 = \"\"; print }' | sort";
+	char cmd[4 * PATH_MAX];
+	FILE *f;
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && %s > '%s.list'", a, list, a);
+	sh("%s", cmd);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && %s > '%s.list'", b, list, b);
+	sh("%s", cmd);
+	snprintf(cmd, sizeof(cmd), "diff '%s.list' '%s.list' 2>&1 | head -5; diff -r '%s' '%s' 2>&1 | head -5",
+		 a, b, a, b);
+	f = popen(cmd, "r");
+	why[0] = '\0';
+	if (!f)
+		return 0;
+	why[fread(why, 1, size - 1, f)] = '\0';
+	r = pclose(f) == 0 && !why[0];
+	return r;
+}
+
+static size_t fill_random(char *buf, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (char)(seed >> 16);
+	}
+	return n;
+}
+
+static void make_tree(const char *src_arg)
+{
+	char src[PATH_MAX];	/* path() reuses its buffers */
+	static char big[3 << 20];
+	const char *text = "torch compiled kernel cache entry\n";
+
+	snprintf(src, sizeof(src), "%s", src_arg);
+	sh("mkdir -p '%s/a/b/c' '%s/empty-dir' '%s/ro-dir/inner' '%s/.b10t'", src, src, src, src);
+	put(path("src/a/b/c/kernel.py"), text, strlen(text), 0644, 1700000000);
+	put(path("src/a/run.sh"), "#!/bin/sh\n", 10, 0755, 1700000100);
+	put(path("src/a/empty"), "", 0, 0600, 1700000200);
+	put(path("src/readonly"), "ro\n", 3, 0444, 1700000300);
+	put(path("src/ro-dir/inner/f"), "x", 1, 0644, 1700000400);
+	for (size_t i = 0; i < sizeof(big); i += 4096) {	/* half random, half text */
+		if ((i / 4096) % 2)
+			fill_random(big + i, 4096, (unsigned)i);
+		else
+			for (size_t j = 0; j < 4096; j++)
+				big[i + j] = text[j % strlen(text)];
+	}
+	put(path("src/a/b/big.bin"), big, sizeof(big), 0644, 1700000500);
+	put(path("src/.b10t/reserved"), "no", 2, 0644, 1700000600);
+	if (symlink("b/c/kernel.py", path("src/a/link-down")) ||
+	    symlink("../../run.sh", path("src/a/b/c/link-up")) ||
+	    symlink("empty-dir", path("src/link-dir")))
+		exit(1);
+	chmod(path("src/ro-dir"), 0555);
+	sh("touch -h -d @1700001000 '%s/a/b/c' '%s/empty-dir'", src, src);
+}
+
+/* Things pack must leave out (and warn about). */
+static void add_unpackable(const char *src_arg)
+{
+	char src[PATH_MAX];
+
+	snprintf(src, sizeof(src), "%s", src_arg);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	sh("mkfifo '%s/fifo'", src);
+	/* A socket cannot be put in a tar at all (libarchive refuses it). */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s/sock", src);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		printf("# cannot make a socket in %s\n", src);
+	close(fd);
+	if (symlink("/etc/passwd", path("src/abs-link")) ||
+	    symlink("../../outside", path("src/a/escape-link")))
+		exit(1);
+}
+
+static int pack_to(const char *src, const char *out, const char *manifest,
+		   const struct b10t_limits *lim, struct b10t_pack_stats *st)
+{
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), r;
+
+	r = b10t_pack(&ctx, src, fd, manifest, lim, st);
+	close(fd);
+	return r;
+}
+
+static int unpack_from(const char *archive, enum b10t_format fmt, const char *dst,
+		       const struct b10t_limits *lim, char **manifest)
+{
+	int fd = open(archive, O_RDONLY), r;
+
+	r = b10t_unpack(&ctx, fd, fmt, dst, lim, NULL, manifest);
+	close(fd);
+	return r;
+}
+
+static void test_round_trip(void)
+{
+	struct b10t_pack_stats st = { 0 }, ust = { 0 };
+	struct b10t_limits lim;
+	char why[4096], *m = NULL;
+	int fd;
+
+	b10t_limits_default(&lim);
+	make_tree(path("src"));
+	sh("cp -a '%s' '%s'", path("src"), path("expect"));
+	sh("rm -rf '%s/.b10t'", path("expect"));
+	add_unpackable(path("src"));
+
+	warnings = progress_calls = progress_done = 0;
+	is_int(pack_to(path("src"), path("a.tar.lz4"), "{\"key\":\"k1\"}", &lim, &st), 0,
+	       "pack succeeds");
+	is_int(warnings, 4, "pack warns about the FIFO, the socket, the two outside symlinks");
+	is_int(progress_done, 1, "pack reports progress done once");
+	is_int(st.files, 15, "pack counts entries: 6 dirs, 6 files, 3 links");
+	is_int(st.bytes, (3 << 20) + 34 + 10 + 3 + 1, "pack counts file bytes");
+	struct stat sb;
+	stat(path("a.tar.lz4"), &sb);
+	is_int(st.archive_bytes, sb.st_size, "archive_bytes is the file size");
+
+	mkdir(path("dst"), 0700);
+	progress_done = 0;
+	fd = open(path("a.tar.lz4"), O_RDONLY);
+	is_int(b10t_unpack(&ctx, fd, B10T_FMT_LZ4, path("dst"), &lim, &ust, &m), 0,
+	       "unpack succeeds");
+	close(fd);
+	is_str(m, "{\"key\":\"k1\"}", "unpack returns the manifest");
+	free(m);
+	is_int(progress_done, 1, "unpack reports progress done once");
+	is_int(ust.files, st.files, "unpack counts the same entries");
+	is_int(ust.bytes, st.bytes, "unpack counts the same bytes");
+	ok(access(path("dst/.b10t"), F_OK) < 0, "the manifest is not extracted");
+	ok(same_tree(path("expect"), path("dst"), why, sizeof(why)),
+	   "tree is identical: bytes, modes, link targets, mtimes");
+	if (why[0])
+		printf("# %s\n", why);
+
+	/* The tar inside: manifest first; and no bigger than `lz4 -1`. */
+	sh("lz4 -dc '%s' > '%s'", path("a.tar.lz4"), path("a.tar"));
+	sh("tar -tf '%s' | head -1 > '%s'", path("a.tar"), path("first"));
+	FILE *f = fopen(path("first"), "r");
+	char line[256] = "";
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	is_str(line, ".b10t/manifest.json\n", "the manifest is the first member (lz4 CLI reads us)");
+	/*
+	 * Block checksums (asked for) cost 4 bytes a block and the manifest's
+	 * own block a few dozen more, which `lz4 -1` does not pay; linked
+	 * blocks win that back on real trees.  Allow that overhead here.
+	 */
+	sh("lz4 -1 -c '%s' > '%s'", path("a.tar"), path("ref.lz4"));
+	struct stat ref;
+	stat(path("ref.lz4"), &ref);
+	ok(sb.st_size <= ref.st_size + 32 + 4 * (ref.st_size / (4 << 20) + 2),
+	   "archive (%lld) is no larger than lz4 -1 (%lld) but for block checksums",
+	   (long long)sb.st_size, (long long)ref.st_size);
+
+	m = NULL;
+	is_int(b10t_read_manifest(&ctx, path("a.tar.lz4"), B10T_FMT_LZ4, &m), 0,
+	       "read_manifest finds the manifest");
+	is_str(m, "{\"key\":\"k1\"}", "read_manifest returns it");
+	free(m);
+	sh("chmod -R u+w '%s' '%s' '%s'", path("dst"), path("src"), path("expect"));
+}
+
+static void test_caps_and_write_errors(void)
+{
+	struct b10t_limits lim;
+	struct b10t_pack_stats st;
+	int fd;
+
+	b10t_limits_default(&lim);
+	lim.max_archive_bytes = 1 << 20;
+	is_int(pack_to(path("src"), path("capped.tar.lz4"), "{}", &lim, &st), -EFBIG,
+	       "pack stops at max_archive_bytes");
+	ok(strstr(ctx.err, "1 MB"), "message names the cap: %s", ctx.err);
+
+	b10t_limits_default(&lim);
+	fd = open("/dev/full", O_WRONLY);
+	if (fd >= 0) {
+		is_int(b10t_pack(&ctx, path("src"), fd, "{}", &lim, &st), -ENOSPC,
+		       "pack to a full disk fails with ENOSPC");
+		ok(strstr(ctx.err, "No space left on device"), "message says so: %s", ctx.err);
+		close(fd);
+	}
+}
+
+/* ---- hostile archives ------------------------------------------------------ */
+
+struct member {
+	const char *name;
+	mode_t type;		/* AE_IF*; 0 = regular */
+	mode_t perm;		/* 0 = 0644 */
+	const char *data;	/* file contents */
+	const char *link;	/* symlink target */
+	const char *hardlink;
+	int64_t size;		/* declared size when data is NULL */
+};
+
+/* A tar in memory from `m`, lz4-framed by our writer into the file `out`. */
+static int make_archive(const char *out, const struct member *m, size_t n)
+{
+	static char tar[1 << 20];
+	size_t used = 0;
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	struct b10t_lz4w *w;
+	int fd, r = 0;
+
+	archive_write_set_format_pax_restricted(a);
+	archive_write_open_memory(a, tar, sizeof(tar), &used);
+	for (size_t i = 0; i < n; i++) {
+		archive_entry_clear(e);
+		archive_entry_copy_pathname(e, m[i].name);
+		archive_entry_set_filetype(e, m[i].type ? m[i].type : AE_IFREG);
+		archive_entry_set_perm(e, m[i].perm ? m[i].perm : 0644);
+		archive_entry_set_mtime(e, 1700000000, 0);
+		if (m[i].link)
+			archive_entry_copy_symlink(e, m[i].link);
+		if (m[i].hardlink)
+			archive_entry_copy_hardlink(e, m[i].hardlink);
+		if (m[i].type == AE_IFCHR || m[i].type == AE_IFBLK)
+			archive_entry_set_rdev(e, makedev(1, 3));
+		archive_entry_set_size(e, m[i].data ? (int64_t)strlen(m[i].data) : m[i].size);
+		if (archive_write_header(a, e) < ARCHIVE_WARN) {
+			printf("# libarchive cannot write '%s': %s\n", m[i].name,
+			       archive_error_string(a));
+			r = -1;
+			continue;
+		}
+		if (m[i].data)
+			archive_write_data(a, m[i].data, strlen(m[i].data));
+		else
+			for (int64_t k = 0; k < m[i].size; k += 512)
+				archive_write_data(a, tar + sizeof(tar) - 512,
+						   m[i].size - k < 512 ? (size_t)(m[i].size - k) : 512);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	archive_entry_free(e);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (b10t_lz4w_new(&w, fd, 0, false) || b10t_lz4w_write(w, tar, used) ||
+	    b10t_lz4w_finish(w))
+		r = -1;
+	b10t_lz4w_free(w);
+	close(fd);
+	return r;
+}
+
+/* The tables below leave trailing fields out on purpose: they read better. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+struct hostile {
+	const char *what;
+	struct member m[6];
+	int want;
+	const char *named;	/* must appear in the message */
+	uint64_t max_entries, max_bytes;
+};
+
+static const struct hostile hostile[] = {
+	{ "dot-dot", { { "../x", .data = "x" } }, -EPERM, "'../x'" },
+	{ "dot-dot into the sentinel", { { "../sentinel/x", .data = "x" } }, -EPERM,
+	  "'../sentinel/x'" },
+	{ "absolute path", { { "/etc/x", .data = "x" } }, -EPERM, "'/etc/x'" },
+	{ "dot-dot after a dir", { { "a/", AE_IFDIR, 0755 }, { "a/../../x", .data = "x" } },
+	  -EPERM, "'a/../../x'" },
+	{ "hardlink", { { "a", .data = "x" }, { "b", .hardlink = "a" } }, -EPERM, "'b'" },
+	{ "hardlink out", { { "h", .hardlink = "/etc/passwd" } }, -EPERM, "'h'" },
+	{ "char device", { { "dev", AE_IFCHR } }, -EPERM, "'dev'" },
+	{ "block device", { { "blk", AE_IFBLK } }, -EPERM, "'blk'" },
+	{ "fifo", { { "fifo", AE_IFIFO } }, -EPERM, "'fifo'" },
+	{ "setuid", { { "suid", 0, 04755, "x" } }, -EPERM, "'suid'" },
+	{ "setgid", { { "sgid", 0, 02755, "x" } }, -EPERM, "'sgid'" },
+	{ "setgid dir", { { "sgdir", AE_IFDIR, 02755 } }, -EPERM, "'sgdir/'" },
+	{ "symlink to /etc", { { "l", AE_IFLNK, 0777, .link = "/etc" } }, -EPERM, "'l'" },
+	{ "symlink up and out", { { "d/", AE_IFDIR, 0755 },
+				  { "d/l", AE_IFLNK, 0777, .link = "../.." } }, -EPERM, "'d/l'" },
+	{ "symlink via a dir and up", { { "d/", AE_IFDIR, 0755 },
+				  { "l", AE_IFLNK, 0777, .link = "d/../.." } }, -EPERM, "'l'" },
+	{ "file through a symlinked dir", { { "d/", AE_IFDIR, 0755 },
+					    { "link", AE_IFLNK, 0777, .link = "d" },
+					    { "link/f", .data = "x" } }, -EPERM, "'link/f'" },
+	{ "duplicate file", { { "a", .data = "x" }, { "a", .data = "y" } }, -EPERM, "'a'" },
+	{ "duplicate dir", { { "d/", AE_IFDIR, 0755 }, { "./d", AE_IFDIR, 0755 } }, -EPERM,
+	  "'./d/'" },
+	{ "file over a dir", { { "d/", AE_IFDIR, 0755 }, { "d", .data = "x" } }, -EPERM, "'d'" },
+	{ "newline in name", { { "a\nb", .data = "x" } }, -EPERM, "'a\\nb'" },
+	{ "control in link", { { "l", AE_IFLNK, 0777, .link = "a\001b" } }, -EPERM, "'l'" },
+	{ "too many entries", { { "a", .data = "" }, { "b", .data = "" }, { "c", .data = "" },
+				{ "d", .data = "" } }, -EFBIG, "3 entries", 3 },
+	{ "too many bytes", { { "a", .data = "12345" }, { "b", .size = 2000 } }, -EFBIG,
+	  "1000 bytes", 0, 1000 },
+};
+
+static void test_hostile(void)
+{
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		const struct hostile *h = &hostile[i];
+		struct b10t_limits lim;
+		size_t n = 0;
+		int r;
+
+		while (n < 6 && h->m[n].name)
+			n++;
+		sh("rm -rf '%s'; mkdir -p '%s/dst' '%s/sentinel'", path("box"), path("box"),
+		   path("box"));
+		if (make_archive(path("hostile.tar.lz4"), h->m, n) < 0) {
+			ok(0, "%s: archive built", h->what);
+			continue;
+		}
+		b10t_limits_default(&lim);
+		if (h->max_entries)
+			lim.max_entries = h->max_entries;
+		if (h->max_bytes)
+			lim.max_bytes = h->max_bytes;
+		r = unpack_from(path("hostile.tar.lz4"), B10T_FMT_LZ4, path("box/dst"), &lim, NULL);
+		is_int(r, h->want, h->what);
+		if (!ok(strstr(ctx.err, h->named), "%s: message names the member", h->what))
+			printf("#   message: %s\n", ctx.err);
+		ok(count_entries(path("box")) == 2 && count_entries(path("box/sentinel")) == 0,
+		   "%s: nothing created outside dst", h->what);
+	}
+	ok(access("/etc/x", F_OK) < 0, "no /etc/x");
+	/* Members that are fine: the root, "./" prefixes, a file before its dir. */
+	{
+		const struct member m[] = {
+			{ "./", AE_IFDIR, 0755 }, { "./a/b/f", .data = "hi" },
+			{ "./a/", AE_IFDIR, 0700 }, { "l", AE_IFLNK, 0777, .link = "a/b/f" },
+			{ "a/up", AE_IFLNK, 0777, .link = "../l" },
+		};
+		sh("rm -rf '%s'; mkdir -p '%s/dst'", path("box"), path("box"));
+		make_archive(path("ok.tar.lz4"), m, 5);
+		is_int(unpack_from(path("ok.tar.lz4"), B10T_FMT_LZ4, path("box/dst"), NULL, NULL), 0,
+		       "root member, ./ prefix, file before its dir, inner links: accepted");
+		struct stat st;
+		ok(!stat(path("box/dst/a"), &st) && (st.st_mode & 0777) == 0700,
+		   "a dir listed after its child gets its own mode");
+		char t[64] = "";
+		ok(readlink(path("box/dst/a/up"), t, sizeof(t)) == 4 && !memcmp(t, "../l", 4),
+		   "relative link kept");
+	}
+}
+
+/* ---- corrupt input -------------------------------------------------------- */
+
+static void corrupt_case(const char *what, const char *file)
+{
+	int r;
+
+	sh("rm -rf '%s'; mkdir -p '%s'", path("cdst"), path("cdst"));
+	r = unpack_from(file, B10T_FMT_LZ4, path("cdst"), NULL, NULL);
+	is_int(r, -EBADMSG, what);
+	if (!ok(!strncmp(ctx.err, "corrupt archive", 15), "%s: message says corrupt", what))
+		printf("#   message: %s\n", ctx.err);
+}
+
+static void test_corrupt(void)
+{
+	struct stat st;
+	char buf[4096];
+	off_t size;
+	int fd;
+
+	stat(path("a.tar.lz4"), &st);
+	size = st.st_size;
+	const off_t cuts[] = { 4, 100, size / 3, size / 2, size - 5, size - 1 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		char what[64];
+
+		sh("head -c %lld '%s' > '%s'", (long long)cuts[i], path("a.tar.lz4"), path("cut"));
+		snprintf(what, sizeof(what), "truncated at %lld of %lld", (long long)cuts[i],
+			 (long long)size);
+		corrupt_case(what, path("cut"));
+	}
+	sh("cp '%s' '%s'", path("a.tar.lz4"), path("flip"));
+	fd = open(path("flip"), O_RDWR);
+	pread(fd, buf, 1, size / 2);
+	buf[0] ^= 0x10;
+	pwrite(fd, buf, 1, size / 2);
+	close(fd);
+	corrupt_case("a flipped byte in the middle", path("flip"));
+	sh("cat '%s' '%s' > '%s'", path("a.tar.lz4"), path("a.tar.lz4"), path("twice"));
+	corrupt_case("trailing data after the frame", path("twice"));
+	put(path("garbage"), buf, fill_random(buf, sizeof(buf), 7), 0644, 0);
+	corrupt_case("garbage", path("garbage"));
+	put(path("empty"), "", 0, 0644, 0);
+	corrupt_case("empty file", path("empty"));
+	sh("lz4 -q -c '%s' > '%s'", path("garbage"), path("notar.lz4"));
+	corrupt_case("a good lz4 frame without a tar in it", path("notar.lz4"));
+}
+
+/* ---- the reference's .tar.gz ------------------------------------------------- */
+
+static void test_gz(void)
+{
+	char why[4096], *m = (char *)1;
+
+	sh("tar -czf '%s' -C '%s' .", path("ref.tar.gz"), path("expect"));
+	sh("mkdir -p '%s'", path("gzdst"));
+	is_int(unpack_from(path("ref.tar.gz"), B10T_FMT_GZ, path("gzdst"), NULL, &m), 0,
+	       "a tar -czf archive extracts");
+	ok(m == NULL, "it has no manifest");
+	ok(same_tree(path("expect"), path("gzdst"), why, sizeof(why)), "gz tree is identical");
+	if (why[0])
+		printf("# %s\n", why);
+	is_int(b10t_read_manifest(&ctx, path("ref.tar.gz"), B10T_FMT_GZ, &m), -ENOENT,
+	       "read_manifest on a reference gz: -ENOENT");
+	sh("head -c 3000 '%s' > '%s'; mkdir -p '%s'", path("ref.tar.gz"), path("cut.tar.gz"),
+	   path("gzcut"));
+	is_int(unpack_from(path("cut.tar.gz"), B10T_FMT_GZ, path("gzcut"), NULL, NULL), -EBADMSG,
+	       "a truncated gz is corrupt");
+	sh("chmod -R u+w '%s' '%s'", path("gzdst"), path("gzcut"));
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	b10t_ctx_init(&ctx);
+	ctx.log = on_log;
+	ctx.progress = on_progress;
+	snprintf(top, sizeof(top), "%s/b10t-archive-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(top)) {
+		printf("Bail out! mkdtemp\n");
+		return 1;
+	}
+	test_round_trip();
+	test_caps_and_write_errors();
+	test_hostile();
+	test_corrupt();
+	test_gz();
+	if (!tap_failed)
+		sh("chmod -R u+w '%s'; rm -rf '%s'", top, top);
+	else
+		printf("# left %s for inspection\n", top);
+	return tap_done();
+}
