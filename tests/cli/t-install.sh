@@ -1,0 +1,84 @@
+#!/bin/sh
+# `meson install --destdir`: the installed tree, the b10-compile-cache link,
+# and a C program built against the installed pkg-config file.
+. "$(dirname "$0")/lib.sh"
+
+command -v meson >/dev/null 2>&1 || skip_all "meson not found"
+command -v pkg-config >/dev/null 2>&1 || skip_all "pkg-config not found"
+CC=${CC:-cc}
+command -v "$CC" >/dev/null 2>&1 || skip_all "no C compiler"
+ROOT=$(cd "$BUILDDIR/.." && pwd)
+
+# Installing only reads the build dir (--no-rebuild): safe beside other tests.
+D="$T_DIR/dest"
+meson install -C "$ROOT" --destdir "$D" --no-rebuild --quiet >"$T_DIR/install.log" 2>&1
+rc=$?
+ok "meson install --destdir succeeds" expect_rc 0
+[ $rc -eq 0 ] || sed 's/^/#   /' "$T_DIR/install.log"
+
+meson introspect "$ROOT" --buildoptions >"$T_DIR/options.json"
+opt() { jq -r ".[] | select(.name == \"$1\") | .value" "$T_DIR/options.json"; }
+PREFIX=$(opt prefix)
+dir() {	# dir OPTION: an install dir inside the destdir (relative ones are under the prefix)
+	v=$(opt "$1")
+	case "$v" in /*) echo "$D$v" ;; *) echo "$D$PREFIX/$v" ;; esac
+}
+BIN=$(dir bindir)
+LIB=$(dir libdir)
+INC=$(dir includedir)
+DATA=$(dir datadir)
+MAN=$(dir mandir)
+
+ok "bin/b10t is installed and runs" sh -c '"$1" --version | grep -q "^b10t "' - "$BIN/b10t"
+ok "bin/b10-compile-cache is a link to b10t" [ "$(readlink "$BIN/b10-compile-cache")" = b10t ]
+ok "b10-compile-cache runs the vllm verb" sh -c '"$1" --help | grep -q "^Usage: b10t vllm"' - "$BIN/b10-compile-cache"
+ok "libb10t.so.0 is installed" [ -f "$(readlink -f "$LIB/libb10t.so.0")" ]
+ok "the libb10t.so dev link is installed" [ -L "$LIB/libb10t.so" ]
+ok "the header is installed" cmp -s "$INC/b10t/b10t.h" "$SRCDIR/../lib/b10t.h"
+ok "the pkg-config file is installed" [ -f "$LIB/pkgconfig/b10t.pc" ]
+ok "the shared library exports only b10t_* symbols" sh -c \
+	'! nm -D --defined-only "$1" | awk "\$2 ~ /^[TDBR]\$/ { print \$3 }" | grep -v "^b10t_"' - "$LIB/libb10t.so"
+ok "bash completion installed" [ -f "$DATA/bash-completion/completions/b10t" ]
+ok "zsh completion installed" [ -f "$DATA/zsh/site-functions/_b10t" ]
+ok "fish completion installed" [ -f "$DATA/fish/vendor_completions.d/b10t.fish" ]
+if command -v scdoc >/dev/null 2>&1 && [ "$(opt docs)" != disabled ]; then
+	for v in "" $("$B10T" --list-cmds); do
+		[ "$v" = help ] && continue
+		page=b10t${v:+-$v}.1
+		ok "man page $page installed" [ -s "$MAN/man1/$page" ]
+	done
+else
+	echo "# man pages not built (no scdoc or -Ddocs=disabled)"
+fi
+
+# A program built against the installed tree, through its pkg-config file.
+cat >"$T_DIR/prog.c" <<'EOF'
+#include <stdio.h>
+#include <b10t.h>
+
+int main(void)
+{
+	uint64_t s = 0;
+
+	if (b10t_parse_duration("5m", &s) < 0 || s != 300)
+		return 1;
+	printf("%s %s\n", b10t_status_name(B10T_SKIPPED), B10T_VERSION_STRING);
+	return 0;
+}
+EOF
+export PKG_CONFIG_PATH="$LIB/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$D"
+flags=$(pkg-config --cflags --libs b10t 2>"$T_DIR/pc.err")
+ok "pkg-config finds b10t" [ $? -eq 0 ]
+ok "pkg-config has the version" [ "$(pkg-config --modversion b10t)" = "$("$B10T" --version | cut -d' ' -f2)" ]
+# shellcheck disable=SC2086
+"$CC" -o "$T_DIR/prog" "$T_DIR/prog.c" $flags 2>"$T_DIR/cc.err"
+rc=$?
+ok "a program builds against the installed library" expect_rc 0
+[ $rc -eq 0 ] || sed 's/^/#   /' "$T_DIR/cc.err"
+LD_LIBRARY_PATH="$LIB" "$T_DIR/prog" >"$T_DIR/out" 2>&1
+rc=$?
+ok "it runs and calls the library" expect_rc 0
+ok "it prints what the library answered" [ "$(cat "$T_DIR/out")" = "SKIPPED $("$B10T" --version | cut -d' ' -f2)" ]
+ok "it uses the installed shared library" sh -c 'LD_LIBRARY_PATH="$1" ldd "$2" | grep -q "$1/libb10t.so.0"' - "$LIB" "$T_DIR/prog"
+
+done_testing
