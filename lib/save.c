@@ -254,6 +254,10 @@ static int save_in_store(struct save_job *j)
 	double t0 = b10t_now();
 	int r;
 
+	/* Dead uploads of crashed savers would count as in flight: clear a
+	 * few first (bounded, never fails). */
+	b10t_gc_cooperative(ctx, cfg);
+	t0 = b10t_now();
 	r = count_in_flight(ctx, cfg, j->dirfd, &in_flight);
 	if (r < 0)
 		return r;

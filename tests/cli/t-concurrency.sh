@@ -1,0 +1,69 @@
+#!/bin/sh
+# Many replicas at once: one save wins, loads see nothing or a whole archive.
+. "$(dirname "$0")/lib.sh"
+
+S=$B10FS_CACHE_DIR
+C=$TORCHINDUCTOR_CACHE_DIR
+KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
+N=32
+
+mkdir -p "$C/a/b"
+head -c 4000000 /dev/urandom >"$C/a/b/blob"
+for i in $(seq 1 300); do echo "kernel $i" >"$C/a/k$i.py"; done
+ln -s b/blob "$C/a/link"
+
+# Start N commands at once (released together by a pipe), print exit codes.
+cat >"$T_DIR/fleet.py" <<'PY'
+import os, subprocess, sys
+n, mode, b10t, base = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+r, w = os.pipe()
+procs = []
+for i in range(n):
+    env = dict(os.environ)
+    if mode == "load":
+        env["TORCHINDUCTOR_CACHE_DIR"] = "%s/load%d/cache" % (base, i)
+    # each child waits for the pipe to close, then execs b10t
+    procs.append(subprocess.Popen(
+        ["sh", "-c", 'read x; exec "$0" "$@" -q', b10t, mode],
+        stdin=r, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+if mode == "load":	# one save publishes while the loads run
+    procs.append(subprocess.Popen(
+        ["sh", "-c", 'read x; exec "$0" save -q', b10t], stdin=r,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+os.close(r)
+os.close(w)
+for i, p in enumerate(procs):
+    err = p.communicate()[1]
+    print(p.returncode, err.decode().strip().replace("\n", " | "))
+PY
+
+python3 "$T_DIR/fleet.py" $N save "$B10T" "$T_DIR" >"$T_DIR/codes"
+ok "$N saves at once: exactly one SUCCESS" [ "$(grep -c '^0' "$T_DIR/codes")" = 1 ]
+ok "... the others SKIPPED" [ "$(grep -c '^4' "$T_DIR/codes")" = $((N - 1)) ] ||
+	sed 's/^/#   /' "$T_DIR/codes"
+ok "... one archive in the store, nothing else" \
+	[ "$(ls -A "$S")" = "cache_$KEY.latest.tar.lz4" ]
+
+rm -f "$S"/*
+python3 "$T_DIR/fleet.py" $N load "$B10T" "$T_DIR" >"$T_DIR/codes"
+ok "the save during $N loads: SUCCESS" [ "$(tail -1 "$T_DIR/codes" | cut -c1)" = 0 ]
+ok "every load: SUCCESS or DOES_NOT_EXIST" \
+	sh -c 'head -n '$N' "$1" | grep -qv "^[03] " && { sed "s/^/#   /" "$1"; exit 1; } || exit 0' - "$T_DIR/codes"
+good=0 bad=0
+for i in $(seq 0 $((N - 1))); do
+	d=$T_DIR/load$i/cache
+	[ -e "$d" ] || continue
+	if python3 "$SRCDIR/cli/treecmp.py" "$C" "$d" >/dev/null; then
+		good=$((good + 1))
+	else
+		bad=$((bad + 1))
+	fi
+done
+echo "# $good loads got the tree, $((N - good - bad)) found nothing"
+ok "every loaded tree is identical to the saved one" [ "$bad" = 0 ]
+ok "loads that found nothing left no cache dir" \
+	[ "$good" = "$(grep -c '^0' "$T_DIR/codes" | awk '{print $1 - 1}')" ]
+ok "no staging or upload debris" \
+	sh -c '[ -z "$(ls -A "$1"/load*/ "$2" | grep -e staging -e incomplete)" ]' - "$T_DIR" "$S"
+
+done_testing

@@ -1,0 +1,142 @@
+#!/bin/sh
+# save and load: statuses, JSON, what is left in the store and the cache dir.
+. "$(dirname "$0")/lib.sh"
+
+S=$B10FS_CACHE_DIR
+C=$TORCHINDUCTOR_CACHE_DIR
+KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
+A=$S/cache_$KEY.latest.tar.lz4
+
+# A small cache tree in $1.
+make_tree() {
+	mkdir -p "$1/sub/deeper" "$1/empty"
+	printf 'kernel\n' >"$1/a.py"
+	head -c 100000 /dev/urandom >"$1/sub/blob.bin"
+	: >"$1/sub/deeper/zero"
+	ln -s ../a.py "$1/sub/link"
+}
+store_state() {	# names, sizes, mtimes and contents of the store
+	(cd "$S" && for f in $(ls -A | LC_ALL=C sort); do
+		printf '%s %s ' "$f" "$(stat -c '%s %Y' "$f")"
+		sha256sum <"$f"
+	done)
+}
+no_debris() {	# no upload or staging leftovers
+	[ -z "$(ls -A "$S" | grep -e '\.incomplete' -e '\.corrupt')" ] &&
+	[ -z "$(ls -A "$(dirname "$C")" | grep b10t-staging)" ]
+}
+
+# ---- store disabled ---------------------------------------------------
+mkdir -p "$C" && make_tree "$C"
+BASETEN_FS_ENABLED=0 run save --json
+ok "save with the store disabled exits 1" expect_rc 1
+ok "... status ERROR" jq_is .status ERROR
+ok "... says the store is disabled" contains "$ERR" "disabled"
+BASETEN_FS_ENABLED=0 run load --json
+ok "load with the store disabled exits 1" expect_rc 1
+ok "store still empty" [ -z "$(ls -A "$S")" ]
+
+# ---- save: SKIPPED cases ----------------------------------------------
+rm -rf "$C"
+run save --json
+ok "save of a missing cache dir is SKIPPED (4)" expect_rc 4
+ok "... JSON status SKIPPED" jq_is .status SKIPPED
+ok "... with a reason" jq_is '.reason | test("empty or missing")' true
+mkdir "$C"
+run save
+ok "save of an empty cache dir is SKIPPED" expect_rc 4
+ok "... text names the status" contains "$OUT" "save: SKIPPED:"
+make_tree "$C"
+
+fake1=$S/cache_0123456789abcdef.incomplete.hostA.11.00000000000000aa.tar.lz4
+fake2=$S/cache_fedcba9876543210.incomplete.hostB.12.00000000000000bb.tar.lz4
+touch "$fake1" "$fake2"
+MAX_CONCURRENT_SAVES=2 run save --json
+ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight is SKIPPED" expect_rc 4
+ok "... reason names MAX_CONCURRENT_SAVES" jq_is '.reason | test("MAX_CONCURRENT_SAVES")' true
+ok "... nothing published" [ ! -e "$A" ]
+MAX_CONCURRENT_SAVES=3 run save --json -q
+rm -f "$A"
+ok "fewer uploads than MAX_CONCURRENT_SAVES: save proceeds" expect_rc 0
+touch -d '-2 minutes' "$fake1" "$fake2"
+MAX_CONCURRENT_SAVES=2 run save --json
+ok "uploads older than CLEANUP_INCOMPLETE_TIMEOUT_SECONDS do not count" expect_rc 0
+rm -f "$fake1" "$fake2"
+
+# ---- the published archive --------------------------------------------
+ok "save SUCCESS JSON status" jq_is .status SUCCESS
+ok "... environment_key" jq_is .environment_key "$KEY"
+ok "... archive is the published path" jq_is .archive "$A"
+ok "... files counts every entry" jq_is .files 7
+ok "... bytes are the uncompressed file bytes" jq_is .bytes 100007
+ok "... archive_bytes is the archive's size" jq_is .archive_bytes "$(stat -c %s "$A")"
+ok "... elapsed_s is a number" jq_is '.elapsed_s | type' number
+ok "... no reason on SUCCESS" jq_is 'has("reason")' false
+ok "the archive is an lz4 frame" sh -c 'lz4 -t "$1" 2>/dev/null' - "$A"
+ok "its first member is the manifest" \
+	[ "$(lz4 -dc "$A" | tar -tf - | head -1)" = .b10t/manifest.json ]
+lz4 -dc "$A" | tar -xOf - .b10t/manifest.json >"$T_DIR/out"
+ok "the manifest names the key" jq_is .key "$KEY"
+ok "the manifest has the key components" jq_is '.components | length > 0' true
+ok "the manifest has the version and host" jq_is '.b10t_version != null and .host != null' true
+ok "the manifest counts files and bytes" jq_is '[.files, .bytes] | map(type)' '[
+  "number",
+  "number"
+]'
+ok "no upload left in the store" no_debris
+
+before=$(store_state)
+run save --json
+ok "save when the archive exists is SKIPPED" expect_rc 4
+ok "... reason: already exists" jq_is '.reason | test("already exists")' true
+ok "... the store is unchanged" [ "$(store_state)" = "$before" ]
+
+# ---- load --------------------------------------------------------------
+run load --json
+ok "load into a non-empty cache dir is SKIPPED" expect_rc 4
+ok "... reason: not empty" jq_is '.reason | test("not empty")' true
+
+cp -a "$C" "$T_DIR/orig"
+rm -rf "$C"
+run load --json
+ok "load into a missing cache dir: SUCCESS" expect_rc 0
+ok "... JSON status" jq_is .status SUCCESS
+ok "... archive" jq_is .archive "$A"
+ok "... files" jq_is .files 7
+ok "... bytes" jq_is .bytes 100007
+ok "... archive_bytes" jq_is .archive_bytes "$(stat -c %s "$A")"
+ok "the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
+ok "the manifest is not extracted" [ ! -e "$C/.b10t" ]
+ok "load leaves the store unchanged" [ "$(store_state)" = "$before" ]
+ok "no staging debris" no_debris
+
+rm -rf "$C" && mkdir "$C" && chmod 0750 "$C"
+run load
+ok "load into an empty cache dir: SUCCESS" expect_rc 0
+ok "... text: one line with counts and the archive name" \
+	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from cache_$KEY.latest.tar.lz4"
+ok "... the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
+ok "... the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
+
+# ---- DOES_NOT_EXIST -----------------------------------------------------
+rm -rf "$C"
+B10FS_CACHE_DIR=$T_DIR/empty-store
+mkdir "$B10FS_CACHE_DIR"
+export B10FS_CACHE_DIR
+run load --json
+ok "load with no archive: DOES_NOT_EXIST (3)" expect_rc 3
+ok "... JSON status" jq_is .status DOES_NOT_EXIST
+ok "... reason names the key" jq_is ".reason | test(\"$KEY\")" true
+ok "... the cache dir was not created" [ ! -e "$C" ]
+
+# ---- MAX_CACHE_SIZE_MB ---------------------------------------------------
+mkdir -p "$C"
+head -c 3000000 /dev/urandom >"$C/big"
+MAX_CACHE_SIZE_MB=1 run save --json
+ok "save over MAX_CACHE_SIZE_MB is an ERROR" expect_rc 1
+ok "... JSON status ERROR" jq_is .status ERROR
+ok "... error names MAX_CACHE_SIZE_MB" jq_is '.error | test("MAX_CACHE_SIZE_MB")' true
+ok "... nothing left in the store" [ -z "$(ls -A "$B10FS_CACHE_DIR")" ]
+export B10FS_CACHE_DIR=$S
+
+done_testing
