@@ -1,17 +1,42 @@
 /* SPDX-License-Identifier: MIT */
-/* TODO(owner): b10t envkey -- placeholder until the verb lands. */
-#include <errno.h>
-
+/* b10t envkey: print this environment's key and what it was made from. */
 #include "cmd.h"
 
 const struct verb_option envkey_options[] = { { { 0 }, NULL, NULL } };
 
+static cJSON *envkey_json(const struct b10t_envkey *key)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *comp = cJSON_CreateObject(), *src = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "environment_key", key->key);
+	cJSON_AddStringToObject(o, "scheme", b10t_scheme_name(key->scheme));
+	cJSON_AddBoolToObject(o, "gpu", key->gpu);
+	for (size_t i = 0; i < key->n; i++) {
+		cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);
+		cJSON_AddStringToObject(src, key->comp[i].name, key->comp[i].source);
+	}
+	cJSON_AddItemToObject(o, "components", comp);
+	cJSON_AddItemToObject(o, "sources", src);
+	return o;
+}
+
 int cmd_envkey_verb(struct cmd *c, int argc, char **argv)
 {
-	int i = cmd_parse(c, verb_find("envkey"), argc, argv, NULL, NULL);
+	struct b10t_envkey key;
+	int i = cmd_parse(c, verb_find("envkey"), argc, argv, NULL, NULL), r;
 
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
-	b10t_set_error(&c->ctx, ENOSYS, "not implemented yet");
-	return cmd_fail(c, NULL);
+	if (i < argc)
+		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if ((r = cmd_envkey(c, &key)))
+		return r;
+	if (c->json)
+		return cmd_print_json(c, envkey_json(&key)) ? 1 : 0;
+	if (c->verbose)
+		for (size_t k = 0; k < key.n; k++)
+			fprintf(stderr, "%s=%s (%s)\n", key.comp[k].name, key.comp[k].value,
+				key.comp[k].source);
+	return printf("%s\n", key.key) < 0 ? 1 : 0;
 }

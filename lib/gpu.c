@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The GPU facts of the environment key, from the CUDA runtime loaded with
+ * dlopen: one binary for GPU and CPU-only machines, and a build that needs
+ * no CUDA.  Only the few ABI-stable entry points below are used, declared
+ * here by hand.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envkey-priv.h"
+
+/* cudaError_t values that mean "this machine has no usable GPU". */
+enum {
+	CUDA_ERROR_STUB_LIBRARY = 34,
+	CUDA_ERROR_INSUFFICIENT_DRIVER = 35,
+	CUDA_ERROR_NO_DEVICE = 100,
+};
+
+/* cudaDeviceAttr values: stable since CUDA 5. */
+enum { ATTR_CC_MAJOR = 75, ATTR_CC_MINOR = 76 };
+
+typedef int (*cuda_count_fn)(int *count);
+typedef int (*cuda_version_fn)(int *version);
+typedef int (*cuda_attr_fn)(int *value, int attr, int device);
+typedef int (*cuda_props_fn)(void *prop, int device);
+typedef int (*cu_init_fn)(unsigned flags);
+typedef int (*cu_device_get_fn)(int *device, int ordinal);
+typedef int (*cu_device_name_fn)(char *name, int len, int device);
+
+/* Tried in order when B10T_CUDART is not set. */
+static const char *const cudart_sonames[] = {
+	"libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0",
+};
+
+static void *sym(void *h, const char *name)
+{
+	void *p;
+
+	dlerror();
+	p = dlsym(h, name);
+	return dlerror() ? NULL : p;
+}
+
+/* The file a loaded symbol lives in, for the sources; `fallback` if unknown. */
+static void lib_path(void *fn, const char *fallback, char *buf, size_t size)
+{
+	Dl_info info;
+
+	if (fn && dladdr(fn, &info) && info.dli_fname && info.dli_fname[0])
+		snprintf(buf, size, "%s", info.dli_fname);
+	else
+		snprintf(buf, size, "%s", fallback);
+}
+
+static void *open_cudart(struct b10t_ctx *ctx, struct b10t_gpu *gpu)
+{
+	const char *path = getenv("B10T_CUDART");
+	void *h;
+
+	if (path && *path) {
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!h)
+			snprintf(gpu->why, sizeof(gpu->why),
+				 "no CUDA runtime (B10T_CUDART=%s: %s)", path, dlerror());
+		return h;
+	}
+	for (size_t i = 0; i < sizeof(cudart_sonames) / sizeof(cudart_sonames[0]); i++) {
+		h = dlopen(cudart_sonames[i], RTLD_NOW | RTLD_LOCAL);
+		if (h)
+			return h;
+		b10t_debug(ctx, "envkey: dlopen %s: %s", cudart_sonames[i], dlerror());
+	}
+	snprintf(gpu->why, sizeof(gpu->why), "no CUDA runtime (libcudart.so not found)");
+	return NULL;
+}
+
+/* The device name through the driver API; false when it cannot say. */
+static bool name_from_driver(struct b10t_ctx *ctx, struct b10t_gpu *gpu)
+{
+	const char *path = getenv("B10T_CUDA_DRIVER");
+	cu_init_fn cu_init;
+	cu_device_get_fn cu_device_get;
+	cu_device_name_fn cu_device_name;
+	char name[256] = "", lib[PATH_MAX];
+	void *h;
+	int dev, r;
+
+	if (!path || !*path)
+		path = "libcuda.so.1";
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		b10t_debug(ctx, "envkey: dlopen %s: %s", path, dlerror());
+		return false;
+	}
+	cu_init = (cu_init_fn)sym(h, "cuInit");
+	cu_device_get = (cu_device_get_fn)sym(h, "cuDeviceGet");
+	cu_device_name = (cu_device_name_fn)sym(h, "cuDeviceGetName");
+	/* The library stays loaded: the driver keeps state and exit handlers. */
+	if (!cu_init || !cu_device_get || !cu_device_name)
+		return false;
+	if ((r = cu_init(0)) || (r = cu_device_get(&dev, 0)) ||
+	    (r = cu_device_name(name, (int)sizeof(name) - 1, dev)) || !name[0]) {
+		b10t_debug(ctx, "envkey: device name from %s: error %d", path, r);
+		return false;
+	}
+	name[sizeof(name) - 1] = '\0';
+	lib_path((void *)cu_device_name, path, lib, sizeof(lib));
+	b10t_fact_set(&gpu->name, name, lib);
+	return true;
+}
+
+/* The device name from cudaGetDeviceProperties: the struct starts with it. */
+static void name_from_runtime(void *h, struct b10t_gpu *gpu)
+{
+	/* Far larger than any cudaDeviceProp so far (about 1 KiB). */
+	static union {
+		char name[256];
+		long double align;
+		unsigned char raw[16384];
+	} prop;
+	cuda_props_fn props = (cuda_props_fn)sym(h, "cudaGetDeviceProperties_v2");
+
+	if (!props)
+		props = (cuda_props_fn)sym(h, "cudaGetDeviceProperties");
+	memset(&prop, 0, sizeof(prop));
+	if (!props || props(&prop, 0) || !prop.name[0])
+		return;
+	prop.name[sizeof(prop.name) - 1] = '\0';
+	b10t_fact_set(&gpu->name, prop.name, gpu->lib);
+}
+
+void b10t_gpu_query(struct b10t_ctx *ctx, bool want_name, struct b10t_gpu *gpu)
+{
+	cuda_count_fn count_fn;
+	cuda_version_fn version_fn;
+	cuda_attr_fn attr_fn;
+	int count = 0, v, major, minor, r;
+	char buf[64];
+	void *h;
+
+	memset(gpu, 0, sizeof(*gpu));
+	h = open_cudart(ctx, gpu);
+	if (!h)
+		return;
+	count_fn = (cuda_count_fn)sym(h, "cudaGetDeviceCount");
+	version_fn = (cuda_version_fn)sym(h, "cudaRuntimeGetVersion");
+	attr_fn = (cuda_attr_fn)sym(h, "cudaDeviceGetAttribute");
+	lib_path((void *)count_fn, getenv("B10T_CUDART") ? getenv("B10T_CUDART") : "libcudart.so",
+		 gpu->lib, sizeof(gpu->lib));
+	if (!count_fn) {
+		snprintf(gpu->why, sizeof(gpu->why), "no CUDA runtime (%s has no cudaGetDeviceCount)",
+			 gpu->lib);
+		dlclose(h);
+		return;
+	}
+	/* Never dlclose from here on: the runtime registers exit handlers. */
+	if (version_fn && !version_fn(&v) && v > 0) {
+		snprintf(buf, sizeof(buf), "%d.%d", v / 1000, v % 1000 / 10);
+		b10t_fact_set(&gpu->runtime, buf, gpu->lib);
+	}
+	r = count_fn(&count);
+	if (r || count <= 0) {
+		const char *what = r == CUDA_ERROR_STUB_LIBRARY ? "stub driver" :
+			r == CUDA_ERROR_INSUFFICIENT_DRIVER ? "driver too old or missing" :
+			r == CUDA_ERROR_NO_DEVICE || !r ? "no CUDA device" : "CUDA error";
+
+		snprintf(gpu->why, sizeof(gpu->why), "%s (%.3900s: cudaGetDeviceCount: error %d, %d devices)",
+			 what, gpu->lib, r, r ? 0 : count);
+		return;
+	}
+	gpu->present = true;
+	if (attr_fn && !attr_fn(&major, ATTR_CC_MAJOR, 0) && !attr_fn(&minor, ATTR_CC_MINOR, 0)) {
+		snprintf(buf, sizeof(buf), "%d.%d", major, minor);
+		b10t_fact_set(&gpu->cc, buf, gpu->lib);
+	}
+	if (want_name && !name_from_driver(ctx, gpu))
+		name_from_runtime(h, gpu);
+	b10t_debug(ctx, "envkey: %d CUDA device(s) through %s", count, gpu->lib);
+}
