@@ -15,12 +15,6 @@
 
 #include "cmd.h"
 
-/*
- * Weak until the archive reader lands in lib/: without it --manifest finds
- * no manifests instead of breaking the link.
- */
-#pragma weak b10t_read_manifest
-
 enum { OPT_MANIFEST = 0x300 };
 
 const struct verb_option list_options[] = {
@@ -63,7 +57,7 @@ static void read_manifests(struct cmd *c, struct listing *l)
 	char path[PATH_MAX + NAME_MAX + 2];
 
 	l->manifests = calloc(l->n ? l->n : 1, sizeof(*l->manifests));
-	if (!l->manifests || !b10t_read_manifest)
+	if (!l->manifests)
 		return;
 	for (size_t i = 0; i < l->n; i++) {
 		char *json = NULL;
