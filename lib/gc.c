@@ -450,7 +450,7 @@ int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 
 		if (++n > COOP_MAX_ENTRIES)
 			break;
-		if (n % 64 == 0 && b10t_now() - t0 > COOP_BUDGET_S)
+		if (n % 16 == 0 && b10t_now() - t0 > COOP_BUDGET_S)
 			break;
 		k = classify(de->d_name, NULL);
 		if (k != K_UPLOAD && k != K_LOCK)
