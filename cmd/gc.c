@@ -11,9 +11,9 @@ enum { OPT_STALE = 0x300, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_KEEP, OPT_ALL, OPT_DRY_
 
 const struct verb_option gc_options[] = {
 	{ { "stale", required_argument, NULL, OPT_STALE }, "DURATION",
-	  "unfinished uploads older than this are debris (30s, 5m, 2h, 7d; default CLEANUP_INCOMPLETE_TIMEOUT_SECONDS)" },
+	  "uploads older than this are debris (30s, 5m, 2h, 7d) [--incomplete-timeout]" },
 	{ { "max-size", required_argument, NULL, OPT_MAX_SIZE }, "SIZE",
-	  "evict least recently used archives until the store holds at most SIZE (20G, 512M)" },
+	  "evict least recently used archives down to SIZE (20G, 512M)" },
 	{ { "max-age", required_argument, NULL, OPT_MAX_AGE }, "DURATION",
 	  "evict archives not used for DURATION" },
 	{ { "keep", required_argument, NULL, OPT_KEEP }, "KEY",

@@ -252,7 +252,8 @@ static int by_lru(const void *a, const void *b)
 }
 
 /* Mark archives to evict: too old first, then least recently used to fit. */
-static int plan_eviction(struct scan *s, const struct b10t_gc_opts *o, int64_t now)
+static int plan_eviction(struct b10t_ctx *ctx, struct scan *s, const struct b10t_gc_opts *o,
+			 int64_t now)
 {
 	struct entry **lru;
 	uint64_t total = 0;
@@ -283,6 +284,9 @@ static int plan_eviction(struct scan *s, const struct b10t_gc_opts *o, int64_t n
 		total -= lru[i]->bytes;
 	}
 	free(lru);
+	if (total > o->max_size)
+		b10t_debug(ctx, "gc: %llu bytes of protected or young archives stay above --max-size",
+			   (unsigned long long)total);
 	return 0;
 }
 
@@ -374,7 +378,7 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if ((r = scan_store(ctx, cfg, dirfd, &s)) < 0)
 		goto out;
 	if ((opts->max_size_set || opts->max_age_set) &&
-	    (r = plan_eviction(&s, opts, now)) < 0) {
+	    (r = plan_eviction(ctx, &s, opts, now)) < 0) {
 		r = b10t_set_error(ctx, -r, "gc: out of memory");
 		goto out;
 	}
