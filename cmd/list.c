@@ -192,6 +192,8 @@ int cmd_list(struct cmd *c, int argc, char **argv)
 		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
 	if ((r = cmd_envkey(c, &l.key)) != 0)
 		return r;
+	b10t_debug(&c->ctx, "environment key %s in %.1f ms", l.key.key, (b10t_now() - t0) * 1e3);
+	t0 = b10t_now();
 
 	/* Disabled, or (enabled by BASETEN_FS_ENABLED) not there: an empty list. */
 	l.store_enabled = b10t_store_enabled(&c->cfg);
@@ -211,12 +213,15 @@ int cmd_list(struct cmd *c, int argc, char **argv)
 			l.current_exists = true;
 	if (args.manifest)
 		read_manifests(c, &l);
-	b10t_debug(&c->ctx, "listed %zu archives in %.1f ms", l.n, (b10t_now() - t0) * 1e3);
+	b10t_debug(&c->ctx, "listed %zu archives%s in %.1f ms", l.n,
+		   args.manifest ? " and their manifests" : "", (b10t_now() - t0) * 1e3);
 
+	t0 = b10t_now();
 	if (c->json)
 		r = cmd_print_json(c, list_json(c, &l)) < 0 ? 1 : 0;
 	else
 		list_text(c, &l);
+	b10t_debug(&c->ctx, "printed in %.1f ms", (b10t_now() - t0) * 1e3);
 	listing_free(&l);
 	return r;
 }
