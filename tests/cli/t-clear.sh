@@ -97,4 +97,30 @@ else
 	T_N=$((T_N + 1)); echo "ok $T_N # SKIP unwritable parent: root ignores permissions"
 fi
 
+# A mount point as the cache dir (a container volume) cannot be renamed:
+# it is emptied in place.  A mount inside the cache dir is never entered.
+M=$T_DIR/mnt/cache
+mkdir -p "$M"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs b10t-test "$M" 2>/dev/null; then
+	mkdir -p "$M/sub" && echo x >"$M/sub/f" && echo y >"$M/g"
+	run clear --cache-dir "$M" --json
+	ok "mount point: exit 0" expect_rc 0
+	ok "mount point: still mounted" mountpoint -q "$M"
+	ok "mount point: emptied" [ -z "$(ls -A "$M")" ]
+	ok "mount point: says so" jq_is '.reason | test("in place")' true
+	umount "$M"
+
+	mkdir -p "$C/inner"
+	echo z >"$C/top"
+	mount -t tmpfs b10t-test "$C/inner" && echo keep >"$C/inner/f"
+	run clear --json
+	ok "a mount inside: exit 1" expect_rc 1
+	ok "a mount inside: named in the error" jq_is '.error | test("inner")' true
+	aside=$(ls -d "$T_DIR"/.cache.b10t-clear.* 2>/dev/null | head -1)
+	ok "a mount inside: its files survive" [ -n "$aside" -a -f "$aside/inner/f" ]
+	[ -n "$aside" ] && umount "$aside/inner"
+else
+	T_N=$((T_N + 1)); echo "ok $T_N # SKIP mount point: needs root and tmpfs"
+fi
+
 done_testing
