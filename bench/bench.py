@@ -446,15 +446,19 @@ def print_table(res):
 		m["fs"], m["work"], " (own mount)" if m["own_mount"] else "",
 		"hot cache (caches dropped before each op)" if m["drop_caches"] else "hot cache",
 		m["cpus"], m["b10t"] or "n/a"))
-	print("medians of %s runs; RSS = peak of the largest process (pipelines: max over members)" % (
-		", ".join("%s %d" % (s, r["runs"]) for s, r in res["sizes"].items())))
+	if not m["rss_measured"]:
+		print("peak RSS not measured: needs Linux prctl(PR_SET_CHILD_SUBREAPER) and setsid")
+	print("median wall time of %s; RSS = peak MiB of the largest process (pipelines: max over "
+	      "members); spawn floor (setsid -f /bin/true) %.1f ms; compr = tree bytes / archive bytes" % (
+		", ".join("%d runs (%s)" % (r["runs"], s) for s, r in res["sizes"].items()) or "no sizes",
+		m["spawn_floor"] * 1000))
 	for size, r in res["sizes"].items():
 		st = r["tree"]
 		print()
 		print("== %s: %s; seed %d, generated in %.1f s; %s" % (
 			size, gen_tree.describe(st), m["seed"], st["gen_seconds"], st["check"]))
 		hdr = "%-19s %8s %8s %11s %6s %8s %8s %9s %9s" % (
-			"tool", "save s", "load s", "archive MiB", "ratio", "RSS save", "RSS load",
+			"tool", "save s", "load s", "archive MiB", "compr", "RSS save", "RSS load",
 			"b10t/save", "b10t/load")
 		print(hdr)
 		print("-" * len(hdr))
@@ -465,7 +469,7 @@ def print_table(res):
 			print("%-19s %8s %8s %11s %6s %8s %8s %9s %9s" % (
 				o["label"],
 				fmt(o["save"]["median"], "%.3f"), fmt(o["load"]["median"], "%.3f"),
-				fmt(None if ab is None else ab / MB, "%.1f"),
+				fmt(None if ab is None else ab / MB, "%.2f"),
 				fmt(None if not ab else st["bytes"] / ab, "%.2f"),
 				fmt(None if o["save"]["peak_rss_kib"] is None else o["save"]["peak_rss_kib"] / 1024, "%.1f"),
 				fmt(None if o["load"]["peak_rss_kib"] is None else o["load"]["peak_rss_kib"] / 1024, "%.1f"),
@@ -489,7 +493,7 @@ def print_table(res):
 		if tg["result"] == "n/a":
 			val = "n/a"
 		elif tg.get("unit") == "bytes":
-			val = "%.1f MiB vs %.1f MiB" % (tg["value"] / MB, tg["limit"] / MB)
+			val = "%d vs limit %d bytes" % (tg["value"], tg["limit"])
 		else:
 			u = tg.get("unit", "s")
 			sp = "%.3f %s" if u == "s" else "%.1f %s"
@@ -523,6 +527,33 @@ def setup_work(args, need):
 		log("mount tmpfs failed (%s); using /dev/shm" % r.stderr.decode().strip())
 		os.rmdir(d)
 	return tempfile.mkdtemp(prefix="b10t-bench.", dir="/dev/shm"), False
+
+
+def kill_children():
+	"""On an interrupt: a command started through setsid -f is in its own
+	session, out of reach of the terminal's ^C, and (after setsid exits)
+	our child as the subreaper.  End those, by their ids, and reap them."""
+	me = str(os.getpid())
+	for pid in os.listdir("/proc"):
+		if not pid.isdigit():
+			continue
+		try:
+			with open("/proc/%s/stat" % pid) as f:
+				ppid = f.read().rsplit(")", 1)[1].split()[1]
+		except OSError:
+			continue
+		if ppid == me:
+			try:
+				os.killpg(int(pid), signal.SIGTERM)
+			except OSError:
+				try:
+					os.kill(int(pid), signal.SIGTERM)
+				except OSError:
+					pass
+			try:
+				os.waitpid(int(pid), 0)
+			except OSError:
+				pass
 
 
 def find_b10t(arg):
@@ -576,7 +607,9 @@ def main():
 	work, own = setup_work(args, need)
 	signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
 	t0 = time.perf_counter()
-	res = {"meta": {"fs": args.fs, "work": work, "own_mount": own, "drop_caches": args.drop_caches,
+	floor = [run(["/bin/true"], None, work).seconds for _ in range(10)]
+	res = {"meta": {"spawn_floor": round(statistics.median(floor), 5), "rss_measured": bool(CLEAN_RSS),
+			"fs": args.fs, "work": work, "own_mount": own, "drop_caches": args.drop_caches,
 			"cpus": os.cpu_count(), "b10t": b10t, "seed": args.seed,
 			"host": platform.node(), "kernel": platform.release()},
 	       "sizes": {}}
@@ -587,9 +620,12 @@ def main():
 			log("timing envkey/info/list")
 			res["verbs"] = bench_verbs(work, b10t)
 	finally:
+		kill_children()
 		if own:
-			subprocess.run(["umount", work])
-			os.rmdir(work)
+			if subprocess.run(["umount", work]).returncode == 0:
+				os.rmdir(work)
+			else:
+				log("could not unmount %s; umount it by hand" % work)
 		else:
 			shutil.rmtree(work, ignore_errors=True)
 	res["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
