@@ -40,10 +40,34 @@ static void rm_fail(struct rm *rm, int err, const char *name)
 	snprintf(rm->what, sizeof(rm->what), "%s", name);
 }
 
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+/*
+ * Whether dirfd/name (st: its stat, which already sees through a mount) is
+ * the root of another mount: another device, or (a bind mount of the same
+ * filesystem) statx's mount-root attribute where the kernel has it (5.8+).
+ */
+static bool is_mount_root(int dirfd, const char *name, dev_t parent_dev,
+			  const struct stat *st)
+{
+	struct statx sx;
+
+	if (st->st_dev != parent_dev)
+		return true;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) < 0)
+		return false;
+	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 /* Delete everything inside the directory dirfd (closed here). */
 static void rm_contents(int dirfd, struct rm *rm, int depth)
 {
 	struct dirent *de;
+	struct stat self;
+	dev_t dev;
 	DIR *d;
 
 	if (depth > MAX_DEPTH) {
@@ -51,6 +75,12 @@ static void rm_contents(int dirfd, struct rm *rm, int depth)
 		rm_fail(rm, ELOOP, "(too deep)");
 		return;
 	}
+	if (fstat(dirfd, &self) < 0) {
+		rm_fail(rm, errno, ".");
+		close(dirfd);
+		return;
+	}
+	dev = self.st_dev;
 	if (!(d = fdopendir(dirfd))) {
 		rm_fail(rm, errno, ".");
 		close(dirfd);
@@ -75,8 +105,7 @@ static void rm_contents(int dirfd, struct rm *rm, int depth)
 				continue;
 			}
 			/* Another mount inside: leave it and its contents alone. */
-			struct stat in;
-			if (fstat(fd, &in) < 0 || in.st_dev != st.st_dev) {
+			if (is_mount_root(dirfd, name, dev, &st)) {
 				close(fd);
 				rm_fail(rm, EBUSY, name);
 				continue;

@@ -118,7 +118,17 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs b10t-test "$M" 2>/dev/null; then
 	ok "a mount inside: named in the error" jq_is '.error | test("inner")' true
 	aside=$(ls -d "$T_DIR"/.cache.b10t-clear.* 2>/dev/null | head -1)
 	ok "a mount inside: its files survive" [ -n "$aside" -a -f "$aside/inner/f" ]
-	[ -n "$aside" ] && umount "$aside/inner"
+	[ -n "$aside" ] && umount "$aside/inner" && rm -rf "$aside"
+
+	# A bind mount of the same filesystem: same st_dev, still never entered.
+	mkdir -p "$C/bind" "$OUTSIDE/bound" && echo keep >"$OUTSIDE/bound/f"
+	if mount --bind "$OUTSIDE/bound" "$C/bind" 2>/dev/null; then
+		run clear --json
+		ok "a bind mount inside: exit 1" expect_rc 1
+		ok "a bind mount inside: its files survive" [ -f "$OUTSIDE/bound/f" ]
+		aside=$(ls -d "$T_DIR"/.cache.b10t-clear.* 2>/dev/null | head -1)
+		[ -n "$aside" ] && umount "$aside/bind"
+	fi
 else
 	T_N=$((T_N + 1)); echo "ok $T_N # SKIP mount point: needs root and tmpfs"
 fi
