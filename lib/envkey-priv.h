@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to the environment key (lib/envkey.c, lib/pyver.c, lib/gpu.c):
- * the facts the key is made from, gathered by the two probes.
+ * the facts the key is made from, gathered by the two probes.  Not b10t_*
+ * names, so the shared library does not export them (libb10t.sym).
  */
 #ifndef B10T_ENVKEY_PRIV_H
 #define B10T_ENVKEY_PRIV_H
@@ -9,22 +10,22 @@
 #include "b10t.h"
 
 /* One fact and where it came from; value "" when not found. */
-struct b10t_fact {
+struct envkey_fact {
 	char value[256];
 	char source[PATH_MAX + 64];
 };
 
 /* ---- lib/pyver.c: installed package metadata, never importing torch ---- */
 
-struct b10t_pyver {
-	struct b10t_fact torch;		/* torch.__version__ */
+struct envkey_pyver {
+	struct envkey_fact torch;		/* torch.__version__ */
 	/*
 	 * torch.version.cuda as written in torch/version.py: "" when torch or
 	 * its version.py was not found, "none" when torch says None (a build
 	 * without CUDA).
 	 */
-	struct b10t_fact torch_cuda;
-	struct b10t_fact triton;	/* triton's version */
+	struct envkey_fact torch_cuda;
+	struct envkey_fact triton;	/* triton's version */
 };
 
 /*
@@ -32,18 +33,18 @@ struct b10t_pyver {
  * (when want_torch) and triton (when want_triton).  Never fails: what is
  * not found stays "".
  */
-void b10t_pyver_find(struct b10t_ctx *ctx, bool want_torch, bool want_triton,
-		     struct b10t_pyver *out);
+void envkey_pyver_find(struct b10t_ctx *ctx, bool want_torch, bool want_triton,
+		     struct envkey_pyver *out);
 
 /* ---- lib/gpu.c: the CUDA runtime through dlopen ---------------------- */
 
-struct b10t_gpu {
+struct envkey_gpu {
 	bool present;			/* a CUDA device answered */
 	char why[PATH_MAX + 64];	/* when not present: the reason */
 	char lib[PATH_MAX];		/* the CUDA runtime loaded, "" if none */
-	struct b10t_fact runtime;	/* cudaRuntimeGetVersion: "12.4" */
-	struct b10t_fact cc;		/* compute capability of device 0: "9.0" */
-	struct b10t_fact name;		/* name of device 0 (when want_name) */
+	struct envkey_fact runtime;	/* cudaRuntimeGetVersion: "12.4" */
+	struct envkey_fact cc;		/* compute capability of device 0: "9.0" */
+	struct envkey_fact name;		/* name of device 0 (when want_name) */
 };
 
 /*
@@ -51,9 +52,9 @@ struct b10t_gpu {
  * device 0.  Never fails: no library, a stub or too old driver, no device
  * all give present = false with the reason in `why`.
  */
-void b10t_gpu_query(struct b10t_ctx *ctx, bool want_name, struct b10t_gpu *gpu);
+void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *gpu);
 
 /* Copy src into a fact, truncating; "" for NULL. */
-void b10t_fact_set(struct b10t_fact *f, const char *value, const char *source);
+void envkey_fact_set(struct envkey_fact *f, const char *value, const char *source);
 
 #endif

@@ -171,7 +171,7 @@ static void add(struct b10t_envkey *key, const char *name, const char *value,
 
 /* A component forced by the environment, or a found fact. */
 static void add_fact(struct b10t_envkey *key, const char *name, const char *env,
-		     const char *forced, const struct b10t_fact *f)
+		     const char *forced, const struct envkey_fact *f)
 {
 	char source[64];
 
@@ -200,8 +200,8 @@ int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 {
 	bool dflt = cfg->key_scheme == B10T_SCHEME_DEFAULT, queried = false, gpu_on;
 	const char *ov[OV_N];
-	struct b10t_gpu *gpu;
-	struct b10t_pyver *py;
+	struct envkey_gpu *gpu;
+	struct envkey_pyver *py;
 	char why[sizeof(gpu->why)];
 	double start = b10t_now();
 	struct utsname un;
@@ -229,14 +229,14 @@ int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (ov[OV_NAME]) {
 		gpu_on = true;
 	} else {
-		b10t_gpu_query(ctx, true, gpu);
+		envkey_gpu_query(ctx, true, gpu);
 		queried = true;
 		gpu_on = gpu->present;
 		snprintf(why, sizeof(why), "%s", gpu->why);
 	}
 
 	/* torch's metadata gives torch_version, and on a GPU cuda_version. */
-	b10t_pyver_find(ctx, !ov[OV_TORCH] && (dflt || gpu_on), !ov[OV_TRITON] && dflt, py);
+	envkey_pyver_find(ctx, !ov[OV_TORCH] && (dflt || gpu_on), !ov[OV_TRITON] && dflt, py);
 	if (gpu_on && !ov[OV_NAME] && !strcmp(py->torch_cuda.value, "none")) {
 		/* torch.cuda.is_available() is False for such a build */
 		gpu_on = false;
@@ -252,7 +252,7 @@ int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		bool torch_cuda = py->torch_cuda.value[0] != '\0';
 
 		if (!queried && ((!ov[OV_CUDA] && !torch_cuda) || (dflt && !ov[OV_CC])))
-			b10t_gpu_query(ctx, false, gpu);
+			envkey_gpu_query(ctx, false, gpu);
 		key->gpu = true;
 		add_fact(key, "cuda_version", ov_env[OV_CUDA], ov[OV_CUDA],
 			 torch_cuda ? &py->torch_cuda : &gpu->runtime);

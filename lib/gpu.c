@@ -55,7 +55,7 @@ static void lib_path(void *fn, const char *fallback, char *buf, size_t size)
 		snprintf(buf, size, "%s", fallback);
 }
 
-static void *open_cudart(struct b10t_ctx *ctx, struct b10t_gpu *gpu)
+static void *open_cudart(struct b10t_ctx *ctx, struct envkey_gpu *gpu)
 {
 	const char *path = getenv("B10T_CUDART");
 	void *h;
@@ -78,7 +78,7 @@ static void *open_cudart(struct b10t_ctx *ctx, struct b10t_gpu *gpu)
 }
 
 /* The device name through the driver API; false when it cannot say. */
-static bool name_from_driver(struct b10t_ctx *ctx, struct b10t_gpu *gpu)
+static bool name_from_driver(struct b10t_ctx *ctx, struct envkey_gpu *gpu)
 {
 	const char *path = getenv("B10T_CUDA_DRIVER");
 	cu_init_fn cu_init;
@@ -108,12 +108,12 @@ static bool name_from_driver(struct b10t_ctx *ctx, struct b10t_gpu *gpu)
 	}
 	name[sizeof(name) - 1] = '\0';
 	lib_path((void *)cu_device_name, path, lib, sizeof(lib));
-	b10t_fact_set(&gpu->name, name, lib);
+	envkey_fact_set(&gpu->name, name, lib);
 	return true;
 }
 
 /* The device name from cudaGetDeviceProperties: the struct starts with it. */
-static void name_from_runtime(void *h, struct b10t_gpu *gpu)
+static void name_from_runtime(void *h, struct envkey_gpu *gpu)
 {
 	/* Far larger than any cudaDeviceProp so far (about 1 KiB). */
 	static union {
@@ -129,10 +129,10 @@ static void name_from_runtime(void *h, struct b10t_gpu *gpu)
 	if (!props || props(&prop, 0) || !prop.name[0])
 		return;
 	prop.name[sizeof(prop.name) - 1] = '\0';
-	b10t_fact_set(&gpu->name, prop.name, gpu->lib);
+	envkey_fact_set(&gpu->name, prop.name, gpu->lib);
 }
 
-void b10t_gpu_query(struct b10t_ctx *ctx, bool want_name, struct b10t_gpu *gpu)
+void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *gpu)
 {
 	cuda_count_fn count_fn;
 	cuda_version_fn version_fn;
@@ -159,7 +159,7 @@ void b10t_gpu_query(struct b10t_ctx *ctx, bool want_name, struct b10t_gpu *gpu)
 	/* Never dlclose from here on: the runtime registers exit handlers. */
 	if (version_fn && !version_fn(&v) && v > 0) {
 		snprintf(buf, sizeof(buf), "%d.%d", v / 1000, v % 1000 / 10);
-		b10t_fact_set(&gpu->runtime, buf, gpu->lib);
+		envkey_fact_set(&gpu->runtime, buf, gpu->lib);
 	}
 	r = count_fn(&count);
 	if (r || count <= 0) {
@@ -174,7 +174,7 @@ void b10t_gpu_query(struct b10t_ctx *ctx, bool want_name, struct b10t_gpu *gpu)
 	gpu->present = true;
 	if (attr_fn && !attr_fn(&major, ATTR_CC_MAJOR, 0) && !attr_fn(&minor, ATTR_CC_MINOR, 0)) {
 		snprintf(buf, sizeof(buf), "%d.%d", major, minor);
-		b10t_fact_set(&gpu->cc, buf, gpu->lib);
+		envkey_fact_set(&gpu->cc, buf, gpu->lib);
 	}
 	if (want_name && !name_from_driver(ctx, gpu))
 		name_from_runtime(h, gpu);

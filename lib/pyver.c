@@ -34,7 +34,7 @@ extern char **environ;
 
 struct search {
 	struct b10t_ctx *ctx;
-	struct b10t_pyver *out;
+	struct envkey_pyver *out;
 	bool want_torch, want_triton;
 	bool found_torch, found_triton;
 	const char *root;		/* B10T_PYTHON_ROOT: prefix of system paths */
@@ -43,7 +43,7 @@ struct search {
 	ino_t ino[MAX_DIRS];
 };
 
-void b10t_fact_set(struct b10t_fact *f, const char *value, const char *source)
+void envkey_fact_set(struct envkey_fact *f, const char *value, const char *source)
 {
 	snprintf(f->value, sizeof(f->value), "%s", value ? value : "");
 	snprintf(f->source, sizeof(f->source), "%s", source ? source : "");
@@ -160,7 +160,7 @@ static bool name_version(const char *name, const char *prefix, const char *suffi
  * in `dir`, when it is one of `prefixes`.
  */
 static bool dist_version(const char *dir, const char *name, const char *const *prefixes,
-			 const char *suffix, struct b10t_fact *f)
+			 const char *suffix, struct envkey_fact *f)
 {
 	char val[256], path[PATH_MAX + 64];
 	struct stat st;
@@ -190,7 +190,7 @@ static const char *const triton_names[] = { "triton-", "pytorch_triton-", NULL }
 /* torch in one directory: version.py first (it also has cuda), then metadata. */
 static void scan_torch(struct search *s, const char *dir, char **names, size_t n)
 {
-	struct b10t_pyver *o = s->out;
+	struct envkey_pyver *o = s->out;
 	char path[PATH_MAX + 64], *text;
 
 	snprintf(path, sizeof(path), "%s/torch/version.py", dir);
@@ -216,7 +216,7 @@ static void scan_torch(struct search *s, const char *dir, char **names, size_t n
 /* triton in one directory: metadata first, then triton/__init__.py. */
 static void scan_triton(struct search *s, const char *dir, char **names, size_t n)
 {
-	struct b10t_pyver *o = s->out;
+	struct envkey_pyver *o = s->out;
 	char path[PATH_MAX + 64], *text;
 
 	for (size_t i = 0; i < n && !s->found_triton; i++)
@@ -536,8 +536,8 @@ static void scan_sys_path(struct search *s, const char *exe)
 			scan_dir(s, line);
 }
 
-void b10t_pyver_find(struct b10t_ctx *ctx, bool want_torch, bool want_triton,
-		     struct b10t_pyver *out)
+void envkey_pyver_find(struct b10t_ctx *ctx, bool want_torch, bool want_triton,
+		     struct envkey_pyver *out)
 {
 	struct search *s = calloc(1, sizeof(*s));
 	const char *pp = getenv("PYTHONPATH"), *home = getenv("HOME"), *root;
