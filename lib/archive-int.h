@@ -50,9 +50,14 @@ void b10t_lz4w_free(struct b10t_lz4w *w);
 struct b10t_lz4r;
 int b10t_lz4r_new(struct b10t_lz4r **r, int fd, size_t read_size, bool threaded);
 ssize_t b10t_lz4r_read(struct b10t_lz4r *r, const void **buf);
+/* The reader's -errno once it has failed (its message: b10t_lz4r_error), else 0. */
+int b10t_lz4r_failed(const struct b10t_lz4r *r);
 uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r);
 const char *b10t_lz4r_error(const struct b10t_lz4r *r);
 void b10t_lz4r_free(struct b10t_lz4r *r);
+
+/* Whether a second thread can help: more than one CPU is ours. */
+bool b10t_use_threads(void);
 
 /*
  * Whether a symlink at member path `link` (normalised, no leading "./")

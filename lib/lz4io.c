@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -111,7 +112,7 @@ static bool queue_get_full(struct queue *q, struct chunk *c)
 	pthread_mutex_lock(&q->lock);
 	while (!q->nfull && !q->stop)
 		pthread_cond_wait(&q->cond, &q->lock);
-	if (q->nfull) {
+	if (q->nfull && !q->stop) {	/* stopped: drop the rest, unread */
 		*c = q->full[q->head];
 		q->head = (q->head + 1) % (QUEUE_LEN + 1);
 		q->nfull--;
@@ -586,6 +587,11 @@ ssize_t b10t_lz4r_read(struct b10t_lz4r *r, const void **buf)
 	return (ssize_t)c.len;
 }
 
+int b10t_lz4r_failed(const struct b10t_lz4r *r)
+{
+	return r->err;
+}
+
 uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r)
 {
 	return r->bytes_in;
@@ -612,6 +618,16 @@ void b10t_lz4r_free(struct b10t_lz4r *r)
 	free(r->in);
 	free(r->out);
 	free(r);
+}
+
+bool b10t_use_threads(void)
+{
+	cpu_set_t set;
+
+	/* The CPUs we may run on (taskset, cgroup cpusets), not the machine's. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return CPU_COUNT(&set) > 1;
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
 }
 
 /* ---- path rules shared by pack and unpack --------------------------------- */

@@ -338,11 +338,6 @@ static int put_manifest(struct pack *p, const char *json)
 	return 0;
 }
 
-static bool two_cores(void)
-{
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
-}
-
 int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 	      const char *manifest_json, const struct b10t_limits *lim,
 	      struct b10t_pack_stats *stats)
@@ -361,7 +356,7 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 	p.buf = malloc(READ_SIZE);
 	p.a = archive_write_new();
 	p.e = archive_entry_new();
-	r = b10t_lz4w_new(&p.w, out_fd, lim->max_archive_bytes, two_cores());
+	r = b10t_lz4w_new(&p.w, out_fd, lim->max_archive_bytes, b10t_use_threads());
 	if (r < 0 || !p.buf || !p.a || !p.e) {
 		r = b10t_set_error(ctx, r < 0 ? -r : ENOMEM, "packing %s: %s", src,
 				   strerror(r < 0 ? -r : ENOMEM));

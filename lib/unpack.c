@@ -73,15 +73,10 @@ static la_ssize_t lz4_in(struct archive *a, void *arg, const void **buf)
 /* The error of a failed libarchive call on the input. */
 static int input_error(struct unpack *u)
 {
-	const void *b;
+	int n = u->r ? b10t_lz4r_failed(u->r) : 0;
 
-	if (u->r) {
-		ssize_t n = b10t_lz4r_read(u->r, &b);
-
-		/* Sticky: the reader repeats its failure, if it failed. */
-		if (n < 0)
-			return b10t_set_error(u->ctx, (int)-n, "%s", b10t_lz4r_error(u->r));
-	}
+	if (n < 0)	/* the lz4 frame is what failed */
+		return b10t_set_error(u->ctx, -n, "%s", b10t_lz4r_error(u->r));
 	/* A failing read(2) under the gzip filter is local, not corruption. */
 	if (!u->r && archive_errno(u->a) == EIO)
 		return b10t_set_error(u->ctx, EIO, "reading the archive: %s",
@@ -595,7 +590,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	u.root = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u.root < 0)
 		return b10t_set_error(ctx, errno, "opening %s: %s", dst, strerror(errno));
-	r = open_input(&u, in_fd, fmt, READ_SIZE, sysconf(_SC_NPROCESSORS_ONLN) > 1);
+	r = open_input(&u, in_fd, fmt, READ_SIZE, b10t_use_threads());
 	while (!r) {
 		int ar = archive_read_next_header(u.a, &e);
 

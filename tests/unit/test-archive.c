@@ -145,6 +145,8 @@ static void make_tree(const char *src_arg)
 	sh("mkdir -p '%s/a/b/c' '%s/empty-dir' '%s/ro-dir/inner' '%s/.b10t'", src, src, src, src);
 	put(path("src/a/b/c/kernel.py"), text, strlen(text), 0644, 1700000000);
 	put(path("src/a/run.sh"), "#!/bin/sh\n", 10, 0755, 1700000100);
+	if (link(path("src/a/run.sh"), path("src/a/run-hardlink.sh")))	/* stored twice */
+		exit(1);
 	put(path("src/a/empty"), "", 0, 0600, 1700000200);
 	put(path("src/readonly"), "ro\n", 3, 0444, 1700000300);
 	put(path("src/ro-dir/inner/f"), "x", 1, 0644, 1700000400);
@@ -223,8 +225,8 @@ static void test_round_trip(void)
 	       "pack succeeds");
 	is_int(warnings, 4, "pack warns about the FIFO, the socket, the two outside symlinks");
 	is_int(progress_done, 1, "pack reports progress done once");
-	is_int(st.files, 15, "pack counts entries: 6 dirs, 6 files, 3 links");
-	is_int(st.bytes, (3 << 20) + 34 + 10 + 3 + 1, "pack counts file bytes");
+	is_int(st.files, 16, "pack counts entries: 6 dirs, 7 files, 3 symlinks");
+	is_int(st.bytes, (3 << 20) + 34 + 10 + 10 + 3 + 1, "pack counts file bytes");
 	struct stat sb;
 	stat(path("a.tar.lz4"), &sb);
 	is_int(st.archive_bytes, sb.st_size, "archive_bytes is the file size");
@@ -510,6 +512,8 @@ static void test_gz(void)
 {
 	char why[4096], *m = (char *)1;
 
+	/* GNU tar writes hardlinks, which we refuse: break ours first. */
+	sh("cd '%s/a' && cp -p run.sh t && mv t run-hardlink.sh", path("expect"));
 	sh("tar -czf '%s' -C '%s' .", path("ref.tar.gz"), path("expect"));
 	sh("mkdir -p '%s'", path("gzdst"));
 	is_int(unpack_from(path("ref.tar.gz"), B10T_FMT_GZ, path("gzdst"), NULL, &m), 0,
@@ -518,13 +522,18 @@ static void test_gz(void)
 	ok(same_tree(path("expect"), path("gzdst"), why, sizeof(why)), "gz tree is identical");
 	if (why[0])
 		printf("# %s\n", why);
+	sh("ln '%s/a/run.sh' '%s/hard' && tar -czf '%s' -C '%s' . && mkdir '%s'", path("expect"),
+	   path("expect"), path("hard.tar.gz"), path("expect"), path("gzhard"));
+	is_int(unpack_from(path("hard.tar.gz"), B10T_FMT_GZ, path("gzhard"), NULL, NULL), -EPERM,
+	       "a tar -czf archive with a hardlink is refused");
+	ok(strstr(ctx.err, "is a hardlink"), "message says so: %s", ctx.err);
 	is_int(b10t_read_manifest(&ctx, path("ref.tar.gz"), B10T_FMT_GZ, &m), -ENOENT,
 	       "read_manifest on a reference gz: -ENOENT");
 	sh("head -c 3000 '%s' > '%s'; mkdir -p '%s'", path("ref.tar.gz"), path("cut.tar.gz"),
 	   path("gzcut"));
 	is_int(unpack_from(path("cut.tar.gz"), B10T_FMT_GZ, path("gzcut"), NULL, NULL), -EBADMSG,
 	       "a truncated gz is corrupt");
-	sh("chmod -R u+w '%s' '%s'", path("gzdst"), path("gzcut"));
+	sh("chmod -R u+w '%s' '%s' '%s'", path("gzdst"), path("gzcut"), path("gzhard"));
 }
 
 int main(void)
