@@ -190,9 +190,27 @@ struct save_job {
 	char final[NAME_MAX + 1];
 };
 
-/* Pack into the temp file and flush it; the caller removes it on failure. */
-static int pack_to_temp(struct save_job *j, const char *manifest)
+/* The caller's progress callback, with the total measured before packing. */
+struct progress_total {
+	void (*progress)(void *arg, const struct b10t_progress *p);
+	void *arg;
+	uint64_t total;
+};
+
+static void progress_with_total(void *arg, const struct b10t_progress *p)
 {
+	struct progress_total *t = arg;
+	struct b10t_progress q = *p;
+
+	if (!q.total_bytes)
+		q.total_bytes = t->total;
+	t->progress(t->arg, &q);
+}
+
+/* Pack into the temp file and flush it; the caller removes it on failure. */
+static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_bytes)
+{
+	struct progress_total total = { j->ctx->progress, j->ctx->progress_arg, tree_bytes };
 	struct b10t_ctx *ctx = j->ctx;
 	struct b10t_limits lim;
 	struct b10t_pack_stats st = { 0 };
@@ -205,7 +223,15 @@ static int pack_to_temp(struct save_job *j, const char *manifest)
 				      j->cfg->store_dir, j->tmp, strerror(errno));
 	b10t_limits_default(&lim);
 	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	if (ctx->progress) {
+		ctx->progress = progress_with_total;
+		ctx->progress_arg = &total;
+	}
 	r = b10t_pack(ctx, j->cfg->cache_dir, fd, manifest, &lim, &st);
+	if (total.progress) {
+		ctx->progress = total.progress;
+		ctx->progress_arg = total.arg;
+	}
 	if (r < 0) {
 		char msg[sizeof(ctx->err)];
 
@@ -289,7 +315,7 @@ static int save_in_store(struct save_job *j)
 		return b10t_set_error(ctx, -r, "naming the upload for key %s: %s",
 				      j->key->key, strerror(-r));
 	}
-	r = pack_to_temp(j, manifest);
+	r = pack_to_temp(j, manifest, tree_bytes);
 	free(manifest);
 	if (r < 0) {
 		unlinkat(j->dirfd, j->tmp, 0);

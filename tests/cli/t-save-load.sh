@@ -137,6 +137,21 @@ ok "save over MAX_CACHE_SIZE_MB is an ERROR" expect_rc 1
 ok "... JSON status ERROR" jq_is .status ERROR
 ok "... error names MAX_CACHE_SIZE_MB" jq_is '.error | test("MAX_CACHE_SIZE_MB")' true
 ok "... nothing left in the store" [ -z "$(ls -A "$B10FS_CACHE_DIR")" ]
+rm -f "$B10FS_CACHE_DIR"/*
+
+# ---- progress bar: on a terminal only, never with -q ----------------------
+esc=$(printf '\033')
+run save
+ok "no progress bar when stderr is not a terminal" sh -c '! printf "%s" "$1" | grep -q "$2"' - "$ERR" "$esc"
+rm -f "$B10FS_CACHE_DIR"/*
+if command -v script >/dev/null; then
+	script -qec "'$B10T' save" /dev/null >"$T_DIR/tty" 2>&1
+	ok "a progress bar on a terminal, with the percentage" grep -q "save: 100%" "$T_DIR/tty"
+	rm -rf "$C"
+	script -qec "'$B10T' load -q" /dev/null >"$T_DIR/tty" 2>&1
+	ok "no progress bar with -q" sh -c '! grep -q "$1" "$2"' - "$esc" "$T_DIR/tty"
+	ok "... the result still printed" grep -q "load: SUCCESS" "$T_DIR/tty"
+fi
 export B10FS_CACHE_DIR=$S
 
 done_testing
