@@ -70,7 +70,7 @@ def subreaper():
 CLEAN_RSS = subreaper() and shutil.which("setsid") is not None
 
 
-def run(argv, env=None, scratch=None, rss=True):
+def run(argv, env=None, rss=True):
 	"""Run argv: wall time from spawn to reap, exit code, the last line of
 	stderr, and the peak RSS of its largest process.
 
@@ -82,8 +82,12 @@ def run(argv, env=None, scratch=None, rss=True):
 	and exits at once); as the subreaper we then reap the command itself
 	with wait4(-1).  Runs are sequential, so it is the only child left.
 	The few ms of setsid are in every tool's time alike."""
-	errf = tempfile.TemporaryFile(dir=scratch)
-	via = rss and CLEAN_RSS
+	with tempfile.TemporaryFile() as errf:
+		return _run(argv, env, rss and CLEAN_RSS, errf)
+
+
+def _run(argv, env, via, errf):
+	"""run(), with stderr going to the open file errf."""
 	t0 = time.perf_counter()
 	p = subprocess.Popen((["setsid", "-f"] if via else []) + argv, env=env,
 			     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
@@ -102,7 +106,6 @@ def run(argv, env=None, scratch=None, rss=True):
 		errf.seek(0)
 		lines = errf.read().decode(errors="replace").strip().splitlines()
 		err = lines[-1] if lines else ""
-	errf.close()
 	return Result(dt, ru.ru_maxrss if via else None, code, err)
 
 
@@ -190,32 +193,32 @@ class Tools:
 	def save(self, t):
 		T, S, L = q(self.tree), q(self.store(t)), q(self.local(t))
 		if t == "b10t":
-			return run([self.b10t, "save", "--quiet"], self.b10t_env(t, self.tree), self.work)
+			return run([self.b10t, "save", "--quiet"], self.b10t_env(t, self.tree))
 		if t == "reference":
 			# b10-transfer: gzip tar in local scratch, copy into the store
 			# under a temp name, rename, remove the local file.
 			tmp = "%s/cache_%s.incomplete.tar.gz" % (S, KEY)
 			return run(sh("tar -czf %s/cache.tar.gz -C %s . && cp %s/cache.tar.gz %s && "
 				      "mv %s %s && rm -f %s/cache.tar.gz" % (
-					      L, T, L, tmp, tmp, q(self.archive(t)), L)), None, self.work)
+					      L, T, L, tmp, tmp, q(self.archive(t)), L)))
 		if t == "lz4":
-			return run(sh("tar -cf - -C %s . | lz4 -1 -q > %s" % (T, q(self.archive(t)))), None, self.work)
+			return run(sh("tar -cf - -C %s . | lz4 -1 -q > %s" % (T, q(self.archive(t)))))
 		if t == "zstd":
-			return run(sh("tar -cf - -C %s . | zstd -1 -T0 -q > %s" % (T, q(self.archive(t)))), None, self.work)
-		return run(["cp", "-a", self.tree, self.archive(t)], None, self.work)
+			return run(sh("tar -cf - -C %s . | zstd -1 -T0 -q > %s" % (T, q(self.archive(t)))))
+		return run(["cp", "-a", self.tree, self.archive(t)])
 
 	def load(self, t):
 		D, L, A = q(self.dest(t)), q(self.local(t)), q(self.archive(t) or "/nonexistent")
 		if t == "b10t":
-			return run([self.b10t, "load", "--quiet"], self.b10t_env(t, self.dest(t)), self.work)
+			return run([self.b10t, "load", "--quiet"], self.b10t_env(t, self.dest(t)))
 		if t == "reference":
 			return run(sh("cp %s %s/cache.tar.gz && mkdir %s && tar -xzf %s/cache.tar.gz -C %s && "
-				      "rm -f %s/cache.tar.gz" % (A, L, D, L, D, L)), None, self.work)
+				      "rm -f %s/cache.tar.gz" % (A, L, D, L, D, L)))
 		if t == "lz4":
-			return run(sh("mkdir %s && lz4 -dc %s | tar -xf - -C %s" % (D, A, D)), None, self.work)
+			return run(sh("mkdir %s && lz4 -dc %s | tar -xf - -C %s" % (D, A, D)))
 		if t == "zstd":
-			return run(sh("mkdir %s && zstd -dc -q %s | tar -xf - -C %s" % (D, A, D)), None, self.work)
-		return run(["cp", "-a", self.archive(t), self.dest(t)], None, self.work)
+			return run(sh("mkdir %s && zstd -dc -q %s | tar -xf - -C %s" % (D, A, D)))
+		return run(["cp", "-a", self.archive(t), self.dest(t)])
 
 
 def archive_bytes(path):
@@ -346,7 +349,7 @@ def bench_verbs(work, b10t, runs=20, n_archives=1000):
 	env = tools.b10t_env("b10t", os.path.join(work, "verbs-missing"))
 	env["B10FS_CACHE_DIR"] = store
 	out = {"archives": n_archives, "runs": runs}
-	floor = [run(["/bin/true"], None, work, rss=False).seconds for _ in range(runs)]
+	floor = [run(["/bin/true"], rss=False).seconds for _ in range(runs)]
 	out["spawn_floor"] = round(statistics.median(floor), 5)
 	for verb in ("envkey", "info", "list"):
 		if not b10t:
@@ -354,7 +357,7 @@ def bench_verbs(work, b10t, runs=20, n_archives=1000):
 			continue
 		times, err = [], None
 		for _ in range(runs):
-			r = run([b10t, verb], env, work, rss=False)
+			r = run([b10t, verb], env, rss=False)
 			if r.code != 0:
 				err = "exit %d: %s" % (r.code, r.err)
 				break
@@ -604,10 +607,11 @@ def main():
 		sys.exit("bench: needs ~%d MiB of free memory for tmpfs, %d available" % (
 			need // MB, mem_available() // MB))
 
-	work, own = setup_work(args, need)
 	signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+	signal.signal(signal.SIGINT, signal.default_int_handler)
+	work, own = setup_work(args, need)
 	t0 = time.perf_counter()
-	floor = [run(["/bin/true"], None, work).seconds for _ in range(10)]
+	floor = [run(["/bin/true"]).seconds for _ in range(10)]
 	res = {"meta": {"spawn_floor": round(statistics.median(floor), 5), "rss_measured": bool(CLEAN_RSS),
 			"fs": args.fs, "work": work, "own_mount": own, "drop_caches": args.drop_caches,
 			"cpus": os.cpu_count(), "b10t": b10t, "seed": args.seed,
@@ -622,8 +626,12 @@ def main():
 	finally:
 		kill_children()
 		if own:
-			if subprocess.run(["umount", work]).returncode == 0:
-				os.rmdir(work)
+			# a killed command's last children may still hold it a moment
+			for _ in range(10):
+				if subprocess.run(["umount", work], stderr=subprocess.DEVNULL).returncode == 0:
+					os.rmdir(work)
+					break
+				time.sleep(0.5)
 			else:
 				log("could not unmount %s; umount it by hand" % work)
 		else:
@@ -638,4 +646,7 @@ def main():
 
 
 if __name__ == "__main__":
-	main()
+	try:
+		main()
+	except KeyboardInterrupt:
+		sys.exit("bench: interrupted; work dir removed")
