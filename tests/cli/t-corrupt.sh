@@ -53,4 +53,25 @@ ok "garbage: load is an ERROR" expect_rc 1
 ok "garbage: the cache dir was not created" [ ! -e "$C" ]
 ok "garbage: moved aside" [ ! -e "$A" ]
 
+# A hostile archive (a member escaping the tree) is refused and moved aside.
+G=$S/cache_$KEY.latest.tar.gz
+python3 - "$G" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w:gz") as t:
+    for name in ("ok.txt", "../escaped"):
+        data = b"payload\n"
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+PY
+mkdir -p "$C"
+run load --json
+ok "hostile: load is an ERROR" expect_rc 1
+ok "hostile: the error names the member" jq_is '.error | test("escaped")' true
+ok "hostile: nothing written outside the cache dir" [ ! -e "$T_DIR/escaped" ]
+ok "hostile: the cache dir is still empty" [ -z "$(ls -A "$C")" ]
+ok "hostile: moved aside as .corrupt.*.tar.gz" \
+	sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.gz$"' - "$G" "$S" "$KEY"
+ok "hostile: no staging debris" no_staging
+
 done_testing

@@ -118,6 +118,16 @@ ok "... text: one line with counts and the archive name" \
 ok "... the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
 ok "... the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
 
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/new/parents/cache run load
+ok "load creates missing parents of the cache dir" expect_rc 0
+ok "... the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$T_DIR/new/parents/cache"
+mkdir "$T_DIR/real-cache"
+ln -s real-cache "$T_DIR/cache-link"
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/cache-link run load
+ok "load through a symlinked empty cache dir: SUCCESS" expect_rc 0
+ok "... the link is kept and the tree is in its target" \
+	sh -c '[ -L "$1/cache-link" ] && diff -r --no-dereference "$1/orig" "$1/real-cache"' - "$T_DIR"
+
 # ---- DOES_NOT_EXIST -----------------------------------------------------
 rm -rf "$C"
 B10FS_CACHE_DIR=$T_DIR/empty-store
