@@ -29,6 +29,8 @@ typedef int (*cuda_props_fn)(void *prop, int device);
 typedef int (*cu_init_fn)(unsigned flags);
 typedef int (*cu_device_get_fn)(int *device, int ordinal);
 typedef int (*cu_device_name_fn)(char *name, int len, int device);
+typedef int (*cu_count_fn)(int *count);
+typedef int (*cu_attr_fn)(int *value, int attr, int device);
 
 /* Tried in order when B10T_CUDART is not set. */
 static const char *const cudart_sonames[] = {
@@ -77,59 +79,116 @@ static void *open_cudart(struct b10t_ctx *ctx, struct envkey_gpu *gpu)
 	return NULL;
 }
 
-/* The device name through the driver API; false when it cannot say. */
-static bool name_from_driver(struct b10t_ctx *ctx, struct envkey_gpu *gpu)
+/* The driver API (libcuda.so.1), loaded once it is needed. */
+struct driver {
+	void *h;
+	char path[PATH_MAX];		/* the library, for the sources */
+	cu_init_fn init;
+	cu_count_fn count;
+	cu_device_get_fn get;
+	cu_attr_fn attr;
+	cu_device_name_fn name;
+	int dev;			/* device 0 after a successful open */
+};
+
+/*
+ * Load the driver API and initialise it; 0, or the CUresult (or -1 when
+ * the library is missing) with the reason in `why`.  The library stays
+ * loaded: the driver keeps state and exit handlers.
+ */
+static int driver_open(struct b10t_ctx *ctx, struct driver *d, char *why, size_t size)
 {
 	const char *path = getenv("B10T_CUDA_DRIVER");
-	cu_init_fn cu_init;
-	cu_device_get_fn cu_device_get;
-	cu_device_name_fn cu_device_name;
-	char name[256] = "", lib[PATH_MAX];
-	void *h;
-	int dev, r;
+	int r;
 
 	if (!path || !*path)
 		path = "libcuda.so.1";
-	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		b10t_debug(ctx, "envkey: dlopen %s: %s", path, dlerror());
-		return false;
+	d->h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!d->h) {
+		snprintf(why, size, "%s: %s", path, dlerror());
+		b10t_debug(ctx, "envkey: driver API: %s", why);
+		return -1;
 	}
-	cu_init = (cu_init_fn)sym(h, "cuInit");
-	cu_device_get = (cu_device_get_fn)sym(h, "cuDeviceGet");
-	cu_device_name = (cu_device_name_fn)sym(h, "cuDeviceGetName");
-	/* The library stays loaded: the driver keeps state and exit handlers. */
-	if (!cu_init || !cu_device_get || !cu_device_name)
-		return false;
-	if ((r = cu_init(0)) || (r = cu_device_get(&dev, 0)) ||
-	    (r = cu_device_name(name, (int)sizeof(name) - 1, dev)) || !name[0]) {
-		b10t_debug(ctx, "envkey: device name from %s: error %d", path, r);
-		return false;
+	d->init = (cu_init_fn)sym(d->h, "cuInit");
+	d->count = (cu_count_fn)sym(d->h, "cuDeviceGetCount");
+	d->get = (cu_device_get_fn)sym(d->h, "cuDeviceGet");
+	d->attr = (cu_attr_fn)sym(d->h, "cuDeviceGetAttribute");
+	d->name = (cu_device_name_fn)sym(d->h, "cuDeviceGetName");
+	lib_path((void *)d->init, path, d->path, sizeof(d->path));
+	if (!d->init || !d->get || !d->name) {
+		snprintf(why, size, "%.3900s: not a CUDA driver", d->path);
+		return -1;
 	}
+	if ((r = d->init(0)) || (r = d->get(&d->dev, 0))) {
+		snprintf(why, size, "%.3900s: cuInit: error %d", d->path, r);
+		b10t_debug(ctx, "envkey: driver API: %s", why);
+		return r;
+	}
+	return 0;
+}
+
+/* The name of device 0 from an open driver; false when it cannot say. */
+static bool driver_name(struct driver *d, struct envkey_gpu *gpu)
+{
+	char name[256] = "";
+
+	if (d->name(name, (int)sizeof(name) - 1, d->dev) || !name[0])
+		return false;
 	name[sizeof(name) - 1] = '\0';
-	lib_path((void *)cu_device_name, path, lib, sizeof(lib));
-	envkey_fact_set(&gpu->name, name, lib);
+	envkey_fact_set(&gpu->name, name, d->path);
 	return true;
+}
+
+/*
+ * No runtime, or one that cannot work here (a toolkit's newer libcudart
+ * next to an older driver, while torch brings its own): the driver alone
+ * says whether there is a device.
+ */
+static void query_driver(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *gpu)
+{
+	struct driver d = { 0 };
+	char why[PATH_MAX + 64];
+	size_t len = strlen(gpu->why);
+	int count = 0, major, minor, r;
+
+	r = driver_open(ctx, &d, why, sizeof(why));
+	if (!r && d.count && (r = d.count(&count)) == 0 && count <= 0)
+		snprintf(why, sizeof(why), "%.3900s: no CUDA device", d.path);
+	else if (!r && !d.count)
+		snprintf(why, sizeof(why), "%.3900s: no cuDeviceGetCount", d.path);
+	if (r || !d.count || count <= 0) {
+		snprintf(gpu->why + len, sizeof(gpu->why) - len, "; driver API: %s", why);
+		return;
+	}
+	gpu->present = true;
+	gpu->why[0] = '\0';
+	if (d.attr && !d.attr(&major, ATTR_CC_MAJOR, d.dev) && !d.attr(&minor, ATTR_CC_MINOR, d.dev)) {
+		snprintf(why, sizeof(why), "%d.%d", major, minor);
+		envkey_fact_set(&gpu->cc, why, d.path);
+	}
+	if (want_name)
+		driver_name(&d, gpu);
+	b10t_debug(ctx, "envkey: %d CUDA device(s) through the driver API %s", count, d.path);
 }
 
 /* The device name from cudaGetDeviceProperties: the struct starts with it. */
 static void name_from_runtime(void *h, struct envkey_gpu *gpu)
 {
 	/* Far larger than any cudaDeviceProp so far (about 1 KiB). */
-	static union {
+	union prop {
 		char name[256];
 		long double align;
 		unsigned char raw[16384];
-	} prop;
+	} *prop = calloc(1, sizeof(*prop));
 	cuda_props_fn props = (cuda_props_fn)sym(h, "cudaGetDeviceProperties_v2");
 
 	if (!props)
 		props = (cuda_props_fn)sym(h, "cudaGetDeviceProperties");
-	memset(&prop, 0, sizeof(prop));
-	if (!props || props(&prop, 0) || !prop.name[0])
-		return;
-	prop.name[sizeof(prop.name) - 1] = '\0';
-	envkey_fact_set(&gpu->name, prop.name, gpu->lib);
+	if (prop && props && !props(prop, 0) && prop->name[0]) {
+		prop->name[sizeof(prop->name) - 1] = '\0';
+		envkey_fact_set(&gpu->name, prop->name, gpu->lib);
+	}
+	free(prop);
 }
 
 void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *gpu)
@@ -143,17 +202,20 @@ void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *g
 
 	memset(gpu, 0, sizeof(*gpu));
 	h = open_cudart(ctx, gpu);
-	if (!h)
+	if (!h) {
+		query_driver(ctx, want_name, gpu);
 		return;
+	}
 	count_fn = (cuda_count_fn)sym(h, "cudaGetDeviceCount");
 	version_fn = (cuda_version_fn)sym(h, "cudaRuntimeGetVersion");
 	attr_fn = (cuda_attr_fn)sym(h, "cudaDeviceGetAttribute");
 	lib_path((void *)count_fn, getenv("B10T_CUDART") ? getenv("B10T_CUDART") : "libcudart.so",
 		 gpu->lib, sizeof(gpu->lib));
 	if (!count_fn) {
-		snprintf(gpu->why, sizeof(gpu->why), "no CUDA runtime (%s has no cudaGetDeviceCount)",
+		snprintf(gpu->why, sizeof(gpu->why), "no CUDA runtime (%.3900s has no cudaGetDeviceCount)",
 			 gpu->lib);
 		dlclose(h);
+		query_driver(ctx, want_name, gpu);
 		return;
 	}
 	/* Never dlclose from here on: the runtime registers exit handlers. */
@@ -169,6 +231,7 @@ void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *g
 
 		snprintf(gpu->why, sizeof(gpu->why), "%s (%.3900s: cudaGetDeviceCount: error %d, %d devices)",
 			 what, gpu->lib, r, r ? 0 : count);
+		query_driver(ctx, want_name, gpu);
 		return;
 	}
 	gpu->present = true;
@@ -176,7 +239,12 @@ void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *g
 		snprintf(buf, sizeof(buf), "%d.%d", major, minor);
 		envkey_fact_set(&gpu->cc, buf, gpu->lib);
 	}
-	if (want_name && !name_from_driver(ctx, gpu))
-		name_from_runtime(h, gpu);
+	if (want_name) {
+		struct driver d = { 0 };
+		char why[PATH_MAX + 64];
+
+		if (driver_open(ctx, &d, why, sizeof(why)) || !driver_name(&d, gpu))
+			name_from_runtime(h, gpu);
+	}
 	b10t_debug(ctx, "envkey: %d CUDA device(s) through %s", count, gpu->lib);
 }

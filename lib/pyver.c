@@ -531,7 +531,7 @@ static void scan_sys_path(struct search *s, const char *exe)
 	buf[len] = '\0';
 	b10t_debug(s->ctx, "envkey: ran %s for sys.path in %.1f ms", exe,
 		   (b10t_now() - start) * 1000);
-	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+	for (char *save, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		if (line[0] == '/')
 			scan_dir(s, line);
 }

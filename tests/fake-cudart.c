@@ -8,7 +8,9 @@
  *   FAKE_CUDA_RUNTIME_VERSION  cudaRuntimeGetVersion (default 12040)
  *   FAKE_CUDA_CC               compute capability "MAJOR.MINOR" (default 9.0)
  *   FAKE_CUDA_NAME             name from cudaGetDeviceProperties
- *   FAKE_CU_NAME               name from cuDeviceGetName; unset: cuInit fails
+ *   FAKE_CU_NAME               name from cuDeviceGetName; unset: cuInit fails (100)
+ *   FAKE_CU_ERROR              cuInit returns this instead
+ *   FAKE_CU_COUNT              cuDeviceGetCount (default 1)
  *   FAKE_CUDA_LOG              a file that gets one line per load and per call
  */
 #include <stdio.h>
@@ -24,6 +26,8 @@ int cudaGetDeviceProperties_v2(void *prop, int device);
 int cuInit(unsigned flags);
 int cuDeviceGet(int *device, int ordinal);
 int cuDeviceGetName(char *name, int len, int device);
+int cuDeviceGetCount(int *count);
+int cuDeviceGetAttribute(int *value, int attr, int device);
 
 static void note(const char *what)
 {
@@ -107,7 +111,20 @@ int cudaGetDeviceProperties(void *prop, int device)
 int cuInit(unsigned flags)
 {
 	note("cuInit");
-	return getenv("FAKE_CU_NAME") ? 0 : 100;
+	return env_int("FAKE_CU_ERROR", getenv("FAKE_CU_NAME") ? 0 : 100);
+}
+
+int cuDeviceGetCount(int *count)
+{
+	note("cuDeviceGetCount");
+	*count = env_int("FAKE_CU_COUNT", 1);
+	return 0;
+}
+
+int cuDeviceGetAttribute(int *value, int attr, int device)
+{
+	note("cuDeviceGetAttribute");
+	return cudaDeviceGetAttribute(value, attr, device);
 }
 
 int cuDeviceGet(int *device, int ordinal)

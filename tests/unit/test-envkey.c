@@ -70,6 +70,7 @@ static void clear_env(void)
 		"B10T_CUDA_VERSION", "B10T_COMPUTE_CAPABILITY", "B10T_DEVICE_NAME",
 		"B10T_CUDART", "B10T_CUDA_DRIVER", "FAKE_CUDA_ERROR", "FAKE_CUDA_COUNT",
 		"FAKE_CUDA_RUNTIME_VERSION", "FAKE_CUDA_CC", "FAKE_CUDA_NAME", "FAKE_CU_NAME",
+		"FAKE_CU_ERROR", "FAKE_CU_COUNT",
 		"PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "PYENV_VERSION", "PYENV_ROOT", NULL };
 	char buf[PATH_MAX];
 
@@ -192,6 +193,44 @@ static void test_cpu_fallbacks(void)
 	compute(&k, B10T_SCHEME_B10_TRANSFER);
 	is_int(k.n, 3, "b10-transfer CPU: three components");
 	unsetenv("FAKE_CUDA_ERROR");
+}
+
+/* No usable runtime: the driver API alone finds the device. */
+static void test_driver_fallback(void)
+{
+	struct b10t_envkey k;
+	char path[PATH_MAX];
+
+	clear_env();
+	snprintf(path, sizeof(path), "%s/no-such-libcudart.so", tmp);
+	setenv("B10T_CUDART", path, 1);
+	setenv("B10T_CUDA_DRIVER", fake, 1);
+	setenv("FAKE_CU_NAME", "NVIDIA L4", 1);
+	setenv("FAKE_CUDA_CC", "8.9", 1);
+	compute(&k, B10T_SCHEME_DEFAULT);
+	ok(k.gpu, "no runtime, a driver with a device: GPU key");
+	is_str(b10t_envkey_get(&k, "device_name"), "NVIDIA L4", "name from the driver");
+	is_str(b10t_envkey_get(&k, "compute_capability"), "8.9", "cc from the driver");
+	is_str(source(&k, "compute_capability"), fake, "its source is the driver library");
+	is_str(b10t_envkey_get(&k, "cuda_version"), "none", "no runtime, no torch: cuda_version none");
+
+	setenv("B10T_CUDART", fake, 1);
+	setenv("FAKE_CUDA_ERROR", "35", 1);
+	compute(&k, B10T_SCHEME_DEFAULT);
+	ok(k.gpu, "runtime too new for the driver (35), driver has a device: GPU key");
+	is_str(b10t_envkey_get(&k, "cuda_version"), "12.4", "the runtime's version still counts");
+
+	setenv("FAKE_CU_ERROR", "34", 1);
+	compute(&k, B10T_SCHEME_DEFAULT);
+	ok(!k.gpu, "stub driver too: CPU key");
+	ok(strstr(source(&k, "device_type"), "cuInit: error 34"), "both reasons in the source");
+	unsetenv("FAKE_CU_ERROR");
+	setenv("FAKE_CU_COUNT", "0", 1);
+	compute(&k, B10T_SCHEME_DEFAULT);
+	ok(!k.gpu, "driver with zero devices: CPU key");
+	unsetenv("FAKE_CU_COUNT");
+	unsetenv("FAKE_CUDA_ERROR");
+	unsetenv("FAKE_CU_NAME");
 }
 
 static void test_overrides(void)
@@ -323,6 +362,7 @@ int main(void)
 	if (fake && !access(fake, R_OK)) {
 		test_gpu();
 		test_cpu_fallbacks();
+		test_driver_fallback();
 		test_overrides();
 		test_metadata();
 	} else {
