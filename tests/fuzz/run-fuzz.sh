@@ -22,8 +22,12 @@ else
 	exit 1
 fi
 
+# Extract on a tmpfs when there is one: on a busy disk each mkdir costs
+# a millisecond, and the fuzzer would run 30x fewer inputs.
+fuzz_tmp=${TMPDIR:-/tmp}
+[ -d /dev/shm ] && [ -w /dev/shm ] && fuzz_tmp=/dev/shm
 # -timeout: one input taking 10 s is a hang; -max_len fits the seeds.
-"$FUZZER" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
+TMPDIR=$fuzz_tmp "$FUZZER" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
 	-rss_limit_mb=2048 -max_len=131072 -artifact_prefix="$BUILDDIR/fuzz-unpack-" \
 	"$dir/corpus" "$dir/seeds" >"$dir/log" 2>&1
 rc=$?
