@@ -91,6 +91,7 @@ static int put_header(struct pack *p, mode_t type, mode_t perm, int64_t mtime,
 		      int64_t size, const char *link)
 {
 	struct archive_entry *e = p->e;
+	int r;
 
 	archive_entry_clear(e);
 	archive_entry_set_pathname(e, p->path);
@@ -102,7 +103,13 @@ static int put_header(struct pack *p, mode_t type, mode_t perm, int64_t mtime,
 	archive_entry_set_size(e, size);
 	if (link)
 		archive_entry_set_symlink(e, link);
-	if (archive_write_header(p->a, e) != ARCHIVE_OK)
+	/*
+	 * ARCHIVE_WARN: a name that is not valid in the locale's charset
+	 * ("dé" under LANG=C) could not be made UTF-8; libarchive then stores
+	 * its bytes as they are (pax hdrcharset=BINARY), which is what we want.
+	 */
+	r = archive_write_header(p->a, e);
+	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 		return tar_error(p, p->path);
 	return 0;
 }
