@@ -320,6 +320,8 @@ static size_t scan_glob(struct search *s, const char *prefix, const char *patter
 /* An installation prefix: lib64 is where Fedora puts compiled packages. */
 static size_t scan_prefix(struct search *s, const char *prefix)
 {
+	if (!prefix || !*prefix)
+		return 0;	/* VIRTUAL_ENV= is no venv, not the root */
 	return scan_glob(s, prefix, "/lib/python3.*/site-packages") +
 	       scan_glob(s, prefix, "/lib/python3.*/dist-packages") +
 	       scan_glob(s, prefix, "/lib64/python3.*/site-packages");
