@@ -21,113 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "internal.h"
 
-#define MAX_DEPTH 512
-
-struct rm {
-	uint64_t files;
-	uint64_t bytes;
-	int err;		/* first errno */
-	char what[NAME_MAX + 1];	/* the entry it happened to */
-};
-
-static void rm_fail(struct rm *rm, int err, const char *name)
+static void rm_fail(struct b10t_rm *rm, int err, const char *name)
 {
 	if (rm->err)
 		return;
 	rm->err = err;
 	snprintf(rm->what, sizeof(rm->what), "%s", name);
-}
-
-#ifndef STATX_ATTR_MOUNT_ROOT
-#define STATX_ATTR_MOUNT_ROOT 0x00002000
-#endif
-
-/*
- * Whether dirfd/name (st: its stat, which already sees through a mount) is
- * the root of another mount: another device, or (a bind mount of the same
- * filesystem) statx's mount-root attribute where the kernel has it (5.8+).
- */
-static bool is_mount_root(int dirfd, const char *name, dev_t parent_dev,
-			  const struct stat *st)
-{
-	struct statx sx;
-
-	if (st->st_dev != parent_dev)
-		return true;
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) < 0)
-		return false;
-	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
-
-/* Delete everything inside the directory dirfd (closed here). */
-static void rm_contents(int dirfd, struct rm *rm, int depth)
-{
-	struct dirent *de;
-	struct stat self;
-	dev_t dev;
-	DIR *d;
-
-	if (depth > MAX_DEPTH) {
-		close(dirfd);
-		rm_fail(rm, ELOOP, "(too deep)");
-		return;
-	}
-	if (fstat(dirfd, &self) < 0) {
-		rm_fail(rm, errno, ".");
-		close(dirfd);
-		return;
-	}
-	dev = self.st_dev;
-	if (!(d = fdopendir(dirfd))) {
-		rm_fail(rm, errno, ".");
-		close(dirfd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		const char *name = de->d_name;
-		struct stat st;
-
-		if (!strcmp(name, ".") || !strcmp(name, ".."))
-			continue;
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno != ENOENT)
-				rm_fail(rm, errno, name);
-			continue;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					O_CLOEXEC);
-			if (fd < 0) {
-				rm_fail(rm, errno, name);
-				continue;
-			}
-			/* Another mount inside: leave it and its contents alone. */
-			if (is_mount_root(dirfd, name, dev, &st)) {
-				close(fd);
-				rm_fail(rm, EBUSY, name);
-				continue;
-			}
-			rm_contents(fd, rm, depth + 1);
-			if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0) {
-				if (errno != ENOENT)
-					rm_fail(rm, errno, name);
-				continue;
-			}
-		} else {
-			if (unlinkat(dirfd, name, 0) < 0) {
-				if (errno != ENOENT)
-					rm_fail(rm, errno, name);
-				continue;
-			}
-			if (S_ISREG(st.st_mode))
-				rm->bytes += (uint64_t)st.st_size;
-		}
-		rm->files++;
-	}
-	closedir(d);
 }
 
 /* Split an absolute normalised path into its parent and last component. */
@@ -147,7 +48,7 @@ static int split(const char *path, char *parent, size_t psize, const char **base
 	return 0;
 }
 
-static int finish_error(struct b10t_ctx *ctx, const struct rm *rm, const char *dir,
+static int finish_error(struct b10t_ctx *ctx, const struct b10t_rm *rm, const char *dir,
 			const char *left)
 {
 	if (left)
@@ -163,7 +64,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	const char *dir = cfg->cache_dir, *base;
 	char parent[PATH_MAX], aside[NAME_MAX + 1], rnd[17], aside_path[PATH_MAX + NAME_MAX + 2];
 	unsigned char r8[8];
-	struct rm rm = { 0 };
+	struct b10t_rm rm = { 0 };
 	struct stat st;
 	int pfd, fd, r;
 
@@ -224,7 +125,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			/* Swapped for something else between the stat and the rename. */
 			rm_fail(&rm, errno, aside);
 		} else {
-			rm_contents(fd, &rm, 0);
+			b10t_rm_contents(fd, &rm);
 			if (!rm.err && unlinkat(pfd, aside, AT_REMOVEDIR) < 0)
 				rm_fail(&rm, errno, aside);
 		}
@@ -253,7 +154,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	close(pfd);
 	if (fd < 0)
 		return b10t_set_error(ctx, errno, "removing %s: %s", dir, strerror(errno));
-	rm_contents(fd, &rm, 0);
+	b10t_rm_contents(fd, &rm);
 	res->files = rm.files;
 	res->bytes = rm.bytes;
 	if (rm.err)

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "internal.h"
 
 #define CORRUPT_TIMEOUT_S 86400		/* moved-aside archives: kept a day for a post-mortem */
 #define COOP_BUDGET_S 0.005		/* cooperative cleanup: 5 ms ... */
@@ -306,6 +306,13 @@ static int add_item(struct b10t_gc_result *res, const struct entry *e, const cha
 	return 0;
 }
 
+static void add_local(void *arg, const char *name, const char *reason, uint64_t bytes)
+{
+	struct entry e = { .name = (char *)name, .bytes = bytes };
+
+	add_item(arg, &e, reason);
+}
+
 /*
  * Remove one entry if it is still what the scan saw.  Returns 1 when removed
  * (or would be, dry run), 0 when skipped (gone, replaced, touched since),
@@ -415,6 +422,8 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		res->kept++;
 		res->kept_bytes += e->bytes;
 	}
+	/* What killed loads and clears left next to the local cache dir. */
+	b10t_local_debris(ctx, cfg, opts->dry_run, add_local, res);
 	r = first_err;
 	b10t_debug(ctx, "gc: %zu removed, %llu bytes, %llu archives kept, %.3f s",
 		   res->n_items, (unsigned long long)res->freed_bytes,

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared inside libb10t; not part of the installed API. */
+#ifndef B10T_INTERNAL_H
+#define B10T_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "b10t.h"
+
+/* What a tree removal did, and the first thing that failed. */
+struct b10t_rm {
+	uint64_t files;			/* entries removed */
+	uint64_t bytes;			/* bytes of regular files removed */
+	int err;			/* first errno, 0 when none */
+	char what[NAME_MAX + 1];	/* the entry it happened to */
+};
+
+/*
+ * Delete everything inside the directory dirfd (closed here), through
+ * directory fds: never follows a symlink, never enters another mount.
+ */
+void b10t_rm_contents(int dirfd, struct b10t_rm *rm);
+/* Remove parent_fd/name, a tree or a single entry; absent is fine. */
+int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm);
+
+/*
+ * Debris a killed load or clear leaves next to the cache dir: the
+ * `.<name>.b10t-staging.<pid>.*` and `.<name>.b10t-clear.<pid>.*` dirs whose
+ * process is gone (or that are older than a day, in case the pid was
+ * reused).  Calls found() for each (removed unless dry_run); returns the
+ * count, never an error: it is housekeeping.
+ */
+int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry_run,
+		      void (*found)(void *arg, const char *name, const char *reason,
+				    uint64_t bytes),
+		      void *arg);
+
+#endif
