@@ -110,8 +110,10 @@ int main(int argc, char **argv)
 		c.verbose = 1;
 	r = b10t_config_init(&c.ctx, &c.cfg);
 	if (r < 0) {
-		fprintf(stderr, "b10t: error: %s\n", b10t_ctx_error(&c.ctx));
-		return 1;
+		/* Options are not parsed yet: --json anywhere still gets its object. */
+		for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+			c.json |= !strcmp(argv[i], "--json");
+		return finish(cmd_fail(&c, NULL));
 	}
 
 	/* argv[0] dispatch: a link named "b10t-VERB" or "VERB" runs the verb. */

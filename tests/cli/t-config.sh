@@ -36,4 +36,10 @@ run clear --cache-dir /usr
 ok "--cache-dir /usr refused" expect_rc 1
 ok "cache dir still intact" [ -f "$TORCHINDUCTOR_CACHE_DIR/f" ]
 
+MAX_CACHE_SIZE_MB=x "$B10T" list --json >"$T_DIR/out" 2>"$T_DIR/err"
+rc=$?
+ok "a bad variable with --json: exit 1" expect_rc 1
+ok "a bad variable with --json: status ERROR" jq_is .status ERROR
+ok "a bad variable with --json: error names it" jq_is '.error | test("MAX_CACHE_SIZE_MB")' true
+
 done_testing
