@@ -17,7 +17,7 @@ export B10FS_CACHE_DIR="$T_DIR/store"
 export LOCAL_WORK_DIR="$T_DIR/work"
 mkdir -p "$B10FS_CACHE_DIR"
 # A deterministic CPU environment unless a test says otherwise.
-export B10T_CUDART="$T_DIR/no-such-libcudart.so"
+export B10T_CUDART="$T_DIR/no-such-libcudart.so" B10T_CUDA_DRIVER="$T_DIR/no-such-libcuda.so.1"
 export B10T_TORCH_VERSION=2.4.0 B10T_TRITON_VERSION=3.0.0
 unset BASETEN_FS_ENABLED B10T_KEY_SCHEME MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES \
       CLEANUP_LOCK_TIMEOUT_SECONDS CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_LOG \
