@@ -325,8 +325,11 @@ static int save_in_store(struct save_job *j)
 	t0 = b10t_now();
 	r = publish(j->dirfd, j->tmp, j->final, &renamed);
 	if (r < 0) {
-		r = b10t_set_error(ctx, -r, "publishing %s/%s: %s", cfg->store_dir,
-				   j->final, strerror(-r));
+		bool unsupported = r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP;
+
+		r = b10t_set_error(ctx, -r, "publishing %s/%s: %s%s", cfg->store_dir,
+				   j->final, strerror(-r), unsupported ?
+				   " (this filesystem has neither renameat2(RENAME_NOREPLACE) nor link(), which save needs to publish without replacing)" : "");
 		unlinkat(j->dirfd, j->tmp, 0);
 		return r;
 	}

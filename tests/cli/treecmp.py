@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""treecmp.py A B: exit 0 when two trees hold the same entries: types,
-permission bits, file contents, symlink targets, mtimes of files within a
-second.  Prints the first differences on stdout (as TAP comments)."""
+"""treecmp.py A B [B2...]: exit 0 when tree A and every tree B hold the same
+entries: types, permission bits, file contents, symlink targets, mtimes of
+files within a second.  Prints the first differences on stdout (as TAP
+comments)."""
 import hashlib
 import os
 import stat
@@ -37,12 +38,11 @@ def scan(root):
     return out
 
 
-def main():
-    a, b = scan(sys.argv[1]), scan(sys.argv[2])
+def compare(a, b, name_a, name_b):
     bad = []
     for rel in sorted(set(a) | set(b)):
         if rel not in a or rel not in b:
-            bad.append("%s: only in %s" % (rel, sys.argv[1] if rel in a else sys.argv[2]))
+            bad.append("%s: only in %s" % (rel, name_a if rel in a else name_b))
             continue
         x, y = a[rel], b[rel]
         if x[:3] != y[:3]:
@@ -51,7 +51,16 @@ def main():
             bad.append("%s: mtime %s != %s" % (rel, x[3], y[3]))
     for line in bad[:20]:
         print("#   " + line)
-    return 1 if bad else 0
+    return bad
+
+
+def main():
+    a = scan(sys.argv[1])
+    failed = 0
+    for other in sys.argv[2:]:
+        if compare(a, scan(other), sys.argv[1], other):
+            failed += 1
+    return 1 if failed else 0
 
 
 sys.exit(main())
