@@ -278,6 +278,8 @@ def bench_size(size, args, work, b10t):
 					if bad:
 						r["error"] = "load: wrong tree: " + bad
 						log("%s: %s %s" % (size, t, r["error"]))
+				if op == "load":
+					rm_rf(tools.dest(t))	# untimed; one extracted tree at a time
 			log("%s: %s run %d/%d done" % (size, op, i + 1, runs))
 		if op == "save":
 			for t in names:
@@ -503,7 +505,9 @@ def print_table(res):
 			val = (sp + " vs limit " + sp) % (tg["value"], u, tg["limit"], u)
 		print("%-4s  %-48s %-30s %s" % (tg["result"], tg["target"], tg["size"], val))
 	print()
-	print("total wall time %.0f s" % m["seconds"])
+	print("total wall time %.0f s; load average %.1f at start, %.1f at end (%d CPUs: "
+	      "above that, other work shared the CPUs and times are inflated)" % (
+		      m["seconds"], m["loadavg_start"], m["loadavg_end"], m["cpus"]))
 
 
 # ---- work dir -------------------------------------------------------------
@@ -615,7 +619,8 @@ def main():
 	res = {"meta": {"spawn_floor": round(statistics.median(floor), 5), "rss_measured": bool(CLEAN_RSS),
 			"fs": args.fs, "work": work, "own_mount": own, "drop_caches": args.drop_caches,
 			"cpus": os.cpu_count(), "b10t": b10t, "seed": args.seed,
-			"host": platform.node(), "kernel": platform.release()},
+			"host": platform.node(), "kernel": platform.release(),
+			"loadavg_start": round(os.getloadavg()[0], 2)},
 	       "sizes": {}}
 	try:
 		for s in sizes:
@@ -637,6 +642,7 @@ def main():
 		else:
 			shutil.rmtree(work, ignore_errors=True)
 	res["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
+	res["meta"]["loadavg_end"] = round(os.getloadavg()[0], 2)
 	res["targets"] = targets(res, args.fs)
 	if args.json:
 		json.dump(res, sys.stdout, indent=1)
