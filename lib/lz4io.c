@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lz4 frame streaming to and from file descriptors (the LZ4F_* API).
+ * lz4 frame streaming to and from file descriptors.
  *
- * Writer: the tar stream is staged into 4 MB buffers (one lz4 block each)
- * which are compressed and written in large writes.  Reader: large reads,
- * LZ4F_decompress into a block-sized buffer handed to the caller.  Both can
- * run the compression side in a second thread, handing whole buffers over
- * through a small queue, so tar work and lz4 work use both cores.
+ * Writer: the tar stream is cut into 4 MB blocks that worker threads
+ * compress in parallel (each block carries the 64 KiB before it, so the
+ * blocks stay linked) and write in order, in large writes.  Reader: large
+ * reads, LZ4F_decompress in a second thread, whole buffers handed to the
+ * caller through a small queue.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,21 +16,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <lz4.h>
 #include <lz4frame.h>
+#include <xxhash.h>
 
 #include "archive-int.h"
 
 #define WRITE_MIN (1u << 20)	/* write to the fd in pieces at least this big */
-#define QUEUE_LEN 3		/* buffers in flight between the two threads */
+#define QUEUE_LEN 3		/* reader: buffers in flight between the two threads */
 
-/* ---- a queue of whole buffers between two threads ------------------------ */
+/* ---- a queue of whole buffers between two threads (the reader) ------------------------ */
 
 struct chunk {
 	char *data;
 	size_t len;
-	int kind;		/* writer: CHUNK_DATA/FLUSH/END; reader: unused */
 };
 
 struct queue {
@@ -130,30 +132,64 @@ static void queue_stop(struct queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* ---- writer --------------------------------------------------------------- */
+/* ---- writer: one lz4 frame, its blocks compressed in parallel ------------- */
+
+/*
+ * LZ4F compresses one block after the other.  A linked block only needs
+ * the 64 KiB of input before it as its dictionary, so each job carries a
+ * copy of that tail in front of its 4 MB of input and any thread can
+ * compress it (LZ4 block API, acceleration 1 as `lz4 -1`).  Workers write
+ * finished jobs in order, several per writev() so every write is 1 MiB or
+ * more.  The frame around the blocks (header, block sizes, checksums, end
+ * mark) is the documented lz4 frame format, written here; the content
+ * checksum is summed by the producer as it hands blocks over.
+ */
+
+#define DICT_SIZE (64u << 10)
+#define NJOBS 4			/* blocks in flight: filling, compressing x2, writing */
+#define NWORKERS 2
+#define FRAME_MAGIC 0x184D2204u
+#define FLG_LINKED_CHECKSUMS 0x54	/* version 01, linked, block + content checksums */
+#define BD_4MB 0x70
+#define OUT_SIZE (16 + 4 + LZ4_COMPRESSBOUND(B10T_LZ4_BLOCK) + 4 + 8)
 
 enum { CHUNK_DATA, CHUNK_FLUSH, CHUNK_END };
+enum { J_FREE, J_FILLING, J_QUEUED, J_BUSY, J_DONE, J_WRITING };
+
+struct job {
+	char *in;		/* [DICT_SIZE: dictionary tail][block data] */
+	size_t dict, len;	/* dictionary bytes before in + DICT_SIZE; data bytes */
+	char *out;		/* the frame bytes of this block */
+	size_t out_len;
+	uint64_t seq;
+	int kind, state;
+	uint32_t content_sum;	/* CHUNK_END: the frame's content checksum */
+};
 
 struct b10t_lz4w {
 	int fd;
 	uint64_t cap;
-	_Atomic uint64_t produced;	/* compressed bytes made (written or buffered) */
-	LZ4F_cctx *cctx;
-	LZ4F_preferences_t prefs;
-	char *stage;		/* producer side: the block being filled */
-	size_t stage_len;
-	char *out;		/* consumer side: compressed, not yet written */
-	size_t out_len, out_cap;
-	bool threaded, thread_started, q_ready;
-	pthread_t thread;
-	struct queue q;
-	_Atomic int err;	/* sticky -errno, set by whichever side failed */
-	char msg[256];		/* written before err */
+	_Atomic uint64_t produced;	/* bytes written to fd */
+	struct job jobs[NJOBS];
+	struct job *cur;		/* producer: the job being filled */
+	uint64_t next_write;		/* seq of the next job to write */
+	uint64_t end_seq;
+	bool writing, stop, ended;
+	XXH32_state_t *content;
+	LZ4_stream_t *streams[NWORKERS];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t threads[NWORKERS];
+	int nthreads;
+	bool threaded;
+	_Atomic int err;		/* sticky -errno, set by whichever side failed */
+	char msg[256];			/* written before err */
 };
 
-static int w_fail(struct b10t_lz4w *w, int errnum, const char *fmt, ...)
+/* Record the first failure and wake everyone; call with w->lock held. */
+static int w_fail_locked(struct b10t_lz4w *w, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int w_fail(struct b10t_lz4w *w, int errnum, const char *fmt, ...)
+static int w_fail_locked(struct b10t_lz4w *w, int errnum, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -163,134 +199,226 @@ static int w_fail(struct b10t_lz4w *w, int errnum, const char *fmt, ...)
 	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
 	va_end(ap);
 	w->err = -errnum;
+	pthread_cond_broadcast(&w->cond);
 	return w->err;
 }
 
-/* write(2) all of buf, through short writes and EINTR. */
-static int write_all(int fd, const char *buf, size_t len)
+static void put_le32(char *p, uint32_t v)
 {
-	while (len) {
-		ssize_t n = write(fd, buf, len);
+	p[0] = (char)v;
+	p[1] = (char)(v >> 8);
+	p[2] = (char)(v >> 16);
+	p[3] = (char)(v >> 24);
+}
 
-		if (n < 0) {
+/* Compress one job into its frame bytes (no lock needed: the job is ours). */
+static void w_compress(struct job *j, LZ4_stream_t *stream)
+{
+	char *o = j->out, *src = j->in + DICT_SIZE;
+	size_t n = 0;
+
+	if (j->seq == 0) {	/* the frame header goes before the first block */
+		unsigned char desc[2] = { FLG_LINKED_CHECKSUMS, BD_4MB };
+
+		put_le32(o, FRAME_MAGIC);
+		o[4] = (char)desc[0];
+		o[5] = (char)desc[1];
+		o[6] = (char)((XXH32(desc, 2, 0) >> 8) & 0xff);
+		n = 7;
+	}
+	if (j->len) {
+		int c;
+		uint32_t size;
+
+		/* The tail of the previous block sits right before src: prefix mode. */
+		LZ4_loadDict(stream, src - j->dict, (int)j->dict);
+		c = LZ4_compress_fast_continue(stream, src, o + n + 4, (int)j->len,
+					       LZ4_COMPRESSBOUND(B10T_LZ4_BLOCK), 1);
+		if (c <= 0 || (size_t)c >= j->len) {	/* incompressible: stored */
+			memcpy(o + n + 4, src, j->len);
+			c = (int)j->len;
+			size = (uint32_t)j->len | 0x80000000u;
+		} else {
+			size = (uint32_t)c;
+		}
+		put_le32(o + n, size);
+		n += 4 + (size_t)c;
+		put_le32(o + n, XXH32(o + n - (size_t)c, (size_t)c, 0));
+		n += 4;
+	}
+	if (j->kind == CHUNK_END) {
+		put_le32(o + n, 0);
+		put_le32(o + n + 4, j->content_sum);
+		n += 8;
+	}
+	j->out_len = n;
+}
+
+/* writev(2) all of iov, through short writes and EINTR. */
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n) {
+		ssize_t r = writev(fd, iov, n);
+
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (n == 0)
+		if (r == 0)
 			return -EIO;
-		buf += n;
-		len -= (size_t)n;
+		while (n && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
 	}
 	return 0;
 }
 
-static int w_drain(struct b10t_lz4w *w)
+/*
+ * Write the finished jobs that are next in order, once they make 1 MiB,
+ * end the frame, or fill every slot.  Called with the lock held; drops it
+ * while writing.  One writer at a time.
+ */
+static void w_write_ready(struct b10t_lz4w *w)
 {
-	int r;
+	while (!w->writing && !w->err) {
+		struct iovec iov[NJOBS];
+		size_t total = 0;
+		bool end = false;
+		int k = 0, r;
 
-	if (!w->out_len)
-		return 0;
-	r = write_all(w->fd, w->out, w->out_len);
-	if (r < 0)
-		return w_fail(w, -r, "writing the archive: %s", strerror(-r));
-	w->out_len = 0;
-	return 0;
-}
+		for (uint64_t s = w->next_write; k < NJOBS; s++, k++) {
+			struct job *j = &w->jobs[s % NJOBS];
 
-static int w_account(struct b10t_lz4w *w, size_t n)
-{
-	w->out_len += n;
-	w->produced += n;
-	if (w->cap && w->produced > w->cap)
-		return w_fail(w, EFBIG,
-			      "the archive is larger than the cap of %llu MB (%llu bytes)",
-			      (unsigned long long)(w->cap >> 20),
-			      (unsigned long long)w->cap);
-	if (w->out_len >= WRITE_MIN)
-		return w_drain(w);
-	return 0;
-}
-
-/* Consumer side: compress one staged piece (and flush or end the frame). */
-static int w_consume(struct b10t_lz4w *w, const char *data, size_t len, int kind)
-{
-	size_t n;
-	int r;
-
-	if (len) {
-		if (w->out_cap - w->out_len < LZ4F_compressBound(len, &w->prefs) &&
-		    (r = w_drain(w)) < 0)
-			return r;
-		n = LZ4F_compressUpdate(w->cctx, w->out + w->out_len,
-					w->out_cap - w->out_len, data, len, NULL);
-		if (LZ4F_isError(n))
-			return w_fail(w, EIO, "lz4 compression failed: %s",
-				      LZ4F_getErrorName(n));
-		if ((r = w_account(w, n)) < 0)
-			return r;
+			if (j->state != J_DONE || j->seq != s)
+				break;
+			iov[k] = (struct iovec){ j->out, j->out_len };
+			total += j->out_len;
+			if (j->kind == CHUNK_END) {
+				end = true;
+				k++;
+				break;
+			}
+		}
+		if (!k || (total < WRITE_MIN && !end && k < NJOBS))
+			return;
+		if (w->cap && w->produced + total > w->cap) {
+			w_fail_locked(w, EFBIG,
+				      "the archive is larger than the cap of %llu MB (%llu bytes)",
+				      (unsigned long long)(w->cap >> 20),
+				      (unsigned long long)w->cap);
+			return;
+		}
+		for (int i = 0; i < k; i++)
+			w->jobs[(w->next_write + (uint64_t)i) % NJOBS].state = J_WRITING;
+		w->writing = true;
+		pthread_mutex_unlock(&w->lock);
+		r = writev_all(w->fd, iov, k);
+		pthread_mutex_lock(&w->lock);
+		w->writing = false;
+		if (r < 0) {
+			w_fail_locked(w, -r, "writing the archive: %s", strerror(-r));
+			return;
+		}
+		w->produced += total;
+		for (int i = 0; i < k; i++)
+			w->jobs[(w->next_write + (uint64_t)i) % NJOBS].state = J_FREE;
+		w->next_write += (uint64_t)k;
+		pthread_cond_broadcast(&w->cond);
 	}
-	if (kind == CHUNK_DATA)
-		return 0;
-	if (w->out_cap - w->out_len < LZ4F_compressBound(0, &w->prefs) &&
-	    (r = w_drain(w)) < 0)
-		return r;
-	if (kind == CHUNK_FLUSH)
-		n = LZ4F_flush(w->cctx, w->out + w->out_len, w->out_cap - w->out_len, NULL);
-	else
-		n = LZ4F_compressEnd(w->cctx, w->out + w->out_len,
-				     w->out_cap - w->out_len, NULL);
-	if (LZ4F_isError(n))
-		return w_fail(w, EIO, "lz4 compression failed: %s", LZ4F_getErrorName(n));
-	if ((r = w_account(w, n)) < 0)
-		return r;
-	return kind == CHUNK_END ? w_drain(w) : 0;
+}
+
+/* Compress job j with `stream`, then write what is ready. Lock held. */
+static void w_run(struct b10t_lz4w *w, struct job *j, LZ4_stream_t *stream)
+{
+	j->state = J_BUSY;
+	pthread_mutex_unlock(&w->lock);
+	w_compress(j, stream);
+	pthread_mutex_lock(&w->lock);
+	j->state = J_DONE;
+	w_write_ready(w);
+	pthread_cond_broadcast(&w->cond);
 }
 
 static void *w_thread(void *arg)
 {
-	struct b10t_lz4w *w = arg;
-	struct chunk c;
+	struct b10t_lz4w *w = ((void **)arg)[0];
+	LZ4_stream_t *stream = ((void **)arg)[1];
 
-	while (queue_get_full(&w->q, &c)) {
-		int kind = c.kind;
-		int r = w_consume(w, c.data, c.len, kind);
+	free(arg);
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct job *j = NULL;
 
-		queue_put_free(&w->q, c.data);
-		if (r < 0 || kind == CHUNK_END) {
-			if (r < 0)
-				queue_stop(&w->q);
+		for (int i = 0; i < NJOBS; i++)
+			if (w->jobs[i].state == J_QUEUED && (!j || w->jobs[i].seq < j->seq))
+				j = &w->jobs[i];
+		if (w->stop || w->err)
 			break;
+		if (!j) {
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
 		}
+		w_run(w, j, stream);
 	}
+	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-/* Producer side: hand the staged buffer over and get an empty one. */
+/* Producer: hand the job being filled over; take the next slot. */
 static int w_submit(struct b10t_lz4w *w, int kind)
 {
-	int r;
+	struct job *j = w->cur, *next;
+	size_t d;
 
-	if (!w->threaded) {
-		r = w_consume(w, w->stage, w->stage_len, kind);
-		w->stage_len = 0;
-		return r;
-	}
-	queue_put_full(&w->q, (struct chunk){ w->stage, w->stage_len, kind });
-	w->stage = NULL;
-	w->stage_len = 0;
+	XXH32_update(w->content, j->in + DICT_SIZE, j->len);
 	if (kind == CHUNK_END)
-		return 0;
-	w->stage = queue_get_free(&w->q);
-	if (!w->stage)
-		return w->err ? w->err : w_fail(w, EIO, "lz4 writer stopped");
+		j->content_sum = XXH32_digest(w->content);
+	pthread_mutex_lock(&w->lock);
+	j->kind = kind;
+	j->state = J_QUEUED;
+	if (w->threaded)
+		pthread_cond_broadcast(&w->cond);
+	else
+		w_run(w, j, w->streams[0]);
+	if (kind == CHUNK_END) {
+		w->end_seq = j->seq;
+		pthread_mutex_unlock(&w->lock);
+		return w->err;
+	}
+	next = &w->jobs[(j->seq + 1) % NJOBS];
+	while (next->state != J_FREE && !w->err) {
+		if (!w->threaded) {	/* cannot happen: the slots are written by now */
+			w_fail_locked(w, EIO, "lz4 writer: no free block");
+			break;
+		}
+		pthread_cond_wait(&w->cond, &w->lock);
+	}
+	if (!w->err)
+		next->state = J_FILLING;	/* ours now: nobody else reads it */
+	pthread_mutex_unlock(&w->lock);
+	if (w->err)
+		return w->err;
+	/* The last 64 KiB of [dict][data] of this job: the next one's dictionary. */
+	d = j->dict + j->len < DICT_SIZE ? j->dict + j->len : DICT_SIZE;
+	memcpy(next->in + DICT_SIZE - d, j->in + DICT_SIZE + j->len - d, d);
+	next->dict = d;
+	next->len = 0;
+	next->seq = j->seq + 1;
+	w->cur = next;
 	return 0;
 }
 
 int b10t_lz4w_new(struct b10t_lz4w **wp, int fd, uint64_t cap, bool threaded)
 {
 	struct b10t_lz4w *w = calloc(1, sizeof(*w));
-	size_t n;
+	int nstreams = threaded ? NWORKERS : 1;
 
 	*wp = NULL;
 	if (!w)
@@ -298,39 +426,36 @@ int b10t_lz4w_new(struct b10t_lz4w **wp, int fd, uint64_t cap, bool threaded)
 	w->fd = fd;
 	w->cap = cap;
 	w->threaded = threaded;
-	w->prefs.frameInfo.blockSizeID = LZ4F_max4MB;
-	w->prefs.frameInfo.blockMode = LZ4F_blockLinked;
-	w->prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
-	w->prefs.frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
-	w->prefs.compressionLevel = 1;
-	w->out_cap = LZ4F_compressBound(B10T_LZ4_BLOCK, &w->prefs) + WRITE_MIN +
-		     LZ4F_HEADER_SIZE_MAX;
-	w->out = malloc(w->out_cap);
-	if (!w->out || LZ4F_isError(LZ4F_createCompressionContext(&w->cctx, LZ4F_VERSION)))
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->content = XXH32_createState();
+	if (!w->content)
 		goto nomem;
-	if (threaded) {
-		if (queue_init(&w->q, B10T_LZ4_BLOCK) < 0)
-			goto nomem;
-		w->q_ready = true;
-		w->stage = queue_get_free(&w->q);
-	} else {
-		w->stage = malloc(B10T_LZ4_BLOCK);
-		if (!w->stage)
+	XXH32_reset(w->content, 0);
+	for (int i = 0; i < NJOBS; i++) {
+		w->jobs[i].in = malloc(DICT_SIZE + B10T_LZ4_BLOCK);
+		w->jobs[i].out = malloc(OUT_SIZE);
+		if (!w->jobs[i].in || !w->jobs[i].out)
 			goto nomem;
 	}
-	n = LZ4F_compressBegin(w->cctx, w->out, w->out_cap, &w->prefs);
-	if (LZ4F_isError(n)) {
-		b10t_lz4w_free(w);
-		return -EIO;
-	}
-	w->out_len = n;
-	w->produced = n;
-	if (threaded) {
-		if (pthread_create(&w->thread, NULL, w_thread, w)) {
+	for (int i = 0; i < nstreams; i++)
+		if (!(w->streams[i] = LZ4_createStream()))
+			goto nomem;
+	w->cur = &w->jobs[0];
+	w->cur->state = J_FILLING;
+	for (int i = 0; threaded && i < NWORKERS; i++) {
+		void **arg = malloc(2 * sizeof(void *));
+
+		if (!arg)
+			goto nomem;
+		arg[0] = w;
+		arg[1] = w->streams[i];
+		if (pthread_create(&w->threads[i], NULL, w_thread, arg)) {
+			free(arg);
 			b10t_lz4w_free(w);
 			return -EAGAIN;
 		}
-		w->thread_started = true;
+		w->nthreads++;
 	}
 	*wp = w;
 	return 0;
@@ -346,16 +471,19 @@ int b10t_lz4w_write(struct b10t_lz4w *w, const void *buf, size_t len)
 
 	if (w->err)
 		return w->err;
+	if (w->ended)
+		return -EINVAL;
 	while (len) {
-		size_t n = B10T_LZ4_BLOCK - w->stage_len;
+		struct job *j = w->cur;
+		size_t n = B10T_LZ4_BLOCK - j->len;
 
 		if (n > len)
 			n = len;
-		memcpy(w->stage + w->stage_len, p, n);
-		w->stage_len += n;
+		memcpy(j->in + DICT_SIZE + j->len, p, n);
+		j->len += n;
 		p += n;
 		len -= n;
-		if (w->stage_len == B10T_LZ4_BLOCK && (r = w_submit(w, CHUNK_DATA)) < 0)
+		if (j->len == B10T_LZ4_BLOCK && (r = w_submit(w, CHUNK_DATA)) < 0)
 			return r;
 	}
 	return 0;
@@ -375,10 +503,11 @@ int b10t_lz4w_finish(struct b10t_lz4w *w)
 	if (w->err)
 		return w->err;
 	r = w_submit(w, CHUNK_END);
-	if (w->thread_started) {
-		pthread_join(w->thread, NULL);
-		w->thread_started = false;
-	}
+	w->ended = true;
+	pthread_mutex_lock(&w->lock);
+	while (!w->err && w->next_write <= w->end_seq)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
 	return r < 0 ? r : w->err;
 }
 
@@ -396,16 +525,21 @@ void b10t_lz4w_free(struct b10t_lz4w *w)
 {
 	if (!w)
 		return;
-	if (w->thread_started) {
-		queue_stop(&w->q);
-		pthread_join(w->thread, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	for (int i = 0; i < NJOBS; i++) {
+		free(w->jobs[i].in);
+		free(w->jobs[i].out);
 	}
-	if (w->q_ready)
-		queue_destroy(&w->q, w->stage, NULL);
-	else
-		free(w->stage);
-	LZ4F_freeCompressionContext(w->cctx);
-	free(w->out);
+	for (int i = 0; i < NWORKERS; i++)
+		LZ4_freeStream(w->streams[i]);
+	XXH32_freeState(w->content);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
 	free(w);
 }
 
@@ -515,10 +649,10 @@ static void *r_thread(void *arg)
 		if (n <= 0) {
 			/* Wake the consumer: at the end, or with r->err set. */
 			queue_put_free(&r->q, b);
-			queue_put_full(&r->q, (struct chunk){ NULL, 0, 0 });
+			queue_put_full(&r->q, (struct chunk){ NULL, 0 });
 			break;
 		}
-		queue_put_full(&r->q, (struct chunk){ b, (size_t)n, 0 });
+		queue_put_full(&r->q, (struct chunk){ b, (size_t)n });
 	}
 	return NULL;
 }

@@ -252,7 +252,7 @@ static void test_round_trip(void)
 
 	/* The tar inside: manifest first; and no bigger than `lz4 -1`. */
 	sh("lz4 -dc '%s' > '%s'", path("a.tar.lz4"), path("a.tar"));
-	sh("tar -tf '%s' | head -1 > '%s'", path("a.tar"), path("first"));
+	sh("tar -tf '%s' 2>/dev/null | head -1 > '%s'", path("a.tar"), path("first"));
 	FILE *f = fopen(path("first"), "r");
 	char line[256] = "";
 	if (f) {
