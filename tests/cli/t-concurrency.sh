@@ -50,7 +50,18 @@ echo "# $(grep -c meanwhile "$T_DIR/codes") saves lost the publish race itself"
 ok "... one archive in the store, nothing else" \
 	[ "$(ls -A "$S")" = "cache_$KEY.latest.tar.lz4" ]
 
+# The same where renameat2(RENAME_NOREPLACE) is missing: link() + unlink().
 rm -f "$S"/*
+if [ -n "${NO_RENAMEAT2:-}" ] && [ -f "$NO_RENAMEAT2" ]; then
+	LD_PRELOAD=$NO_RENAMEAT2 python3 "$T_DIR/fleet.py" 16 save "$B10T" "$T_DIR" >"$T_DIR/codes"
+	ok "16 saves publishing with link(): exactly one SUCCESS" [ "$(grep -c '^0' "$T_DIR/codes")" = 1 ]
+	ok "... the others SKIPPED" [ "$(grep -c '^4' "$T_DIR/codes")" = 15 ] ||
+		sed 's/^/#   /' "$T_DIR/codes"
+	ok "... one archive, single link, no upload left" sh -c \
+		'[ "$(ls -A "$1")" = "cache_$2.latest.tar.lz4" ] && [ "$(stat -c %h "$1/cache_$2.latest.tar.lz4")" = 1 ]' - "$S" "$KEY"
+	rm -f "$S"/*
+fi
+
 python3 "$T_DIR/fleet.py" $N load "$B10T" "$T_DIR" >"$T_DIR/codes"
 ok "the save during $N loads: SUCCESS" [ "$(tail -1 "$T_DIR/codes" | cut -c1)" = 0 ]
 ok "every load: SUCCESS or DOES_NOT_EXIST" \
