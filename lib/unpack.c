@@ -46,8 +46,6 @@ struct unpack {
 	int parent_fd;			/* its fd, -1 when none cached */
 	struct dir_fixup *dirs;
 	size_t ndirs, cap_dirs;
-	char **implicit;		/* dirs we made for members without one */
-	size_t nimplicit, cap_implicit;
 	mode_t umask;
 	uint64_t entries, declared;
 	struct b10t_pack_stats st;
@@ -165,16 +163,26 @@ static int remember(void **arr, size_t *n, size_t *cap, size_t size)
 	return 0;
 }
 
-static bool take_implicit(struct unpack *u, const char *path)
+/*
+ * Directories made for members listed before their own directory get mode
+ * IMPLICIT_MODE at once; the ones the archive lists are made 0700 and get
+ * their own mode only at the end.  So while we extract, a directory with
+ * IMPLICIT_MODE is one the archive has not listed yet: its later entry is
+ * no duplicate.  (A list of such dirs searched per entry would let an
+ * archive make us quadratic.)
+ */
+#define IMPLICIT_MODE 0755
+#define EXPLICIT_MODE 0700
+
+/* Claim the implicit directory `base` in pfd for its own entry. */
+static bool claim_implicit(int pfd, const char *base)
 {
-	for (size_t i = 0; i < u->nimplicit; i++) {
-		if (!strcmp(u->implicit[i], path)) {
-			free(u->implicit[i]);
-			u->implicit[i] = u->implicit[--u->nimplicit];
-			return true;
-		}
-	}
-	return false;
+	struct stat st;
+
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+	    (st.st_mode & 07777) != IMPLICIT_MODE)
+		return false;
+	return fchmodat(pfd, base, EXPLICIT_MODE, 0) == 0;
 }
 
 /*
@@ -199,20 +207,15 @@ static int open_dir(struct unpack *u, const char *path, bool create)
 		comp[n] = '\0';
 		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT && create) {
-			if (mkdirat(fd, comp, 0700) < 0 && errno != EEXIST) {
+			/* The umask must not blur the mark: fchmodat. */
+			if (mkdirat(fd, comp, IMPLICIT_MODE) < 0 ||
+			    fchmodat(fd, comp, IMPLICIT_MODE, 0) < 0) {
 				int e = errno;
 
 				close(fd);
 				return b10t_set_error(u->ctx, e, "creating %s/%.*s: %s", u->dst,
 						      (int)(p - path + n), path, strerror(e));
 			}
-			if (remember((void **)&u->implicit, &u->nimplicit, &u->cap_implicit,
-				     sizeof(char *)) < 0 ||
-			    !(u->implicit[u->nimplicit] = strndup(path, (size_t)(p - path) + n))) {
-				close(fd);
-				return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
-			}
-			u->nimplicit++;
 			next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (next < 0) {
@@ -272,10 +275,10 @@ static int local_error(struct unpack *u, int e, const char *what)
 
 static int extract_dir(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
 {
-	if (mkdirat(pfd, base, 0700) < 0) {
+	if (mkdirat(pfd, base, EXPLICIT_MODE) < 0) {
 		if (errno != EEXIST)
 			return local_error(u, errno, "creating");
-		if (!take_implicit(u, u->name))
+		if (!claim_implicit(pfd, base))
 			return reject(u, "is a duplicate");
 	}
 	if (remember((void **)&u->dirs, &u->ndirs, &u->cap_dirs, sizeof(*u->dirs)) < 0 ||
@@ -625,9 +628,6 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	for (size_t i = 0; i < u.ndirs; i++)
 		free(u.dirs[i].path);
 	free(u.dirs);
-	for (size_t i = 0; i < u.nimplicit; i++)
-		free(u.implicit[i]);
-	free(u.implicit);
 	return r;
 }
 

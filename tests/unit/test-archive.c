@@ -402,6 +402,9 @@ static const struct hostile hostile[] = {
 	{ "duplicate file", { { "a", .data = "x" }, { "a", .data = "y" } }, -EPERM, "'a'" },
 	{ "duplicate dir", { { "d/", AE_IFDIR, 0755 }, { "./d", AE_IFDIR, 0755 } }, -EPERM,
 	  "'./d/'" },
+	{ "duplicate of a dir made for an earlier member",
+	  { { "d/f", .data = "x" }, { "d/", AE_IFDIR, 0755 }, { "d/", AE_IFDIR, 0755 } },
+	  -EPERM, "'d/'" },
 	{ "file over a dir", { { "d/", AE_IFDIR, 0755 }, { "d", .data = "x" } }, -EPERM, "'d'" },
 	{ "newline in name", { { "a\nb", .data = "x" } }, -EPERM, "'a\\nb'" },
 	{ "control in link", { { "l", AE_IFLNK, 0777, .link = "a\001b" } }, -EPERM, "'l'" },
@@ -454,6 +457,8 @@ static void test_hostile(void)
 		struct stat st;
 		ok(!stat(path("box/dst/a"), &st) && (st.st_mode & 0777) == 0700,
 		   "a dir listed after its child gets its own mode");
+		ok(!stat(path("box/dst/a/b"), &st) && (st.st_mode & 0777) == 0755,
+		   "a dir never listed is made 0755");
 		char t[64] = "";
 		ok(readlink(path("box/dst/a/up"), t, sizeof(t)) == 4 && !memcmp(t, "../l", 4),
 		   "relative link kept");
