@@ -24,7 +24,7 @@ function __b10t_static_help -a verb
     end
     switch "$verb"
         case gc
-            printf '      %s    \n' '--stale SECONDS' '--max-size SIZE' '--max-age SECONDS' \
+            printf '      %s    \n' '--stale DURATION' '--max-size SIZE' '--max-age DURATION' \
                 '--keep KEY' --all --dry-run
         case list
             printf '      %s    \n' --manifest

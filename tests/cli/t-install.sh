@@ -47,6 +47,7 @@ if command -v scdoc >/dev/null 2>&1 && [ "$(opt docs)" != disabled ]; then
 		page=b10t${v:+-$v}.1
 		ok "man page $page installed" [ -s "$MAN/man1/$page" ]
 	done
+	ok "man b10-compile-cache is the vllm page" [ "$(readlink "$MAN/man1/b10-compile-cache.1")" = b10t-vllm.1 ]
 else
 	echo "# man pages not built (no scdoc or -Ddocs=disabled)"
 fi

@@ -159,6 +159,39 @@ ok "SIGTERM: nothing in the store" [ -z "$(ls -A "$B10FS_CACHE_DIR")" ]
 ok "SIGTERM: nothing new beside or in the cache dir" \
 	sh -c 'ls -A "$1" "$2" | cmp -s - "$1/before.ls"' - "$T_DIR" "$VLLM_CACHE_ROOT"
 
+# SIGINT too (from a parent that does not ignore it, unlike `sh -c 'cmd &'`)
+python3 - "$B10T" "$URL" >"$T_DIR/sigint" 2>&1 <<'EOF'
+import json, signal, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], "vllm", "--json", "--url", sys.argv[2], "--interval", "10",
+                      "--timeout", "600"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+time.sleep(0.5)
+t = time.monotonic()
+p.send_signal(signal.SIGINT)
+out, _ = p.communicate(timeout=10)
+print(p.returncode, json.loads(out).get("signal"), time.monotonic() - t < 2)
+EOF
+ok "SIGINT: exit 130, handled, promptly" [ "$(cat "$T_DIR/sigint")" = "130 SIGINT True" ]
+
+# ---- SIGTERM during save: the save completes (or cleans up), no debris ----
+export B10FS_CACHE_DIR="$T_DIR/store3"
+mkdir -p "$B10FS_CACHE_DIR"
+head -c 40000000 /dev/urandom >"$VLLM_CACHE_ROOT/triton/big.bin"
+start_server ready3
+"$B10T" vllm --json --url "$URL" --interval 0.1 >"$T_DIR/out" 2>"$T_DIR/err" &
+pid=$!
+n=0
+while ! ls "$B10FS_CACHE_DIR" | grep -q incomplete && kill -0 "$pid" 2>/dev/null && [ $n -lt 400 ]; do
+	sleep 0.01; n=$((n + 1))
+done
+kill -TERM "$pid" 2>/dev/null && echo "# SIGTERM sent while saving"
+wait "$pid"
+rc=$?
+ok "SIGTERM during save: save's result stands (exit 0)" expect_rc 0
+ok "SIGTERM during save: the archive is published" jq_is .save_status SUCCESS
+ok "SIGTERM during save: no temp file left in the store" [ "$(ls "$B10FS_CACHE_DIR" | grep -c incomplete)" -eq 0 ]
+rm -f "$VLLM_CACHE_ROOT/triton/big.bin"
+
 # ---- load ERROR (store disabled): still waits, save reports the error -----
 start_server ready
 BASETEN_FS_ENABLED=0 run vllm --json --url "$URL" --interval 0.2 --timeout 5
@@ -172,6 +205,8 @@ mkdir -p "$T_DIR/bin"
 ln -s "$B10T" "$T_DIR/bin/b10-compile-cache"
 "$T_DIR/bin/b10-compile-cache" --help >"$T_DIR/out" 2>&1
 ok "b10-compile-cache is b10t vllm" contains "$(cat "$T_DIR/out")" "Usage: b10t vllm"
+export B10FS_CACHE_DIR="$T_DIR/store4"
+mkdir -p "$B10FS_CACHE_DIR"
 "$T_DIR/bin/b10-compile-cache" --json --url "$URL" --timeout 5 >"$T_DIR/out" 2>"$T_DIR/err"
 rc=$?
 ok "b10-compile-cache saves like b10t vllm" jq_is .save_status SUCCESS
