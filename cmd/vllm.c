@@ -527,7 +527,7 @@ int cmd_vllm(struct cmd *c, int argc, char **argv)
 		else
 			snprintf(last, sizeof(last), "%s", s.last_err[0] ? s.last_err : "no answer");
 		snprintf(s.error, sizeof(s.error),
-			 "timed out after %.0f s waiting for HTTP 200 from %s (last answer: %s); nothing saved",
+			 "timed out after %.1f s waiting for HTTP 200 from %s (last answer: %s); nothing saved",
 			 s.waited_s, s.url.value, last);
 		s.status = B10T_ERROR;
 		return finish(c, &s, key.key);
