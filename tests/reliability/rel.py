@@ -398,7 +398,11 @@ class Tmpfs:
 			self.mounted = False
 
 
-def says_full(r):
+def says_full(r, strerror=True):
+	"""The message says the disk is full: strerror(ENOSPC) when a write
+	failed; save's check of free space before packing words it itself."""
+	if strerror:
+		return 'No space left on device' in r.err
 	return re.search(r'no space left', r.err, re.I) is not None
 
 
@@ -445,7 +449,8 @@ def test_diskfull(t):
 				fill(filler, store, leave=8 << 10)
 			r = b10t(sb.env(big, store), 'save', '--json')
 			t.ok(r.rc == 1, 'save into a full store (%s) answers ERROR' % how, r.show())
-			t.ok(says_full(r), 'save says the disk is full (%s)' % how, r.show())
+			t.ok(says_full(r, how == 'streaming'), 'save says the disk is full (%s)' % how,
+			     r.show())
 			t.comment('  ' + r.err.strip().replace(sb.root, 'SANDBOX'))
 			t.ok('"ERROR"' in r.out, 'save --json says ERROR (%s)' % how, r.show())
 			if os.path.exists(filler):
