@@ -23,6 +23,8 @@ struct b10t_rm {
 void b10t_rm_contents(int dirfd, struct b10t_rm *rm);
 /* Remove parent_fd/name, a tree or a single entry; absent is fine. */
 int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm);
+/* The same for an absolute path. */
+int b10t_rm_path(const char *path);
 
 /*
  * Debris a killed load or clear leaves next to the cache dir: the

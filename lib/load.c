@@ -8,7 +8,8 @@
  * failure of any kind leaves the cache dir as it was and no staging debris.
  *
  * The store is not written on success except for a best-effort last-used
- * time (the archive's atime, for gc eviction).  An archive that is corrupt,
+ * time (the archive's atime, for gc eviction) and, before looking, the
+ * cooperative cleanup of stale uploads and locks (b10t_gc_cooperative).  An archive that is corrupt,
  * hostile or over a cap is renamed aside as cache_<key>.corrupt.<unique>.<ext>
  * so the next save can publish a good one.
  */
@@ -25,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "internal.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -54,61 +55,6 @@ static unsigned long long random64(void)
 		rnd = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32) ^
 		      (unsigned long long)(uintptr_t)&rnd;
 	return rnd;
-}
-
-/* Remove everything inside the open directory dirfd (closed here), never
- * following symlinks. */
-static int empty_dir_at(int dirfd, int depth)
-{
-	struct dirent *de;
-	DIR *d;
-	int r = 0;
-
-	if (depth > 512) {
-		close(dirfd);
-		return -ELOOP;
-	}
-	/* An extracted 0555 dir would refuse the removal of its entries. */
-	fchmod(dirfd, 0700);
-	d = fdopendir(dirfd);
-	if (!d) {
-		r = -errno;
-		close(dirfd);
-		return r;
-	}
-	while ((de = readdir(d))) {
-		int fd;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (unlinkat(dirfd, de->d_name, 0) == 0 || errno == ENOENT)
-			continue;
-		if (errno != EISDIR && errno != EPERM) {
-			r = -errno;
-			continue;
-		}
-		fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			r = -errno;
-			continue;
-		}
-		empty_dir_at(fd, depth + 1);
-		if (unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			r = -errno;
-	}
-	closedir(d);
-	return r;
-}
-
-/* rm -rf of `path` (a directory we created), without following symlinks. */
-static int remove_tree(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	empty_dir_at(fd, 0);
-	return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 /* 1 when `path` is a directory with entries, 0 when empty or missing. */
@@ -356,6 +302,11 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		goto out;
 	}
 
+	/* Housekeeping as the reference does: stale uploads and locks in the
+	 * store (bounded to a few ms), dead loads' staging dirs next to ours. */
+	b10t_gc_cooperative(ctx, cfg);
+	b10t_local_debris(ctx, cfg, false, NULL, NULL);
+
 	r = b10t_store_find(ctx, cfg, key->key, &j.info);
 	if (r == -ENOENT) {
 		b10t_clear_error(ctx);
@@ -379,7 +330,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (r == 0)
 		r = load_archive(&j);
 	if (j.staging[0])
-		remove_tree(j.staging);
+		b10t_rm_path(j.staging);
 	if (j.fd >= 0)
 		close(j.fd);
 out:

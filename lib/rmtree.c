@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +63,9 @@ static void rm_contents(int dirfd, struct b10t_rm *rm, int depth)
 		close(dirfd);
 		return;
 	}
+	/* A read-only dir (an extracted 0555 one) would refuse the unlinks. */
+	if ((self.st_mode & 0700) != 0700)
+		fchmod(dirfd, self.st_mode | 0700);
 	while ((de = readdir(d))) {
 		const char *name = de->d_name;
 		struct stat st;
@@ -134,4 +138,22 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 	}
 	rm->files++;
 	return 0;
+}
+
+int b10t_rm_path(const char *path)
+{
+	struct b10t_rm rm = { 0 };
+	const char *slash = strrchr(path, '/');
+	char parent[PATH_MAX];
+	int pfd, r;
+
+	if (!slash || !slash[1] || slash - path >= (long)sizeof(parent))
+		return -EINVAL;
+	snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = b10t_rm_tree_at(pfd, slash + 1, &rm);
+	close(pfd);
+	return r;
 }
