@@ -11,6 +11,7 @@
  * while load or save runs is acted on when that returns, so the library
  * finishes or cleans up its temp files; a second signal kills at once.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -24,6 +25,53 @@
 #include <curl/curl.h>
 
 #include "cmd.h"
+
+/*
+ * libcurl is loaded when the sidecar runs, not linked: linking it adds some
+ * thirty shared libraries and about 6 ms of start-up to every verb, and
+ * `b10t envkey` must stay well under 10 ms.
+ */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	void (*easy_cleanup)(CURL *h);
+	const char *(*easy_strerror)(CURLcode rc);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *u, CURLUPart part, const char *s, unsigned int flags);
+	CURLUcode (*url_get)(const CURLU *u, CURLUPart part, char **s, unsigned int flags);
+	void (*url_cleanup)(CURLU *u);
+	const char *(*url_strerror)(CURLUcode rc);
+	void (*free)(void *p);
+} curl;
+
+static int curl_load(struct b10t_ctx *ctx)
+{
+	static const char *const names[] = {
+		"curl_global_init", "curl_easy_init", "curl_easy_setopt", "curl_easy_perform",
+		"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_strerror", "curl_url",
+		"curl_url_set", "curl_url_get", "curl_url_cleanup", "curl_url_strerror",
+		"curl_free",
+	};
+	void **slot = (void **)&curl;
+	void *lib;
+
+	_Static_assert(sizeof(curl) == sizeof(names) / sizeof(names[0]) * sizeof(void *),
+		       "one name per libcurl entry point");
+	if (curl.easy_init)
+		return 0;
+	lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return b10t_set_error(ctx, ENOENT, "loading libcurl: %s (install libcurl4)",
+				      dlerror());
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!(slot[i] = dlsym(lib, names[i])))
+			return b10t_set_error(ctx, ENOSYS, "libcurl.so.4 has no %s: too old",
+					      names[i]);
+	return 0;
+}
 
 #define DEFAULT_URL "http://127.0.0.1:8000/v1/models"
 #define DEFAULT_TIMEOUT "1800"
@@ -162,23 +210,23 @@ static int parse_seconds(struct cmd *c, const struct raw *r, double min, double 
 
 static int check_url(struct cmd *c, const struct raw *r)
 {
-	CURLU *u = curl_url();
+	CURLU *u = curl.url();
 	char *scheme = NULL;
 	CURLUcode rc;
 	int ret = 0;
 
 	if (!u)
 		return b10t_set_error(&c->ctx, ENOMEM, "out of memory");
-	rc = curl_url_set(u, CURLUPART_URL, r->value, 0);
+	rc = curl.url_set(u, CURLUPART_URL, r->value, 0);
 	if (rc != CURLUE_OK)
 		ret = b10t_set_error(&c->ctx, EINVAL, "%s=%s: not a URL: %s", r->origin,
-				     r->value, curl_url_strerror(rc));
-	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+				     r->value, curl.url_strerror(rc));
+	else if (curl.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
 		ret = b10t_set_error(&c->ctx, EINVAL, "%s=%s: not an http:// or https:// URL",
 				     r->origin, r->value);
-	curl_free(scheme);
-	curl_url_cleanup(u);
+	curl.free(scheme);
+	curl.url_cleanup(u);
 	return ret;
 }
 
@@ -247,7 +295,7 @@ static int abort_on_signal(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 static CURL *probe_new(const char *url, char *errbuf, char *noproxy, size_t size)
 {
 	const char *np = getenv("no_proxy");
-	CURL *h = curl_easy_init();
+	CURL *h = curl.easy_init();
 
 	if (!h)
 		return NULL;
@@ -260,20 +308,20 @@ static CURL *probe_new(const char *url, char *errbuf, char *noproxy, size_t size
 	 */
 	snprintf(noproxy, size, "localhost,127.0.0.1,::1%s%s", np && *np ? "," : "",
 		 np && *np ? np : "");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(h, CURLOPT_URL, url);
+	curl.easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl.easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(h, CURLOPT_NOPROXY, noproxy);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "b10t/" B10T_VERSION_STRING);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_on_signal);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl.easy_setopt(h, CURLOPT_NOPROXY, noproxy);
+	curl.easy_setopt(h, CURLOPT_USERAGENT, "b10t/" B10T_VERSION_STRING);
+	curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_on_signal);
+	curl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	return h;
 }
 
@@ -284,19 +332,19 @@ static long probe(struct cmd *c, struct vllm *s, CURL *h, char *errbuf, double b
 	long code = 0;
 	CURLcode rc;
 
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+	curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(t * 1000));
+	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)((t < CONNECT_TIMEOUT_S ? t : CONNECT_TIMEOUT_S) * 1000));
 	errbuf[0] = '\0';
-	rc = curl_easy_perform(h);
+	rc = curl.easy_perform(h);
 	s->polls++;
 	if (rc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 		s->last_err[0] = '\0';
 		b10t_debug(&c->ctx, "GET %s: HTTP %ld", s->url.value, code);
 	} else {
 		snprintf(s->last_err, sizeof(s->last_err), "%s",
-			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+			 errbuf[0] ? errbuf : curl.easy_strerror(rc));
 		b10t_debug(&c->ctx, "GET %s: %s", s->url.value, s->last_err);
 	}
 	s->last_http = code;
@@ -324,7 +372,7 @@ static int wait_ready(struct cmd *c, struct vllm *s)
 		sleep_interruptibly(left < s->interval_s ? left : s->interval_s);
 	}
 	s->waited_s = b10t_now() - t0;
-	curl_easy_cleanup(h);
+	curl.easy_cleanup(h);
 	return 0;
 }
 
@@ -476,13 +524,13 @@ int cmd_vllm(struct cmd *c, int argc, char **argv)
 		cmd_error(c, "%s", root_err);
 		return 1;
 	}
-	if (check_url(c, &s.url) < 0 ||
+	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0 ||
 	    parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
 	    parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
 		cmd_error(c, "%s", b10t_ctx_error(&c->ctx));
 		return 1;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		cmd_error(c, "initialising libcurl failed");
 		return 1;
 	}
