@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,7 +62,6 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 {
 	const char *dir = cfg->cache_dir, *base;
 	char parent[PATH_MAX], aside[NAME_MAX + 1], rnd[17], aside_path[PATH_MAX + NAME_MAX + 2];
-	unsigned char r8[8];
 	struct b10t_rm rm = { 0 };
 	struct stat st;
 	int pfd, fd, r;
@@ -109,10 +107,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				      dir);
 	}
 
-	if (getrandom(r8, sizeof(r8), GRND_NONBLOCK) != (ssize_t)sizeof(r8))
-		memcpy(r8, &st.st_ino, sizeof(r8) < sizeof(st.st_ino) ? sizeof(r8) : sizeof(st.st_ino));
-	for (size_t i = 0; i < sizeof(r8); i++)
-		sprintf(rnd + 2 * i, "%02x", r8[i]);
+	snprintf(rnd, sizeof(rnd), "%016llx", (unsigned long long)b10t_random64());
 	snprintf(aside, sizeof(aside), ".%.*s.b10t-clear.%ld.%s", NAME_MAX - 64, base,
 		     (long)getpid(), rnd);
 	snprintf(aside_path, sizeof(aside_path), "%s%s%s", parent,

@@ -38,4 +38,12 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 				    uint64_t bytes),
 		      void *arg);
 
+/* 64 random bits for unique names (getrandom, else pid/time/counter). */
+uint64_t b10t_random64(void);
+/* 1 when `path` is a directory with an entry, 0 when empty or missing, -errno. */
+int b10t_dir_has_entries(const char *path);
+/* End a verb as SKIPPED or DOES_NOT_EXIST with a reason; returns 0. */
+int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

@@ -13,15 +13,12 @@
  * hostile or over a cap is renamed aside as cache_<key>.corrupt.<unique>.<ext>
  * so the next save can publish a good one.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,49 +28,6 @@
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
-
-/* End as SKIPPED or DOES_NOT_EXIST with a reason (truncated if long). */
-static int finish_as(struct b10t_result *res, enum b10t_status status,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int finish_as(struct b10t_result *res, enum b10t_status status,
-		     const char *fmt, ...)
-{
-	va_list ap;
-
-	res->status = status;
-	va_start(ap, fmt);
-	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
-	va_end(ap);
-	return 0;
-}
-
-static unsigned long long random64(void)
-{
-	unsigned long long rnd = 0;
-
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32) ^
-		      (unsigned long long)(uintptr_t)&rnd;
-	return rnd;
-}
-
-/* 1 when `path` is a directory with entries, 0 when empty or missing. */
-static int dir_has_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int found = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			found = 1;
-			break;
-		}
-	closedir(d);
-	return found;
-}
 
 /* mkdir -p for the parent of the cache dir. */
 static int make_dirs(const char *path)
@@ -128,7 +82,7 @@ static void move_aside(struct load_job *j)
 		return;
 	}
 	n = snprintf(aside, sizeof(aside), "%s/cache_%s.corrupt.%ld.%016llx.%s",
-		     j->cfg->store_dir, j->info.key, (long)getpid(), random64(), ext);
+		     j->cfg->store_dir, j->info.key, (long)getpid(), (unsigned long long)b10t_random64(), ext);
 	if (n >= (int)sizeof(aside))
 		return;
 	memcpy(msg, ctx->err, sizeof(msg));
@@ -157,7 +111,7 @@ static int make_staging(struct load_job *j)
 		return b10t_set_error(j->ctx, -r, "creating %s: %s", parent, strerror(-r));
 	if (snprintf(j->staging, sizeof(j->staging), "%s/.%.200s.b10t-staging.%ld.%016llx",
 		     strcmp(parent, "/") ? parent : "", name, (long)getpid(),
-		     random64()) >= (int)sizeof(j->staging))
+		     (unsigned long long)b10t_random64()) >= (int)sizeof(j->staging))
 		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
 	if (mkdir(j->staging, 0700) < 0) {
 		r = b10t_set_error(j->ctx, errno, "creating the staging dir %s: %s",
@@ -203,7 +157,7 @@ static int load_archive(struct load_job *j)
 	j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
 	if (j->fd < 0) {
 		if (errno == ENOENT) {	/* moved aside or evicted meanwhile */
-			return finish_as(j->res, B10T_DOES_NOT_EXIST,
+			return b10t_result_finish(j->res, B10T_DOES_NOT_EXIST,
 					 "%s disappeared from the store", j->info.filename);
 		}
 		return b10t_set_error(ctx, errno, "opening %s: %s", j->path, strerror(errno));
@@ -234,7 +188,7 @@ static int load_archive(struct load_job *j)
 	if (r < 0)
 		return r;
 	if (r == 1) {
-		return finish_as(j->res, B10T_SKIPPED,
+		return b10t_result_finish(j->res, B10T_SKIPPED,
 				 "the local cache dir %s filled up meanwhile", j->cfg->cache_dir);
 	}
 	j->staging[0] = '\0';	/* it is the cache dir now */
@@ -290,14 +244,14 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		goto out;
 
 	/* Cheap first: a warm cache dir needs nothing from the store. */
-	r = dir_has_entries(cfg->cache_dir);
+	r = b10t_dir_has_entries(cfg->cache_dir);
 	if (r < 0) {
 		r = b10t_set_error(ctx, -r, "reading the cache dir %s: %s",
 				   cfg->cache_dir, strerror(-r));
 		goto out;
 	}
 	if (r == 1) {
-		r = finish_as(res, B10T_SKIPPED, "the local cache dir %s is not empty",
+		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is not empty",
 			      cfg->cache_dir);
 		goto out;
 	}
@@ -310,7 +264,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	r = b10t_store_find(ctx, cfg, key->key, &j.info);
 	if (r == -ENOENT) {
 		b10t_clear_error(ctx);
-		r = finish_as(res, B10T_DOES_NOT_EXIST, "no archive for key %s in the store %s",
+		r = b10t_result_finish(res, B10T_DOES_NOT_EXIST, "no archive for key %s in the store %s",
 			      key->key, cfg->store_dir);
 		goto out;
 	}

@@ -22,7 +22,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +32,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "b10t.h"
+#include "internal.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -44,40 +43,6 @@ static void result_begin(struct b10t_result *res, const struct b10t_envkey *key)
 	memset(res, 0, sizeof(*res));
 	res->status = B10T_ERROR;
 	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
-}
-
-/* End as SKIPPED or DOES_NOT_EXIST with a reason (truncated if long). */
-static int finish_as(struct b10t_result *res, enum b10t_status status,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int finish_as(struct b10t_result *res, enum b10t_status status,
-		     const char *fmt, ...)
-{
-	va_list ap;
-
-	res->status = status;
-	va_start(ap, fmt);
-	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
-	va_end(ap);
-	return 0;
-}
-
-/* 1 when `path` is a directory with at least one entry, 0 when empty or
- * missing, -errno otherwise. */
-static int dir_has_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int found = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			found = 1;
-			break;
-		}
-	closedir(d);
-	return found;
 }
 
 /* Uploads in flight in the store: incomplete files younger than the timeout. */
@@ -290,7 +255,7 @@ static int save_in_store(struct save_job *j)
 	b10t_debug(ctx, "store scan: %u uploads in flight (max %u) in %.3f s",
 		   in_flight, cfg->max_concurrent_saves, b10t_now() - t0);
 	if (in_flight >= cfg->max_concurrent_saves) {
-		return finish_as(j->res, B10T_SKIPPED,
+		return b10t_result_finish(j->res, B10T_SKIPPED,
 				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%u)",
 				 in_flight, cfg->max_concurrent_saves);
 	}
@@ -337,7 +302,7 @@ static int save_in_store(struct save_job *j)
 		unlinkat(j->dirfd, j->tmp, 0);	/* lost, or published by link() */
 	if (r == 1) {
 		b10t_debug(ctx, "publish: lost the race to another save");
-		return finish_as(j->res, B10T_SKIPPED, "%s was published by another save meanwhile",
+		return b10t_result_finish(j->res, B10T_SKIPPED, "%s was published by another save meanwhile",
 			       j->final);
 	}
 	fsync(j->dirfd);	/* the name is published; durability is best effort */
@@ -368,7 +333,7 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	/* Cheap checks first, so a fleet does not all pack. */
 	r = b10t_store_find(ctx, cfg, key->key, &info);
 	if (r == 0 && info.format == B10T_FMT_LZ4) {
-		r = finish_as(res, B10T_SKIPPED, "%s already exists in the store", info.filename);
+		r = b10t_result_finish(res, B10T_SKIPPED, "%s already exists in the store", info.filename);
 		goto out;
 	}
 	if (r < 0 && r != -ENOENT)
@@ -378,14 +343,14 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			   info.filename);
 	b10t_clear_error(ctx);
 
-	r = dir_has_entries(cfg->cache_dir);
+	r = b10t_dir_has_entries(cfg->cache_dir);
 	if (r < 0) {
 		r = b10t_set_error(ctx, -r, "reading the cache dir %s: %s",
 				   cfg->cache_dir, strerror(-r));
 		goto out;
 	}
 	if (r == 0) {
-		r = finish_as(res, B10T_SKIPPED, "the local cache dir %s is empty or missing", cfg->cache_dir);
+		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is empty or missing", cfg->cache_dir);
 		goto out;
 	}
 

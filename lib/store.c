@@ -12,12 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "internal.h"
 
 #define PREFIX "cache_"
 #define LATEST ".latest"
@@ -119,24 +118,13 @@ bool b10t_parse_incomplete_name(const char *name, char *key, size_t size)
 
 static void random_hex(char *out, size_t nbytes)
 {
-	static unsigned counter;
-	unsigned char r[16];
-	struct timespec ts;
+	uint64_t r[2] = { b10t_random64(), b10t_random64() };
+	const unsigned char *b = (const unsigned char *)r;
 
 	if (nbytes > sizeof(r))
 		nbytes = sizeof(r);
-	if (getrandom(r, nbytes, GRND_NONBLOCK) != (ssize_t)nbytes) {
-		/* No entropy yet (early boot): unique enough with pid+time+counter. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-			     ((uint64_t)getpid() << 16) ^ ++counter;
-		for (size_t i = 0; i < nbytes; i++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			r[i] = (unsigned char)x;
-		}
-	}
 	for (size_t i = 0; i < nbytes; i++)
-		sprintf(out + 2 * i, "%02x", r[i]);
+		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
 int b10t_incomplete_name(char *buf, size_t size, const char *key)

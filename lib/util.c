@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "internal.h"
 
 /* A whole number with an optional one-letter unit from `units`. */
 static int parse_scaled(const char *s, const char *units, const uint64_t *mult,
@@ -105,5 +109,50 @@ int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 	r = tree_size_at(fd, bytes, files, 0);
 	if (r < 0)
 		return b10t_set_error(ctx, -r, "reading %s: %s", path, strerror(-r));
+	return 0;
+}
+
+uint64_t b10t_random64(void)
+{
+	static unsigned counter;
+	struct timespec ts;
+	uint64_t x;
+
+	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) == (ssize_t)sizeof(x))
+		return x;
+	/* No entropy yet (early boot): unique enough with pid, time and a counter. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 16) ^
+	    ++counter;
+	for (int i = 0; i < 4; i++)
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+	return x;
+}
+
+int b10t_dir_has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			found = 1;
+			break;
+		}
+	closedir(d);
+	return found;
+}
+
+int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->status = status;
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
 	return 0;
 }
