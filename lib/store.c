@@ -223,7 +223,8 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		free(v);
 		return r;
 	}
-	qsort(v, len, sizeof(*v), newest_first);
+	if (len)
+		qsort(v, len, sizeof(*v), newest_first);
 	/* Compact in place: info is the first member of entry. */
 	for (size_t i = 0; i < len; i++)
 		memmove((struct b10t_archive_info *)v + i, &v[i].info, sizeof(v[i].info));

@@ -71,6 +71,8 @@ export PKG_CONFIG_PATH="$LIB/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$D"
 flags=$(pkg-config --cflags --libs b10t 2>"$T_DIR/pc.err")
 ok "pkg-config finds b10t" [ $? -eq 0 ]
 ok "pkg-config has the version" [ "$(pkg-config --modversion b10t)" = "$("$B10T" --version | cut -d' ' -f2)" ]
+# A sanitizer build's library needs the sanitizer's runtime in the program too.
+[ "${B10T_SANITIZE:-none}" = none ] || flags="$flags -fsanitize=$B10T_SANITIZE"
 # shellcheck disable=SC2086
 "$CC" -o "$T_DIR/prog" "$T_DIR/prog.c" $flags 2>"$T_DIR/cc.err"
 rc=$?

@@ -134,6 +134,10 @@ n0=$("$B10T" list --json | jq .total_caches)
 (cd "$S" && seq -f 'cache_%016g.latest.tar.lz4' 1 1000 | xargs touch)
 run list --json
 ok "1,000 more archives listed" jq_is .total_caches $((n0 + 1000))
+for cmd in envkey info list; do
+	run $cmd
+	ok "$cmd on 1,000+ archives exits 0" expect_rc 0
+done
 for cmd in envkey info "list --json" list; do
 	best=999999
 	for _ in 1 2 3; do
@@ -142,9 +146,8 @@ for cmd in envkey info "list --json" list; do
 		t=$(($(now_ms) - t0))
 		[ "$t" -lt "$best" ] && best=$t
 	done
+	# Speed is the benchmark's to prove (bench/bench.py); here it is only shown.
 	echo "# b10t $cmd on 1,000+ archives: best of 3 ${best} ms"
-	# The target is 20 ms; the bound is loose for a loaded CI machine.
-	ok "b10t $cmd on 1,000+ archives under 200 ms (${best} ms)" [ "$best" -lt 200 ]
 done
 
 done_testing
