@@ -254,7 +254,8 @@ def crash_save_trial(sb, t, rng, i, src, snap, key, t_save, stats):
 	store = os.path.join(d, 'store')
 	os.makedirs(store)
 	env = sb.env(src, store)
-	delay = rng.uniform(0, t_save)
+	# Past the end too: some kills land around the publish or after exit.
+	delay = rng.uniform(0, 1.25 * t_save)
 	finished = kill_after(env, 'save', delay)
 	stats['finished' if finished else 'killed'] += 1
 	what = 'crash %d: save killed after %.0f ms' % (i, delay * 1000)
@@ -298,7 +299,7 @@ def crash_load_trial(sb, t, rng, i, good, snap, key, t_load, stats):
 		os.mkdir(cache)
 		before = {}
 	env = sb.env(cache, store)
-	delay = rng.uniform(0, t_load)
+	delay = rng.uniform(0, 1.25 * t_load)
 	finished = kill_after(env, 'load', delay)
 	stats['finished' if finished else 'killed'] += 1
 	what = 'crash %d: load killed after %.0f ms (cache dir %s before)' % (
