@@ -87,6 +87,11 @@ void cmd_progress_end(struct cmd *c);
  * `prep` is "from" or "to"; failures through cmd_fail().  Returns the exit code.
  */
 int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *prep);
+/* The whole of load and save: options, key, fn with a progress bar, result. */
+int cmd_transfer(struct cmd *c, int argc, char **argv,
+		 int (*fn)(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+			   const struct b10t_envkey *key, struct b10t_result *res),
+		 const char *prep);
 
 /* Compute the environment key, reporting errors. 0 or exit code. */
 int cmd_envkey(struct cmd *c, struct b10t_envkey *key);

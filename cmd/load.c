@@ -17,19 +17,5 @@ const struct verb_option load_options[] = { { { 0 }, NULL, NULL } };
 
 int cmd_load(struct cmd *c, int argc, char **argv)
 {
-	struct b10t_envkey key;
-	struct b10t_result res;
-	int i = cmd_parse(c, verb_find("load"), argc, argv, NULL, NULL);
-	int r;
-
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
-	if ((r = cmd_envkey(c, &key)) != 0)
-		return r;
-	cmd_progress_setup(c, "load");
-	r = b10t_load(&c->ctx, &c->cfg, &key, &res);
-	cmd_progress_end(c);
-	return cmd_result(c, &res, r, "from");
+	return cmd_transfer(c, argc, argv, b10t_load, "from");
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The result of load and save: one struct, rendered as JSON or one line. */
+/* load and save: one verb body, one result struct rendered as JSON or one line. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -54,4 +54,26 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, name,
 	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
 	return cmd_exit_code(res->status);
+}
+
+int cmd_transfer(struct cmd *c, int argc, char **argv,
+		 int (*fn)(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+			   const struct b10t_envkey *key, struct b10t_result *res),
+		 const char *prep)
+{
+	struct b10t_envkey key;
+	struct b10t_result res;
+	int i = cmd_parse(c, verb_find(c->verb), argc, argv, NULL, NULL);
+	int r;
+
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	if (i < argc)
+		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+	if ((r = cmd_envkey(c, &key)) != 0)
+		return r;
+	cmd_progress_setup(c, c->verb);
+	r = fn(&c->ctx, &c->cfg, &key, &res);
+	cmd_progress_end(c);
+	return cmd_result(c, &res, r, prep);
 }

@@ -14,19 +14,5 @@ const struct verb_option save_options[] = { { { 0 }, NULL, NULL } };
 
 int cmd_save(struct cmd *c, int argc, char **argv)
 {
-	struct b10t_envkey key;
-	struct b10t_result res;
-	int i = cmd_parse(c, verb_find("save"), argc, argv, NULL, NULL);
-	int r;
-
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
-	if ((r = cmd_envkey(c, &key)) != 0)
-		return r;
-	cmd_progress_setup(c, "save");
-	r = b10t_save(&c->ctx, &c->cfg, &key, &res);
-	cmd_progress_end(c);
-	return cmd_result(c, &res, r, "to");
+	return cmd_transfer(c, argc, argv, b10t_save, "to");
 }
