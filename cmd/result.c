@@ -2,6 +2,7 @@
 /* load and save: one verb body, one result struct rendered as JSON or one line. */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -56,6 +57,34 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	return cmd_exit_code(res->status);
 }
 
+static volatile sig_atomic_t stop_signal;
+
+/* First SIGINT/SIGTERM/SIGHUP: stop cleanly; a second one kills at once. */
+static void on_stop_signal(int sig)
+{
+	if (stop_signal) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	stop_signal = sig;
+}
+
+static void stop_signals_setup(struct cmd *c)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
+	struct sigaction old;
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* A signal ignored by whoever started us (nohup, `&`) stays ignored. */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+	c->ctx.cancel = &stop_signal;
+}
+
 int cmd_transfer(struct cmd *c, int argc, char **argv,
 		 int (*fn)(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			   const struct b10t_envkey *key, struct b10t_result *res),
@@ -72,8 +101,11 @@ int cmd_transfer(struct cmd *c, int argc, char **argv,
 		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
 	if ((r = cmd_envkey(c, &key)) != 0)
 		return r;
+	stop_signals_setup(c);
 	cmd_progress_setup(c, c->verb);
 	r = fn(&c->ctx, &c->cfg, &key, &res);
 	cmd_progress_end(c);
-	return cmd_result(c, &res, r, prep);
+	r = cmd_result(c, &res, r, prep);
+	/* Stopped by a signal: cleaned up, and the shell's usual 128 + N. */
+	return r == 1 && stop_signal ? 128 + stop_signal : r;
 }

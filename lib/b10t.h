@@ -11,6 +11,7 @@
 #define B10T_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +53,12 @@ struct b10t_ctx {
 	void *log_arg;
 	void (*progress)(void *arg, const struct b10t_progress *p);
 	void *progress_arg;
+	/*
+	 * When set and non-zero (a signal handler's flag), pack and unpack stop
+	 * at the next entry with -EINTR; save and load then clean up as after
+	 * any failure (no temp file, no staging dir).
+	 */
+	volatile sig_atomic_t *cancel;
 };
 
 void b10t_ctx_init(struct b10t_ctx *ctx);

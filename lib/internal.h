@@ -3,6 +3,7 @@
 #ifndef B10T_INTERNAL_H
 #define B10T_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,6 +38,14 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 		      void (*found)(void *arg, const char *name, const char *reason,
 				    uint64_t bytes),
 		      void *arg);
+
+/* Stop a long operation: the cancel flag is up (see struct b10t_ctx). */
+static inline int b10t_check_cancel(struct b10t_ctx *ctx)
+{
+	if (ctx->cancel && *ctx->cancel)
+		return b10t_set_error(ctx, EINTR, "interrupted by a signal");
+	return 0;
+}
 
 /* 64 random bits for unique names (getrandom, else pid/time/counter). */
 uint64_t b10t_random64(void);

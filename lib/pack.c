@@ -24,7 +24,7 @@
 #include <archive_entry.h>
 
 #include "archive-int.h"
-#include "b10t.h"
+#include "internal.h"
 
 #define READ_SIZE (1u << 20)
 #define PROGRESS_ENTRIES 64
@@ -315,6 +315,8 @@ static int put_dir(struct pack *p, int dirfd, size_t len, int depth)
 				  p->src, p->path);
 		}
 		progress(p, false);
+		if (!r)
+			r = b10t_check_cancel(p->ctx);
 	}
 	p->path[len] = '\0';
 	free_names(names, n);

@@ -22,7 +22,7 @@
 #include <archive_entry.h>
 
 #include "archive-int.h"
-#include "b10t.h"
+#include "internal.h"
 
 #define READ_SIZE (1u << 20)
 #define MANIFEST_READ_SIZE (16u << 10)
@@ -606,6 +606,8 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 		r = extract_one(&u, e, first, manifest);
 		first = false;
 		progress(&u, false);
+		if (!r)
+			r = b10t_check_cancel(ctx);
 	}
 	if (!r)
 		r = drain(&u);
