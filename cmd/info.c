@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * b10t info: this environment's key, its local cache and its archive in the
- * store.  Reads only: two stat()s in the store, a walk of the local dir.
+ * store.  Reads only: two stat()s in the store, the archive's manifest (its
+ * first 16 KiB, opened with O_NOATIME), a walk of the local dir.
  * The JSON keeps b10-transfer's get_cache_info() names and adds exact
  * counts; the store being disabled or missing is reported, not an error.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -21,6 +24,7 @@ struct info {
 	bool store_enabled;
 	bool store_exists;		/* an archive for the key */
 	struct b10t_archive_info archive;
+	cJSON *manifest;		/* the archive's manifest, NULL when none */
 	char store_error[sizeof(((struct b10t_ctx *)0)->err)];
 };
 
@@ -42,10 +46,37 @@ static void gather(struct cmd *c, struct info *in)
 	if (!in->store_enabled)
 		return;
 	if (b10t_store_find(&c->ctx, &c->cfg, in->key.key, &in->archive) == 0) {
+		char path[PATH_MAX + NAME_MAX + 2], *json = NULL;
+
 		in->store_exists = true;
+		/* What the archive holds; the reference's .tar.gz has no manifest. */
+		snprintf(path, sizeof(path), "%s/%s", c->cfg.store_dir, in->archive.filename);
+		if (b10t_read_manifest(&c->ctx, path, in->archive.format, &json) == 0)
+			in->manifest = cJSON_Parse(json);
+		free(json);
 	} else if (c->ctx.err_code != -ENOENT && c->ctx.err_code != -ENOTDIR) {
 		snprintf(in->store_error, sizeof(in->store_error), "%s", b10t_ctx_error(&c->ctx));
 		b10t_warn(&c->ctx, "%s", in->store_error);
+	}
+}
+
+/* The manifest's counts and origin, as b10fs_cache_* fields. */
+static void manifest_json(cJSON *o, const cJSON *m)
+{
+	static const char *const fields[][2] = {
+		{ "files", "b10fs_cache_files" },
+		{ "bytes", "b10fs_cache_uncompressed_bytes" },
+		{ "host", "b10fs_cache_host" },
+		{ "b10t_version", "b10fs_cache_b10t_version" },
+	};
+
+	for (size_t i = 0; m && i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, fields[i][0]);
+
+		if (cJSON_IsNumber(v) && v->valuedouble >= 0)
+			json_add_u64(o, fields[i][1], (uint64_t)v->valuedouble);
+		else if (cJSON_IsString(v))
+			cJSON_AddStringToObject(o, fields[i][1], v->valuestring);
 	}
 }
 
@@ -70,6 +101,7 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 		cJSON_AddStringToObject(o, "b10fs_cache_format",
 					b10t_format_name(in->archive.format));
 		cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)in->archive.mtime);
+		manifest_json(o, in->manifest);
 	} else {
 		cJSON_AddNullToObject(o, "b10fs_cache_file");
 	}
@@ -109,11 +141,17 @@ static void info_text(const struct cmd *c, const struct info *in)
 		       "none (missing or empty)");
 	printf("%-20s %s\n", "store_dir:", c->cfg.store_dir);
 	printf("%-20s %s\n", "b10fs_enabled:", in->store_enabled ? "true" : "false");
-	if (in->store_exists)
+	if (in->store_exists) {
+		const cJSON *files = cJSON_GetObjectItemCaseSensitive(in->manifest, "files");
+		const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(in->manifest, "bytes");
+
 		printf("%-20s %s, %s (%" PRIu64 " bytes)\n", "b10fs_cache:",
 		       in->archive.filename, human_bytes(in->archive.bytes, size, sizeof(size)),
 		       in->archive.bytes);
-	else
+		if (cJSON_IsNumber(files) && cJSON_IsNumber(bytes))
+			printf("%-20s %.0f entries, %s\n", "b10fs_cache_holds:", files->valuedouble,
+			       human_bytes((uint64_t)bytes->valuedouble, size, sizeof(size)));
+	} else
 		printf("%-20s %s\n", "b10fs_cache:", !in->store_enabled ? "- (store disabled)" :
 		       in->store_error[0] ? "unreadable" : "none");
 }
@@ -132,8 +170,12 @@ int cmd_info(struct cmd *c, int argc, char **argv)
 		return r;
 	gather(c, &in);
 	b10t_debug(&c->ctx, "info took %.1f ms", (b10t_now() - t0) * 1e3);
-	if (c->json)
-		return cmd_print_json(c, info_json(c, &in)) < 0 ? 1 : 0;
-	info_text(c, &in);
-	return 0;
+	if (c->json) {
+		r = cmd_print_json(c, info_json(c, &in)) < 0 ? 1 : 0;
+	} else {
+		info_text(c, &in);
+		r = 0;
+	}
+	cJSON_Delete(in.manifest);
+	return r;
 }

@@ -641,7 +641,10 @@ int b10t_read_manifest(struct b10t_ctx *ctx, const char *path, enum b10t_format 
 	int fd, r;
 
 	*manifest = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Reading it is no use of the archive: keep its atime (gc's last use). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)	/* O_NOATIME needs the file's owner */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return b10t_set_error(ctx, errno, "opening %s: %s", path, strerror(errno));
 	r = open_input(&u, fd, fmt, MANIFEST_READ_SIZE, false);

@@ -76,4 +76,21 @@ ok "-v logs timings on stderr" contains "$ERR" "info took"
 run info extra
 ok "an operand is a usage error" expect_rc 2
 
+# A real archive: info shows what it holds, from its manifest, and reading
+# that is no use of the archive (its atime, gc's last use, stays).
+rm -rf "$B10FS_CACHE_DIR" "$TORCHINDUCTOR_CACHE_DIR"
+mkdir -p "$B10FS_CACHE_DIR" "$TORCHINDUCTOR_CACHE_DIR/sub"
+printf 12345 >"$TORCHINDUCTOR_CACHE_DIR/sub/a"
+printf 678 >"$TORCHINDUCTOR_CACHE_DIR/b"
+"$B10T" save -q >/dev/null 2>&1
+A=$(ls "$B10FS_CACHE_DIR"/cache_*.latest.tar.lz4)
+touch -a -d '2020-01-02 03:04:05' "$A"
+run info --json
+ok "manifest: entries the archive holds" jq_is .b10fs_cache_files 3
+ok "manifest: uncompressed bytes" jq_is .b10fs_cache_uncompressed_bytes 8
+ok "manifest: the b10t that wrote it" jq_is .b10fs_cache_b10t_version "$("$B10T" --version | cut -d' ' -f2)"
+ok "reading the manifest keeps the archive's atime" [ "$(stat -c %X "$A")" = "$(date -d '2020-01-02 03:04:05' +%s)" ]
+run info
+ok "text: what the archive holds" contains "$OUT" "3 entries, 8 B"
+
 done_testing
