@@ -44,11 +44,12 @@ void b10t_lz4w_free(struct b10t_lz4w *w);
  * decompressed data (valid until the next call), 0 once the frame has
  * ended with a good checksum and nothing follows it, or a negative errno:
  * -EBADMSG for anything wrong with the data (truncated, checksum, garbage,
- * empty, trailing bytes), the read's errno for I/O failures.  `read_size`
- * is the size of reads from fd; `threaded` decompresses in a second thread.
+ * empty, trailing bytes), the read's errno for I/O failures.  It reads
+ * only what the frame needs, a block at a time; `threaded` decompresses in
+ * a second thread.
  */
 struct b10t_lz4r;
-int b10t_lz4r_new(struct b10t_lz4r **r, int fd, size_t read_size, bool threaded);
+int b10t_lz4r_new(struct b10t_lz4r **r, int fd, bool threaded);
 ssize_t b10t_lz4r_read(struct b10t_lz4r *r, const void **buf);
 /* The reader's -errno once it has failed (its message: b10t_lz4r_error), else 0. */
 int b10t_lz4r_failed(const struct b10t_lz4r *r);

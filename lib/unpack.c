@@ -557,7 +557,7 @@ static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t 
 			return input_error(u);
 		return 0;
 	}
-	r = b10t_lz4r_new(&u->r, in_fd, read_size, threaded);
+	r = b10t_lz4r_new(&u->r, in_fd, threaded);
 	if (r < 0)
 		return b10t_set_error(u->ctx, -r, "reading the archive: %s", strerror(-r));
 	if (archive_read_open(u->a, u, NULL, lz4_in, NULL) != ARCHIVE_OK)
