@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "b10t.h"
+
 /* The name of the manifest member, always first in archives we write. */
 #define B10T_MANIFEST_MEMBER ".b10t/manifest.json"
 #define B10T_RESERVED_DIR ".b10t"
@@ -56,6 +58,16 @@ int b10t_lz4r_failed(const struct b10t_lz4r *r);
 uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r);
 const char *b10t_lz4r_error(const struct b10t_lz4r *r);
 void b10t_lz4r_free(struct b10t_lz4r *r);
+
+/*
+ * Progress of pack and unpack: the context's callback (if any) every 64
+ * entries or 4 MiB, and once with done.
+ */
+struct b10t_progress_gate {
+	uint64_t files, bytes;		/* at the last call */
+};
+void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
+			const struct b10t_pack_stats *st, bool done);
 
 /* Whether a second thread can help: more than one CPU is ours. */
 bool b10t_use_threads(void);

@@ -874,6 +874,22 @@ bool b10t_use_threads(void)
 	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
 }
 
+/* ---- progress, shared by pack and unpack ---------------------------------- */
+
+void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
+			const struct b10t_pack_stats *st, bool done)
+{
+	struct b10t_progress pr = { .files = st->files, .bytes = st->bytes, .done = done };
+
+	if (!ctx->progress)
+		return;
+	if (!done && st->files - g->files < 64 && st->bytes - g->bytes < (4u << 20))
+		return;
+	g->files = st->files;
+	g->bytes = st->bytes;
+	ctx->progress(ctx->progress_arg, &pr);
+}
+
 /* ---- path rules shared by pack and unpack --------------------------------- */
 
 bool b10t_has_control(const char *s)

@@ -27,8 +27,6 @@
 #include "internal.h"
 
 #define READ_SIZE (1u << 20)
-#define PROGRESS_ENTRIES 64
-#define PROGRESS_BYTES (4u << 20)
 #define MAX_DEPTH 512
 
 struct pack {
@@ -37,7 +35,7 @@ struct pack {
 	struct archive_entry *e;
 	struct b10t_lz4w *w;
 	struct b10t_pack_stats st;
-	uint64_t last_files, last_bytes;	/* at the last progress call */
+	struct b10t_progress_gate gate;
 	char *buf;
 	char path[PATH_MAX];			/* member path being written */
 	const char *src;
@@ -63,17 +61,7 @@ static la_ssize_t tar_out(struct archive *a, void *arg, const void *buf, size_t 
 
 static void progress(struct pack *p, bool done)
 {
-	struct b10t_progress pr;
-
-	if (!p->ctx->progress)
-		return;
-	if (!done && p->st.files - p->last_files < PROGRESS_ENTRIES &&
-	    p->st.bytes - p->last_bytes < PROGRESS_BYTES)
-		return;
-	p->last_files = p->st.files;
-	p->last_bytes = p->st.bytes;
-	pr = (struct b10t_progress){ .files = p->st.files, .bytes = p->st.bytes, .done = done };
-	p->ctx->progress(p->ctx->progress_arg, &pr);
+	b10t_progress_step(p->ctx, &p->gate, &p->st, done);
 }
 
 /* The error of a failed libarchive call: the lz4 writer's own, if it failed. */

@@ -26,8 +26,6 @@
 
 #define READ_SIZE (1u << 20)
 #define MANIFEST_READ_SIZE (16u << 10)
-#define PROGRESS_ENTRIES 64
-#define PROGRESS_BYTES (4u << 20)
 
 struct dir_fixup {
 	char *path;
@@ -49,7 +47,7 @@ struct unpack {
 	mode_t umask;
 	uint64_t entries, declared;
 	struct b10t_pack_stats st;
-	uint64_t last_files, last_bytes;
+	struct b10t_progress_gate gate;
 	char name[PATH_MAX];		/* normalised member name */
 	char shown[256];		/* the raw member name, quoted for messages */
 };
@@ -501,17 +499,7 @@ static int fix_dirs(struct unpack *u)
 
 static void progress(struct unpack *u, bool done)
 {
-	struct b10t_progress pr;
-
-	if (!u->ctx->progress)
-		return;
-	if (!done && u->st.files - u->last_files < PROGRESS_ENTRIES &&
-	    u->st.bytes - u->last_bytes < PROGRESS_BYTES)
-		return;
-	u->last_files = u->st.files;
-	u->last_bytes = u->st.bytes;
-	pr = (struct b10t_progress){ .files = u->st.files, .bytes = u->st.bytes, .done = done };
-	u->ctx->progress(u->ctx->progress_arg, &pr);
+	b10t_progress_step(u->ctx, &u->gate, &u->st, done);
 }
 
 /* Read the rest of the lz4 stream: its end mark and checksum must be there. */
