@@ -286,10 +286,10 @@ int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 		return b10t_set_error(ctx, EACCES,
 			"the store is disabled (BASETEN_FS_ENABLED is off)");
 	if (stat(cfg->store_dir, &st) < 0)
-		return b10t_set_error(ctx, errno, "store %s: %s", cfg->store_dir,
+		return b10t_set_error(ctx, errno, "the store %s (B10FS_CACHE_DIR): %s", cfg->store_dir,
 				      strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return b10t_set_error(ctx, ENOTDIR, "store %s: not a directory",
+		return b10t_set_error(ctx, ENOTDIR, "the store %s (B10FS_CACHE_DIR): not a directory",
 				      cfg->store_dir);
 	return 0;
 }
