@@ -14,6 +14,9 @@
 
 #include "b10t.h"
 
+/* Not part of the API: never exported from libb10t.so. */
+#pragma GCC visibility push(hidden)
+
 /* The name of the manifest member, always first in archives we write. */
 #define B10T_MANIFEST_MEMBER ".b10t/manifest.json"
 #define B10T_RESERVED_DIR ".b10t"
@@ -83,5 +86,7 @@ bool b10t_use_threads(void);
 bool b10t_link_target_ok(const char *link, const char *target);
 /* Whether `s` holds a byte below 0x20 or 0x7f. */
 bool b10t_has_control(const char *s);
+
+#pragma GCC visibility pop
 
 #endif

@@ -9,6 +9,9 @@
 
 #include "b10t.h"
 
+/* Not part of the API: never exported from libb10t.so. */
+#pragma GCC visibility push(hidden)
+
 /* What a tree removal did, and the first thing that failed. */
 struct b10t_rm {
 	uint64_t files;			/* entries removed */
@@ -54,5 +57,7 @@ int b10t_dir_has_entries(const char *path);
 /* End a verb as SKIPPED or DOES_NOT_EXIST with a reason; returns 0. */
 int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+#pragma GCC visibility pop
 
 #endif

@@ -84,4 +84,16 @@ ok "it runs and calls the library" expect_rc 0
 ok "it prints what the library answered" [ "$(cat "$T_DIR/out")" = "SKIPPED $("$B10T" --version | cut -d' ' -f2)" ]
 ok "it uses the installed shared library" sh -c 'LD_LIBRARY_PATH="$1" ldd "$2" | grep -q "$1/libb10t.so.0"' - "$LIB" "$T_DIR/prog"
 
+# The library exports its API and nothing else: every exported name is in
+# the installed header (internal helpers are hidden).
+if command -v nm >/dev/null; then
+	nm -D --defined-only "$LIB/libb10t.so.0" | awk '{print $3}' | sort -u >"$T_DIR/exported"
+	missing=$(while read -r sym; do
+		grep -qw "$sym" "$INC/b10t/b10t.h" || echo "$sym"
+	done <"$T_DIR/exported")
+	ok "exports only what b10t.h declares${missing:+ (not declared: $missing)}" [ -z "$missing" ]
+	ok "exports the API (b10t_load, b10t_save, b10t_unpack)" sh -c \
+		'grep -qx b10t_load "$1" && grep -qx b10t_save "$1" && grep -qx b10t_unpack "$1"' - "$T_DIR/exported"
+fi
+
 done_testing
