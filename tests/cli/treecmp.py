@@ -2,7 +2,7 @@
 """treecmp.py A B [B2...]: exit 0 when tree A and every tree B hold the same
 entries: types, permission bits, file contents, symlink targets, mtimes of
 files within a second.  Prints the first differences on stdout (as TAP
-comments)."""
+comments).  Also a module: scan() is the tree walk the reliability tests use."""
 import hashlib
 import os
 import stat
@@ -63,4 +63,5 @@ def main():
     return 1 if failed else 0
 
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,18 +12,19 @@ from one seed, printed as a TAP comment; B10T_SEED=N replays a run.
 Knobs: B10T_CRASH_TRIALS (60), B10T_CORRUPT_TRIALS (250),
 B10T_STORM_SECONDS (30), B10T_STORM_PROCS (64).
 """
-import hashlib
 import os
 import random
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+import treecmp  # noqa: E402  (tests/cli/treecmp.py)
 
 B10T = os.environ.get('B10T', '')
 CMD_TIMEOUT = 60	# no command may take longer: a hang fails the test
@@ -175,26 +176,12 @@ def make_tree(root, rng, n_files, total_bytes, random_share=0.5):
 
 
 def snapshot(root):
-	"""{relative path: what a user relies on} of a tree; None when absent."""
+	"""{relative path: (type, mode or link target, sha256)} of a tree, from
+	tests/cli/treecmp.py's walk without the mtimes (pack keeps whole
+	seconds); None when absent."""
 	if not os.path.lexists(root):
 		return None
-	snap = {}
-	for dp, dns, fns in os.walk(root):
-		for name in dns + fns:
-			p = os.path.join(dp, name)
-			rel = os.path.relpath(p, root)
-			st = os.lstat(p)
-			if stat.S_ISLNK(st.st_mode):
-				snap[rel] = ('link', os.readlink(p))
-			elif stat.S_ISDIR(st.st_mode):
-				snap[rel] = ('dir',)
-			elif stat.S_ISREG(st.st_mode):
-				with open(p, 'rb') as f:
-					h = hashlib.sha256(f.read()).hexdigest()
-				snap[rel] = ('file', h, bool(st.st_mode & 0o100))
-			else:
-				snap[rel] = ('other', oct(st.st_mode))
-	return snap
+	return {rel: e[:3] for rel, e in treecmp.scan(root).items()}
 
 
 def diff(want, got):
