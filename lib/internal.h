@@ -52,8 +52,11 @@ static inline int b10t_check_cancel(struct b10t_ctx *ctx)
 
 /* 64 random bits for unique names (getrandom, else pid/time/counter). */
 uint64_t b10t_random64(void);
-/* 1 when `path` is a directory with an entry, 0 when empty or missing, -errno. */
-int b10t_dir_has_entries(const char *path);
+/* 1 when the cache dir `path` has an entry, 0 when empty or missing, else
+ * -errno with the message set. */
+int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path);
+/* Start a load/save result: zeroed, ERROR until decided, the key filled in. */
+void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key);
 /* End a verb as SKIPPED or DOES_NOT_EXIST with a reason; returns 0. */
 int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -236,20 +236,15 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	double start = b10t_now();
 	int r;
 
-	memset(res, 0, sizeof(*res));
-	res->status = B10T_ERROR;
-	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
+	b10t_result_begin(res, key);
 	r = b10t_store_check(ctx, cfg);
 	if (r < 0)
 		goto out;
 
 	/* Cheap first: a warm cache dir needs nothing from the store. */
-	r = b10t_dir_has_entries(cfg->cache_dir);
-	if (r < 0) {
-		r = b10t_set_error(ctx, -r, "reading the cache dir %s: %s",
-				   cfg->cache_dir, strerror(-r));
+	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
+	if (r < 0)
 		goto out;
-	}
 	if (r == 1) {
 		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is not empty",
 			      cfg->cache_dir);

@@ -38,13 +38,6 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-static void result_begin(struct b10t_result *res, const struct b10t_envkey *key)
-{
-	memset(res, 0, sizeof(*res));
-	res->status = B10T_ERROR;
-	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
-}
-
 /* Uploads in flight in the store: incomplete files younger than the timeout. */
 static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			   int dirfd, unsigned *count)
@@ -319,7 +312,7 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	double start = b10t_now();
 	int r;
 
-	result_begin(res, key);
+	b10t_result_begin(res, key);
 	r = b10t_store_check(ctx, cfg);
 	if (r < 0)
 		goto out;
@@ -343,12 +336,9 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			   info.filename);
 	b10t_clear_error(ctx);
 
-	r = b10t_dir_has_entries(cfg->cache_dir);
-	if (r < 0) {
-		r = b10t_set_error(ctx, -r, "reading the cache dir %s: %s",
-				   cfg->cache_dir, strerror(-r));
+	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
+	if (r < 0)
 		goto out;
-	}
 	if (r == 0) {
 		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is empty or missing", cfg->cache_dir);
 		goto out;

@@ -129,14 +129,18 @@ uint64_t b10t_random64(void)
 	return x;
 }
 
-int b10t_dir_has_entries(const char *path)
+int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
 	int found = 0;
 
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return b10t_set_error(ctx, errno, "reading the cache dir %s: %s", path,
+				      strerror(errno));
+	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 			found = 1;
@@ -144,6 +148,13 @@ int b10t_dir_has_entries(const char *path)
 		}
 	closedir(d);
 	return found;
+}
+
+void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = B10T_ERROR;
+	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
 }
 
 int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
