@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int tap_n, tap_failed;
 
@@ -42,6 +43,33 @@ static inline int tap_ok(int pass, const char *file, int line, const char *fmt, 
 	if (!ok(g_ && w_ && !strcmp(g_, w_), "%s", name)) \
 		printf("#   got '%s', want '%s'\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
 } while (0)
+
+/* A fresh temp dir for the test program, under $TMPDIR or /tmp. */
+static inline void tap_tmpdir(char *buf, size_t size, const char *name)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(buf, size, "%s/b10t-%s.XXXXXX", t && *t == '/' ? t : "/tmp", name);
+	if (!mkdtemp(buf)) {
+		printf("Bail out! cannot make a temp dir %s\n", buf);
+		exit(1);
+	}
+}
+
+/* Remove it, or keep it for inspection when a test failed (absolute paths:
+ * a test may have changed PATH). */
+static inline void tap_rmdir(const char *dir)
+{
+	char cmd[2 * 4096 + 64];
+
+	if (tap_failed) {
+		printf("# left %s for inspection\n", dir);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "/bin/chmod -R u+w '%s'; /bin/rm -rf '%s'", dir, dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}
 
 static inline int tap_done(void)
 {

@@ -547,24 +547,15 @@ static void test_gz(void)
 
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	b10t_ctx_init(&ctx);
 	ctx.log = on_log;
 	ctx.progress = on_progress;
-	snprintf(top, sizeof(top), "%s/b10t-archive-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(top)) {
-		printf("Bail out! mkdtemp\n");
-		return 1;
-	}
+	tap_tmpdir(top, sizeof(top), "archive");
 	test_round_trip();
 	test_caps_and_write_errors();
 	test_hostile();
 	test_corrupt();
 	test_gz();
-	if (!tap_failed)
-		sh("chmod -R u+w '%s'; rm -rf '%s'", top, top);
-	else
-		printf("# left %s for inspection\n", top);
+	tap_rmdir(top);
 	return tap_done();
 }

@@ -17,7 +17,7 @@
 
 static struct b10t_ctx ctx;
 static struct b10t_config cfg;
-static char tmp[] = "/tmp/b10t-envkey.XXXXXX";
+static char tmp[PATH_MAX / 2];
 static const char *fake;
 
 static void fill(struct b10t_envkey *k, enum b10t_key_scheme scheme, const char *const *kv)
@@ -353,10 +353,7 @@ int main(void)
 {
 	b10t_ctx_init(&ctx);
 	fake = getenv("FAKE_CUDART");
-	if (!mkdtemp(tmp)) {
-		printf("1..0 # SKIP no temp dir\n");
-		return 0;
-	}
+	tap_tmpdir(tmp, sizeof(tmp), "envkey");
 	b10t_config_init(&ctx, &cfg);
 	test_hash_vectors();
 	if (fake && !access(fake, R_OK)) {
@@ -368,12 +365,6 @@ int main(void)
 	} else {
 		ok(0, "FAKE_CUDART points at the fake libcudart.so (run through meson test)");
 	}
-	{
-		char cmd[PATH_MAX + 16];
-
-		snprintf(cmd, sizeof(cmd), "/bin/rm -rf '%s'", tmp);
-		if (system(cmd))
-			printf("# could not remove %s\n", tmp);
-	}
+	tap_rmdir(tmp);
 	return tap_done();
 }

@@ -214,21 +214,12 @@ static void test_never_fails(void)
 
 int main(void)
 {
-	char cmd[PATH_MAX + 16];
-	const char *tmp = getenv("TMPDIR");
-
 	b10t_ctx_init(&ctx);
-	snprintf(root, sizeof(root), "%s/b10t-test-gc.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(root)) {
-		perror("mkdtemp");
-		return 1;
-	}
+	tap_tmpdir(root, sizeof(root), "gc");
 	test_small();
 	test_5000();
 	test_bounded();
 	test_never_fails();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cleaning %s failed\n", root);
+	tap_rmdir(root);
 	return tap_done();
 }

@@ -229,22 +229,11 @@ static void test_clear(void)
 
 int main(void)
 {
-	const char *t = getenv("TMPDIR");
-
 	b10t_ctx_init(&ctx);
-	snprintf(tmp, sizeof(tmp), "%s/b10t-store.XXXXXX", t && *t == '/' ? t : "/tmp");
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 2;
-	}
+	tap_tmpdir(tmp, sizeof(tmp), "store");
 	test_names();
 	test_list();
 	test_clear();
-	{
-		char cmd[PATH_MAX + 16];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", tmp);
-	}
+	tap_rmdir(tmp);
 	return tap_done();
 }
