@@ -215,6 +215,9 @@ struct b10t_pack_stats {
 	uint64_t files;			/* entries written (files, dirs, links) */
 	uint64_t bytes;			/* uncompressed file bytes */
 	uint64_t archive_bytes;		/* compressed bytes written */
+	uint64_t skipped;		/* pack: entries left out (each warned about) */
+	bool archive_fault;		/* unpack: it failed because of the archive's
+					 * content, not the local side: move it aside */
 };
 
 /*
@@ -232,7 +235,10 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
  *   -EBADMSG  corrupt: checksum, truncation, not an archive
  *   -EPERM    a hostile member (named in the message)
  *   -EFBIG    a cap on entries or bytes
- *   other     local I/O failure (ENOSPC, EIO, ...)
+ *   other     local I/O failure (ENOSPC, EIO, ...), or an archive whose
+ *             content the local filesystem refuses (ENAMETOOLONG, ...)
+ * stats->archive_fault tells the two kinds of failure apart: set when the
+ * archive's content caused it, whatever the errno.
  * *manifest (may be NULL) gets the manifest JSON when present (free()).
  */
 int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,

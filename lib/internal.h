@@ -12,6 +12,16 @@
 /* Not part of the API: never exported from libb10t.so. */
 #pragma GCC visibility push(hidden)
 
+/*
+ * One limit on the trees b10t writes and reads, for pack, unpack, gc and
+ * clear alike: a member path has at most B10T_MAX_DEPTH components and
+ * B10T_MAX_PATH bytes (relative to the cache dir), each component at most
+ * NAME_MAX.  Removal (rmtree.c) handles any depth, so a tree made by
+ * someone else can still be removed.
+ */
+#define B10T_MAX_DEPTH 256
+#define B10T_MAX_PATH (PATH_MAX - 1)
+
 /* What a tree removal did, and the first thing that failed. */
 struct b10t_rm {
 	uint64_t files;			/* entries removed */

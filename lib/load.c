@@ -173,7 +173,7 @@ static int load_archive(struct load_job *j)
 
 		memcpy(msg, ctx->err, sizeof(msg));
 		b10t_set_error(ctx, -r, "extracting %s: %s", j->info.filename, msg);
-		if (r == -EBADMSG || r == -EPERM || r == -EFBIG)
+		if (st.archive_fault)
 			move_aside(j);
 		return r;
 	}

@@ -607,6 +607,8 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 		free(*manifest);
 		*manifest = NULL;
 	}
+	if (r == -EBADMSG || r == -EPERM || r == -EFBIG)
+		u.st.archive_fault = true;
 	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r)
 				 : (uint64_t)(u.a ? archive_filter_bytes(u.a, -1) : 0);
 	if (stats)
