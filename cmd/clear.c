@@ -28,7 +28,7 @@ int cmd_clear(struct cmd *c, int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 
 	if (b10t_clear(&c->ctx, &c->cfg, &res) < 0)
 		return cmd_fail(c, clear_json(c, &res));
@@ -37,7 +37,7 @@ int cmd_clear(struct cmd *c, int argc, char **argv)
 		if (cmd_print_json(c, clear_json(c, &res)) < 0)
 			return 1;
 	} else if (res.reason[0] && !res.files) {
-		printf("%s: %s\n", c->cfg.cache_dir, res.reason);
+		printf("%s: %s\n", c->cfg.cache_dir, esc_msg(res.reason));
 	} else {
 		printf("removed %s: %" PRIu64 " entries, %s%s%s\n", c->cfg.cache_dir, res.files,
 		       human_bytes(res.bytes, size, sizeof(size)),

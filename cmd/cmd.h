@@ -74,6 +74,16 @@ int cmd_print_json(struct cmd *c, cJSON *obj);
 /* cJSON helpers: exact integers (beyond 2^53 too). */
 cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v);
 
+/*
+ * Text output of anything b10t did not write itself (a name in the store or
+ * the cache dir, a manifest field, an argument): b10t_escape()d into one of
+ * a few rotating static buffers, so one printf can take several.  At most
+ * 1024 input bytes are shown.
+ */
+const char *esc(const char *s);
+/* A library message (already escaped where it quotes names): one line. */
+const char *esc_msg(const char *s);
+
 /* Human sizes: "1.2 MiB". */
 const char *human_bytes(uint64_t bytes, char *buf, size_t size);
 

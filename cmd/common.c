@@ -107,7 +107,7 @@ static void log_to_stderr(void *arg, enum b10t_log_level level, const char *msg)
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 	struct cmd *c = arg;
 
-	fprintf(stderr, "b10t %s: %s: %s\n", c->verb, names[level], msg);
+	fprintf(stderr, "b10t %s: %s: %s\n", c->verb, names[level], esc_msg(msg));
 }
 
 int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
@@ -150,14 +150,15 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
 			break;
 		case ':':
 			r = -1;
-			cmd_usage_error(c, "option '%s' needs an argument", argv[optind - 1]);
+			cmd_usage_error(c, "option '%s' needs an argument",
+					esc(argv[optind - 1]));
 			break;
 		case '?':
 			r = -1;
 			if (optopt && optopt < 0x80)
 				cmd_usage_error(c, "unknown option '-%c'", optopt);
 			else
-				cmd_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+				cmd_usage_error(c, "unknown option '%s'", esc(argv[optind - 1]));
 			break;
 		default:
 			if (ch >= OPT_SETTING && ch < OPT_SETTING + (int)b10t_settings_count) {
@@ -166,7 +167,7 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
 
 				snprintf(origin, sizeof(origin), "--%s", s->option);
 				if (b10t_config_set(&c->ctx, &c->cfg, s->env, optarg, origin) < 0) {
-					cmd_error(c, "%s", b10t_ctx_error(&c->ctx));
+					cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 					free(opts);
 					exit(1);	/* a bad value: exit 1 and touch nothing */
 				}
@@ -226,7 +227,7 @@ int cmd_fail(struct cmd *c, cJSON *extra)
 {
 	const char *msg = b10t_ctx_error(&c->ctx);
 
-	cmd_error(c, "%s", msg);
+	cmd_error(c, "%s", esc_msg(msg));
 	if (c->json) {
 		cJSON *o = extra ? extra : cJSON_CreateObject();
 
@@ -237,6 +238,24 @@ int cmd_fail(struct cmd *c, cJSON *extra)
 		cJSON_Delete(extra);
 	}
 	return 1;
+}
+
+const char *esc(const char *s)
+{
+	static char bufs[4][B10T_ESCAPE_SIZE(1024)];
+	static unsigned next;
+	char *b = bufs[next++ % 4];
+
+	return b10t_escape(b, sizeof(bufs[0]), s ? s : "", 1024);
+}
+
+const char *esc_msg(const char *s)
+{
+	static char bufs[2][B10T_ESCAPE_SIZE(1024)];
+	static unsigned next;
+	char *b = bufs[next++ % 2];
+
+	return b10t_escape_msg(b, sizeof(bufs[0]), s ? s : "");
 }
 
 const char *human_bytes(uint64_t bytes, char *buf, size_t size)

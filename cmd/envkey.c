@@ -29,14 +29,14 @@ int cmd_envkey_verb(struct cmd *c, int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	if ((r = cmd_envkey(c, &key)))
 		return r;
 	if (c->json)
 		return cmd_print_json(c, envkey_json(&key)) ? 1 : 0;
 	if (c->verbose)
 		for (size_t k = 0; k < key.n; k++)
-			fprintf(stderr, "%s=%s (%s)\n", key.comp[k].name, key.comp[k].value,
-				key.comp[k].source);
+			fprintf(stderr, "%s=%s (%s)\n", key.comp[k].name,
+				esc(key.comp[k].value), esc(key.comp[k].source));
 	return printf("%s\n", key.key) < 0 ? 1 : 0;
 }

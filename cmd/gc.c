@@ -41,17 +41,17 @@ static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
 	switch (val) {
 	case OPT_STALE:
 		if (b10t_parse_duration(arg, &a->o.stale_s) < 0)
-			return cmd_usage_error(c, "--stale '%s': not a duration (30s, 5m, 2h, 7d)", arg), -1;
+			return cmd_usage_error(c, "--stale '%s': not a duration (30s, 5m, 2h, 7d)", esc(arg)), -1;
 		a->stale_set = true;
 		return 0;
 	case OPT_MAX_AGE:
 		if (b10t_parse_duration(arg, &a->o.max_age_s) < 0)
-			return cmd_usage_error(c, "--max-age '%s': not a duration (30s, 5m, 2h, 7d)", arg), -1;
+			return cmd_usage_error(c, "--max-age '%s': not a duration (30s, 5m, 2h, 7d)", esc(arg)), -1;
 		a->o.max_age_set = true;
 		return 0;
 	case OPT_MAX_SIZE:
 		if (b10t_parse_size(arg, &a->o.max_size) < 0)
-			return cmd_usage_error(c, "--max-size '%s': not a size (20G, 512M, 100K)", arg), -1;
+			return cmd_usage_error(c, "--max-size '%s': not a size (20G, 512M, 100K)", esc(arg)), -1;
 		a->o.max_size_set = true;
 		return 0;
 	case OPT_KEEP:
@@ -61,7 +61,7 @@ static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
 		else
 			len = strlen(arg);
 		if (!b10t_valid_key(arg, len))
-			return cmd_usage_error(c, "--keep '%s': not a key", arg), -1;
+			return cmd_usage_error(c, "--keep '%s': not a key", esc(arg)), -1;
 		keep = realloc(a->keep, (a->o.n_keep + 1) * sizeof(*keep));
 		if (!keep || !(keep[a->o.n_keep] = strndup(arg, len))) {
 			a->keep = keep ? keep : a->keep;
@@ -115,7 +115,8 @@ static void gc_text(const struct b10t_gc_result *res)
 	char b[32];
 
 	for (size_t i = 0; i < res->n_items; i++)
-		printf("%s %s (%s, %s)\n", verb, res->items[i].filename, res->items[i].reason,
+		printf("%s %s (%s, %s)\n", verb, esc(res->items[i].filename),
+		       esc(res->items[i].reason),
 		       human_bytes(res->items[i].bytes, b, sizeof(b)));
 	printf("%s %zu file%s, %s; %" PRIu64 " archive%s kept\n", verb, res->n_items,
 	       res->n_items == 1 ? "" : "s", human_bytes(res->freed_bytes, b, sizeof(b)),
@@ -132,7 +133,7 @@ int cmd_gc(struct cmd *c, int argc, char **argv)
 	b10t_gc_opts_init(&a.o, &c->cfg);
 	i = cmd_parse(c, verb_find("gc"), argc, argv, gc_opt, &a);
 	if (i >= 0 && i < argc)
-		i = (cmd_usage_error(c, "unexpected argument '%s'", argv[i]), -1);
+		i = (cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i])), -1);
 	if (i < 0) {
 		gc_args_free(&a);
 		return i == -2 ? 0 : EXIT_USAGE;

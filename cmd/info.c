@@ -24,7 +24,9 @@ struct info {
 	bool store_enabled;
 	bool store_exists;		/* an archive for the key */
 	struct b10t_archive_info archive;
-	cJSON *manifest;		/* the archive's manifest, NULL when none */
+	bool has_manifest;		/* the archive has a valid manifest: */
+	struct b10t_manifest manifest;
+	char manifest_error[sizeof(((struct b10t_ctx *)0)->err)];	/* or why not */
 	char store_error[sizeof(((struct b10t_ctx *)0)->err)];
 };
 
@@ -51,8 +53,13 @@ static void gather(struct cmd *c, struct info *in)
 		in->store_exists = true;
 		/* What the archive holds; the reference's .tar.gz has no manifest. */
 		snprintf(path, sizeof(path), "%s/%s", c->cfg.store_dir, in->archive.filename);
-		if (b10t_read_manifest(&c->ctx, path, in->archive.format, &json) == 0)
-			in->manifest = cJSON_Parse(json);
+		if (b10t_read_manifest(&c->ctx, path, in->archive.format, &json) == 0) {
+			if (b10t_manifest_parse(&c->ctx, json, strlen(json), &in->manifest) == 0)
+				in->has_manifest = true;
+			else
+				snprintf(in->manifest_error, sizeof(in->manifest_error), "%s",
+					 b10t_ctx_error(&c->ctx));
+		}
 		free(json);
 	} else if (c->ctx.err_code != -ENOENT && c->ctx.err_code != -ENOTDIR) {
 		snprintf(in->store_error, sizeof(in->store_error), "%s", b10t_ctx_error(&c->ctx));
@@ -61,23 +68,21 @@ static void gather(struct cmd *c, struct info *in)
 }
 
 /* The manifest's counts and origin, as b10fs_cache_* fields. */
-static void manifest_json(cJSON *o, const cJSON *m)
+static void manifest_json(cJSON *o, const struct info *in)
 {
-	static const char *const fields[][2] = {
-		{ "files", "b10fs_cache_files" },
-		{ "bytes", "b10fs_cache_uncompressed_bytes" },
-		{ "host", "b10fs_cache_host" },
-		{ "b10t_version", "b10fs_cache_b10t_version" },
-	};
+	const struct b10t_manifest *m = &in->manifest;
 
-	for (size_t i = 0; m && i < sizeof(fields) / sizeof(fields[0]); i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, fields[i][0]);
-
-		if (cJSON_IsNumber(v) && v->valuedouble >= 0)
-			json_add_u64(o, fields[i][1], (uint64_t)v->valuedouble);
-		else if (cJSON_IsString(v))
-			cJSON_AddStringToObject(o, fields[i][1], v->valuestring);
+	if (!in->has_manifest) {
+		if (in->manifest_error[0])
+			cJSON_AddStringToObject(o, "b10fs_cache_manifest_error", in->manifest_error);
+		return;
 	}
+	if (m->has_files)
+		json_add_u64(o, "b10fs_cache_files", m->files);
+	if (m->has_bytes)
+		json_add_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
+	cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
+	cJSON_AddStringToObject(o, "b10fs_cache_b10t_version", m->b10t_version);
 }
 
 static cJSON *info_json(const struct cmd *c, const struct info *in)
@@ -101,7 +106,7 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 		cJSON_AddStringToObject(o, "b10fs_cache_format",
 					b10t_format_name(in->archive.format));
 		cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)in->archive.mtime);
-		manifest_json(o, in->manifest);
+		manifest_json(o, in);
 	} else {
 		cJSON_AddNullToObject(o, "b10fs_cache_file");
 	}
@@ -129,7 +134,7 @@ static void info_text(const struct cmd *c, const struct info *in)
 		char label[64];
 
 		snprintf(label, sizeof(label), "  %s:", in->key.comp[i].name);
-		printf("%-20s %s\n", label, in->key.comp[i].value);
+		printf("%-20s %s\n", label, esc(in->key.comp[i].value));
 	}
 	printf("%-20s %s\n", "cache_dir:", c->cfg.cache_dir);
 	if (in->local_exists)
@@ -142,15 +147,19 @@ static void info_text(const struct cmd *c, const struct info *in)
 	printf("%-20s %s\n", "store_dir:", c->cfg.store_dir);
 	printf("%-20s %s\n", "b10fs_enabled:", in->store_enabled ? "true" : "false");
 	if (in->store_exists) {
-		const cJSON *files = cJSON_GetObjectItemCaseSensitive(in->manifest, "files");
-		const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(in->manifest, "bytes");
+		const struct b10t_manifest *m = &in->manifest;
 
 		printf("%-20s %s, %s (%" PRIu64 " bytes)\n", "b10fs_cache:",
-		       in->archive.filename, human_bytes(in->archive.bytes, size, sizeof(size)),
+		       esc(in->archive.filename), human_bytes(in->archive.bytes, size, sizeof(size)),
 		       in->archive.bytes);
-		if (cJSON_IsNumber(files) && cJSON_IsNumber(bytes))
-			printf("%-20s %.0f entries, %s\n", "b10fs_cache_holds:", files->valuedouble,
-			       human_bytes((uint64_t)bytes->valuedouble, size, sizeof(size)));
+		if (in->has_manifest && m->has_files && m->has_bytes)
+			printf("%-20s %" PRIu64 " entries, %s\n", "b10fs_cache_holds:", m->files,
+			       human_bytes(m->bytes, size, sizeof(size)));
+		if (in->has_manifest && (m->host[0] || m->b10t_version[0]))
+			printf("%-20s host %s, b10t %s\n", "b10fs_cache_made:", esc(m->host),
+			       esc(m->b10t_version));
+		if (in->manifest_error[0])
+			printf("%-20s %s\n", "b10fs_cache_manifest:", esc_msg(in->manifest_error));
 	} else
 		printf("%-20s %s\n", "b10fs_cache:", !in->store_enabled ? "- (store disabled)" :
 		       in->store_error[0] ? "unreadable" : "none");
@@ -165,7 +174,7 @@ int cmd_info(struct cmd *c, int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	if ((r = cmd_envkey(c, &in.key)) != 0)
 		return r;
 	gather(c, &in);
@@ -176,6 +185,5 @@ int cmd_info(struct cmd *c, int argc, char **argv)
 		info_text(c, &in);
 		r = 0;
 	}
-	cJSON_Delete(in.manifest);
 	return r;
 }

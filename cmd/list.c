@@ -32,7 +32,7 @@ struct listing {
 	bool store_enabled;
 	struct b10t_archive_info *v;
 	size_t n;
-	cJSON **manifests;		/* parsed manifest per archive, NULL entries when none */
+	struct b10t_manifest **manifests;	/* per archive, NULL when none or invalid */
 	bool current_exists;
 };
 
@@ -68,21 +68,20 @@ static void read_manifests(struct cmd *c, struct listing *l)
 				   b10t_ctx_error(&c->ctx));
 			continue;
 		}
-		l->manifests[i] = cJSON_Parse(json);
-		if (l->manifests[i] && !cJSON_IsObject(l->manifests[i])) {
-			cJSON_Delete(l->manifests[i]);
+		l->manifests[i] = malloc(sizeof(*l->manifests[i]));
+		if (l->manifests[i] &&
+		    b10t_manifest_parse(&c->ctx, json, strlen(json), l->manifests[i]) < 0) {
+			b10t_debug(&c->ctx, "%s: %s", l->v[i].filename, b10t_ctx_error(&c->ctx));
+			free(l->manifests[i]);
 			l->manifests[i] = NULL;
 		}
 		free(json);
 	}
 }
 
-static const cJSON *manifest_number(const struct listing *l, size_t i, const char *name)
+static const struct b10t_manifest *manifest_of(const struct listing *l, size_t i)
 {
-	const cJSON *m = l->manifests ? l->manifests[i] : NULL;
-	const cJSON *x = m ? cJSON_GetObjectItemCaseSensitive(m, name) : NULL;
-
-	return cJSON_IsNumber(x) && x->valuedouble >= 0 ? x : NULL;
+	return l->manifests ? l->manifests[i] : NULL;
 }
 
 static cJSON *list_json(const struct cmd *c, const struct listing *l)
@@ -92,7 +91,7 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct b10t_archive_info *a = &l->v[i];
 		cJSON *e = cJSON_CreateObject();
-		const cJSON *x;
+		const struct b10t_manifest *m = manifest_of(l, i);
 
 		cJSON_AddStringToObject(e, "filename", a->filename);
 		cJSON_AddStringToObject(e, "environment_key", a->key);
@@ -102,15 +101,15 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		json_add_u64(e, "size_bytes", a->bytes);
 		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
 		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
-		if ((x = manifest_number(l, i, "files")))
-			json_add_u64(e, "files", (uint64_t)x->valuedouble);
-		if ((x = manifest_number(l, i, "bytes")))
-			json_add_u64(e, "bytes", (uint64_t)x->valuedouble);
-		if (l->manifests && l->manifests[i]) {
-			const cJSON *comp = cJSON_GetObjectItemCaseSensitive(l->manifests[i],
-									     "components");
-			if (cJSON_IsObject(comp))
-				cJSON_AddItemToObject(e, "components", cJSON_Duplicate(comp, 1));
+		if (m && m->has_files)
+			json_add_u64(e, "files", m->files);
+		if (m && m->has_bytes)
+			json_add_u64(e, "bytes", m->bytes);
+		if (m) {
+			cJSON *comp = cJSON_AddObjectToObject(e, "components");
+
+			for (size_t k = 0; comp && k < m->n; k++)
+				cJSON_AddStringToObject(comp, m->comp[k].name, m->comp[k].value);
 		}
 		cJSON_AddItemToArray(arr, e);
 	}
@@ -153,19 +152,19 @@ static void list_text(const struct cmd *c, const struct listing *l)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct b10t_archive_info *a = &l->v[i];
 		char files[32] = "-", unpacked[32] = "-";
-		const cJSON *x;
+		const struct b10t_manifest *mf = manifest_of(l, i);
 
-		if (m && (x = manifest_number(l, i, "files")))
-			snprintf(files, sizeof(files), "%" PRIu64, (uint64_t)x->valuedouble);
-		if (m && (x = manifest_number(l, i, "bytes")))
-			human_bytes((uint64_t)x->valuedouble, unpacked, sizeof(unpacked));
+		if (mf && mf->has_files)
+			snprintf(files, sizeof(files), "%" PRIu64, mf->files);
+		if (mf && mf->has_bytes)
+			human_bytes(mf->bytes, unpacked, sizeof(unpacked));
 		printf("%c %-16s  %-3s  %10s  %-19s  %-19s  ", strcmp(a->key, l->key.key) ? ' ' : '*',
-		       a->key, b10t_format_name(a->format),
+		       esc(a->key), b10t_format_name(a->format),
 		       human_bytes(a->bytes, size, sizeof(size)),
 		       utc(a->mtime, created, sizeof(created)), utc(a->last_used, used, sizeof(used)));
 		if (m)
 			printf("%10s  %8s  ", files, unpacked);
-		printf("%s\n", a->filename);
+		printf("%s\n", esc(a->filename));
 	}
 	printf("%zu archive%s; this environment (%s): %s\n", l->n, l->n == 1 ? "" : "s",
 	       l->key.key, l->current_exists ? "marked *" : "none");
@@ -174,7 +173,7 @@ static void list_text(const struct cmd *c, const struct listing *l)
 static void listing_free(struct listing *l)
 {
 	for (size_t i = 0; l->manifests && i < l->n; i++)
-		cJSON_Delete(l->manifests[i]);
+		free(l->manifests[i]);
 	free(l->manifests);
 	free(l->v);
 }
@@ -189,7 +188,7 @@ int cmd_list(struct cmd *c, int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	if ((r = cmd_envkey(c, &l.key)) != 0)
 		return r;
 	b10t_debug(&c->ctx, "environment key %s in %.1f ms", l.key.key, (b10t_now() - t0) * 1e3);

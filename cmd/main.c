@@ -55,7 +55,7 @@ static int help_verb(struct cmd *c, int argc, char **argv)
 	}
 	if (!(v = verb_find(argv[1])) || !v->run) {
 		c->verb = "help";
-		return cmd_usage_error(c, "unknown verb '%s'", argv[1]);
+		return cmd_usage_error(c, "unknown verb '%s'", esc(argv[1]));
 	}
 	cmd_help(v, stdout);
 	return 0;
@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 		return finish(help_verb(&c, argc - i, argv + i));
 	v = verb_find(argv[i]);
 	if (!v || !v->run)
-		return cmd_usage_error(&c, "unknown verb '%s'", argv[i]);
+		return cmd_usage_error(&c, "unknown verb '%s'", esc(argv[i]));
 	c.verb = v->name;
 	return finish(v->run(&c, argc - i, argv + i));
 }

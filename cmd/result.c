@@ -46,13 +46,14 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 		return cmd_exit_code(res->status);
 	}
 	if (res->status != B10T_SUCCESS) {
-		printf("%s: %s: %s\n", c->verb, b10t_status_name(res->status), res->reason);
+		printf("%s: %s: %s\n", c->verb, b10t_status_name(res->status),
+		       esc_msg(res->reason));
 		return cmd_exit_code(res->status);
 	}
 	name = strrchr(res->archive, '/');
 	name = name ? name + 1 : res->archive;
 	printf("%s: SUCCESS: %" PRIu64 " files, %s %s %s (%s) in %.2f s\n", c->verb,
-	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, name,
+	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
 	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
 	return cmd_exit_code(res->status);
 }
@@ -98,7 +99,7 @@ int cmd_transfer(struct cmd *c, int argc, char **argv,
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	if ((r = cmd_envkey(c, &key)) != 0)
 		return r;
 	stop_signals_setup(c);

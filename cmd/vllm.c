@@ -519,7 +519,7 @@ int cmd_vllm(struct cmd *c, int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? 0 : EXIT_USAGE;
 	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", argv[i]);
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	if (root_err[0] && !strcmp(before, c->cfg.cache_dir)) {
 		cmd_error(c, "%s", root_err);
 		return 1;

@@ -120,8 +120,25 @@ int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
 bool b10t_store_enabled(const struct b10t_config *cfg);
 /* 0 when the store is usable, else -errno with a message. */
 int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg);
-/* Refuse '/', system directories, home directories themselves. */
+/*
+ * Refuse a cache dir that clear or load could wreck: '/', anything under
+ * /bin /boot /dev /etc /lib* /proc /run /sbin /sys /usr /var (but not under
+ * /var/tmp and /var/cache), and the shared parents themselves (/tmp, /home,
+ * /root, /var/tmp, /var/cache, /app, /cache, /cache/model, a home dir, ...).
+ * Checks the path as given and as resolved (through the nearest existing
+ * ancestor when it does not exist yet).
+ */
 int b10t_check_cache_dir(struct b10t_ctx *ctx, const char *path);
+
+/*
+ * Write `s` into dst as one line of printable ASCII: '\\', '\n', '\r',
+ * '\t', other control and non-ASCII bytes as '\xNN'; cut after `max` input
+ * bytes (0: as many as fit) with "...".  size >= 8; returns dst.
+ */
+#define B10T_ESCAPE_SIZE(max) (4 * (max) + 4)
+const char *b10t_escape(char *dst, size_t size, const char *s, size_t max);
+/* The same for a whole message, leaving its backslashes as they are. */
+const char *b10t_escape_msg(char *dst, size_t size, const char *s);
 
 /* Parse "30s", "5m", "2h", "7d", plain seconds; -EINVAL when bad. */
 int b10t_parse_duration(const char *s, uint64_t *seconds);
@@ -248,6 +265,61 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 /* Read only the manifest of an archive file; -ENOENT when it has none. */
 int b10t_read_manifest(struct b10t_ctx *ctx, const char *path,
 		       enum b10t_format fmt, char **manifest);
+
+/* ---- the manifest (lib/manifest.c) ----------------------------------- */
+
+/*
+ * The archive's first member, .b10t/manifest.json: what save packed and for
+ * which key.  One struct, one writer, one reader.  Every field is optional
+ * on reading (the reference's .tar.gz and old archives have none); a field
+ * that is present must have its type and range, else the manifest is
+ * invalid and the archive counts as corrupt.
+ */
+#define B10T_MANIFEST_VERSION 1
+#define B10T_MANIFEST_COMPONENTS 32
+#define B10T_MANIFEST_NUM_MAX ((1ULL << 53) - 1)	/* every integer to here is exact in a double */
+
+struct b10t_manifest_component {
+	char name[64];
+	char value[256];
+};
+
+struct b10t_manifest {
+	uint64_t version;		/* "b10t_manifest": 1 */
+	char key[B10T_KEY_LEN + 1];	/* "key", "" when absent */
+	bool has_scheme;
+	enum b10t_key_scheme scheme;	/* "scheme" */
+	size_t n;			/* "components": {name: value} */
+	struct b10t_manifest_component comp[B10T_MANIFEST_COMPONENTS];
+	bool has_files, has_bytes, has_created;
+	uint64_t files;			/* "files": entries packed */
+	uint64_t bytes;			/* "bytes": uncompressed bytes */
+	uint64_t created_time;		/* "created_time": Unix seconds */
+	char host[256];			/* "host" */
+	char b10t_version[64];		/* "b10t_version" */
+};
+
+/* The manifest save writes for `key`: components, counts, now, this host. */
+void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
+			uint64_t files, uint64_t bytes);
+/* Its JSON (malloc'ed, one line), or NULL when out of memory. */
+char *b10t_manifest_write(const struct b10t_manifest *m);
+/*
+ * Parse `json` (len bytes).  0, or -EBADMSG with "invalid manifest: WHY"
+ * in the ctx: not a JSON object, a field of the wrong type, a number that
+ * is negative, fractional or over B10T_MANIFEST_NUM_MAX (2^53 - 1), a string too long.
+ */
+int b10t_manifest_parse(struct b10t_ctx *ctx, const char *json, size_t len,
+			struct b10t_manifest *m);
+/*
+ * Whether the manifest belongs to the archive named for `key` (and
+ * `scheme`): 0, or -EBADMSG with "archive was made for key K" (or scheme).
+ */
+int b10t_manifest_check(struct b10t_ctx *ctx, const struct b10t_manifest *m,
+			const char *key, enum b10t_key_scheme scheme);
+/* Parse, then check: what load asks of the manifest it unpacked. */
+int b10t_manifest_verify(struct b10t_ctx *ctx, const char *json, const char *key,
+			 enum b10t_key_scheme scheme);
 
 /* ---- verbs ----------------------------------------------------------- */
 

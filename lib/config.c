@@ -37,14 +37,21 @@ const struct b10t_setting b10t_settings[] = {
 };
 const size_t b10t_settings_count = sizeof(b10t_settings) / sizeof(b10t_settings[0]);
 
-static const char *const system_dirs[] = {
-	"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
-	"/libx32", "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin",
-	"/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/include", "/usr/lib",
-	"/usr/lib64", "/usr/libexec", "/usr/local", "/usr/local/bin",
-	"/usr/local/lib", "/usr/sbin", "/usr/share", "/usr/src", "/var",
-	"/var/cache", "/var/lib", "/var/log", "/var/tmp", "/app", "/cache",
-	"/cache/model", NULL,
+/*
+ * The system trees: nothing at or below these may be a cache dir, since
+ * clear empties it and load fills it.  Any top-level "lib*" counts too
+ * (/lib, /lib32, /lib64, /libx32, ...).  /var is one, except the two
+ * scratch trees below it.
+ */
+static const char *const system_trees[] = {
+	"bin", "boot", "dev", "etc", "proc", "run", "sbin", "sys", "usr", "var", NULL,
+};
+static const char *const var_scratch[] = { "tmp", "cache", NULL };
+
+/* Shared parents: refused as the dir itself, fine for a dir below them. */
+static const char *const shared_parents[] = {
+	"/tmp", "/home", "/root", "/media", "/mnt", "/opt", "/srv", "/var/tmp",
+	"/var/cache", "/app", "/cache", "/cache/model", NULL,
 };
 
 const char *b10t_scheme_name(enum b10t_key_scheme scheme)
@@ -78,77 +85,174 @@ static void normalize(char *dst, const char *path)
 	*d = '\0';
 }
 
+/* Whether the first `len` bytes of `comp` are one of `names`. */
+static bool comp_in(const char *comp, size_t len, const char *const *names)
+{
+	for (size_t i = 0; names[i]; i++)
+		if (strlen(names[i]) == len && !strncmp(comp, names[i], len))
+			return true;
+	return false;
+}
+
+/* `path` is normalized and absolute. */
+static bool in_system_tree(const char *path)
+{
+	const char *c1 = path + 1, *c2;
+	size_t l1, l2;
+
+	if (!*c1)
+		return true;	/* "/" itself */
+	l1 = strcspn(c1, "/");
+	if (l1 >= 3 && !strncmp(c1, "lib", 3))
+		return true;
+	if (!comp_in(c1, l1, system_trees))
+		return false;
+	if (l1 != 3 || strncmp(c1, "var", 3))
+		return true;
+	/* /var/tmp/x and /var/cache/x are scratch space; /var/tmp itself is a
+	 * shared parent, refused below. */
+	if (c1[l1] != '/')
+		return true;
+	c2 = c1 + l1 + 1;
+	l2 = strcspn(c2, "/");
+	return !comp_in(c2, l2, var_scratch);
+}
+
 static bool is_dangerous(const char *path)
 {
 	const char *home = getenv("HOME");
 	struct passwd *pw = getpwuid(geteuid());
 	char h[PATH_MAX];
 
-	for (size_t i = 0; system_dirs[i]; i++)
-		if (!strcmp(path, system_dirs[i]))
+	if (path[0] != '/' || in_system_tree(path))
+		return true;
+	for (size_t i = 0; shared_parents[i]; i++)
+		if (!strcmp(path, shared_parents[i]))
 			return true;
-	if (home && *home && strlen(home) < sizeof(h)) {
+	if (home && *home == '/' && strlen(home) < sizeof(h)) {
 		normalize(h, home);
 		if (!strcmp(path, h))
 			return true;
 	}
-	if (pw && pw->pw_dir && !strcmp(path, pw->pw_dir))
-		return true;
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/' && strlen(pw->pw_dir) < sizeof(h)) {
+		normalize(h, pw->pw_dir);
+		if (!strcmp(path, h))
+			return true;
+	}
 	/* /home/NAME itself */
 	if (!strncmp(path, "/home/", 6) && !strchr(path + 6, '/'))
 		return true;
 	return false;
 }
 
+/*
+ * `path` with symlinks resolved; when it does not exist yet, the nearest
+ * existing ancestor resolved with the rest appended, so that a new dir
+ * below a link into /usr is seen as the /usr dir it would become.  False
+ * when nothing resolves (then the given path is all there is to check).
+ */
+static bool resolve(const char *path, char *out)
+{
+	char buf[PATH_MAX], real[PATH_MAX];
+	const char *rest;
+
+	if (realpath(path, out))
+		return true;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (;;) {
+		char *slash = strrchr(buf, '/');
+
+		if (!slash)
+			return false;
+		if (slash == buf) {
+			strcpy(real, "/");
+			rest = path;
+			break;
+		}
+		*slash = '\0';
+		if (realpath(buf, real)) {
+			rest = path + (slash - buf);
+			break;
+		}
+	}
+	return (size_t)snprintf(out, PATH_MAX, "%s%s", strcmp(real, "/") ? real : "",
+				rest) < PATH_MAX;
+}
+
 int b10t_check_cache_dir(struct b10t_ctx *ctx, const char *path)
 {
-	char norm[PATH_MAX], real[PATH_MAX];
+	char norm[PATH_MAX], real[PATH_MAX], rnorm[PATH_MAX], esc[B10T_ESCAPE_SIZE(256)];
 
+	if (strlen(path) >= sizeof(norm))
+		return b10t_set_error(ctx, ENAMETOOLONG, "cache dir: path too long");
 	normalize(norm, path);
 	if (is_dangerous(norm))
 		return b10t_set_error(ctx, EPERM,
 			"refusing to use %s as the cache dir: it is a system or home directory",
-			path);
-	if (realpath(norm, real) && is_dangerous(real))
-		return b10t_set_error(ctx, EPERM,
-			"refusing to use %s as the cache dir: it resolves to %s, a system or home directory",
-			path, real);
+			b10t_escape(esc, sizeof(esc), path, 256));
+	if (resolve(norm, real)) {
+		normalize(rnorm, real);
+		if (is_dangerous(rnorm)) {
+			char esc2[B10T_ESCAPE_SIZE(256)];
+			return b10t_set_error(ctx, EPERM,
+				"refusing to use %s as the cache dir: it resolves to %s, a system or home directory",
+				b10t_escape(esc, sizeof(esc), path, 256),
+				b10t_escape(esc2, sizeof(esc2), rnorm, 256));
+		}
+	}
 	return 0;
 }
 
+/* A value echoed in a message: escaped and cut, so the error is one line. */
+#define SHOW_MAX 64
+#define SHOW(buf, v) b10t_escape(buf, sizeof(buf), v, SHOW_MAX)
+
 static int check_path(struct b10t_ctx *ctx, const char *origin, const char *value)
 {
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 	size_t len = strlen(value);
 
 	if (!len)
 		return b10t_set_error(ctx, EINVAL, "%s is empty", origin);
-	if (value[0] != '/')
-		return b10t_set_error(ctx, EINVAL, "%s=%s: not an absolute path", origin, value);
-	if (len >= PATH_MAX - 128)
-		return b10t_set_error(ctx, ENAMETOOLONG, "%s: path too long", origin);
-	for (const char *p = value; (p = strstr(p, "..")); p += 2)
-		if (p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
-			return b10t_set_error(ctx, EINVAL, "%s=%s: '..' is not allowed", origin, value);
 	for (const char *p = value; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return b10t_set_error(ctx, EINVAL, "%s: control character in path", origin);
+			return b10t_set_error(ctx, EINVAL, "%s=%s: control character in path",
+					      origin, SHOW(esc, value));
+	if (value[0] != '/')
+		return b10t_set_error(ctx, EINVAL, "%s=%s: not an absolute path", origin,
+				      SHOW(esc, value));
+	if (len >= PATH_MAX - 128)
+		return b10t_set_error(ctx, ENAMETOOLONG, "%s=%s: path too long", origin,
+				      SHOW(esc, value));
+	for (const char *p = value; (p = strstr(p, "..")); p += 2)
+		if (p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
+			return b10t_set_error(ctx, EINVAL, "%s=%s: '..' is not allowed", origin,
+					      SHOW(esc, value));
 	return 0;
 }
 
+/*
+ * Only decimal digits: strtoull alone would take leading blanks, a sign
+ * ("-1" wraps to 2^64-1) and stop silently at trailing junk.
+ */
 static int parse_uint(struct b10t_ctx *ctx, const char *origin, const char *value,
 		      uint64_t min, uint64_t cap, uint64_t *out)
 {
-	char *end;
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 	unsigned long long v;
+	size_t len = strlen(value);
 
+	if (!len)
+		return b10t_set_error(ctx, EINVAL, "%s is empty: expected a whole number",
+				      origin);
+	if (strspn(value, "0123456789") != len)
+		return b10t_set_error(ctx, EINVAL, "%s=%s: not a whole number", origin,
+				      SHOW(esc, value));
 	errno = 0;
-	v = strtoull(value, &end, 10);
-	if (!*value || *end || errno || value[0] == '-' || value[0] == '+' ||
-	    value[0] == ' ')
-		return b10t_set_error(ctx, EINVAL, "%s=%s: not a whole number", origin, value);
-	if (v < min || v > cap)
+	v = strtoull(value, NULL, 10);
+	if (errno || v < min || v > cap)
 		return b10t_set_error(ctx, ERANGE, "%s=%s: must be between %llu and %llu",
-				      origin, value, (unsigned long long)min,
+				      origin, SHOW(esc, value), (unsigned long long)min,
 				      (unsigned long long)cap);
 	*out = v;
 	return 0;
@@ -205,17 +309,22 @@ int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
 			return r;
 		cfg->incomplete_timeout_s = (unsigned)v;
 	} else if (!strcmp(env, "BASETEN_FS_ENABLED")) {
+		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 		int b = parse_bool(value);
 		if (b < 0)
 			return b10t_set_error(ctx, EINVAL,
-				"%s=%s: expected 1/true/yes/on or 0/false/no/off", origin, value);
+				"%s=%s: expected 1/true/yes/on or 0/false/no/off", origin,
+				SHOW(esc, value));
 		cfg->fs_enabled = b;
 	} else if (!strcmp(env, "B10T_KEY_SCHEME")) {
+		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 		if (b10t_scheme_parse(value, &cfg->key_scheme) < 0)
 			return b10t_set_error(ctx, EINVAL,
-				"%s=%s: expected 'default' or 'b10-transfer'", origin, value);
+				"%s=%s: expected 'default' or 'b10-transfer'", origin,
+				SHOW(esc, value));
 	} else {
-		return b10t_set_error(ctx, EINVAL, "unknown setting %s", env);
+		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
+		return b10t_set_error(ctx, EINVAL, "unknown setting %s", SHOW(esc, env));
 	}
 	return 0;
 }

@@ -167,6 +167,11 @@ static int load_archive(struct load_job *j)
 		return r;
 	b10t_limits_default(&lim);
 	r = b10t_unpack(ctx, j->fd, j->info.format, j->staging, &lim, &st, &manifest);
+	/* The manifest must be valid and made for this name (none is fine:
+	 * the reference's .tar.gz); else the archive is at fault. */
+	if (r == 0 && manifest && (r = b10t_manifest_verify(ctx, manifest, j->info.key,
+							   j->cfg->key_scheme)) < 0)
+		st.archive_fault = true;
 	free(manifest);
 	if (r < 0) {
 		char msg[sizeof(ctx->err)];

@@ -14,10 +14,8 @@
  * save publishes the .tar.lz4 next to it (load prefers lz4; the .tar.gz is
  * never written or removed).
  *
- * The manifest (first member, .b10t/manifest.json) is one JSON object:
- *   "b10t_manifest": 1, "key", "scheme", "components": {name: value},
- *   "files", "bytes" (as measured before packing), "created_time" (Unix
- *   seconds), "host", "b10t_version".
+ * The manifest (first member, .b10t/manifest.json) is written by
+ * lib/manifest.c, which describes its fields.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,8 +27,6 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "internal.h"
 
@@ -71,27 +67,10 @@ static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 
 static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64_t bytes)
 {
-	cJSON *m = cJSON_CreateObject(), *comp;
-	char host[256] = "", *s = NULL;
+	struct b10t_manifest m;
 
-	if (!m)
-		return NULL;
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		host[0] = '\0';
-	cJSON_AddNumberToObject(m, "b10t_manifest", 1);
-	cJSON_AddStringToObject(m, "key", key->key);
-	cJSON_AddStringToObject(m, "scheme", b10t_scheme_name(key->scheme));
-	comp = cJSON_AddObjectToObject(m, "components");
-	for (size_t i = 0; comp && i < key->n; i++)
-		cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);
-	cJSON_AddNumberToObject(m, "files", (double)files);
-	cJSON_AddNumberToObject(m, "bytes", (double)bytes);
-	cJSON_AddNumberToObject(m, "created_time", (double)time(NULL));
-	cJSON_AddStringToObject(m, "host", host);
-	cJSON_AddStringToObject(m, "b10t_version", B10T_VERSION_STRING);
-	s = cJSON_PrintUnformatted(m);
-	cJSON_Delete(m);
-	return s;
+	b10t_manifest_init(&m, key, files, bytes);
+	return b10t_manifest_write(&m);
 }
 
 /*

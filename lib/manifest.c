@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The archive manifest, .b10t/manifest.json: one struct (b10t.h), one
+ * writer (save), one reader (load, info, list).  It is one JSON object:
+ *   "b10t_manifest": 1, "key", "scheme", "components": {name: value},
+ *   "files", "bytes" (as measured before packing), "created_time" (Unix
+ *   seconds), "host", "b10t_version".
+ * The reader takes the archive for hostile: every number is range-checked
+ * as a double before it becomes an integer (converting 1e300 or -1 to
+ * uint64_t is undefined behaviour), every string must fit its field, and
+ * unknown fields are ignored so that a newer writer stays readable.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "archive-int.h"
+#include "internal.h"
+
+void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
+			uint64_t files, uint64_t bytes)
+{
+	time_t now = time(NULL);
+
+	memset(m, 0, sizeof(*m));
+	m->version = B10T_MANIFEST_VERSION;
+	snprintf(m->key, sizeof(m->key), "%s", key->key);
+	m->has_scheme = true;
+	m->scheme = key->scheme;
+	for (size_t i = 0; i < key->n && i < B10T_MANIFEST_COMPONENTS; i++) {
+		snprintf(m->comp[i].name, sizeof(m->comp[i].name), "%s", key->comp[i].name);
+		snprintf(m->comp[i].value, sizeof(m->comp[i].value), "%s", key->comp[i].value);
+		m->n++;
+	}
+	m->has_files = m->has_bytes = m->has_created = true;
+	m->files = files;
+	m->bytes = bytes;
+	m->created_time = now > 0 ? (uint64_t)now : 0;
+	if (gethostname(m->host, sizeof(m->host) - 1) < 0)
+		m->host[0] = '\0';
+	snprintf(m->b10t_version, sizeof(m->b10t_version), "%s", B10T_VERSION_STRING);
+}
+
+/* Counts beyond 2^53 are not exact as doubles: written raw. */
+static bool add_u64(cJSON *o, const char *name, uint64_t v)
+{
+	char buf[32];
+
+	if (v <= B10T_MANIFEST_NUM_MAX)
+		return cJSON_AddNumberToObject(o, name, (double)v) != NULL;
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	return cJSON_AddRawToObject(o, name, buf) != NULL;
+}
+
+char *b10t_manifest_write(const struct b10t_manifest *m)
+{
+	cJSON *o = cJSON_CreateObject(), *comp;
+	bool ok;
+	char *s = NULL;
+
+	if (!o)
+		return NULL;
+	ok = add_u64(o, "b10t_manifest", m->version);
+	ok = ok && cJSON_AddStringToObject(o, "key", m->key);
+	if (m->has_scheme)
+		ok = ok && cJSON_AddStringToObject(o, "scheme", b10t_scheme_name(m->scheme));
+	ok = ok && (comp = cJSON_AddObjectToObject(o, "components"));
+	for (size_t i = 0; ok && i < m->n; i++)
+		ok = cJSON_AddStringToObject(comp, m->comp[i].name, m->comp[i].value) != NULL;
+	if (m->has_files)
+		ok = ok && add_u64(o, "files", m->files);
+	if (m->has_bytes)
+		ok = ok && add_u64(o, "bytes", m->bytes);
+	if (m->has_created)
+		ok = ok && add_u64(o, "created_time", m->created_time);
+	ok = ok && cJSON_AddStringToObject(o, "host", m->host);
+	ok = ok && cJSON_AddStringToObject(o, "b10t_version", m->b10t_version);
+	if (ok)
+		s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+/*
+ * A count: a JSON number that is finite, >= 0, integral and below 2^53 (2^53
+ * itself could be 2^53 + 1 rounded),
+ * checked on the double before any conversion.
+ */
+static int get_u64(struct b10t_ctx *ctx, const cJSON *o, const char *name, bool *has,
+		   uint64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	double d;
+
+	if (has)
+		*has = false;
+	if (!v)
+		return 0;
+	if (!cJSON_IsNumber(v))
+		return b10t_set_error(ctx, EBADMSG, "invalid manifest: \"%s\" is not a number",
+				      name);
+	d = v->valuedouble;
+	/* In range first (NaN fails both tests), then the conversion is
+	 * defined and tells whether d was integral. */
+	if (!(d >= 0 && d <= (double)B10T_MANIFEST_NUM_MAX) || (double)(uint64_t)d != d)
+		return b10t_set_error(ctx, EBADMSG,
+			"invalid manifest: \"%s\" is not a whole number from 0 to 2^53 - 1", name);
+	*out = (uint64_t)d;
+	if (has)
+		*has = true;
+	return 0;
+}
+
+/* A string that fits `size` with its NUL; absent leaves dst as it is. */
+static int get_str(struct b10t_ctx *ctx, const cJSON *o, const char *name, char *dst,
+		   size_t size, bool *has)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (has)
+		*has = false;
+	if (!v)
+		return 0;
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return b10t_set_error(ctx, EBADMSG, "invalid manifest: \"%s\" is not a string",
+				      name);
+	if (strlen(v->valuestring) >= size)
+		return b10t_set_error(ctx, EBADMSG, "invalid manifest: \"%s\" is too long",
+				      name);
+	memcpy(dst, v->valuestring, strlen(v->valuestring) + 1);
+	if (has)
+		*has = true;
+	return 0;
+}
+
+static int parse_components(struct b10t_ctx *ctx, const cJSON *o, struct b10t_manifest *m)
+{
+	const cJSON *comp = cJSON_GetObjectItemCaseSensitive(o, "components"), *c;
+
+	if (!comp)
+		return 0;
+	if (!cJSON_IsObject(comp))
+		return b10t_set_error(ctx, EBADMSG,
+				      "invalid manifest: \"components\" is not an object");
+	cJSON_ArrayForEach(c, comp) {
+		struct b10t_manifest_component *mc = &m->comp[m->n];
+
+		if (m->n == B10T_MANIFEST_COMPONENTS)
+			return b10t_set_error(ctx, EBADMSG,
+				"invalid manifest: more than %d components", B10T_MANIFEST_COMPONENTS);
+		if (!c->string || strlen(c->string) >= sizeof(mc->name) ||
+		    !cJSON_IsString(c) || !c->valuestring ||
+		    strlen(c->valuestring) >= sizeof(mc->value))
+			return b10t_set_error(ctx, EBADMSG,
+				"invalid manifest: a component is not a short string");
+		memcpy(mc->name, c->string, strlen(c->string) + 1);
+		memcpy(mc->value, c->valuestring, strlen(c->valuestring) + 1);
+		m->n++;
+	}
+	return 0;
+}
+
+int b10t_manifest_parse(struct b10t_ctx *ctx, const char *json, size_t len,
+			struct b10t_manifest *m)
+{
+	char scheme[32];
+	bool has_key;
+	cJSON *o;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if (len > B10T_MANIFEST_MAX)
+		return b10t_set_error(ctx, EBADMSG, "invalid manifest: %zu bytes", len);
+	/* cJSON bounds nesting itself (CJSON_NESTING_LIMIT): no deep recursion. */
+	o = cJSON_ParseWithLength(json, len);
+	if (!o || !cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return b10t_set_error(ctx, EBADMSG, "invalid manifest: not a JSON object");
+	}
+	if ((r = get_u64(ctx, o, "b10t_manifest", NULL, &m->version)) < 0 ||
+	    (r = get_str(ctx, o, "key", m->key, sizeof(m->key), &has_key)) < 0 ||
+	    (r = get_str(ctx, o, "scheme", scheme, sizeof(scheme), &m->has_scheme)) < 0 ||
+	    (r = parse_components(ctx, o, m)) < 0 ||
+	    (r = get_u64(ctx, o, "files", &m->has_files, &m->files)) < 0 ||
+	    (r = get_u64(ctx, o, "bytes", &m->has_bytes, &m->bytes)) < 0 ||
+	    (r = get_u64(ctx, o, "created_time", &m->has_created, &m->created_time)) < 0 ||
+	    (r = get_str(ctx, o, "host", m->host, sizeof(m->host), NULL)) < 0 ||
+	    (r = get_str(ctx, o, "b10t_version", m->b10t_version, sizeof(m->b10t_version),
+			 NULL)) < 0)
+		goto out;
+	if (has_key && !b10t_valid_key(m->key, strlen(m->key))) {
+		r = b10t_set_error(ctx, EBADMSG, "invalid manifest: \"key\" is not a key");
+		goto out;
+	}
+	if (m->has_scheme && b10t_scheme_parse(scheme, &m->scheme) < 0) {
+		char esc[B10T_ESCAPE_SIZE(32)];
+		r = b10t_set_error(ctx, EBADMSG, "invalid manifest: unknown scheme \"%s\"",
+				   b10t_escape(esc, sizeof(esc), scheme, 32));
+	}
+out:
+	cJSON_Delete(o);
+	if (r < 0)
+		memset(m, 0, sizeof(*m));
+	return r;
+}
+
+int b10t_manifest_check(struct b10t_ctx *ctx, const struct b10t_manifest *m,
+			const char *key, enum b10t_key_scheme scheme)
+{
+	if (m->key[0] && strcmp(m->key, key))
+		return b10t_set_error(ctx, EBADMSG, "archive was made for key %s", m->key);
+	if (m->has_scheme && m->scheme != scheme)
+		return b10t_set_error(ctx, EBADMSG, "archive was made for key scheme %s, not %s",
+				      b10t_scheme_name(m->scheme), b10t_scheme_name(scheme));
+	return 0;
+}
+
+int b10t_manifest_verify(struct b10t_ctx *ctx, const char *json, const char *key,
+			 enum b10t_key_scheme scheme)
+{
+	struct b10t_manifest m;
+	int r;
+
+	if ((r = b10t_manifest_parse(ctx, json, strlen(json), &m)) < 0)
+		return r;
+	return b10t_manifest_check(ctx, &m, key, scheme);
+}
