@@ -30,7 +30,13 @@
 extern char **environ;
 
 #define MAX_DIRS 512
-#define PYTHON_TIMEOUT_MS 5000
+/*
+ * The whole run of python3 for sys.path, start to reaped: it takes 20-50 ms
+ * (cold page cache and a slow NFS home: a few hundred), and every verb that
+ * needs the key waits for it, so a wedged interpreter must not cost more
+ * than this before the search goes on as "not found".
+ */
+#define PYTHON_TIMEOUT_MS 2000
 
 struct search {
 	struct b10t_ctx *ctx;
@@ -488,16 +494,52 @@ static size_t scan_path_python(struct search *s, char *exe, size_t size)
 	return scan_prefix(s, prefix);
 }
 
-/* Last resort: ask the interpreter for sys.path (torch is not imported). */
+/* Milliseconds left before `deadline` (b10t_now() seconds), never negative. */
+static int ms_left(double deadline)
+{
+	double left = (deadline - b10t_now()) * 1000;
+
+	return left > 0 ? (int)left + 1 : 0;
+}
+
+/*
+ * Wait for the child to exit until the deadline, without reaping it, so
+ * that its pid (and so its process group) cannot be reused while we kill
+ * the group.  True when it exited in time.
+ */
+static bool exited_by(pid_t pid, double deadline)
+{
+	for (;;) {
+		siginfo_t si = { 0 };
+
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+			return errno != EINTR ? true : false;
+		if (si.si_pid == pid)
+			return true;
+		if (!ms_left(deadline))
+			return false;
+		poll(NULL, 0, 5);
+	}
+}
+
+/*
+ * Last resort: ask the interpreter for sys.path (torch is not imported).
+ * It runs in its own process group under one deadline for reading and
+ * exiting alike: a python3 that never answers, closes stdout and sleeps,
+ * floods the pipe or leaves a grandchild holding it is killed (the whole
+ * group, with SIGKILL) and reaped, and the search goes on without it.
+ */
 static void scan_sys_path(struct search *s, const char *exe)
 {
 	char *argv[] = { (char *)exe, "-c", "import sys; print('\\n'.join(sys.path))", NULL };
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	char buf[1 << 16];
+	const char *why = NULL;
 	size_t len = 0;
-	int fds[2], status;
+	int fds[2], status, err;
 	pid_t pid;
-	double start = b10t_now();
+	double start = b10t_now(), deadline = start + PYTHON_TIMEOUT_MS / 1000.0;
 
 	if (pipe2(fds, O_CLOEXEC))
 		return;
@@ -505,31 +547,62 @@ static void scan_sys_path(struct search *s, const char *exe)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	if (posix_spawn(&pid, exe, &fa, NULL, argv, environ)) {
-		posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	err = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(fds[1]);
+	if (err) {
 		close(fds[0]);
-		close(fds[1]);
 		return;
 	}
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
 	for (;;) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		int left = PYTHON_TIMEOUT_MS - (int)((b10t_now() - start) * 1000);
+		int left = ms_left(deadline), n;
 		ssize_t r;
 
-		if (left <= 0 || poll(&p, 1, left) <= 0) {
-			b10t_warn(s->ctx, "envkey: %s did not answer in %d ms", exe, PYTHON_TIMEOUT_MS);
-			kill(pid, SIGKILL);
+		if (!left || (n = poll(&p, 1, left)) == 0) {
+			why = "did not answer";
+			break;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			why = "could not be read";
 			break;
 		}
 		r = read(fds[0], buf + len, sizeof(buf) - 1 - len);
-		if (r <= 0 || (len += (size_t)r) == sizeof(buf) - 1)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0) {
+			why = "could not be read";
 			break;
+		}
+		if (r == 0)
+			break;	/* EOF: now it must exit */
+		len += (size_t)r;
+		if (len == sizeof(buf) - 1) {
+			why = "answered more than 64 KiB";
+			break;
+		}
 	}
 	close(fds[0]);
+	if (!why && !exited_by(pid, deadline))
+		why = "did not exit";
+	/* The group too: a grandchild would otherwise keep running.  The
+	 * child is not reaped yet, so its pid still names this group. */
+	kill(-pid, SIGKILL);
+	if (why)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (why) {
+		b10t_warn(s->ctx, "envkey: %s %s within %d ms: killed; searching on without it",
+			  exe, why, PYTHON_TIMEOUT_MS);
+		return;
+	}
 	buf[len] = '\0';
 	b10t_debug(s->ctx, "envkey: ran %s for sys.path in %.1f ms", exe,
 		   (b10t_now() - start) * 1000);
