@@ -81,8 +81,10 @@ static void manifest_json(cJSON *o, const struct info *in)
 		json_add_u64(o, "b10fs_cache_files", m->files);
 	if (m->has_bytes)
 		json_add_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
-	cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
-	cJSON_AddStringToObject(o, "b10fs_cache_b10t_version", m->b10t_version);
+	if (m->host[0])
+		cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
+	if (m->b10t_version[0])
+		cJSON_AddStringToObject(o, "b10fs_cache_b10t_version", m->b10t_version);
 }
 
 static cJSON *info_json(const struct cmd *c, const struct info *in)
