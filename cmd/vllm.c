@@ -443,15 +443,15 @@ static void print_op(const char *what, const struct b10t_result *r, bool failed,
 	char b[32];
 
 	if (failed) {
-		printf("%s: ERROR: %s\n", what, err);
+		printf("%s: ERROR: %s\n", what, esc_msg(err));
 		return;
 	}
 	printf("%s: %s", what, b10t_status_name(r->status));
 	if (r->status == B10T_SUCCESS)
-		printf(" %s (%llu files, %s)", r->archive, (unsigned long long)r->files,
+		printf(" %s (%llu files, %s)", esc(r->archive), (unsigned long long)r->files,
 		       human_bytes(r->bytes, b, sizeof(b)));
 	else if (r->reason[0])
-		printf(" (%s)", r->reason);
+		printf(" (%s)", esc_msg(r->reason));
 	putchar('\n');
 }
 
@@ -461,7 +461,7 @@ static void result_text(const struct vllm *s)
 	if (s->waited)
 		printf("wait: %s after %.1f s, %u probes of %s\n",
 		       s->ready ? "ready" : s->signo ? "interrupted" : "timed out",
-		       s->waited_s, s->polls, s->url.value);
+		       s->waited_s, s->polls, esc(s->url.value));
 	if (s->save_tried)
 		print_op("save", &s->save, s->save_failed, s->save_err);
 	printf("status: %s\n", b10t_status_name(s->status));
@@ -472,7 +472,7 @@ static void result_text(const struct vllm *s)
 static int finish(struct cmd *c, struct vllm *s, const char *key)
 {
 	if (s->error[0])
-		cmd_error(c, "%s", s->error);
+		cmd_error(c, "%s", esc_msg(s->error));
 	if (c->json)
 		cmd_print_json(c, result_json(c, s, key));
 	else
@@ -521,13 +521,13 @@ int cmd_vllm(struct cmd *c, int argc, char **argv)
 	if (i < argc)
 		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	if (root_err[0] && !strcmp(before, c->cfg.cache_dir)) {
-		cmd_error(c, "%s", root_err);
+		cmd_error(c, "%s", esc_msg(root_err));
 		return 1;
 	}
 	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0 ||
 	    parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
 	    parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
-		cmd_error(c, "%s", b10t_ctx_error(&c->ctx));
+		cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 		return 1;
 	}
 	if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -543,7 +543,7 @@ int cmd_vllm(struct cmd *c, int argc, char **argv)
 		s.load_failed = true;
 		snprintf(s.load_err, sizeof(s.load_err), "%s", b10t_ctx_error(&c->ctx));
 		if (!c->quiet)
-			fprintf(stderr, "b10t vllm: warning: load failed: %s\n", s.load_err);
+			fprintf(stderr, "b10t vllm: warning: load failed: %s\n", esc_msg(s.load_err));
 	} else if (s.load.status == B10T_SUCCESS) {
 		s.status = B10T_SUCCESS;
 		return finish(c, &s, key.key);
@@ -557,7 +557,7 @@ int cmd_vllm(struct cmd *c, int argc, char **argv)
 	if (!c->quiet)
 		fprintf(stderr, "b10t vllm: no warm cache loaded (%s); waiting up to %g s for HTTP 200 from %s\n",
 			s.load_failed ? "load failed" : b10t_status_name(s.load.status),
-			s.timeout_s, s.url.value);
+			s.timeout_s, esc(s.url.value));
 	if (wait_ready(c, &s) < 0) {
 		snprintf(s.error, sizeof(s.error), "%s", b10t_ctx_error(&c->ctx));
 		s.status = B10T_ERROR;
