@@ -568,8 +568,12 @@ static void scan_sys_path(struct search *s, const char *exe)
 			break;
 		}
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !(s->ctx->cancel && *s->ctx->cancel))
 				continue;
+			if (errno == EINTR) {
+				why = "was interrupted";	/* by the user's signal */
+				break;
+			}
 			why = "could not be read";
 			break;
 		}
@@ -599,7 +603,7 @@ static void scan_sys_path(struct search *s, const char *exe)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (why) {
-		b10t_warn(s->ctx, "envkey: %s %s within %d ms: killed; searching on without it",
+		b10t_warn(s->ctx, "envkey: %s %s (deadline %d ms): killed; searching on without it",
 			  exe, why, PYTHON_TIMEOUT_MS);
 		return;
 	}
