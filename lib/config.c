@@ -148,33 +148,50 @@ static bool is_dangerous(const char *path)
 /*
  * `path` with symlinks resolved; when it does not exist yet, the nearest
  * existing ancestor resolved with the rest appended, so that a new dir
- * below a link into /usr is seen as the /usr dir it would become.  False
- * when nothing resolves (then the given path is all there is to check).
+ * below a link into /usr is seen as the /usr dir it would become.  A
+ * dangling link on the way is followed to where it points (mkdir through
+ * it would create its target).  False when nothing resolves (then the
+ * given path is all there is to check).
  */
-static bool resolve(const char *path, char *out)
+static bool resolve(const char *path, char *out, int depth)
 {
-	char buf[PATH_MAX], real[PATH_MAX];
+	char buf[PATH_MAX], real[PATH_MAX], link[PATH_MAX], next[PATH_MAX];
 	const char *rest;
+	struct stat st;
+	ssize_t n;
 
 	if (realpath(path, out))
 		return true;
 	snprintf(buf, sizeof(buf), "%s", path);
-	for (;;) {
+	while (lstat(buf, &st) < 0) {	/* the longest prefix that exists, as an entry */
 		char *slash = strrchr(buf, '/');
 
-		if (!slash)
-			return false;
-		if (slash == buf) {
+		if (!slash || slash == buf) {
 			strcpy(real, "/");
 			rest = path;
-			break;
+			goto join;
 		}
 		*slash = '\0';
-		if (realpath(buf, real)) {
-			rest = path + (slash - buf);
-			break;
-		}
 	}
+	rest = path + strlen(buf);
+	if (realpath(buf, real))
+		goto join;
+	/* Its last component is a dangling symlink: follow it by hand. */
+	if (!S_ISLNK(st.st_mode) || depth >= 8 ||
+	    (n = readlink(buf, link, sizeof(link) - 1)) <= 0)
+		return false;
+	link[n] = '\0';
+	if (link[0] == '/') {
+		if ((size_t)snprintf(next, sizeof(next), "%s%s", link, rest) >= sizeof(next))
+			return false;
+	} else {
+		*strrchr(buf, '/') = '\0';	/* its directory */
+		if ((size_t)snprintf(next, sizeof(next), "%s/%s%s", buf, link, rest) >=
+		    sizeof(next))
+			return false;
+	}
+	return resolve(next, out, depth + 1);
+join:
 	return (size_t)snprintf(out, PATH_MAX, "%s%s", strcmp(real, "/") ? real : "",
 				rest) < PATH_MAX;
 }
@@ -190,7 +207,7 @@ int b10t_check_cache_dir(struct b10t_ctx *ctx, const char *path)
 		return b10t_set_error(ctx, EPERM,
 			"refusing to use %s as the cache dir: it is a system or home directory",
 			b10t_escape(esc, sizeof(esc), path, 256));
-	if (resolve(norm, real)) {
+	if (resolve(norm, real, 0)) {
 		normalize(rnorm, real);
 		if (is_dangerous(rnorm)) {
 			char esc2[B10T_ESCAPE_SIZE(256)];

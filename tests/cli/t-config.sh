@@ -113,6 +113,11 @@ for l in to-usr to-usr-lib to-etc to-var-lib to-to-usr; do
 	ok "load into $l/new refused" expect_rc 1
 	ok "load into $l/new: nothing made there" [ ! -e "$T_DIR/$l/b10t-not-yet-$$" ]
 done
+# A dangling link: mkdir through it would create its target.
+ln -s "/usr/lib/b10t-not-yet-$$" "$T_DIR/dangling"
+TORCHINDUCTOR_CACHE_DIR="$T_DIR/dangling" run load
+ok "load into a dangling link into /usr/lib refused" expect_rc 1
+ok "nothing made at its target" [ ! -e "/usr/lib/b10t-not-yet-$$" ]
 TORCHINDUCTOR_CACHE_DIR="$T_DIR/to-usr-lib" run clear
 ok "clear of a link into /usr/lib refused" expect_rc 1
 mkdir -p "$T_DIR/plain"

@@ -173,6 +173,25 @@ static void test_cache_dir_guard_links(void)
 			   "a dir not yet made below a link to %s refused", targets[i]);
 		}
 	}
+	/* Dangling links: judged by where mkdir through them would land. */
+	snprintf(p, sizeof(p), "%s/dangling-abs", dir);
+	ok(symlink("/usr/lib/b10t-no-such-dir", p) == 0, "a dangling link into /usr/lib");
+	is_int(b10t_check_cache_dir(&ctx, p), -EPERM, "a dangling link into /usr/lib refused");
+	snprintf(t, sizeof(t), "%s/below/it", p);
+	is_int(b10t_check_cache_dir(&ctx, t), -EPERM, "a dir below a dangling link into /usr/lib refused");
+	snprintf(p, sizeof(p), "%s/dangling-rel", dir);
+	ok(symlink("../../../../../../../../../../../../../etc/b10t-no-such-dir", p) == 0,
+	   "a relative dangling link into /etc");
+	is_int(b10t_check_cache_dir(&ctx, p), -EPERM, "a relative dangling link into /etc refused");
+	snprintf(p, sizeof(p), "%s/dangling-hop", dir);
+	snprintf(t, sizeof(t), "%s/dangling-abs", dir);
+	ok(symlink(t, p) == 0, "a dangling link to a dangling link");
+	is_int(b10t_check_cache_dir(&ctx, p), -EPERM, "a chain of dangling links into /usr refused");
+	snprintf(p, sizeof(p), "%s/dangling-ok", dir);
+	snprintf(t, sizeof(t), "%s/not-made-yet", dir);
+	ok(symlink(t, p) == 0, "a dangling link to a plain place");
+	is_int(b10t_check_cache_dir(&ctx, p), 0, "a dangling link to a plain place accepted");
+
 	/* A link to a fine place is fine; so is a plain new dir. */
 	snprintf(p, sizeof(p), "%s/real", dir);
 	mkdir(p, 0700);
