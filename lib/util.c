@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Small parsers and filesystem helpers shared by the verbs. */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,19 +14,24 @@
 
 #include "internal.h"
 
-/* A whole number with an optional one-letter unit from `units`. */
+/*
+ * Decimal digits, then at most one letter from `units`, then nothing: no
+ * blank, sign or trailing text (strtoull alone would take " +5" and stop
+ * quietly at "5 junk").
+ */
 static int parse_scaled(const char *s, const char *units, const uint64_t *mult,
 			uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 	const char *u;
+	size_t digits;
 
-	if (!s || !isdigit((unsigned char)s[0]))
+	if (!s || !(digits = strspn(s, "0123456789")))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno)
+	if (errno || end != s + digits)
 		return -EINVAL;
 	if (*end == '\0') {
 		*out = v;
