@@ -137,6 +137,7 @@ int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
+	bool marker = false;
 	int found = 0;
 
 	if (!d) {
@@ -145,12 +146,28 @@ int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
 		return b10t_set_error(ctx, errno, "reading the cache dir %s: %s", path,
 				      strerror(errno));
 	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			found = 1;
-			break;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		/* b10t's own in-place staging (a load at work, or a dead one's
+		 * debris) is no cache; its install marker means "partial". */
+		if (b10t_local_reserved(de->d_name) &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!strcmp(de->d_name, B10T_INSTALL_MARKER) ? S_ISLNK(st.st_mode)
+								     : S_ISDIR(st.st_mode)) {
+				marker |= S_ISLNK(st.st_mode);
+				continue;
+			}
 		}
+		found = 1;
+	}
 	closedir(d);
+	if (marker)
+		return b10t_set_error(ctx, EBUSY, "the cache dir %s holds an unfinished install "
+				      "(%s): the next b10t load finishes it", path,
+				      B10T_INSTALL_MARKER);
 	return found;
 }
 
