@@ -66,10 +66,11 @@ bool b10t_local_reserved(const char *name);
  * Move the entries of staging dir `sname` (inside the cache dir tfd, path
  * `dir` for messages) into the cache dir without replacing any, then remove
  * the marker and the staging dir.  Several processes may run it at once.
- * -ENOENT (no message) when the staging dir is gone; *moved gets the count.
+ * -ENOENT (no message) when the staging dir is gone.  *moved counts the
+ * entries it moved, *kept those it left because the name was taken.
  */
 int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char *sname,
-		      uint64_t *moved);
+		      uint64_t *moved, uint64_t *kept);
 /*
  * An interrupted install in the cache dir `dir` (its marker is there):
  * finish it, or clean it when its staging dir is gone.  0 nothing to do,

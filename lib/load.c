@@ -265,7 +265,7 @@ static int finish_other(struct load_job *j)
 static int install_in_place(struct load_job *j)
 {
 	const char *sname = strrchr(j->staging, '/') + 1;
-	uint64_t moved;
+	uint64_t moved, kept;
 	int tfd, r;
 
 	tfd = open(j->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -289,7 +289,7 @@ static int install_in_place(struct load_job *j)
 	}
 	/* From here the staging belongs to the marker: should we die, the
 	 * next load finishes the move. */
-	r = b10t_local_finish(j->ctx, tfd, j->target, sname, &moved);
+	r = b10t_local_finish(j->ctx, tfd, j->target, sname, &moved, &kept);
 	close(tfd);
 	if (r == -ENOENT) {	/* someone removed our staging: the cache may be partial */
 		char note[PATH_MAX + 128];
@@ -303,7 +303,9 @@ static int install_in_place(struct load_job *j)
 	if (r < 0)
 		return r;
 	b10t_debug(j->ctx, "moved %llu entries into %s", (unsigned long long)moved, j->target);
-	return 0;
+	/* Nothing of ours went in: another load installed the whole archive
+	 * between our emptiness check and our marker. */
+	return moved == 0 && kept > 0 ? 1 : 0;
 }
 
 /* Move the staging dir into place.  0, 1 when the cache dir filled

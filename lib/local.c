@@ -350,14 +350,14 @@ static int move_noreplace(int sfd, const char *name, int tfd)
 }
 
 int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char *sname,
-		      uint64_t *moved)
+		      uint64_t *moved, uint64_t *kept)
 {
 	struct b10t_rm rm = { 0 };
 	char **names;
 	size_t n;
 	int sfd, r = 0;
 
-	*moved = 0;
+	*moved = *kept = 0;
 	sfd = openat(tfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sfd < 0)
 		return errno == ENOENT ? -ENOENT :
@@ -377,8 +377,7 @@ int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char
 		else if (m == -ENOENT)
 			;	/* another load finishing the same install moved it */
 		else if (m == -EEXIST || m == -ENOTEMPTY || m == -EISDIR || m == -ENOTDIR)
-			b10t_warn(ctx, "installing into %s: %s is there already; kept it", dir,
-				  names[i]);
+			(*kept)++;	/* someone else's is there: it stays */
 		else if (m < 0)
 			r = b10t_set_error(ctx, -m, "installing into %s: moving %s/%s: %s "
 					   "(the next load finishes the install)", dir, sname,
@@ -428,7 +427,7 @@ static int clean_install(struct b10t_ctx *ctx, int tfd, const char *dir)
 int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t size)
 {
 	char sname[NAME_MAX + 1];
-	uint64_t moved;
+	uint64_t moved, kept;
 	int tfd, r;
 
 	note[0] = '\0';
@@ -443,7 +442,7 @@ int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t
 	}
 	/* The marker is made only once the staging was verified whole:
 	 * finishing the move gives exactly the archive. */
-	r = b10t_local_finish(ctx, tfd, dir, sname, &moved);
+	r = b10t_local_finish(ctx, tfd, dir, sname, &moved, &kept);
 	if (r == 0) {
 		snprintf(note, size, "finished an interrupted install into %s (%llu entries moved)",
 			 dir, (unsigned long long)moved);

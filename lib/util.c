@@ -133,13 +133,14 @@ uint64_t b10t_random64(void)
 	return x;
 }
 
-int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
+/* 1 entries, 0 none, -errno; *marker: the install marker is there. */
+static int cache_dir_scan(struct b10t_ctx *ctx, const char *path, bool *marker)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
-	bool marker = false;
 	int found = 0;
 
+	*marker = false;
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
@@ -157,18 +158,26 @@ int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (!strcmp(de->d_name, B10T_INSTALL_MARKER) ? S_ISLNK(st.st_mode)
 								     : S_ISDIR(st.st_mode)) {
-				marker |= S_ISLNK(st.st_mode);
+				*marker |= S_ISLNK(st.st_mode);
 				continue;
 			}
 		}
 		found = 1;
 	}
 	closedir(d);
-	if (marker)
+	return found;
+}
+
+int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
+{
+	bool marker;
+	int r = cache_dir_scan(ctx, path, &marker);
+
+	if (r >= 0 && marker)
 		return b10t_set_error(ctx, EBUSY, "the cache dir %s holds an unfinished install "
 				      "(%s): the next b10t load finishes it", path,
 				      B10T_INSTALL_MARKER);
-	return found;
+	return r;
 }
 
 void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key)
