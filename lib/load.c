@@ -383,9 +383,9 @@ static int extract(struct load_job *j, bool inside)
 	if (r == 0 && manifest && (r = b10t_manifest_verify(ctx, manifest, j->info.key,
 							   j->cfg->key_scheme)) < 0)
 		st.archive_fault = true;
+	free(manifest);
 	ctx->progress = j->user_progress;
 	ctx->progress_arg = j->user_arg;
-	free(manifest);
 	if (r == 0 && (r = check_reserved(j)) < 0)
 		st.archive_fault = true;
 	if (r < 0) {

@@ -193,6 +193,8 @@ run load --json
 ok "archive with a '.b10t-installing' member: ERROR" expect_rc 1
 ok "... naming the member" contains "$ERR" ".b10t-installing"
 ok "... the cache dir is as it was (absent)" [ ! -e "$C" ]
+ok "... the archive is moved aside" sh -c "[ ! -e '$A' ] && ls '$S' | grep -q '\.corrupt\.'"
+rm -f "$S"/*.corrupt.*
 restore
 
 # ---- 2b. a non-root user's cache dir under a root-owned parent -------------
