@@ -17,6 +17,8 @@ no_b10t_left() {
 	[ -z "$(ls -A "$1" | grep '^\.b10t-')" ] &&
 	[ -z "$(ls -A "$(dirname "$1")" | grep "^\.$(basename "$1")\.b10t-")" ]
 }
+# strace: LeakSanitizer (sanitizer builds) cannot run under ptrace.
+traced() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -qq -f -o /dev/null "$@"; }
 # Our pid namespace and boot, as b10t writes them into names.
 TAG="ns$(stat -Lc %i /proc/self/ns/pid)-$(head -c 8 /proc/sys/kernel/random/boot_id)"
 
@@ -150,7 +152,7 @@ fi
 # shows only as EBUSY at the final rename: staged again inside, loaded.
 if command -v strace >/dev/null; then
 	mkdir -p "$C"
-	strace -qq -f -o /dev/null -e trace=rename -e inject=rename:error=EBUSY:when=1 \
+	traced -e trace=rename -e inject=rename:error=EBUSY:when=1 \
 		"$B10T" load -v --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?; ERR=$(cat "$T_DIR/err")
 	ok "EBUSY at the final rename: load exits 0" expect_rc 0
 	ok "... after staging again inside" contains "$ERR" "staging again inside"
@@ -248,6 +250,7 @@ rm -rf "$C" "$parent/.$base.b10t-"*
 # A real load in another pid namespace, held (strace delays its final
 # rename) with its staging in place: gc and a load here leave it alone.
 if unshare --pid --fork true 2>/dev/null && command -v strace >/dev/null; then
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 	unshare --pid --fork strace -qq -f -o /dev/null -e trace=rename \
 		-e inject=rename:delay_enter=6s "$B10T" load --json \
 		>"$T_DIR/ns.out" 2>"$T_DIR/ns.err" &
@@ -279,7 +282,7 @@ if command -v strace >/dev/null; then
 	i=0; while [ $i -lt 600 ]; do echo $i >"$T_DIR/many/f$i"; i=$((i + 1)); done
 	mv "$A" "$T_DIR/keep.tar.lz4"
 	run save --cache-dir "$T_DIR/many"
-	strace -qq -f -o /dev/null -e trace=utimensat -e inject=utimensat:delay_enter=15ms \
+	traced -e trace=utimensat -e inject=utimensat:delay_enter=15ms \
 		"$B10T" load --quiet >/dev/null 2>&1 &
 	slow=$!
 	i=0
