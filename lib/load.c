@@ -512,7 +512,9 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	/* An install into the cache dir that a killed load left half done:
 	 * finish it (or clean it) first, so a partial cache never passes for
 	 * a warm one below. */
-	r = b10t_local_recover(ctx, cfg->cache_dir, note, sizeof(note));
+	r = resolve_target(&j);	/* a symlink to a system dir is refused first */
+	if (r == 0)
+		r = b10t_local_recover(ctx, j.target, note, sizeof(note));
 	if (r < 0)
 		goto out;
 	if (r > 0)
@@ -522,7 +524,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
 	if (r == -EBUSY) {	/* an install began since: help it finish */
 		b10t_clear_error(ctx);
-		r = b10t_local_recover(ctx, cfg->cache_dir, note, sizeof(note));
+		r = b10t_local_recover(ctx, j.target, note, sizeof(note));
 		if (r > 0)
 			b10t_warn(ctx, "%s", note);
 		if (r >= 0)
@@ -558,9 +560,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	memcpy(res->archive, j.path, sizeof(res->archive));
 	b10t_debug(ctx, "found %s in %.3f s", j.info.filename, b10t_now() - start);
 
-	r = resolve_target(&j);
-	if (r == 0)
-		r = load_archive(&j);
+	r = load_archive(&j);
 	if (j.sfd >= 0)
 		close(j.sfd);
 	if (j.staging[0])
