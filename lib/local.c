@@ -359,8 +359,8 @@ int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char
 
 	*moved = *kept = 0;
 	sfd = openat(tfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd < 0)
-		return errno == ENOENT ? -ENOENT :
+	if (sfd < 0)	/* gone, or not a dir of ours (a symlink): nothing to finish */
+		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? -ENOENT :
 		       b10t_set_error(ctx, errno, "installing into %s: opening %s: %s", dir,
 				      sname, strerror(errno));
 	r = list_names(dup(sfd), &names, &n);
@@ -408,8 +408,17 @@ static int clean_install(struct b10t_ctx *ctx, int tfd, const char *dir)
 		return b10t_set_error(ctx, -r, "reading %s: %s", dir, strerror(-r));
 	for (size_t i = 0; i < n; i++) {
 		struct b10t_rm rm = { 0 };
+		struct stat st;
 
-		if (!r && !b10t_local_reserved(names[i]) && b10t_rm_tree_at(tfd, names[i], &rm) < 0)
+		/* Other loads' staging dirs stay (the debris rules decide on
+		 * them), and the marker goes last. */
+		if (b10t_local_reserved(names[i]) &&
+		    (!strcmp(names[i], B10T_INSTALL_MARKER) ||
+		     (fstatat(tfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)))) {
+			free(names[i]);
+			continue;
+		}
+		if (!r && b10t_rm_tree_at(tfd, names[i], &rm) < 0)
 			r = b10t_set_error(ctx, rm.err ? rm.err : errno,
 					   "cleaning the interrupted install in %s: %s: %s", dir,
 					   rm.err ? rm.what : names[i], strerror(rm.err ? rm.err : errno));

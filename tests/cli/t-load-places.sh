@@ -113,6 +113,17 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	ok "... and says it cleaned" contains "$ERR" "cleaned an interrupted install"
 	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
 
+	# The marker names a symlink, not a staging dir: cleaned, not followed.
+	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
+	mkdir "$T_DIR/elsewhere"; echo keep >"$T_DIR/elsewhere/f"
+	cp -a "$ORIG/fxgraph" "$M/"
+	ln -s "$T_DIR/elsewhere" "$M/.b10t-staging.x"
+	ln -s ".b10t-staging.x" "$M/.b10t-installing"
+	run load --cache-dir "$M" --json
+	ok "marker naming a symlink: cleaned and loaded (exit 0)" expect_rc 0
+	ok "... the symlink's target is untouched" [ -f "$T_DIR/elsewhere/f" ] && [ ! -e "$T_DIR/elsewhere/fxgraph" ]
+	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
+
 	# Killed before the marker: a partial staging never counts.
 	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
 	mkdir -p "$M/.b10t-staging.$TAG.999999.0123456789abcdef/fxgraph"
