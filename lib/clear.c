@@ -61,7 +61,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	       struct b10t_result *res)
 {
 	const char *dir = cfg->cache_dir, *base;
-	char parent[PATH_MAX], aside[NAME_MAX + 1], rnd[17], aside_path[PATH_MAX + NAME_MAX + 2];
+	char parent[PATH_MAX], aside[NAME_MAX + 1], aside_path[PATH_MAX + NAME_MAX + 2];
 	struct b10t_rm rm = { 0 };
 	struct stat st;
 	int pfd, fd, r;
@@ -107,9 +107,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				      dir);
 	}
 
-	snprintf(rnd, sizeof(rnd), "%016llx", (unsigned long long)b10t_random64());
-	snprintf(aside, sizeof(aside), ".%.*s.b10t-clear.%ld.%s", NAME_MAX - 64, base,
-		     (long)getpid(), rnd);
+	b10t_local_name(aside, sizeof(aside), base, "clear");	/* names: lib/local.c */
 	snprintf(aside_path, sizeof(aside_path), "%s%s%s", parent,
 		 strcmp(parent, "/") ? "/" : "", aside);
 

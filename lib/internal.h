@@ -41,11 +41,48 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm);
 int b10t_rm_path(const char *path);
 
 /*
- * Debris a killed load or clear leaves next to the cache dir: the
- * `.<name>.b10t-staging.<pid>.*` and `.<name>.b10t-clear.<pid>.*` dirs whose
- * process is gone (or that are older than a day, in case the pid was
- * reused).  Calls found() for each (removed unless dry_run); returns the
- * count, never an error: it is housekeeping.
+ * Local staging (lib/local.c, docs/protocol-load.md).  Load stages next to
+ * the cache dir as `.<name>.b10t-staging.<tag>.<pid>.<rnd>`, or inside it as
+ * `.b10t-staging.<tag>.<pid>.<rnd>` when the dir is a mount point or its
+ * parent is not writable; clear renames it aside as
+ * `.<name>.b10t-clear.<tag>.<pid>.<rnd>`.  <tag> is "ns<pid ns inode>-<boot
+ * id, 8 hex>".  An in-place install moves the staging's entries into the
+ * cache dir under the marker B10T_INSTALL_MARKER, a symlink to the staging
+ * dir that exists only once the staging was verified whole.
+ */
+#define B10T_INSTALL_MARKER ".b10t-installing"
+/* A staging of another pid namespace or boot is debris when untouched this long. */
+#define B10T_FOREIGN_MAX_AGE 3600
+/* How often a live load touches its staging dir's mtime, seconds. */
+#define B10T_STAGING_TOUCH_S 5
+
+/* A fresh name for `kind` ("staging", "clear"): next to the cache dir named
+ * `base`, or inside it when base is NULL.  -ENAMETOOLONG. */
+int b10t_local_name(char *buf, size_t size, const char *base, const char *kind);
+/* Whether a top-level cache dir entry has a name b10t keeps for itself (the
+ * marker, in-place staging): never packed, never taken from an archive. */
+bool b10t_local_reserved(const char *name);
+/*
+ * Move the entries of staging dir `sname` (inside the cache dir tfd, path
+ * `dir` for messages) into the cache dir without replacing any, then remove
+ * the marker and the staging dir.  Several processes may run it at once.
+ * -ENOENT (no message) when the staging dir is gone.  *moved counts the
+ * entries it moved, *kept those it left because the name was taken.
+ */
+int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char *sname,
+		      uint64_t *moved, uint64_t *kept);
+/*
+ * An interrupted install in the cache dir `dir` (its marker is there):
+ * finish it, or clean it when its staging dir is gone.  0 nothing to do,
+ * 1 finished, 2 cleaned (note says which, for the user), -errno.
+ */
+int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t size);
+
+/*
+ * Debris a killed load or clear leaves next to the cache dir, and in-place
+ * staging of dead loads inside it (see lib/local.c for the rules).  Calls
+ * found() for each (removed unless dry_run); returns the count, never an
+ * error: it is housekeeping.
  */
 int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry_run,
 		      void (*found)(void *arg, const char *name, const char *reason,
@@ -60,10 +97,22 @@ static inline int b10t_check_cancel(struct b10t_ctx *ctx)
 	return 0;
 }
 
+struct stat;
+/*
+ * Open an archive of the store for reading and decide on the fd: O_NONBLOCK
+ * (a FIFO cannot hang the open), O_NOFOLLOW (a symlink is refused, ELOOP),
+ * then fstat into *st: anything but a regular file is refused (EISDIR,
+ * EINVAL).  noatime: keep the atime (gc's last use) where allowed.
+ * The fd, or -errno with the message set.  (lib/store.c)
+ */
+int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st);
+
 /* 64 random bits for unique names (getrandom, else pid/time/counter). */
 uint64_t b10t_random64(void);
-/* 1 when the cache dir `path` has an entry, 0 when empty or missing, else
- * -errno with the message set. */
+/* 1 when the cache dir `path` has an entry, 0 when empty or missing (b10t's
+ * in-place staging dirs do not count), -EBUSY when it holds an install
+ * marker (an install running or interrupted: its content may be partial),
+ * else -errno with the message set. */
 int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path);
 /* Start a load/save result: zeroed, ERROR until decided, the key filled in. */
 void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key);

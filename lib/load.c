@@ -2,9 +2,14 @@
 /*
  * load: extract this key's archive from the store into the local cache dir.
  *
- * The archive is streamed from the store (no local copy) into a fresh
- * staging dir next to the cache dir (same filesystem), which is renamed
- * into place only once the whole archive has been read and verified.  A
+ * The archive is opened without following a symlink or waiting on a FIFO
+ * and judged by fstat of that fd, then streamed from the store (no local
+ * copy) into a fresh staging dir next to the cache dir (same filesystem),
+ * which is renamed into place only once the whole archive has been read and
+ * verified.  Where that rename cannot work (the cache dir is a mount point,
+ * its parent is not writable) the staging dir is made inside the empty
+ * cache dir and its entries are moved into place under an install marker,
+ * which the next load finishes should this one be killed (lib/local.c).  A
  * failure of any kind leaves the cache dir as it was and no staging debris.
  *
  * The store is not written on success except for a best-effort last-used
@@ -13,6 +18,7 @@
  * hostile or over a cap is renamed aside as cache_<key>.corrupt.<unique>.<ext>
  * so the next save can publish a good one.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -27,6 +33,9 @@
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
 
 /* mkdir -p for the parent of the cache dir. */
@@ -59,8 +68,15 @@ struct load_job {
 	struct b10t_archive_info info;
 	char path[PATH_MAX];		/* the archive */
 	char target[PATH_MAX];		/* the cache dir, symlinks resolved */
-	char staging[PATH_MAX];
-	int fd;
+	bool target_exists;
+	char staging[PATH_MAX];		/* "" when none of ours is left to remove */
+	bool in_place;			/* staging is inside the cache dir */
+	const char *why_in_place;
+	int fd;				/* the archive */
+	int sfd;			/* the staging dir, for its mtime */
+	double touched;
+	void (*user_progress)(void *arg, const struct b10t_progress *p);
+	void *user_arg;
 };
 
 /*
@@ -76,7 +92,7 @@ static void move_aside(struct load_job *j)
 	struct stat a, b;
 	int n;
 
-	if (fstat(j->fd, &a) < 0 || stat(j->path, &b) < 0 ||
+	if (fstat(j->fd, &a) < 0 || lstat(j->path, &b) < 0 ||
 	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
 		b10t_debug(ctx, "%s changed meanwhile: not moving it aside", j->path);
 		return;
@@ -96,56 +112,255 @@ static void move_aside(struct load_job *j)
 	b10t_set_error(ctx, -ctx->err_code, "%s; moved aside as %s", msg, aside);
 }
 
-/* Make the staging dir next to the target: .<name>.b10t-staging.<pid>.<rnd> */
+/*
+ * Whether the cache dir is the root of a mount (a Kubernetes emptyDir, a
+ * tmpfs, a `docker -v` volume): rename() can never replace it (EBUSY), and
+ * a sibling is on another filesystem.  statx knows (Linux 5.8+); else its
+ * device differs from its parent's (a bind mount of the same filesystem
+ * then shows up only as EBUSY at the rename, which is handled too).
+ */
+static bool is_mount_root(const char *path)
+{
+	char up[PATH_MAX + 4];
+	struct statx sx;
+	struct stat a, b;
+
+	if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) == 0 &&
+	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return true;
+	snprintf(up, sizeof(up), "%s/..", path);
+	return stat(path, &a) == 0 && stat(up, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+static int open_staging(struct load_job *j)
+{
+	j->sfd = open(j->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (j->sfd < 0)
+		return b10t_set_error(j->ctx, errno, "opening the staging dir %s: %s",
+				      j->staging, strerror(errno));
+	j->touched = b10t_now();
+	return 0;
+}
+
+/* Stage inside the cache dir: .b10t-staging.<tag>.<pid>.<rnd> */
+static int make_staging_inside(struct load_job *j)
+{
+	char name[NAME_MAX + 1];
+
+	if (b10t_local_name(name, sizeof(name), NULL, "staging") < 0 ||
+	    snprintf(j->staging, sizeof(j->staging), "%s/%s", j->target, name) >=
+	    (int)sizeof(j->staging)) {
+		j->staging[0] = '\0';
+		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
+	}
+	if (mkdir(j->staging, 0700) < 0) {
+		int r = b10t_set_error(j->ctx, errno, "creating the staging dir %s: %s",
+				       j->staging, strerror(errno));
+
+		j->staging[0] = '\0';	/* not ours: never remove it */
+		return r;
+	}
+	j->in_place = true;
+	b10t_debug(j->ctx, "staging inside the cache dir (%s): %s", j->why_in_place, j->staging);
+	return open_staging(j);
+}
+
+/*
+ * Make the staging dir: next to the target, .<name>.b10t-staging.<tag>.<pid>.<rnd>,
+ * so one rename() puts it in place; inside the existing cache dir when that
+ * cannot work (a mount point, a parent we may not write).
+ */
 static int make_staging(struct load_job *j)
 {
 	char tmp[PATH_MAX], parent[PATH_MAX], name[NAME_MAX + 1];
 	int r;
 
+	if (j->target_exists && is_mount_root(j->target)) {
+		j->why_in_place = "it is a mount point";
+		return make_staging_inside(j);
+	}
 	snprintf(tmp, sizeof(tmp), "%s", j->target);
 	snprintf(parent, sizeof(parent), "%s", dirname(tmp));
 	snprintf(tmp, sizeof(tmp), "%s", j->target);
-	snprintf(name, sizeof(name), "%s", basename(tmp));
-	r = make_dirs(parent);
-	if (r < 0)
-		return b10t_set_error(j->ctx, -r, "creating %s: %s", parent, strerror(-r));
-	if (snprintf(j->staging, sizeof(j->staging), "%s/.%.200s.b10t-staging.%ld.%016llx",
-		     strcmp(parent, "/") ? parent : "", name, (long)getpid(),
-		     (unsigned long long)b10t_random64()) >= (int)sizeof(j->staging))
+	if (b10t_local_name(name, sizeof(name), basename(tmp), "staging") < 0 ||
+	    snprintf(j->staging, sizeof(j->staging), "%s/%s", strcmp(parent, "/") ? parent : "",
+		     name) >= (int)sizeof(j->staging)) {
+		j->staging[0] = '\0';
 		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
-	if (mkdir(j->staging, 0700) < 0) {
-		r = b10t_set_error(j->ctx, errno, "creating the staging dir %s: %s",
-				   j->staging, strerror(errno));
-		j->staging[0] = '\0';	/* not ours: never remove it */
-		return r;
 	}
-	return 0;
+	r = make_dirs(parent);
+	if (r == 0 && mkdir(j->staging, 0700) < 0)
+		r = -errno;
+	if (r == 0)
+		return open_staging(j);
+	j->staging[0] = '\0';	/* not ours: never remove it */
+	if (j->target_exists && (r == -EACCES || r == -EPERM || r == -EROFS)) {
+		j->why_in_place = "its parent is not writable";
+		return make_staging_inside(j);
+	}
+	return b10t_set_error(j->ctx, -r, "creating the staging dir in %s: %s", parent,
+			      strerror(-r));
+}
+
+/*
+ * An archive member at the top with a name b10t keeps for itself (its
+ * install marker, in-place staging) would pass for b10t's own state in the
+ * cache dir: the archive is refused as hostile.  save never packs them.
+ */
+static int check_reserved(struct load_job *j)
+{
+	int fd = dup(j->sfd);
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return b10t_set_error(j->ctx, errno, "reading %s: %s", j->staging, strerror(errno));
+	}
+	while ((de = readdir(d)))
+		if (b10t_local_reserved(de->d_name)) {
+			r = b10t_set_error(j->ctx, EPERM, "member '%s' has a name b10t reserves "
+					   "for its own use", de->d_name);
+			break;
+		}
+	closedir(d);
+	return r;
+}
+
+/* The user's progress, and our staging's mtime now and then: a load in
+ * another pid namespace tells a live staging dir from a dead one by it. */
+static void load_progress(void *arg, const struct b10t_progress *p)
+{
+	struct load_job *j = arg;
+	double now = b10t_now();
+
+	if (j->sfd >= 0 && now - j->touched >= B10T_STAGING_TOUCH_S) {
+		futimens(j->sfd, NULL);
+		j->touched = now;
+	}
+	if (j->user_progress)
+		j->user_progress(j->user_arg, p);
+}
+
+/*
+ * Another load is installing into the cache dir, or was killed doing so:
+ * help it finish (the marker exists only once its staging is whole), so
+ * the SKIPPED we answer next is for a complete cache.
+ */
+static int finish_other(struct load_job *j)
+{
+	char note[PATH_MAX + 128];
+	int r = b10t_local_recover(j->ctx, j->target, note, sizeof(note));
+
+	if (r > 0)
+		b10t_warn(j->ctx, "%s", note);
+	return r < 0 ? r : 0;
+}
+
+/* Move the in-place staging's entries into the cache dir under the marker.
+ * 0, 1 when the cache dir filled meanwhile (SKIPPED), -errno. */
+static int install_in_place(struct load_job *j)
+{
+	const char *sname = strrchr(j->staging, '/') + 1;
+	uint64_t moved, kept;
+	int tfd, r;
+
+	tfd = open(j->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0)
+		return b10t_set_error(j->ctx, errno, "opening the cache dir %s: %s", j->target,
+				      strerror(errno));
+	r = b10t_cache_dir_has_entries(j->ctx, j->target);
+	if (r == 0 && symlinkat(sname, tfd, B10T_INSTALL_MARKER) < 0)
+		r = errno == EEXIST ? -EBUSY :
+		    b10t_set_error(j->ctx, errno, "creating %s/%s: %s", j->target,
+				   B10T_INSTALL_MARKER, strerror(errno));
+	if (r == -EBUSY) {	/* another load's install is under way */
+		b10t_clear_error(j->ctx);
+		r = finish_other(j);
+		close(tfd);
+		return r < 0 ? r : 1;
+	}
+	if (r != 0) {
+		close(tfd);
+		return r;	/* filled meanwhile (1), or an error */
+	}
+	/* From here the staging belongs to the marker: should we die, the
+	 * next load finishes the move. */
+	r = b10t_local_finish(j->ctx, tfd, j->target, sname, &moved, &kept);
+	close(tfd);
+	if (r == -ENOENT) {	/* someone removed our staging: the cache may be partial */
+		char note[PATH_MAX + 128];
+
+		j->staging[0] = '\0';
+		r = b10t_local_recover(j->ctx, j->target, note, sizeof(note));
+		return b10t_set_error(j->ctx, ENOENT, "installing into %s: the staging dir "
+				      "disappeared%s%s", j->target, note[0] ? "; " : "", note);
+	}
+	j->staging[0] = '\0';
+	if (r < 0)
+		return r;
+	b10t_debug(j->ctx, "moved %llu entries into %s", (unsigned long long)moved, j->target);
+	/* Nothing of ours went in: another load installed the whole archive
+	 * between our emptiness check and our marker. */
+	return moved == 0 && kept > 0 ? 1 : 0;
 }
 
 /* Move the staging dir into place.  0, 1 when the cache dir filled
- * meanwhile (SKIPPED), -errno. */
+ * meanwhile (SKIPPED), 2 when it must be staged inside after all, -errno. */
 static int install(struct load_job *j)
 {
+	char name[NAME_MAX + 1], inside[PATH_MAX];
 	struct stat st;
 	mode_t mask = umask(0), mode;
+	int r;
 
 	umask(mask);
+	if (j->in_place)
+		return install_in_place(j);
 	mode = 0777 & ~mask;
 	/* Keep the mode of an existing empty cache dir; else what mkdir gives. */
 	if (stat(j->target, &st) == 0 && S_ISDIR(st.st_mode))
 		mode = st.st_mode & 07777;
-	chmod(j->staging, mode);
+	fchmod(j->sfd, mode);
 	/* rename() replaces an empty directory atomically and refuses a
 	 * non-empty one, which is exactly the rule. */
 	if (rename(j->staging, j->target) == 0)
 		return 0;
-	if (errno == ENOTEMPTY || errno == EEXIST)
-		return 1;
-	return b10t_set_error(j->ctx, errno, "moving %s into place as %s: %s",
-			      j->staging, j->target, strerror(errno));
+	r = errno;
+	if (r == EBUSY || r == EXDEV) {	/* a mount point is_mount_root() missed */
+		j->why_in_place = "it is a mount point";
+		return 2;
+	}
+	if (r != ENOTEMPTY && r != EEXIST)
+		return b10t_set_error(j->ctx, r, "moving %s into place as %s: %s",
+				      j->staging, j->target, strerror(r));
+	/* Not empty: really (SKIPPED), or only b10t's own in-place staging or
+	 * marker.  Then join the in-place protocol: one rename takes our
+	 * staging into the cache dir (same filesystem: rename() said so). */
+	r = b10t_cache_dir_has_entries(j->ctx, j->target);
+	if (r == -EBUSY) {
+		b10t_clear_error(j->ctx);
+		r = finish_other(j);
+		return r < 0 ? r : 1;
+	}
+	if (r != 0)
+		return r;
+	if (b10t_local_name(name, sizeof(name), NULL, "staging") < 0 ||
+	    snprintf(inside, sizeof(inside), "%s/%s", j->target, name) >= (int)sizeof(inside))
+		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
+	if (rename(j->staging, inside) < 0)
+		return b10t_set_error(j->ctx, errno, "moving %s into %s: %s", j->staging,
+				      j->target, strerror(errno));
+	memcpy(j->staging, inside, sizeof(inside));
+	j->in_place = true;
+	return install_in_place(j);
 }
 
-static int load_archive(struct load_job *j)
+/* Extract the archive into a fresh staging dir and check it. */
+static int extract(struct load_job *j, bool inside)
 {
 	struct b10t_ctx *ctx = j->ctx;
 	struct b10t_limits lim;
@@ -154,18 +369,14 @@ static int load_archive(struct load_job *j)
 	double t0 = b10t_now();
 	int r;
 
-	j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
-	if (j->fd < 0) {
-		if (errno == ENOENT) {	/* moved aside or evicted meanwhile */
-			return b10t_result_finish(j->res, B10T_DOES_NOT_EXIST,
-					 "%s disappeared from the store", j->info.filename);
-		}
-		return b10t_set_error(ctx, errno, "opening %s: %s", j->path, strerror(errno));
-	}
-	r = make_staging(j);
+	r = inside ? make_staging_inside(j) : make_staging(j);
 	if (r < 0)
 		return r;
 	b10t_limits_default(&lim);
+	j->user_progress = ctx->progress;
+	j->user_arg = ctx->progress_arg;
+	ctx->progress = load_progress;
+	ctx->progress_arg = j;
 	r = b10t_unpack(ctx, j->fd, j->info.format, j->staging, &lim, &st, &manifest);
 	/* The manifest must be valid and made for this name (none is fine:
 	 * the reference's .tar.gz); else the archive is at fault. */
@@ -173,6 +384,10 @@ static int load_archive(struct load_job *j)
 							   j->cfg->key_scheme)) < 0)
 		st.archive_fault = true;
 	free(manifest);
+	ctx->progress = j->user_progress;
+	ctx->progress_arg = j->user_arg;
+	if (r == 0 && (r = check_reserved(j)) < 0)
+		st.archive_fault = true;
 	if (r < 0) {
 		char msg[sizeof(ctx->err)];
 
@@ -187,9 +402,54 @@ static int load_archive(struct load_job *j)
 		   b10t_now() - t0);
 	j->res->files = st.files;
 	j->res->bytes = st.bytes;
+	return 0;
+}
+
+static int load_archive(struct load_job *j)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	struct stat ast;
+	double t0;
+	int r;
+
+	j->fd = b10t_open_archive(ctx, j->path, false, &ast);
+	if (j->fd < 0) {
+		if (j->fd == -ENOENT) {	/* moved aside or evicted meanwhile */
+			b10t_clear_error(ctx);
+			j->fd = -1;
+			return b10t_result_finish(j->res, B10T_DOES_NOT_EXIST,
+					 "%s disappeared from the store", j->info.filename);
+		}
+		r = j->fd;
+		j->fd = -1;
+		return r;
+	}
+	/* The size is the fd's: the name may hold another file by now. */
+	j->info.bytes = (uint64_t)ast.st_size;
+	j->res->archive_bytes = j->info.bytes;
+	r = extract(j, false);
+	if (r < 0)
+		return r;
 
 	t0 = b10t_now();
 	r = install(j);
+	if (r == 2) {
+		/* The sibling staging is on the wrong filesystem: do it again
+		 * inside the cache dir (rare: a bind mount on a kernel < 5.8). */
+		b10t_debug(ctx, "%s cannot be replaced (%s): staging again inside it",
+			   j->target, j->why_in_place);
+		close(j->sfd);
+		j->sfd = -1;
+		b10t_rm_path(j->staging);
+		j->staging[0] = '\0';
+		if (lseek(j->fd, 0, SEEK_SET) < 0)
+			return b10t_set_error(ctx, errno, "rereading %s: %s", j->path,
+					      strerror(errno));
+		r = extract(j, true);
+		if (r < 0)
+			return r;
+		r = install(j);
+	}
 	if (r < 0)
 		return r;
 	if (r == 1) {
@@ -197,7 +457,8 @@ static int load_archive(struct load_job *j)
 				 "the local cache dir %s filled up meanwhile", j->cfg->cache_dir);
 	}
 	j->staging[0] = '\0';	/* it is the cache dir now */
-	b10t_debug(ctx, "install: %s in %.3f s", j->target, b10t_now() - t0);
+	b10t_debug(ctx, "install: %s in %.3f s%s", j->target, b10t_now() - t0,
+		   j->in_place ? " (in place)" : "");
 	/* Last used, for gc eviction; a read-only store is fine. */
 	futimens(j->fd, (const struct timespec[2]){ { 0, UTIME_NOW }, { 0, UTIME_OMIT } });
 	j->res->status = B10T_SUCCESS;
@@ -217,6 +478,7 @@ static int resolve_target(struct load_job *j)
 		snprintf(j->target, sizeof(j->target), "%s", cache);
 		return 0;
 	}
+	j->target_exists = true;
 	if (S_ISLNK(st.st_mode)) {
 		if (!realpath(cache, j->target))
 			return b10t_set_error(j->ctx, errno, "cache dir %s: %s", cache,
@@ -237,7 +499,8 @@ static int resolve_target(struct load_job *j)
 int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
-	struct load_job j = { .ctx = ctx, .cfg = cfg, .res = res, .fd = -1 };
+	struct load_job j = { .ctx = ctx, .cfg = cfg, .res = res, .fd = -1, .sfd = -1 };
+	char note[PATH_MAX + 128] = "";
 	double start = b10t_now();
 	int r;
 
@@ -246,13 +509,32 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (r < 0)
 		goto out;
 
+	/* An install into the cache dir that a killed load left half done:
+	 * finish it (or clean it) first, so a partial cache never passes for
+	 * a warm one below. */
+	r = resolve_target(&j);	/* a symlink to a system dir is refused first */
+	if (r == 0)
+		r = b10t_local_recover(ctx, j.target, note, sizeof(note));
+	if (r < 0)
+		goto out;
+	if (r > 0)
+		b10t_warn(ctx, "%s", note);
+
 	/* Cheap first: a warm cache dir needs nothing from the store. */
 	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
+	if (r == -EBUSY) {	/* an install began since: help it finish */
+		b10t_clear_error(ctx);
+		r = b10t_local_recover(ctx, j.target, note, sizeof(note));
+		if (r > 0)
+			b10t_warn(ctx, "%s", note);
+		if (r >= 0)
+			r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
+	}
 	if (r < 0)
 		goto out;
 	if (r == 1) {
-		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is not empty",
-			      cfg->cache_dir);
+		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is not empty%s%s%s",
+			      cfg->cache_dir, note[0] ? " (" : "", note, note[0] ? ")" : "");
 		goto out;
 	}
 
@@ -276,13 +558,11 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		goto out;
 	}
 	memcpy(res->archive, j.path, sizeof(res->archive));
-	res->archive_bytes = j.info.bytes;
-	b10t_debug(ctx, "found %s (%llu bytes) in %.3f s", j.info.filename,
-		   (unsigned long long)j.info.bytes, b10t_now() - start);
+	b10t_debug(ctx, "found %s in %.3f s", j.info.filename, b10t_now() - start);
 
-	r = resolve_target(&j);
-	if (r == 0)
-		r = load_archive(&j);
+	r = load_archive(&j);
+	if (j.sfd >= 0)
+		close(j.sfd);
 	if (j.staging[0])
 		b10t_rm_path(j.staging);
 	if (j.fd >= 0)

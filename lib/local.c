@@ -1,12 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Debris next to the local cache dir.  A load extracts into
- * `.<name>.b10t-staging.<pid>.<rnd>` and a clear renames the cache dir to
- * `.<name>.b10t-clear.<pid>.<rnd>` before deleting it; a process killed in
- * between leaves that dir behind.  It is debris once its process is gone
- * (the pid is in the name: kill(pid, 0) answers ESRCH), or after a day,
- * should the pid have been reused or belong to another pid namespace.
+ * Local staging: the names load and clear give their temporary dirs, the
+ * install marker of an in-place load, and the debris rules for what a
+ * killed process leaves behind.
+ *
+ * Names (docs/protocol-load.md):
+ *   .<name>.b10t-staging.<tag>.<pid>.<rnd>   a load's staging, next to the cache dir
+ *   .b10t-staging.<tag>.<pid>.<rnd>          a load's staging inside the cache dir
+ *                                            (a mount point, an unwritable parent)
+ *   .<name>.b10t-clear.<tag>.<pid>.<rnd>     a cache dir that clear renamed aside
+ *   .b10t-installing                         (inside) symlink to the staging dir whose
+ *                                            entries are being moved into place
+ * <tag> is "ns<pid namespace inode>-<first 8 hex digits of the boot id>": a pid
+ * means something only in its own pid namespace and boot.  Names of older
+ * versions have no tag (".<name>.b10t-staging.<pid>.<rnd>").
+ *
+ * Debris rules: a tagged name of our namespace and boot is debris once its
+ * pid is gone (kill(pid, 0) answers ESRCH), or after a day (pid reuse).  A
+ * tagged name of another namespace or boot cannot be asked about its pid:
+ * it is debris once its mtime is an hour old; a live load touches its
+ * staging dir every few seconds, so only a dead one gets there.  Untagged
+ * names keep the old rule (pid gone, or a day).
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,10 +36,119 @@
 
 #include "internal.h"
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
 #define DEBRIS_MAX_AGE (24 * 3600)
+#define BASE_MAX 160		/* the cache dir's name, as it appears in a sibling's name */
+#define INSIDE_PREFIX ".b10t-staging."
+
+/* "ns<inode>-<8 hex>" of this process; "" when either cannot be read. */
+static const char *origin_tag(void)
+{
+	static char tag[48];
+	static bool done;
+	char boot[64] = "";
+	struct stat st;
+	FILE *f;
+	size_t i;
+
+	if (done)
+		return tag;
+	done = true;
+	if (stat("/proc/self/ns/pid", &st) < 0)
+		return tag;
+	f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!f)
+		return tag;
+	if (!fgets(boot, sizeof(boot), f))
+		boot[0] = '\0';
+	fclose(f);
+	for (i = 0; i < 8 && isxdigit((unsigned char)boot[i]); i++)
+		boot[i] = (char)tolower((unsigned char)boot[i]);
+	if (i < 8)
+		return tag;
+	snprintf(tag, sizeof(tag), "ns%llu-%.8s", (unsigned long long)st.st_ino, boot);
+	return tag;
+}
+
+int b10t_local_name(char *buf, size_t size, const char *base, const char *kind)
+{
+	const char *tag = origin_tag();
+	int n;
+
+	/* Without /proc the tag is "ns0-00000000": matches no one, so the
+	 * age rule applies to it everywhere, never the pid rule. */
+	if (base)
+		n = snprintf(buf, size, ".%.*s.b10t-%s.%s.%ld.%016llx", BASE_MAX, base, kind,
+			     tag[0] ? tag : "ns0-00000000", (long)getpid(),
+			     (unsigned long long)b10t_random64());
+	else
+		n = snprintf(buf, size, ".b10t-%s.%s.%ld.%016llx", kind,
+			     tag[0] ? tag : "ns0-00000000", (long)getpid(),
+			     (unsigned long long)b10t_random64());
+	return n < 0 || (size_t)n >= size || n > NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+bool b10t_local_reserved(const char *name)
+{
+	return !strcmp(name, B10T_INSTALL_MARKER) ||
+	       !strncmp(name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1);
+}
+
+static bool digits(const char **p, unsigned long long *v)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)**p))
+		return false;
+	errno = 0;
+	*v = strtoull(*p, &end, 10);
+	if (errno)
+		return false;
+	*p = end;
+	return true;
+}
+
+/*
+ * Whether `rest` (the name after "b10t-staging." or "b10t-clear.") with
+ * stat `st` is debris now.  -1 when the name is not of our making.
+ */
+static int stale(const char *rest, const struct stat *st, time_t now)
+{
+	const char *p = rest, *tag = origin_tag();
+	unsigned long long ns, pid;
+	bool ours = true;
+
+	if (!strncmp(p, "ns", 2)) {
+		const char *t = p;
+
+		p += 2;
+		if (!digits(&p, &ns) || *p++ != '-')
+			return -1;
+		for (int i = 0; i < 8; i++, p++)
+			if (!isxdigit((unsigned char)*p))
+				return -1;
+		if (*p != '.')
+			return -1;
+		ours = tag[0] && (size_t)(p - t) == strlen(tag) && !strncmp(t, tag, strlen(tag));
+		p++;
+	}
+	if (!digits(&p, &pid) || *p != '.' || pid == 0)
+		return -1;
+	if (!ours)	/* another pid namespace or boot: its pid tells us nothing */
+		return now - st->st_mtime >= B10T_FOREIGN_MAX_AGE;
+	if (pid == (unsigned long long)getpid())
+		return 0;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	return now - st->st_mtime >= DEBRIS_MAX_AGE;	/* the pid may have been reused */
+}
 
 /* The reason when `name` is debris of the cache dir named `base`, else NULL. */
-static const char *debris_kind(const char *name, const char *base, long *pid)
+static const char *debris_kind(const char *name, const char *base, const struct stat *st,
+			       time_t now)
 {
 	static const char *const kinds[][2] = {
 		{ ".b10t-staging.", "stale-staging" },
@@ -31,21 +156,80 @@ static const char *debris_kind(const char *name, const char *base, long *pid)
 	};
 	size_t blen = strlen(base);
 
+	if (blen > BASE_MAX)
+		blen = BASE_MAX;
 	if (name[0] != '.' || strncmp(name + 1, base, blen))
 		return NULL;
 	name += 1 + blen;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		size_t klen = strlen(kinds[i][0]);
-		char *end;
 
 		if (strncmp(name, kinds[i][0], klen))
 			continue;
-		*pid = strtol(name + klen, &end, 10);
-		if (end == name + klen || *end != '.' || *pid <= 0)
-			return NULL;
-		return kinds[i][1];
+		return stale(name + klen, st, now) == 1 ? kinds[i][1] : NULL;
 	}
 	return NULL;
+}
+
+/* The staging dir the marker in dirfd names, into name[size]; false when none. */
+static bool read_marker(int dirfd, char *name, size_t size)
+{
+	ssize_t n = readlinkat(dirfd, B10T_INSTALL_MARKER, name, size - 1);
+
+	if (n <= 0)
+		return false;
+	name[n] = '\0';
+	return !strncmp(name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1) && !strchr(name, '/');
+}
+
+/* Debris inside the cache dir: in-place staging of dead loads. */
+static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry_run,
+			 const char *base,
+			 void (*found)(void *arg, const char *name, const char *reason,
+				       uint64_t bytes),
+			 void *arg)
+{
+	char keep[NAME_MAX + 1] = "", shown[2 * NAME_MAX + 2];
+	time_t now = time(NULL);
+	struct dirent *de;
+	int fd, count = 0;
+	DIR *d;
+
+	fd = open(cfg->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	/* The staging of an interrupted install is the cache's other half:
+	 * the next load finishes it, gc never takes it. */
+	if (!read_marker(fd, keep, sizeof(keep)))
+		keep[0] = '\0';
+	while ((de = readdir(d))) {
+		struct b10t_rm rm = { 0 };
+		struct stat st;
+
+		if (strncmp(de->d_name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1) ||
+		    !strcmp(de->d_name, keep))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (stale(de->d_name + sizeof(INSIDE_PREFIX) - 1, &st, now) != 1)
+			continue;
+		snprintf(shown, sizeof(shown), "%s/%s", base, de->d_name);
+		if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
+			b10t_warn(ctx, "removing %s/%s: %s", cfg->cache_dir, de->d_name,
+				  strerror(rm.err ? rm.err : errno));
+			continue;
+		}
+		b10t_debug(ctx, "%s %s/%s (stale-staging)", dry_run ? "would remove" : "removed",
+			   cfg->cache_dir, de->d_name);
+		if (found)
+			found(arg, shown, "stale-staging", rm.bytes);
+		count++;
+	}
+	closedir(d);
+	return count;
 }
 
 int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry_run,
@@ -68,37 +252,228 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 	base++;
 
 	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
+	if (fd >= 0 && (d = fdopendir(fd))) {
+		while ((de = readdir(d))) {
+			const char *reason;
+			struct b10t_rm rm = { 0 };
+			struct stat st;
+
+			if (de->d_name[0] != '.' || strstr(de->d_name, ".b10t-") == NULL)
+				continue;
+			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISDIR(st.st_mode))
+				continue;
+			if (!(reason = debris_kind(de->d_name, base, &st, now)))
+				continue;	/* not ours, or its process may still be working */
+			if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
+				b10t_warn(ctx, "removing %s/%s: %s", parent, de->d_name,
+					  strerror(rm.err ? rm.err : errno));
+				continue;
+			}
+			b10t_debug(ctx, "%s %s/%s (%s)", dry_run ? "would remove" : "removed",
+				   parent, de->d_name, reason);
+			if (found)
+				found(arg, de->d_name, reason, rm.bytes);
+			count++;
+		}
+		closedir(d);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	return count + inside_debris(ctx, cfg, dry_run, base, found, arg);
+}
+
+/* ---- the in-place install ------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in dirfd (consumed), sorted; *n of them in *out (free each). */
+static int list_names(int dirfd, char ***out, size_t *n)
+{
+	char **v = NULL, **t;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	DIR *d = fdopendir(dirfd);
+
+	*out = NULL;
+	*n = 0;
+	if (!d) {
+		close(dirfd);
+		return -errno;
 	}
 	while ((de = readdir(d))) {
-		const char *reason;
-		struct b10t_rm rm = { 0 };
-		struct stat st;
-		long pid;
-
-		if (!(reason = debris_kind(de->d_name, base, &pid)))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-			continue;
-		if (pid == (long)getpid())
-			continue;
-		if (!(kill((pid_t)pid, 0) < 0 && errno == ESRCH) &&
-		    now - st.st_mtime < DEBRIS_MAX_AGE)
-			continue;	/* its process may still be working */
-		if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
-			b10t_warn(ctx, "removing %s/%s: %s", parent, de->d_name,
-				  strerror(rm.err ? rm.err : errno));
-			continue;
+		if (len == cap) {
+			cap = cap ? 2 * cap : 32;
+			if (!(t = realloc(v, cap * sizeof(*v))))
+				goto nomem;
+			v = t;
 		}
-		b10t_debug(ctx, "%s %s/%s (%s)", dry_run ? "would remove" : "removed",
-			   parent, de->d_name, reason);
-		if (found)
-			found(arg, de->d_name, reason, rm.bytes);
-		count++;
+		if (!(v[len] = strdup(de->d_name)))
+			goto nomem;
+		len++;
 	}
 	closedir(d);
-	return count;
+	if (len)
+		qsort(v, len, sizeof(*v), cmp_names);
+	*out = v;
+	*n = len;
+	return 0;
+nomem:
+	closedir(d);
+	while (len)
+		free(v[--len]);
+	free(v);
+	return -ENOMEM;
+}
+
+/* rename without replacing; the fallback has a tiny window, said below. */
+static int move_noreplace(int sfd, const char *name, int tfd)
+{
+	struct stat st;
+
+	if (renameat2(sfd, name, tfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -errno;
+	/* No RENAME_NOREPLACE here (NFS, some FUSE): check, then rename.  Only
+	 * another writer of the same name in the same microsecond can lose. */
+	if (fstatat(tfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	return renameat(sfd, name, tfd, name) == 0 ? 0 : -errno;
+}
+
+int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char *sname,
+		      uint64_t *moved, uint64_t *kept)
+{
+	struct b10t_rm rm = { 0 };
+	char **names;
+	size_t n;
+	int sfd, r = 0;
+
+	*moved = *kept = 0;
+	sfd = openat(tfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)	/* gone, or not a dir of ours (a symlink): nothing to finish */
+		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? -ENOENT :
+		       b10t_set_error(ctx, errno, "installing into %s: opening %s: %s", dir,
+				      sname, strerror(errno));
+	r = list_names(dup(sfd), &names, &n);
+	if (r < 0) {
+		close(sfd);
+		return b10t_set_error(ctx, -r, "installing into %s: reading %s: %s", dir, sname,
+				      strerror(-r));
+	}
+	for (size_t i = 0; i < n; i++) {
+		int m = r ? 0 : move_noreplace(sfd, names[i], tfd);
+
+		if (m == 0 && !r)
+			(*moved)++;
+		else if (m == -ENOENT)
+			;	/* another load finishing the same install moved it */
+		else if (m == -EEXIST || m == -ENOTEMPTY || m == -EISDIR || m == -ENOTDIR)
+			(*kept)++;	/* someone else's is there: it stays */
+		else if (m < 0)
+			r = b10t_set_error(ctx, -m, "installing into %s: moving %s/%s: %s "
+					   "(the next load finishes the install)", dir, sname,
+					   names[i], strerror(-m));
+		free(names[i]);
+	}
+	free(names);
+	close(sfd);
+	if (r < 0)
+		return r;
+	/* The marker first: a kill after it leaves only an empty staging dir,
+	 * which is plain debris, never a cache that looks complete but is not. */
+	if (unlinkat(tfd, B10T_INSTALL_MARKER, 0) < 0 && errno != ENOENT)
+		return b10t_set_error(ctx, errno, "installing into %s: removing %s: %s", dir,
+				      B10T_INSTALL_MARKER, strerror(errno));
+	b10t_rm_tree_at(tfd, sname, &rm);
+	return 0;
+}
+
+/* Remove what an install whose staging is gone left: all but others' staging. */
+static int clean_install(struct b10t_ctx *ctx, int tfd, const char *dir)
+{
+	char **names;
+	size_t n;
+	int r = list_names(dup(tfd), &names, &n);
+
+	if (r < 0)
+		return b10t_set_error(ctx, -r, "reading %s: %s", dir, strerror(-r));
+	for (size_t i = 0; i < n; i++) {
+		struct b10t_rm rm = { 0 };
+		struct stat st;
+
+		/* Other loads' staging dirs stay (the debris rules decide on
+		 * them), and the marker goes last. */
+		if (b10t_local_reserved(names[i]) &&
+		    (!strcmp(names[i], B10T_INSTALL_MARKER) ||
+		     (fstatat(tfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)))) {
+			free(names[i]);
+			continue;
+		}
+		if (!r && b10t_rm_tree_at(tfd, names[i], &rm) < 0)
+			r = b10t_set_error(ctx, rm.err ? rm.err : errno,
+					   "cleaning the interrupted install in %s: %s: %s", dir,
+					   rm.err ? rm.what : names[i], strerror(rm.err ? rm.err : errno));
+		free(names[i]);
+	}
+	free(names);
+	if (r < 0)
+		return r;
+	if (unlinkat(tfd, B10T_INSTALL_MARKER, 0) < 0 && errno != ENOENT)
+		return b10t_set_error(ctx, errno, "removing %s/%s: %s", dir, B10T_INSTALL_MARKER,
+				      strerror(errno));
+	return 0;
+}
+
+int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t size)
+{
+	char sname[NAME_MAX + 1];
+	uint64_t moved, kept;
+	int tfd, r;
+
+	note[0] = '\0';
+	tfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tfd < 0)
+		return 0;	/* missing or not a dir: nothing was installed here */
+	if (!read_marker(tfd, sname, sizeof(sname))) {
+		/* None, or one b10t did not make (not a symlink to a staging
+		 * dir): left alone, and it counts as an entry. */
+		close(tfd);
+		return 0;
+	}
+	/* The marker is made only once the staging was verified whole:
+	 * finishing the move gives exactly the archive. */
+	r = b10t_local_finish(ctx, tfd, dir, sname, &moved, &kept);
+	if (r == 0) {
+		snprintf(note, size, "finished an interrupted install into %s (%llu entries moved)",
+			 dir, (unsigned long long)moved);
+		close(tfd);
+		return 1;
+	}
+	if (r != -ENOENT) {
+		close(tfd);
+		return r;
+	}
+	/* Its staging is gone (removed by hand?) but the marker stays: what
+	 * was moved may be part of a cache only.  Unless another load just
+	 * finished it (the marker is gone too), remove it. */
+	if (!read_marker(tfd, sname, sizeof(sname))) {
+		close(tfd);
+		return 0;
+	}
+	r = clean_install(ctx, tfd, dir);
+	close(tfd);
+	if (r < 0)
+		return r;
+	snprintf(note, size, "cleaned an interrupted install out of %s (its staging dir was gone)",
+		 dir);
+	return 2;
 }

@@ -260,8 +260,8 @@ static int put_dir(struct pack *p, int dirfd, size_t len, int depth)
 		size_t nlen = strlen(name);
 		struct stat st;
 
-		if (!depth && !strcmp(name, B10T_RESERVED_DIR))
-			continue;	/* ours: the manifest lives there */
+		if (!depth && (!strcmp(name, B10T_RESERVED_DIR) || b10t_local_reserved(name)))
+			continue;	/* ours: the manifest; a load's staging and marker */
 		if (len + nlen + 2 > sizeof(p->path)) {
 			r = b10t_set_error(p->ctx, ENAMETOOLONG, "packing %s: path too long: %s/%s",
 					   p->src, p->path, name);

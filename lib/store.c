@@ -237,6 +237,14 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return 0;
 }
 
+/* What a non-regular entry at an archive's name is, for messages. */
+static const char *file_kind(mode_t mode)
+{
+	return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" :
+	       S_ISLNK(mode) ? "a symlink" : S_ISSOCK(mode) ? "a socket" :
+	       S_ISCHR(mode) || S_ISBLK(mode) ? "a device" : "not a regular file";
+}
+
 int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    const char *key, struct b10t_archive_info *info)
 {
@@ -249,18 +257,65 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		b10t_archive_name(name, sizeof(name), key, order[i]);
 		snprintf(path, sizeof(path), "%s/%s", cfg->store_dir, name);
-		if (stat(path, &st) < 0) {
+		/* Which name exists, no more: a reader decides on fstat of the
+		 * fd it opened (b10t_open_archive), never on this. */
+		if (lstat(path, &st) < 0) {
 			if (errno == ENOENT)
 				continue;
 			return b10t_set_error(ctx, errno, "looking up %s: %s", path,
 					      strerror(errno));
 		}
 		if (!S_ISREG(st.st_mode))
-			continue;
+			return b10t_set_error(ctx, S_ISLNK(st.st_mode) ? ELOOP :
+					      S_ISDIR(st.st_mode) ? EISDIR : EINVAL,
+					      "%s is %s, not an archive: refusing it", path,
+					      file_kind(st.st_mode));
 		b10t_parse_archive_name(name, info);
 		fill_stat(info, &st);
 		return 0;
 	}
 	b10t_set_error(ctx, ENOENT, "no archive for key %s in %s", key, cfg->store_dir);
 	return -ENOENT;
+}
+
+int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st)
+{
+	int fd, flags;
+
+	/* O_NONBLOCK: a FIFO swapped in at the name opens at once instead of
+	 * waiting for a writer forever; O_NOFOLLOW: a symlink in a shared
+	 * store is no archive of ours. */
+	flags = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
+	fd = open(path, flags | (noatime ? O_NOATIME : 0));
+	if (fd < 0 && noatime && errno == EPERM)	/* O_NOATIME needs the file's owner */
+		fd = open(path, flags);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return b10t_set_error(ctx, ELOOP, "%s is a symlink, not an archive: "
+					      "refusing to follow it", path);
+		if (errno == ENXIO)	/* a socket */
+			return b10t_set_error(ctx, EINVAL, "%s is not a regular file: refusing it",
+					      path);
+		return b10t_set_error(ctx, errno, "opening %s: %s", path, strerror(errno));
+	}
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return b10t_set_error(ctx, e, "opening %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return b10t_set_error(ctx, S_ISDIR(st->st_mode) ? EISDIR : EINVAL,
+				      "%s is %s, not an archive: refusing it", path,
+				      file_kind(st->st_mode));
+	}
+	/* Back to blocking reads: O_NONBLOCK only guarded the open. */
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		int e = errno;
+
+		close(fd);
+		return b10t_set_error(ctx, e, "opening %s: %s", path, strerror(e));
+	}
+	return fd;
 }

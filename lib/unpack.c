@@ -628,15 +628,15 @@ int b10t_read_manifest(struct b10t_ctx *ctx, const char *path, enum b10t_format 
 {
 	struct unpack u = { .ctx = ctx, .dst = path, .parent_fd = -1 };
 	struct archive_entry *e;
+	struct stat st;
 	int fd, r;
 
 	*manifest = NULL;
-	/* Reading it is no use of the archive: keep its atime (gc's last use). */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
-	if (fd < 0 && errno == EPERM)	/* O_NOATIME needs the file's owner */
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Reading it is no use of the archive: keep its atime (gc's last use).
+	 * A FIFO or a symlink at the name is refused, never waited on. */
+	fd = b10t_open_archive(ctx, path, true, &st);
 	if (fd < 0)
-		return b10t_set_error(ctx, errno, "opening %s: %s", path, strerror(errno));
+		return fd;
 	r = open_input(&u, fd, fmt, MANIFEST_READ_SIZE, false);
 	if (!r) {
 		int ar = archive_read_next_header(u.a, &e);

@@ -133,25 +133,51 @@ uint64_t b10t_random64(void)
 	return x;
 }
 
-int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
+/* 1 entries, 0 none, -errno; *marker: the install marker is there. */
+static int cache_dir_scan(struct b10t_ctx *ctx, const char *path, bool *marker)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
 	int found = 0;
 
+	*marker = false;
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
 		return b10t_set_error(ctx, errno, "reading the cache dir %s: %s", path,
 				      strerror(errno));
 	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			found = 1;
-			break;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		/* b10t's own in-place staging (a load at work, or a dead one's
+		 * debris) is no cache; its install marker means "partial". */
+		if (b10t_local_reserved(de->d_name) &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!strcmp(de->d_name, B10T_INSTALL_MARKER) ? S_ISLNK(st.st_mode)
+								     : S_ISDIR(st.st_mode)) {
+				*marker |= S_ISLNK(st.st_mode);
+				continue;
+			}
 		}
+		found = 1;
+	}
 	closedir(d);
 	return found;
+}
+
+int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path)
+{
+	bool marker;
+	int r = cache_dir_scan(ctx, path, &marker);
+
+	if (r >= 0 && marker)
+		return b10t_set_error(ctx, EBUSY, "the cache dir %s holds an unfinished install "
+				      "(%s): the next b10t load finishes it", path,
+				      B10T_INSTALL_MARKER);
+	return r;
 }
 
 void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key)

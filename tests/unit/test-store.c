@@ -148,7 +148,33 @@ static void test_list(void)
 	is_int(a.format, B10T_FMT_GZ, "the gz");
 	is_str(a.filename, "cache_bbbbbbbbbbbbbbbb.latest.tar.gz", "its filename");
 	is_int(b10t_store_find(&ctx, &cfg, "dddddddddddddddd", &a), -ENOENT, "an upload is not found");
-	is_int(b10t_store_find(&ctx, &cfg, "ffffffffffffffff", &a), -ENOENT, "a directory is not found");
+	/* Which name exists, whatever it is: a directory (or FIFO, symlink) at
+	 * an archive's name is refused with its kind named, never opened. */
+	is_int(b10t_store_find(&ctx, &cfg, "ffffffffffffffff", &a), -EISDIR,
+	       "a directory at the name is refused");
+	ok(strstr(b10t_ctx_error(&ctx), "is a directory") != NULL, "... saying it is a directory");
+	snprintf(path, sizeof(path), "%s/cache_9999999999999999.latest.tar.lz4", cfg.store_dir);
+	mkfifo(path, 0644);
+	is_int(b10t_store_find(&ctx, &cfg, "9999999999999999", &a), -EINVAL, "a FIFO is refused");
+	ok(strstr(b10t_ctx_error(&ctx), "a FIFO") != NULL, "... saying it is a FIFO");
+	{
+		char *m = (char *)1;
+
+		is_int(b10t_read_manifest(&ctx, path, B10T_FMT_LZ4, &m), -EINVAL,
+		       "read_manifest on a FIFO: refused at once, no hang");
+		ok(m == NULL, "... no manifest");
+		snprintf(path, sizeof(path), "%s/cache_ffffffffffffffff.latest.tar.lz4", cfg.store_dir);
+		is_int(b10t_read_manifest(&ctx, path, B10T_FMT_LZ4, &m), -EISDIR,
+		       "read_manifest on a directory: refused");
+		snprintf(path, sizeof(path), "%s/cache_8888888888888888.latest.tar.lz4", cfg.store_dir);
+		if (symlink("cache_aaaaaaaaaaaaaaaa.latest.tar.lz4", path) == 0) {
+			is_int(b10t_store_find(&ctx, &cfg, "8888888888888888", &a), -ELOOP,
+			       "a symlink at the name is refused");
+			is_int(b10t_read_manifest(&ctx, path, B10T_FMT_LZ4, &m), -ELOOP,
+			       "read_manifest does not follow a symlink");
+			ok(strstr(b10t_ctx_error(&ctx), "symlink") != NULL, "... saying so");
+		}
+	}
 	is_int(b10t_store_find(&ctx, &cfg, "../etc/passwd", &a), -EINVAL, "a bad key is refused");
 }
 
