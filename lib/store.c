@@ -211,8 +211,10 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		}
 		if (!b10t_parse_archive_name(de->d_name, &v[len].info))
 			continue;
-		/* Gone since readdir (evicted, moved aside): not listed. */
-		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+		/* Gone since readdir (evicted, moved aside), or not a regular file
+		 * (a symlink, which load refuses): not listed. */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		fill_stat(&v[len].info, &st);
 		v[len].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;

@@ -30,6 +30,8 @@ touch "$S/cache_$KEY.incomplete.host.1.0123456789abcdef.tar.lz4" \
       "$S/cache_$KEY.latest.tar.lz4.lock" "$S/README" \
       "$S/cache_abc.latest.tar.lz4.corrupt.1" "$S/cache_bad.key.latest.tar.gz"
 mkdir "$S/cache_dir.latest.tar.lz4"
+# A symlink at an archive's name is refused by load: list must not show it.
+ln -s "cache_$KEY.latest.tar.lz4" "$S/cache_symlinked.latest.tar.lz4"
 
 run list --json
 ok "list --json exits 0" expect_rc 0
