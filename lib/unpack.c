@@ -560,6 +560,13 @@ static int after_end(struct unpack *u)
 	return b10t_set_error(u->ctx, EBADMSG, "corrupt archive: data after the end of the tar");
 }
 
+static int too_much_padding(struct unpack *u)
+{
+	return b10t_set_error(u->ctx, EBADMSG,
+			      "corrupt archive: more than %u bytes of padding after the end of the tar",
+			      MAX_PADDING);
+}
+
 /*
  * After the tar's end: every byte libarchive was given but did not consume,
  * and the rest of the stream, must be zero; the stream must end well (the
@@ -587,6 +594,8 @@ static int drain(struct unpack *u)
 			return after_end(u);
 	}
 	zeros = u->given - (uint64_t)used;
+	if (zeros > MAX_PADDING)
+		return too_much_padding(u);
 	while ((n = u->r ? b10t_lz4r_read(u->r, &b) : b10t_gzr_read(u->g, &b)) > 0) {
 		const char *p = b;
 
@@ -595,9 +604,7 @@ static int drain(struct unpack *u)
 				return after_end(u);
 		zeros += (uint64_t)n;
 		if (zeros > MAX_PADDING)
-			return b10t_set_error(u->ctx, EBADMSG,
-					      "corrupt archive: more than %u bytes of padding after the end of the tar",
-					      MAX_PADDING);
+			return too_much_padding(u);
 	}
 	if (n < 0)
 		return b10t_set_error(u->ctx, (int)-n, "%s",
