@@ -7,7 +7,9 @@
  *   1  a raw tar, which we wrap in a valid lz4 frame first, so mutations
  *      reach the tar parser and the safety checks instead of all dying at
  *      the lz4 checksums;
- *   2  the bytes as a .tar.gz, the reference's format (B10T_FMT_GZ).
+ *   2  the bytes as a .tar.gz, the reference's format (B10T_FMT_GZ): when
+ *      b10t_unpack succeeds, zlib must find the same bytes an intact gzip
+ *      stream (every member's CRC32 and ISIZE right, nothing after them).
  * The archive is read from a memfd; it is extracted into a fresh dir that
  * is removed after each run.  Besides the sanitizers, each run checks the
  * promises of "Safety of archives": nothing is created outside the dir,
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include <lz4frame.h>
+#include <zlib.h>
 
 #include "b10t.h"
 
@@ -176,6 +179,35 @@ static int memfd_of(const void *buf, size_t size)
 	return fd;
 }
 
+/* Whether buf is whole gzip members and nothing else (zlib checks each trailer). */
+static bool gzip_intact(const uint8_t *buf, size_t size)
+{
+	static unsigned char out[1 << 16];
+	z_stream z;
+	bool good = size > 0;
+
+	memset(&z, 0, sizeof(z));
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		die("inflateInit2 failed");
+	z.next_in = (unsigned char *)buf;
+	z.avail_in = (uInt)size;
+	while (good && z.avail_in) {
+		int zr;
+
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END)
+			good = inflateReset(&z) == Z_OK && (!z.avail_in || z.next_in[0] == 0x1f);
+		else if (zr != Z_OK)
+			good = false;
+		else if (!z.avail_in)
+			good = false;	/* ends inside a member */
+	}
+	inflateEnd(&z);
+	return good;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct b10t_ctx ctx;
@@ -217,6 +249,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0 && st.bytes > lim.max_bytes)
 		die("extracted %llu bytes past the cap %llu",
 		    (unsigned long long)st.bytes, (unsigned long long)lim.max_bytes);
+	if (r == 0 && fmt == B10T_FMT_GZ && !gzip_intact(arch, arch_size))
+		die("a damaged gzip stream was extracted as a success");
 	free(manifest);
 	manifest = NULL;
 	check_results();
