@@ -81,12 +81,14 @@ try:
 	   [f for f, d in files.items() if len(d) > MAX_LEN])
 	for name, seed in gen.hostile().items():
 		want = seed.claims()
-		for prefix, tag in (('raw-', gen.RAW), ('lz4-', gen.LZ4)):
+		for prefix, tag in (('raw-', gen.RAW), ('lz4-', gen.LZ4), ('rawgz-', gen.RAW_GZ)):
+			if prefix == 'rawgz-' and name not in gen.RAW_GZ_SEEDS:
+				continue
 			data = files.get(prefix + name)
 			if data is None or data[:1] != tag:
 				ok(False, '%s%s: present, path byte %r' % (prefix, name, tag))
 				continue
-			tar = data[1:] if tag == gen.RAW else unlz4(data[1:])
+			tar = unlz4(data[1:]) if tag == gen.LZ4 else data[1:]
 			if tar is None:
 				ok(False, '%s%s: the lz4 CLI decodes it' % (prefix, name))
 				continue
@@ -95,10 +97,9 @@ try:
 				', '.join('%s:%s' % (ascii(m[:20])[1:-1], k if isinstance(k, str) else k.decode())
 					  for m, k in want) or 'no members'),
 			   'read back: %s' % got)
-			if prefix == 'lz4-' or not seed.junk_after_end():
-				ok(any(after) == seed.junk_after_end(),
-				   '%s%s: %s after the tar end' % (prefix, name,
-					'junk' if seed.junk_after_end() else 'only zeros'), after[:32])
+			ok(any(after) == seed.junk_after_end(),
+			   '%s%s: %s after the tar end' % (prefix, name,
+				'junk' if seed.junk_after_end() else 'only zeros'), after[:32])
 	# The typed members are no longer 1-byte files (the bug this test is for).
 	got, _ = members(files['raw-fifo'][1:])
 	ok(('p', tarfile.FIFOTYPE) in got, 'raw-fifo holds a FIFO, not a file of b"6"', got)

@@ -9,7 +9,9 @@
  *      the lz4 checksums;
  *   2  the bytes as a .tar.gz, the reference's format (B10T_FMT_GZ): when
  *      b10t_unpack succeeds, zlib must find the same bytes an intact gzip
- *      stream (every member's CRC32 and ISIZE right, nothing after them).
+ *      stream (every member's CRC32 and ISIZE right, nothing after them);
+ *   3  a raw tar, which we wrap in a valid gzip stream first (as 1 does
+ *      with lz4), so the tar parser is reached through the gzip reader.
  * The archive is read from a memfd; it is extracted into a fresh dir that
  * is removed after each run.  Besides the sanitizers, each run checks the
  * promises of "Safety of archives": nothing is created outside the dir,
@@ -159,6 +161,30 @@ static void *lz4_wrap(const uint8_t *data, size_t size, size_t *out_size)
 	return out;
 }
 
+/* Wrap a raw tar in one gzip member, as tarfile "w:gz" writes them. */
+static void *gz_wrap(const uint8_t *data, size_t size, size_t *out_size)
+{
+	z_stream z;
+	size_t cap;
+	void *out;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		die("deflateInit2 failed");
+	cap = deflateBound(&z, (uLong)size);
+	if (!(out = malloc(cap)))
+		die("out of memory");
+	z.next_in = (unsigned char *)data;
+	z.avail_in = (uInt)size;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+		die("deflate did not finish");
+	*out_size = cap - z.avail_out;
+	deflateEnd(&z);
+	return out;
+}
+
 static int memfd_of(const void *buf, size_t size)
 {
 	int fd = memfd_create("fuzz-archive", MFD_CLOEXEC);
@@ -224,16 +250,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	arch = data + 1;
 	arch_size = size - 1;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 1:
 		arch = wrapped = lz4_wrap(data + 1, size - 1, &arch_size);
+		break;
+	case 3:
+		arch = wrapped = gz_wrap(data + 1, size - 1, &arch_size);
+		fmt = B10T_FMT_GZ;
 		break;
 	case 2:
 		fmt = B10T_FMT_GZ;
 		break;
 	}
 	fd = memfd_of(arch, arch_size);
-	free(wrapped);
 
 	b10t_ctx_init(&ctx);
 	b10t_limits_default(&lim);
@@ -263,6 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0 && !manifest)
 		die("b10t_read_manifest succeeded without a manifest");
 	free(manifest);
+	free(wrapped);
 	close(fd);
 	return 0;
 }

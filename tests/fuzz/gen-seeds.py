@@ -3,7 +3,8 @@
 """gen-seeds.py DIR: write the seed corpus of fuzz-unpack into DIR.
 
 Each seed is one byte that picks fuzz-unpack's path (0 lz4 archive as
-stored, 1 raw tar wrapped in lz4 by the target, 2 tar.gz) and the archive.
+stored, 1 raw tar wrapped in lz4 by the target, 2 tar.gz as stored, 3 raw
+tar wrapped in gzip by the target) and the archive.
 Valid archives come from `b10t save` ($B10T) when it works; hostile ones
 are tars written with python's tarfile (a few headers made by hand where
 tarfile cannot write them), compressed with the `lz4` CLI.  Each hostile
@@ -19,7 +20,7 @@ import sys
 import tarfile
 import tempfile
 
-LZ4, RAW, GZ = b'\0', b'\1', b'\2'
+LZ4, RAW, GZ, RAW_GZ = b'\0', b'\1', b'\2', b'\3'
 MTIME = 1700000000
 KEY = '0123456789abcdef'
 SPARSE = 'sparse'	# the claimed kind of a sparse member, whatever its type byte
@@ -222,6 +223,12 @@ def gnu_sparse_member(name):
 	return (name, gnu_sparse(name, 10 << 20, 1))
 
 
+# The hostile tars also given raw for the target to wrap in gzip.
+RAW_GZ_SEEDS = ('plain', 'symlink-then-write', 'hardlink', 'sparse-gnu', 'sparse-pax-1.0',
+		'symlink-long-target', 'deep-257', 'trailing-junk', 'trailing-one-zero-block',
+		'long-name-gnu', 'dup-names')
+
+
 def gz_variants(tar_bytes):
 	"""Damaged gzip layers over a good tar: name -> gzip bytes."""
 	good = gzip.compress(tar_bytes, mtime=0)
@@ -293,6 +300,8 @@ def main():
 		seeds['lz4-' + name] = LZ4 + lz4(data)
 	for name in ('plain', 'dotdot', 'sparse-gnu', 'symlink-long-target', 'trailing-junk'):
 		seeds['gz-' + name] = GZ + gzip.compress(tars[name], mtime=0)
+	for name in RAW_GZ_SEEDS:
+		seeds['rawgz-' + name] = RAW_GZ + tars[name]
 	for name, data in gz_variants(tars['plain']).items():
 		seeds[name] = GZ + data
 	# The junk in a later lz4 block than the tar's end: 64 KiB blocks.
