@@ -2,8 +2,8 @@
 /*
  * b10t_unpack: extract a hostile archive into an empty directory.
  *
- * libarchive parses tar (from our lz4 reader, or our gzip reader for the
- * reference's .tar.gz, so that its trailer is checked); we do the writing ourselves rather
+ * libarchive parses tar (from our lz4 reader, or from our gzip reader,
+ * which checks the .tar.gz trailer); we do the writing ourselves rather
  * than trust archive_write_disk: every member name is checked and
  * normalised, every parent directory is opened with O_NOFOLLOW from the
  * destination's fd (so no symlink inside the tree is ever traversed),
