@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the archive layer (pack.c, unpack.c, lz4io.c): the lz4
- * frame writer and reader, and the path rules that pack and unpack share
- * so that pack never writes a member that unpack would refuse.
+ * Internals of the archive layer (pack.c, unpack.c, lz4io.c, gzio.c): the
+ * lz4 frame writer and reader, the gzip reader, and the path rules that
+ * pack and unpack share so that pack never writes a member that unpack
+ * would refuse.
  */
 #ifndef B10T_ARCHIVE_INT_H
 #define B10T_ARCHIVE_INT_H
@@ -61,6 +62,23 @@ int b10t_lz4r_failed(const struct b10t_lz4r *r);
 uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r);
 const char *b10t_lz4r_error(const struct b10t_lz4r *r);
 void b10t_lz4r_free(struct b10t_lz4r *r);
+
+/*
+ * The gzip reader (the reference's .tar.gz), the lz4 reader's twin: the
+ * next piece of decompressed data (at most `out_size` bytes, valid until
+ * the next call), 0 once the stream ended after a member whose CRC32 and
+ * ISIZE matched and nothing but further members came before the end of
+ * the file, or -errno: -EBADMSG for any damage (bad header, bad deflate
+ * data, CRC32 or ISIZE mismatch, truncated, empty, data after the last
+ * member), the read's errno for I/O failures.
+ */
+struct b10t_gzr;
+int b10t_gzr_new(struct b10t_gzr **g, int fd, size_t out_size);
+ssize_t b10t_gzr_read(struct b10t_gzr *g, const void **buf);
+int b10t_gzr_failed(const struct b10t_gzr *g);
+uint64_t b10t_gzr_bytes_in(const struct b10t_gzr *g);
+const char *b10t_gzr_error(const struct b10t_gzr *g);
+void b10t_gzr_free(struct b10t_gzr *g);
 
 /*
  * Progress of pack and unpack: the context's callback (if any) every 64

@@ -2,8 +2,8 @@
 /*
  * b10t_unpack: extract a hostile archive into an empty directory.
  *
- * libarchive parses tar (from our lz4 reader, or through its own gzip
- * filter for the reference's .tar.gz); we do the writing ourselves rather
+ * libarchive parses tar (from our lz4 reader, or from our gzip reader,
+ * which checks the .tar.gz trailer); we do the writing ourselves rather
  * than trust archive_write_disk: every member name is checked and
  * normalised, every parent directory is opened with O_NOFOLLOW from the
  * destination's fd (so no symlink inside the tree is ever traversed),
@@ -26,6 +26,9 @@
 
 #define READ_SIZE (1u << 20)
 #define MANIFEST_READ_SIZE (16u << 10)
+/* libarchive keeps at most a header's worth of earlier pieces unconsumed. */
+#define TAIL_SIZE (64u << 10)
+#define MAX_PADDING (1u << 20)
 
 struct dir_fixup {
 	char *path;
@@ -36,7 +39,14 @@ struct dir_fixup {
 struct unpack {
 	struct b10t_ctx *ctx;
 	struct archive *a;
-	struct b10t_lz4r *r;		/* NULL for gz */
+	struct b10t_lz4r *r;		/* the input: one of these two */
+	struct b10t_gzr *g;
+	const char *last;		/* the last piece given to libarchive */
+	size_t last_len;
+	uint64_t given;			/* bytes given to libarchive */
+	char *tail;			/* the stream's last TAIL_SIZE bytes before
+					 * `last`, at offset % TAIL_SIZE */
+	uint64_t tail_end;		/* the offset just past them */
 	const struct b10t_limits *lim;
 	const char *dst;
 	int root;			/* dst */
@@ -52,31 +62,74 @@ struct unpack {
 	char shown[256];		/* the raw member name, quoted for messages */
 };
 
-/* ---- the lz4 side --------------------------------------------------------- */
+/* ---- the input -------------------------------------------------------------- */
 
-static la_ssize_t lz4_in(struct archive *a, void *arg, const void **buf)
+/*
+ * Both readers hand libarchive the decompressed tar through one callback.
+ * What follows the end of the tar must be zero padding, and libarchive
+ * stops in the middle of a piece: archive_filter_bytes(a, 0) says how far
+ * it consumed, the rest of the bytes it was given (the end of the last
+ * piece, maybe a little of the ones before, which it copied into its own
+ * buffer) are checked from `last` and from a copy of the stream's tail.
+ */
+static la_ssize_t stream_in(struct archive *a, void *arg, const void **buf)
 {
 	struct unpack *u = arg;
-	ssize_t n = b10t_lz4r_read(u->r, buf);
+	ssize_t n;
 
+	if (u->tail && u->last_len) {
+		/* The reader may reuse `last` now: keep its end. */
+		size_t k = u->last_len < TAIL_SIZE ? u->last_len : TAIL_SIZE;
+		const char *p = u->last + u->last_len - k;
+
+		for (uint64_t o = u->given - k; k; ) {
+			size_t at = (size_t)(o % TAIL_SIZE), len = TAIL_SIZE - at;
+
+			len = len < k ? len : k;
+			memcpy(u->tail + at, p, len);
+			p += len;
+			o += len;
+			k -= len;
+		}
+		u->tail_end = u->given;
+	}
+	n = u->r ? b10t_lz4r_read(u->r, buf) : b10t_gzr_read(u->g, buf);
 	if (n < 0) {
-		archive_set_error(a, EIO, "%s", b10t_lz4r_error(u->r));
+		archive_set_error(a, EIO, "%s",
+				  u->r ? b10t_lz4r_error(u->r) : b10t_gzr_error(u->g));
 		return -1;
 	}
+	if (n > 0) {
+		/* At the end (0) the readers leave the last piece as it was. */
+		u->last = *buf;
+		u->last_len = (size_t)n;
+		u->given += (uint64_t)n;
+	}
 	return n;
+}
+
+/* The byte at offset `o` of the stream given to libarchive; -1 when gone. */
+static int given_byte(const struct unpack *u, uint64_t o)
+{
+	if (o >= u->given)
+		return -1;
+	if (o >= u->given - u->last_len)
+		return (unsigned char)u->last[o - (u->given - u->last_len)];
+	if (u->tail && o < u->tail_end && u->tail_end - o <= TAIL_SIZE)
+		return (unsigned char)u->tail[o % TAIL_SIZE];
+	return -1;
 }
 
 /* The error of a failed libarchive call on the input. */
 static int input_error(struct unpack *u)
 {
-	int n = u->r ? b10t_lz4r_failed(u->r) : 0;
+	int n = u->r ? b10t_lz4r_failed(u->r) : u->g ? b10t_gzr_failed(u->g) : 0;
 
-	if (n < 0)	/* the lz4 frame is what failed */
-		return b10t_set_error(u->ctx, -n, "%s", b10t_lz4r_error(u->r));
-	/* A failing read(2) under the gzip filter is local, not corruption. */
-	if (!u->r && archive_errno(u->a) == EIO)
-		return b10t_set_error(u->ctx, EIO, "reading the archive: %s",
-				      archive_error_string(u->a));
+	/* The reader's own failure: -EBADMSG for damage, a read's errno for
+	 * a failing store, which is no fault of the archive. */
+	if (n < 0)
+		return b10t_set_error(u->ctx, -n, "%s",
+				      u->r ? b10t_lz4r_error(u->r) : b10t_gzr_error(u->g));
 	return b10t_set_error(u->ctx, EBADMSG, "corrupt archive: %s",
 			      archive_error_string(u->a) ? archive_error_string(u->a)
 							 : "unreadable tar");
@@ -502,31 +555,69 @@ static void progress(struct unpack *u, bool done)
 	b10t_progress_step(u->ctx, &u->gate, &u->st, done);
 }
 
-/* Read the rest of the lz4 stream: its end mark and checksum must be there. */
+static int after_end(struct unpack *u)
+{
+	return b10t_set_error(u->ctx, EBADMSG, "corrupt archive: data after the end of the tar");
+}
+
+static int too_much_padding(struct unpack *u)
+{
+	return b10t_set_error(u->ctx, EBADMSG,
+			      "corrupt archive: more than %u bytes of padding after the end of the tar",
+			      MAX_PADDING);
+}
+
+/*
+ * After the tar's end: every byte libarchive was given but did not consume,
+ * and the rest of the stream, must be zero; the stream must end well (the
+ * lz4 end mark and checksum, the last gzip trailer).  Zero padding is what
+ * tar writers add to fill their records (10240 bytes by default); more
+ * than MAX_PADDING of it is no tar writer's.
+ */
 static int drain(struct unpack *u)
 {
+	la_int64_t used = archive_filter_bytes(u->a, 0);
+	uint64_t zeros = 0;
 	const void *b;
 	ssize_t n;
 
-	if (!u->r)
-		return 0;
-	while ((n = b10t_lz4r_read(u->r, &b)) > 0) {
+	if (used < 0 || (uint64_t)used > u->given)
+		return b10t_set_error(u->ctx, EBADMSG,
+				      "corrupt archive: cannot tell where the tar ends");
+	for (uint64_t o = (uint64_t)used; o < u->given; o++) {
+		int c = given_byte(u, o);
+
+		if (c < 0)	/* libarchive kept more than our copy: no tar does */
+			return b10t_set_error(u->ctx, EBADMSG,
+					      "corrupt archive: cannot check what follows the end of the tar");
+		if (c)
+			return after_end(u);
+	}
+	zeros = u->given - (uint64_t)used;
+	if (zeros > MAX_PADDING)
+		return too_much_padding(u);
+	while ((n = u->r ? b10t_lz4r_read(u->r, &b) : b10t_gzr_read(u->g, &b)) > 0) {
 		const char *p = b;
 
-		/* After the tar end, only zero padding may follow. */
 		for (ssize_t i = 0; i < n; i++)
 			if (p[i])
-				return b10t_set_error(u->ctx, EBADMSG,
-						      "corrupt archive: data after the end of the tar");
+				return after_end(u);
+		zeros += (uint64_t)n;
+		if (zeros > MAX_PADDING)
+			return too_much_padding(u);
 	}
 	if (n < 0)
-		return b10t_set_error(u->ctx, (int)-n, "%s", b10t_lz4r_error(u->r));
+		return b10t_set_error(u->ctx, (int)-n, "%s",
+				      u->r ? b10t_lz4r_error(u->r) : b10t_gzr_error(u->g));
 	return 0;
 }
 
-/* Open libarchive on in_fd for `fmt`; the tar reader only. */
+/*
+ * Open libarchive on in_fd for `fmt`, the tar reader only, fed by our own
+ * lz4 or gzip reader; `check_end` keeps what drain() needs.
+ */
 static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t read_size,
-		      bool threaded)
+		      bool threaded, bool check_end)
 {
 	int r;
 
@@ -536,19 +627,15 @@ static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t 
 	if (archive_read_support_format_tar(u->a) != ARCHIVE_OK)
 		return b10t_set_error(u->ctx, ENOTSUP, "libarchive cannot read tar: %s",
 				      archive_error_string(u->a));
-	if (fmt == B10T_FMT_GZ) {
-		/* ARCHIVE_WARN would mean an external gzip program: refuse. */
-		if (archive_read_support_filter_gzip(u->a) != ARCHIVE_OK)
-			return b10t_set_error(u->ctx, ENOTSUP,
-					      "libarchive was built without zlib: cannot read .tar.gz");
-		if (archive_read_open_fd(u->a, in_fd, read_size) != ARCHIVE_OK)
-			return input_error(u);
-		return 0;
-	}
-	r = b10t_lz4r_new(&u->r, in_fd, threaded);
+	if (check_end && !(u->tail = malloc(TAIL_SIZE)))
+		return b10t_set_error(u->ctx, ENOMEM, "reading the archive: out of memory");
+	if (fmt == B10T_FMT_GZ)
+		r = b10t_gzr_new(&u->g, in_fd, read_size);
+	else
+		r = b10t_lz4r_new(&u->r, in_fd, threaded);
 	if (r < 0)
 		return b10t_set_error(u->ctx, -r, "reading the archive: %s", strerror(-r));
-	if (archive_read_open(u->a, u, NULL, lz4_in, NULL) != ARCHIVE_OK)
+	if (archive_read_open(u->a, u, NULL, stream_in, NULL) != ARCHIVE_OK)
 		return input_error(u);
 	return 0;
 }
@@ -558,6 +645,8 @@ static void close_input(struct unpack *u)
 	if (u->a)
 		archive_read_free(u->a);
 	b10t_lz4r_free(u->r);
+	b10t_gzr_free(u->g);
+	free(u->tail);
 }
 
 int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
@@ -581,7 +670,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	u.root = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u.root < 0)
 		return b10t_set_error(ctx, errno, "opening %s: %s", dst, strerror(errno));
-	r = open_input(&u, in_fd, fmt, READ_SIZE, b10t_use_threads());
+	r = open_input(&u, in_fd, fmt, READ_SIZE, b10t_use_threads(), true);
 	while (!r) {
 		int ar = archive_read_next_header(u.a, &e);
 
@@ -609,8 +698,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	}
 	if (r == -EBADMSG || r == -EPERM || r == -EFBIG)
 		u.st.archive_fault = true;
-	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r)
-				 : (uint64_t)(u.a ? archive_filter_bytes(u.a, -1) : 0);
+	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r) : u.g ? b10t_gzr_bytes_in(u.g) : 0;
 	if (stats)
 		*stats = u.st;
 	close_input(&u);
@@ -637,7 +725,7 @@ int b10t_read_manifest(struct b10t_ctx *ctx, const char *path, enum b10t_format 
 	fd = b10t_open_archive(ctx, path, true, &st);
 	if (fd < 0)
 		return fd;
-	r = open_input(&u, fd, fmt, MANIFEST_READ_SIZE, false);
+	r = open_input(&u, fd, fmt, MANIFEST_READ_SIZE, false, false);
 	if (!r) {
 		int ar = archive_read_next_header(u.a, &e);
 		const char *raw = ar == ARCHIVE_OK || ar == ARCHIVE_WARN

@@ -2,7 +2,7 @@
 # Install what b10t needs to build and test, from Debian's packages.
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libarchive-dev
-liblz4-dev libxxhash-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
+liblz4-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
 python3 valgrind tar gzip zsh fish"
 missing=
 for p in $PKGS; do

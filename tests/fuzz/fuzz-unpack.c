@@ -7,7 +7,11 @@
  *   1  a raw tar, which we wrap in a valid lz4 frame first, so mutations
  *      reach the tar parser and the safety checks instead of all dying at
  *      the lz4 checksums;
- *   2  the bytes as a .tar.gz, the reference's format (B10T_FMT_GZ).
+ *   2  the bytes as a .tar.gz, the reference's format (B10T_FMT_GZ): when
+ *      b10t_unpack succeeds, zlib must find the same bytes an intact gzip
+ *      stream (every member's CRC32 and ISIZE right, nothing after them);
+ *   3  a raw tar, which we wrap in a valid gzip stream first (as 1 does
+ *      with lz4), so the tar parser is reached through the gzip reader.
  * The archive is read from a memfd; it is extracted into a fresh dir that
  * is removed after each run.  Besides the sanitizers, each run checks the
  * promises of "Safety of archives": nothing is created outside the dir,
@@ -28,6 +32,7 @@
 #include <unistd.h>
 
 #include <lz4frame.h>
+#include <zlib.h>
 
 #include "b10t.h"
 
@@ -156,6 +161,30 @@ static void *lz4_wrap(const uint8_t *data, size_t size, size_t *out_size)
 	return out;
 }
 
+/* Wrap a raw tar in one gzip member, as tarfile "w:gz" writes them. */
+static void *gz_wrap(const uint8_t *data, size_t size, size_t *out_size)
+{
+	z_stream z;
+	size_t cap;
+	void *out;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		die("deflateInit2 failed");
+	cap = deflateBound(&z, (uLong)size);
+	if (!(out = malloc(cap)))
+		die("out of memory");
+	z.next_in = (unsigned char *)data;
+	z.avail_in = (uInt)size;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+		die("deflate did not finish");
+	*out_size = cap - z.avail_out;
+	deflateEnd(&z);
+	return out;
+}
+
 static int memfd_of(const void *buf, size_t size)
 {
 	int fd = memfd_create("fuzz-archive", MFD_CLOEXEC);
@@ -176,6 +205,35 @@ static int memfd_of(const void *buf, size_t size)
 	return fd;
 }
 
+/* Whether buf is whole gzip members and nothing else (zlib checks each trailer). */
+static bool gzip_intact(const uint8_t *buf, size_t size)
+{
+	static unsigned char out[1 << 16];
+	z_stream z;
+	bool good = size > 0;
+
+	memset(&z, 0, sizeof(z));
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		die("inflateInit2 failed");
+	z.next_in = (unsigned char *)buf;
+	z.avail_in = (uInt)size;
+	while (good && z.avail_in) {
+		int zr;
+
+		z.next_out = out;
+		z.avail_out = sizeof(out);
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END)
+			good = inflateReset(&z) == Z_OK && (!z.avail_in || z.next_in[0] == 0x1f);
+		else if (zr != Z_OK)
+			good = false;
+		else if (!z.avail_in)
+			good = false;	/* ends inside a member */
+	}
+	inflateEnd(&z);
+	return good;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct b10t_ctx ctx;
@@ -192,16 +250,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	arch = data + 1;
 	arch_size = size - 1;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 1:
 		arch = wrapped = lz4_wrap(data + 1, size - 1, &arch_size);
+		break;
+	case 3:
+		arch = wrapped = gz_wrap(data + 1, size - 1, &arch_size);
+		fmt = B10T_FMT_GZ;
 		break;
 	case 2:
 		fmt = B10T_FMT_GZ;
 		break;
 	}
 	fd = memfd_of(arch, arch_size);
-	free(wrapped);
 
 	b10t_ctx_init(&ctx);
 	b10t_limits_default(&lim);
@@ -217,6 +278,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0 && st.bytes > lim.max_bytes)
 		die("extracted %llu bytes past the cap %llu",
 		    (unsigned long long)st.bytes, (unsigned long long)lim.max_bytes);
+	if (r == 0 && fmt == B10T_FMT_GZ && !gzip_intact(arch, arch_size))
+		die("a damaged gzip stream was extracted as a success");
 	free(manifest);
 	manifest = NULL;
 	check_results();
@@ -229,6 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0 && !manifest)
 		die("b10t_read_manifest succeeded without a manifest");
 	free(manifest);
+	free(wrapped);
 	close(fd);
 	return 0;
 }

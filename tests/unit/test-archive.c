@@ -545,6 +545,49 @@ static void test_gz(void)
 	sh("chmod -R u+w '%s' '%s' '%s'", path("gzdst"), path("gzcut"), path("gzhard"));
 }
 
+/* ---- the store failing under a read: not the archive's fault --------------- */
+
+static void test_read_errors(void)
+{
+	static const struct { const char *file; int err; const char *what; } src[] = {
+		/* /proc/self/mem at offset 0: read(2) says EIO, as a failing disk would */
+		{ "/proc/self/mem", EIO, "EIO" },
+		{ NULL, EISDIR, "EISDIR" },	/* a directory fd */
+	};
+
+	for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++) {
+		for (int gz = 0; gz < 2; gz++) {
+			enum b10t_format fmt = gz ? B10T_FMT_GZ : B10T_FMT_LZ4;
+			struct b10t_pack_stats st;
+			int fd = open(src[i].file ? src[i].file : top, O_RDONLY | O_CLOEXEC);
+			int r;
+
+			sh("rm -rf '%s'; mkdir -p '%s'", path("edst"), path("edst"));
+			memset(&st, 0xff, sizeof(st));
+			r = b10t_unpack(&ctx, fd, fmt, path("edst"), NULL, &st, NULL);
+			ok(r == -src[i].err, "%s: a read failing with %s is that errno (%d)",
+			   gz ? "gz" : "lz4", src[i].what, r);
+			ok(!st.archive_fault, "%s: ... and not the archive's fault (%s)",
+			   gz ? "gz" : "lz4", ctx.err);
+			close(fd);
+		}
+	}
+	/* Damage, by contrast, is the archive's. */
+	{
+		struct b10t_pack_stats st;
+		int fd, r;
+
+		sh("cp '%s' '%s' && printf x >> '%s' && mkdir -p '%s'", path("ref.tar.gz"),
+		   path("junk.tar.gz"), path("junk.tar.gz"), path("jdst"));
+		fd = open(path("junk.tar.gz"), O_RDONLY | O_CLOEXEC);
+		r = b10t_unpack(&ctx, fd, B10T_FMT_GZ, path("jdst"), NULL, &st, NULL);
+		close(fd);
+		is_int(r, -EBADMSG, "gz with a byte after the last member: -EBADMSG");
+		ok(st.archive_fault, "... the archive's fault: %s", ctx.err);
+		sh("chmod -R u+w '%s'", path("jdst"));
+	}
+}
+
 int main(void)
 {
 	b10t_ctx_init(&ctx);
@@ -556,6 +599,7 @@ int main(void)
 	test_hostile();
 	test_corrupt();
 	test_gz();
+	test_read_errors();
 	tap_rmdir(top);
 	return tap_done();
 }
