@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the archive layer (pack.c, unpack.c, lz4io.c): the lz4
+ * Internals of the archive layer (pack.c, unpack.c, lz4io.c, rules.c): the lz4
  * frame writer and reader, and the path rules that pack and unpack share
  * so that pack never writes a member that unpack would refuse.
  */
@@ -75,6 +75,27 @@ void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
 /* Whether a second thread can help: more than one CPU is ours. */
 bool b10t_use_threads(void);
 
+/* ---- rules.c: what a member may be ------------------------------------ */
+
+/*
+ * Why unpack refuses a member, or NULL when it may be extracted; pack
+ * leaves out (with a warning) every entry this refuses.  `path` is the
+ * normalised member path (relative, no "." or empty components, no
+ * trailing slash); `depth` its number of components as the caller counted
+ * them (0: counted here); `mode` its type and permission bits; link_target
+ * the symlink's target for S_IFLNK, and for a regular file a tar hardlink's
+ * target (refused), else NULL.  The reason ends "member 'NAME' ...":
+ * "has a control character in its name", "is a FIFO", ...
+ *
+ * The rules: a regular file, directory or symlink; no control character;
+ * no ".." component; components of at most NAME_MAX bytes, at most
+ * B10T_MAX_DEPTH of them and B10T_MAX_PATH bytes in all; nothing in the
+ * reserved .b10t dir at the top; no set-id bit; no hardlink; a symlink
+ * target of at most B10T_MAX_PATH bytes that b10t_link_target_ok accepts.
+ */
+const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
+				const char *link_target);
+
 /*
  * Whether a symlink at member path `link` (normalised, no leading "./")
  * with target `target` stays inside the tree.  The target must be
@@ -86,6 +107,11 @@ bool b10t_use_threads(void);
 bool b10t_link_target_ok(const char *link, const char *target);
 /* Whether `s` holds a byte below 0x20 or 0x7f. */
 bool b10t_has_control(const char *s);
+/*
+ * `s` for messages, into out[size]: control characters shown as \n,
+ * \x01; "..." at the end when it did not fit.
+ */
+void b10t_show_name(char *out, size_t size, const char *s);
 
 #pragma GCC visibility pop
 
