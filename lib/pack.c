@@ -22,16 +22,21 @@
  * renames its temp files into place).  No file goes in torn: we fstat the
  * open file before and after reading it (size, mtime and ctime to the ns,
  * inode) and it goes in only when nothing changed and exactly st_size bytes
- * were read.  A file of up to SMALL_MAX bytes is read whole into memory
- * before its header is written, so when it changed it is simply read again,
- * up to READ_TRIES times, then left out with a warning.  A larger file is
+ * were read.  The kernel stamps the times when a write starts, before it
+ * copies the data, and only as finely as its clock tick; so a file whose
+ * ctime is less than SETTLE_NS (50 ms) old is first left to settle (we
+ * sleep until it is that old, and look again): then a write in progress
+ * during our read must have stamped a new ctime, which the second fstat
+ * sees.  The cost falls only on files changed in the last 50 ms.
+ *
+ * A file of up to SMALL_MAX (16 MiB) is read whole into memory before its
+ * header is written, so when it changed it is simply read again, up to
+ * READ_TRIES times, then left out with a warning.  A larger file is
  * streamed: the tar header carries the size before the data and cannot be
  * taken back, so a change seen after it is an error and nothing is
  * published (the next save tries again).  Torch writes its files to a temp
  * name and renames them into place, which never changes the inode we hold
- * open, so in practice only hand-edited files can change under us.  The
- * check is as fine as the filesystem's timestamps; a same-size rewrite
- * within one timestamp tick is the case it cannot see.
+ * open, so a file that really changes under us is rare.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -44,6 +49,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <xxhash.h>
 
 #include "archive-int.h"
 #include "internal.h"
@@ -51,7 +57,11 @@
 #define READ_SIZE (1u << 20)
 /* Files read whole before their header: re-readable when they change. */
 #define SMALL_MAX (16u << 20)
-#define READ_TRIES 3
+#define READ_TRIES 4
+/* A file changed more recently than this may have a write in progress. */
+#define SETTLE_NS (50 * 1000000LL)
+/* A file changed more recently than this is read twice and compared. */
+#define WARM_NS (2 * 1000000000LL)
 
 struct pack {
 	struct b10t_ctx *ctx;
@@ -64,6 +74,7 @@ struct pack {
 	char *buf;				/* READ_SIZE, for streamed files */
 	char *whole;				/* a small file read whole */
 	size_t whole_cap;
+	XXH3_state_t *h1, *h2;			/* a large file's two reads */
 	/* The member path being written; room for B10T_MAX_PATH, '/' and NUL. */
 	char path[B10T_MAX_PATH + 2];
 	char link[PATH_MAX + 1];		/* a symlink's target */
@@ -164,6 +175,47 @@ static bool unchanged(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/*
+ * Nanoseconds until the file's ctime is SETTLE_NS old, 0 once it is (or
+ * when it lies in the future: clock skew, nothing to reason on).  The
+ * kernel stamps mtime and ctime when a write starts, before it copies the
+ * data, so a file changed less than SETTLE_NS ago may have a write still
+ * in progress that no later fstat would show.
+ */
+static int64_t age_ns(const struct stat *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return ((int64_t)now.tv_sec - (int64_t)st->st_ctim.tv_sec) * 1000000000 +
+	       (now.tv_nsec - st->st_ctim.tv_nsec);
+}
+
+static int64_t settle_ns(const struct stat *st)
+{
+	int64_t age = age_ns(st);
+
+	return age < 0 || age >= SETTLE_NS ? 0 : SETTLE_NS - age;
+}
+
+/* Changed in the last WARM_NS (or in the future): worth a second read. */
+static bool warm(const struct stat *st)
+{
+	int64_t age = age_ns(st);
+
+	return age < WARM_NS;
+}
+
+/* Sleep ns nanoseconds, then look at the open file again. */
+static int wait_settle(int fd, int64_t ns, struct stat *st)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
 /* Up to `want` bytes at `off` into buf, stopping only at EOF: the count or -errno. */
 static ssize_t read_at(int fd, char *buf, size_t want, uint64_t off)
 {
@@ -190,6 +242,52 @@ static int read_error(struct pack *p, int err)
 			      strerror(err));
 }
 
+/* 1 when the file still holds buf[0..size), 0 when not, or -errno. */
+static int same_content(struct pack *p, int fd, const char *buf, uint64_t size)
+{
+	uint64_t off = 0;
+
+	while (off <= size) {
+		/* One byte past the end too: it must not have grown. */
+		size_t want = size + 1 - off < READ_SIZE ? (size_t)(size + 1 - off) : READ_SIZE;
+		ssize_t n = read_at(fd, p->buf, want, off);
+
+		if (n < 0)
+			return (int)n;
+		if (off + (uint64_t)n > size)
+			return 0;
+		if ((size_t)n < want && off + (uint64_t)n < size)
+			return 0;
+		if (memcmp(p->buf, buf + off, (size_t)n))
+			return 0;
+		if ((size_t)n < want)
+			return 1;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The XXH3 of the file's first `size` bytes into *h, or -errno; 0 when short. */
+static int hash_file(struct pack *p, int fd, uint64_t size, XXH64_hash_t *h)
+{
+	uint64_t off = 0;
+
+	XXH3_64bits_reset(p->h2);
+	while (off < size) {
+		size_t want = size - off < READ_SIZE ? (size_t)(size - off) : READ_SIZE;
+		ssize_t n = read_at(fd, p->buf, want, off);
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return 0;
+		XXH3_64bits_update(p->h2, p->buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	*h = XXH3_64bits_digest(p->h2);
+	return 1;
+}
+
 /*
  * A file of at most SMALL_MAX bytes: read whole (one byte more, to see it
  * grow), checked unchanged, then written; read again when it changed.
@@ -197,11 +295,20 @@ static int read_error(struct pack *p, int err)
 static int put_small(struct pack *p, int fd, struct stat *before)
 {
 	for (int try = 0; try < READ_TRIES; try++) {
-		size_t size = (size_t)before->st_size;
+		int64_t ns = settle_ns(before);
 		struct stat after;
+		size_t size;
 		ssize_t n;
 		int r;
 
+		if (ns) {	/* changed just now: a write may be in progress */
+			if ((r = wait_settle(fd, ns, before)) < 0)
+				return read_error(p, -r);
+			continue;
+		}
+		if (before->st_size > SMALL_MAX)
+			break;
+		size = (size_t)before->st_size;
 		if (size + 1 > p->whole_cap) {
 			char *b = realloc(p->whole, size + 1);
 
@@ -216,6 +323,16 @@ static int put_small(struct pack *p, int fd, struct stat *before)
 			return read_error(p, (int)-n);
 		if (fstat(fd, &after) < 0)
 			return read_error(p, errno);
+		/* Changed lately: a long write may still be going, read it again. */
+		if ((size_t)n == size && unchanged(before, &after) && warm(&after)) {
+			r = same_content(p, fd, p->whole, size);
+			if (r < 0)
+				return read_error(p, -r);
+			if (fstat(fd, &after) < 0)
+				return read_error(p, errno);
+			if (!r)
+				after.st_size = -1;	/* not the same: read it again */
+		}
 		if ((size_t)n == size && unchanged(before, &after)) {
 			r = put_header(p, AE_IFREG, after.st_mode, after.st_mtim.tv_sec,
 				       (int64_t)size, NULL);
@@ -228,26 +345,35 @@ static int put_small(struct pack *p, int fd, struct stat *before)
 			return 0;
 		}
 		*before = after;
-		if (!S_ISREG(after.st_mode) || after.st_size > SMALL_MAX)
-			break;
 	}
 	skip(p, "kept changing while it was read");
 	return 0;
 }
 
 /* A larger file, streamed: its header is out first, so a change is an error. */
-static int put_large(struct pack *p, int fd, const struct stat *before)
+static int put_large(struct pack *p, int fd, struct stat *before)
 {
-	uint64_t size = (uint64_t)before->st_size, off = 0;
+	uint64_t size, off = 0;
 	struct stat after;
+	int64_t ns;
 	char one;
 	ssize_t n;
 	int r;
 
+	for (int try = 0; (ns = settle_ns(before)); try++) {
+		if (try == READ_TRIES) {
+			skip(p, "kept changing while it was read");
+			return 0;
+		}
+		if ((r = wait_settle(fd, ns, before)) < 0)
+			return read_error(p, -r);
+	}
+	size = (uint64_t)before->st_size;
 	r = put_header(p, AE_IFREG, before->st_mode, before->st_mtim.tv_sec,
 		       (int64_t)size, NULL);
 	if (r)
 		return r;
+	XXH3_64bits_reset(p->h1);
 	while (off < size) {
 		size_t want = size - off < READ_SIZE ? (size_t)(size - off) : READ_SIZE;
 
@@ -256,6 +382,7 @@ static int put_large(struct pack *p, int fd, const struct stat *before)
 			return read_error(p, (int)-n);
 		if (n == 0)
 			break;	/* shrank: torn */
+		XXH3_64bits_update(p->h1, p->buf, (size_t)n);
 		if (archive_write_data(p->a, p->buf, (size_t)n) != n)
 			return tar_error(p, p->path);
 		off += (uint64_t)n;
@@ -268,6 +395,18 @@ static int put_large(struct pack *p, int fd, const struct stat *before)
 		return read_error(p, (int)-n);
 	if (fstat(fd, &after) < 0)
 		return read_error(p, errno);
+	/* Changed lately: a long write may still be going, read it again. */
+	if (off == size && !n && unchanged(before, &after) && warm(&after)) {
+		XXH64_hash_t h = 0;
+
+		r = hash_file(p, fd, size, &h);
+		if (r < 0)
+			return read_error(p, -r);
+		if (fstat(fd, &after) < 0)
+			return read_error(p, errno);
+		if (!r || h != XXH3_64bits_digest(p->h1))
+			after.st_size = -1;
+	}
 	if (off != size || n || !unchanged(before, &after))
 		return b10t_set_error(p->ctx, EAGAIN,
 			"packing %s: %s changed while it was read, after its header was written "
@@ -535,10 +674,12 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 				      src);
 	}
 	p.buf = malloc(READ_SIZE);
+	p.h1 = XXH3_createState();
+	p.h2 = XXH3_createState();
 	p.a = archive_write_new();
 	p.e = archive_entry_new();
 	r = b10t_lz4w_new(&p.w, out_fd, lim->max_archive_bytes, b10t_use_threads());
-	if (r < 0 || !p.buf || !p.a || !p.e) {
+	if (r < 0 || !p.buf || !p.a || !p.e || !p.h1 || !p.h2) {
 		r = b10t_set_error(ctx, r < 0 ? -r : ENOMEM, "packing %s: %s", src,
 				   strerror(r < 0 ? -r : ENOMEM));
 		close(fd);
@@ -583,5 +724,7 @@ out:
 	b10t_lz4w_free(p.w);
 	free(p.buf);
 	free(p.whole);
+	XXH3_freeState(p.h1);
+	XXH3_freeState(p.h2);
 	return r;
 }
