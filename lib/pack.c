@@ -27,7 +27,10 @@
  * ctime is less than SETTLE_NS (50 ms) old is first left to settle (we
  * sleep until it is that old, and look again): then a write in progress
  * during our read must have stamped a new ctime, which the second fstat
- * sees.  The cost falls only on files changed in the last 50 ms.
+ * sees.  A file changed in the last WARM_NS (2 s) is also read a second
+ * time and compared with the first (in memory, or by XXH3 for a streamed
+ * one): a write that lasts longer than SETTLE_NS still shows.  These costs
+ * fall only on files changed lately, not on a cache at rest.
  *
  * A file of up to SMALL_MAX (16 MiB) is read whole into memory before its
  * header is written, so when it changed it is simply read again, up to
