@@ -73,6 +73,7 @@ struct pack {
 	struct b10t_lz4w *w;
 	const struct b10t_limits *lim;
 	struct b10t_pack_stats st;
+	uint64_t members, declared;		/* for load's caps, manifest included */
 	struct b10t_progress_gate gate;
 	char *buf;				/* READ_SIZE, for streamed files */
 	char *whole;				/* a small file read whole */
@@ -145,6 +146,21 @@ static int put_header(struct pack *p, mode_t type, mode_t perm, int64_t mtime,
 {
 	struct archive_entry *e = p->e;
 	int r;
+
+	/*
+	 * Load applies the same caps (its default limits): an archive past
+	 * them would be refused by every load, so it is not made at all.
+	 * Leaving the rest out would publish a cache that is silently partial.
+	 * The manifest counts as a member, as unpack counts it.
+	 */
+	if (p->members++ >= p->lim->max_entries)
+		return b10t_set_error(p->ctx, E2BIG,
+			"packing %s: more than %llu entries, which load refuses (at %s)",
+			p->src, (unsigned long long)p->lim->max_entries, p->path);
+	if (size > 0 && (p->declared += (uint64_t)size) > p->lim->max_bytes)
+		return b10t_set_error(p->ctx, E2BIG,
+			"packing %s: more than %llu bytes of files, which load refuses (at %s)",
+			p->src, (unsigned long long)p->lim->max_bytes, p->path);
 
 	archive_entry_clear(e);
 	archive_entry_set_pathname(e, p->path);

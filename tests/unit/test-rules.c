@@ -2,8 +2,11 @@
 /*
  * Unit tests of rules.c: b10t_member_refusal, the one list of what a member
  * may be (pack leaves out what it refuses, unpack rejects it), with the
- * reasons worded as unpack's messages; and b10t_show_name.
+ * reasons worded as unpack's messages; b10t_show_name; and pack refusing
+ * to make an archive past load's caps on entries and bytes.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -140,9 +143,53 @@ static void test_show_name(void)
 	is_str(out, "", "a buffer too small for anything");
 }
 
+static int pack_with(const char *src, const char *out, uint64_t entries, uint64_t bytes)
+{
+	struct b10t_ctx ctx;
+	struct b10t_limits lim;
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), r;
+
+	b10t_ctx_init(&ctx);
+	b10t_limits_default(&lim);
+	lim.max_entries = entries;
+	lim.max_bytes = bytes;
+	r = b10t_pack(&ctx, src, fd, "{}", &lim, NULL);
+	close(fd);
+	if (r < 0)
+		printf("# %s\n", b10t_ctx_error(&ctx));
+	return r;
+}
+
+/* Load refuses more than its caps: pack does not make such an archive. */
+static void test_caps(void)
+{
+	char top[PATH_MAX], src[PATH_MAX + 8], out[PATH_MAX + 16];
+
+	tap_tmpdir(top, sizeof(top), "rules");
+	snprintf(src, sizeof(src), "%s/src", top);
+	snprintf(out, sizeof(out), "%s/a.tar.lz4", top);
+	mkdir(src, 0755);
+	for (int i = 0; i < 3; i++) {
+		char f[PATH_MAX + 16];
+		int fd;
+
+		snprintf(f, sizeof(f), "%s/f%d", src, i);
+		fd = open(f, O_WRONLY | O_CREAT, 0644);
+		if (fd < 0 || write(fd, "0123456789", 10) != 10)
+			printf("Bail out! cannot write %s\n", f), exit(1);
+		close(fd);
+	}
+	/* 4 members: the manifest ("{}", 2 bytes) and 3 files of 10 bytes. */
+	is_int(pack_with(src, out, 4, 32), 0, "pack at exactly load's caps");
+	is_int(pack_with(src, out, 3, 32), -E2BIG, "one entry over load's entry cap: refused");
+	is_int(pack_with(src, out, 4, 31), -E2BIG, "one byte over load's byte cap: refused");
+	tap_rmdir(top);
+}
+
 int main(void)
 {
 	test_names();
+	test_caps();
 	test_types();
 	test_links();
 	test_show_name();
