@@ -107,11 +107,6 @@ const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
 bool b10t_link_target_ok(const char *link, const char *target);
 /* Whether `s` holds a byte below 0x20 or 0x7f. */
 bool b10t_has_control(const char *s);
-/*
- * `s` for messages, into out[size]: control characters shown as \n,
- * \x01; "..." at the end when it did not fit.
- */
-void b10t_show_name(char *out, size_t size, const char *s);
 
 #pragma GCC visibility pop
 

@@ -128,7 +128,7 @@ static void skip(struct pack *p, const char *why)
 {
 	const char *s = p->path, *cut = "";
 	size_t len = strlen(s);
-	char shown[512];
+	char shown[B10T_ESCAPE_SIZE(300)];
 
 	if (len > 300) {
 		const char *slash = strchr(s + len - 300, '/');
@@ -136,8 +136,8 @@ static void skip(struct pack *p, const char *why)
 		s = slash ? slash + 1 : s + len - 300;
 		cut = ".../";
 	}
-	b10t_show_name(shown, sizeof(shown), s);
-	b10t_warn(p->ctx, "skipping %s/%s%s: it %s", p->src, cut, shown, why);
+	b10t_warn(p->ctx, "skipping %s/%s%s: it %s", p->src, cut,
+		  b10t_escape(shown, sizeof(shown), s, 300), why);
 	p->st.skipped++;
 }
 

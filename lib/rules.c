@@ -121,35 +121,3 @@ const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
 	}
 	return NULL;
 }
-
-void b10t_show_name(char *out, size_t size, const char *s)
-{
-	size_t o = 0;
-
-	if (size < 4) {
-		if (size)
-			out[0] = '\0';
-		return;
-	}
-	/* Invariant: o + 4 <= size, room for "..." and the NUL. */
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		size_t n;
-
-		if (c == '\n')
-			n = (size_t)snprintf(esc, sizeof(esc), "\\n");
-		else if (c < 0x20 || c == 0x7f)
-			n = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
-		else
-			esc[0] = (char)c, n = 1;
-		if (o + n + 4 > size) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		memcpy(out + o, esc, n);
-		o += n;
-	}
-	out[o] = '\0';
-}

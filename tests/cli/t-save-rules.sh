@@ -87,7 +87,7 @@ ok "... a newline in a name, shown escaped" \
 ok "... \\x01 in a name, shown escaped" \
 	one_warning "sub/ctl\\x01x: it has a control character in its name"
 ok "... a dir with a control character: one warning for the dir" \
-	one_warning "dir\\x09x: it has a control character in its name"
+	one_warning "dir\\tx: it has a control character in its name"
 ok "... the 257th component" one_warning "/e/too-deep: it has a path too deep"
 ok "... the reserved .b10t dir" one_warning ".b10t: it is in b10t's reserved .b10t dir"
 ok "... an absolute link" one_warning "abs-link: it is a symlink pointing outside the cache dir"

@@ -2,7 +2,7 @@
 /*
  * Unit tests of rules.c: b10t_member_refusal, the one list of what a member
  * may be (pack leaves out what it refuses, unpack rejects it), with the
- * reasons worded as unpack's messages; b10t_show_name; and pack refusing
+ * reasons worded as unpack's messages; and pack refusing
  * to make an archive past load's caps on entries and bytes.
  */
 #include <errno.h>
@@ -129,20 +129,6 @@ static void test_links(void)
 	       "the name is checked before the target");
 }
 
-static void test_show_name(void)
-{
-	char out[16];
-
-	b10t_show_name(out, sizeof(out), "a\nb\001c");
-	is_str(out, "a\\nb\\x01c", "\\n and \\x01 shown escaped");
-	b10t_show_name(out, sizeof(out), "0123456789abcdefghij");
-	is_str(out, "0123456789ab...", "too long: cut, with ...");
-	b10t_show_name(out, 8, "\001\001\001");
-	is_str(out, "\\x01...", "an escape is never cut in half");
-	b10t_show_name(out, 3, "abc");
-	is_str(out, "", "a buffer too small for anything");
-}
-
 static int pack_with(const char *src, const char *out, uint64_t entries, uint64_t bytes)
 {
 	struct b10t_ctx ctx;
@@ -192,6 +178,5 @@ int main(void)
 	test_caps();
 	test_types();
 	test_links();
-	test_show_name();
 	return tap_done();
 }
