@@ -20,6 +20,7 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 	json_add_u64(o, "files", res->files);
 	json_add_u64(o, "bytes", res->bytes);
 	json_add_u64(o, "archive_bytes", res->archive_bytes);
+	json_add_u64(o, "skipped_entries", res->skipped);
 	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
 	if (res->reason[0])
 		cJSON_AddStringToObject(o, "reason", res->reason);
@@ -52,9 +53,13 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	}
 	name = strrchr(res->archive, '/');
 	name = name ? name + 1 : res->archive;
-	printf("%s: SUCCESS: %" PRIu64 " files, %s %s %s (%s) in %.2f s\n", c->verb,
+	printf("%s: SUCCESS: %" PRIu64 " files, %s %s %s (%s) in %.2f s", c->verb,
 	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
 	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
+	if (res->skipped)	/* each one named in a warning on stderr */
+		printf(", %" PRIu64 " %s left out", res->skipped,
+		       res->skipped == 1 ? "entry" : "entries");
+	printf("\n");
 	return cmd_exit_code(res->status);
 }
 

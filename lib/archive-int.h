@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the archive layer (pack.c, unpack.c, lz4io.c, gzio.c): the
- * lz4 frame writer and reader, the gzip reader, and the path rules that
- * pack and unpack share so that pack never writes a member that unpack
- * would refuse.
+ * Internals of the archive layer (pack.c, unpack.c, lz4io.c, gzio.c,
+ * rules.c): the lz4 frame writer and reader, the gzip reader, and the path
+ * rules that pack and unpack share so that pack never writes a member that
+ * unpack would refuse.
  */
 #ifndef B10T_ARCHIVE_INT_H
 #define B10T_ARCHIVE_INT_H
@@ -92,6 +92,27 @@ void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
 
 /* Whether a second thread can help: more than one CPU is ours. */
 bool b10t_use_threads(void);
+
+/* ---- rules.c: what a member may be ------------------------------------ */
+
+/*
+ * Why unpack refuses a member, or NULL when it may be extracted; pack
+ * leaves out (with a warning) every entry this refuses.  `path` is the
+ * normalised member path (relative, no "." or empty components, no
+ * trailing slash); `depth` its number of components as the caller counted
+ * them (0: counted here); `mode` its type and permission bits; link_target
+ * the symlink's target for S_IFLNK, and for a regular file a tar hardlink's
+ * target (refused), else NULL.  The reason ends "member 'NAME' ...":
+ * "has a control character in its name", "is a FIFO", ...
+ *
+ * The rules: a regular file, directory or symlink; no control character;
+ * no ".." component; components of at most NAME_MAX bytes, at most
+ * B10T_MAX_DEPTH of them and B10T_MAX_PATH bytes in all; nothing in the
+ * reserved .b10t dir at the top; no set-id bit; no hardlink; a symlink
+ * target of at most B10T_MAX_PATH bytes that b10t_link_target_ok accepts.
+ */
+const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
+				const char *link_target);
 
 /*
  * Whether a symlink at member path `link` (normalised, no leading "./")

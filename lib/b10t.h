@@ -225,6 +225,13 @@ struct b10t_limits {
 	uint64_t max_entries;		/* default 1,000,000 */
 	uint64_t max_bytes;		/* total extracted bytes, default 64 GiB */
 	uint64_t max_archive_bytes;	/* pack: stop past this; 0 = no cap */
+	/*
+	 * pack: a directory to leave out (with a warning) wherever it appears
+	 * in the tree, by device and inode: the store, when it lies inside
+	 * the cache dir, so the upload being written is never packed into
+	 * itself.  exclude_ino 0: none.
+	 */
+	uint64_t exclude_dev, exclude_ino;
 };
 void b10t_limits_default(struct b10t_limits *lim);
 
@@ -332,6 +339,7 @@ struct b10t_result {
 	uint64_t archive_bytes;
 	double elapsed_s;
 	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST */
+	uint64_t skipped;		/* save: entries left out, each warned about */
 };
 
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,

@@ -151,6 +151,7 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 	struct b10t_ctx *ctx = j->ctx;
 	struct b10t_limits lim;
 	struct b10t_pack_stats st = { 0 };
+	struct stat sst;
 	double t0 = b10t_now();
 	int fd, r;
 
@@ -160,6 +161,11 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 				      j->cfg->store_dir, j->tmp, strerror(errno));
 	b10t_limits_default(&lim);
 	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	/* A store inside the cache dir (a misconfiguration) stays out of it. */
+	if (fstat(j->dirfd, &sst) == 0) {
+		lim.exclude_dev = (uint64_t)sst.st_dev;
+		lim.exclude_ino = (uint64_t)sst.st_ino;
+	}
 	if (ctx->progress) {
 		ctx->progress = progress_with_total;
 		ctx->progress_arg = &total;
@@ -182,9 +188,10 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		return b10t_set_error(ctx, -r, "packing %s into %s/%s: %s",
 				      j->cfg->cache_dir, j->cfg->store_dir, j->tmp, msg);
 	}
-	b10t_debug(ctx, "pack: %llu entries, %llu bytes -> %llu archive bytes in %.3f s",
+	b10t_debug(ctx, "pack: %llu entries, %llu bytes -> %llu archive bytes in %.3f s, %llu left out",
 		   (unsigned long long)st.files, (unsigned long long)st.bytes,
-		   (unsigned long long)st.archive_bytes, b10t_now() - t0);
+		   (unsigned long long)st.archive_bytes, b10t_now() - t0,
+		   (unsigned long long)st.skipped);
 	t0 = b10t_now();
 	/* close() reports delayed write errors on NFS: check both. */
 	if (fsync(fd) < 0) {
@@ -203,6 +210,7 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 	j->res->files = st.files;
 	j->res->bytes = st.bytes;
 	j->res->archive_bytes = st.archive_bytes;
+	j->res->skipped = st.skipped;
 	return 0;
 }
 

@@ -68,8 +68,10 @@ static int tree_size_at(int dirfd, uint64_t *bytes, uint64_t *files, int depth)
 	struct dirent *de;
 	int r = 0;
 
-	if (depth > 256)
-		return -ELOOP;
+	if (depth >= B10T_MAX_DEPTH) {
+		close(dirfd);	/* deeper entries are never packed: not counted */
+		return 0;
+	}
 	d = fdopendir(dirfd);
 	if (!d) {
 		close(dirfd);

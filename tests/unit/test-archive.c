@@ -227,7 +227,8 @@ static void test_round_trip(void)
 	warnings = progress_calls = progress_done = 0;
 	is_int(pack_to(path("src"), path("a.tar.lz4"), "{\"key\":\"k1\"}", &lim, &st), 0,
 	       "pack succeeds");
-	is_int(warnings, 4, "pack warns about the FIFO, the socket, the two outside symlinks");
+	is_int(warnings, 5, "pack warns about the FIFO, the socket, the two outside symlinks, .b10t");
+	is_int(st.skipped, 5, "... and counts them as skipped");
 	is_int(progress_done, 1, "pack reports progress done once");
 	is_int(st.files, 17, "pack counts entries: 6 dirs, 8 files, 3 symlinks");
 	is_int(st.bytes, (3 << 20) + 34 + 10 + 10 + 3 + 1 + 1, "pack counts file bytes");
