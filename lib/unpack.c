@@ -51,7 +51,7 @@ struct dir_fixup {
  * an archive whose members jump between deep directories in turn (tar and
  * b10t write a directory's members together: about one open per directory).
  */
-#define WALK_BUDGET(entries) ((1u << 20) + 64 * (uint64_t)(entries))
+#define WALK_BUDGET(entries) ((1u << 16) + 64 * (uint64_t)(entries))
 
 struct unpack {
 	struct b10t_ctx *ctx;
