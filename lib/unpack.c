@@ -44,6 +44,7 @@ struct dir_fixup {
 	mode_t mode;
 	int64_t mtime;
 	bool implicit;		/* made for a member; only the umask to apply */
+	size_t depth;		/* components, for fix_dirs */
 };
 
 /*
@@ -602,34 +603,82 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 	return r;
 }
 
+/* Apply the mode (less the umask) and time of d to its directory. */
+static int fix_dir(struct unpack *u, const struct dir_fixup *d)
+{
+	struct timespec ts[2] = { { d->mtime, 0 }, { d->mtime, 0 } };
+	int fd = walk_to(u, d->path, strlen(d->path), false), r;
+	struct stat st;
+
+	if (fd < 0)
+		return fd;
+	/* An implicit dir keeps the mode its own entry gave it, if any. */
+	if (d->implicit)
+		r = fstat(fd, &st) < 0 || ((st.st_mode & 07777) == IMPLICIT_MODE &&
+					  fchmod(fd, IMPLICIT_MODE & ~u->umask) < 0);
+	else
+		r = fchmod(fd, d->mode & ~u->umask) < 0 || futimens(fd, ts) < 0;
+	if (r)
+		return fs_error(u, errno, "setting the mode of", d->path, (int)strlen(d->path));
+	return 0;
+}
+
+static mode_t final_mode(const struct unpack *u, const struct dir_fixup *d)
+{
+	return (d->implicit ? IMPLICIT_MODE : d->mode) & ~u->umask;
+}
+
+/* Whether the owner can still walk through a directory of mode m. */
+#define WALKABLE(m) (((m) & 0500) == 0500)
+
 /*
- * Directory modes (less the umask) and times, latest first: children
- * before their parents for archives that list parents first.  The walk
- * reuses the stack, so in that order each directory is opened once.
+ * Directory modes and times, at the end.  Latest first: for an archive
+ * that lists a directory before its members (tar's order and ours) that
+ * is children before parents, and the walk reuses the stack, so each
+ * directory is opened about once.  A mode that shuts the owner out (no r
+ * or x for u) could block the walk to a directory listed earlier below it
+ * (when not root): those come last, deepest first, so the walk to each
+ * passes only through directories still open to us.
  */
 static int fix_dirs(struct unpack *u)
 {
-	while (u->ndirs) {
-		struct dir_fixup *d = &u->dirs[u->ndirs - 1];
-		struct timespec ts[2] = { { d->mtime, 0 }, { d->mtime, 0 } };
-		int fd = walk_to(u, d->path, strlen(d->path), false), r = 0;
-		struct stat st;
+	size_t count[B10T_MAX_DEPTH + 2] = { 0 }, nlate = 0, *late = NULL;
+	int r = 0;
 
-		if (fd < 0)
-			return fd;
-		/* An implicit dir keeps the mode its own entry gave it, if any. */
-		if (d->implicit)
-			r = fstat(fd, &st) < 0 || ((st.st_mode & 07777) == IMPLICIT_MODE &&
-						  fchmod(fd, IMPLICIT_MODE & ~u->umask) < 0);
-		else
-			r = fchmod(fd, d->mode & ~u->umask) < 0 || futimens(fd, ts) < 0;
-		if (r)
-			return fs_error(u, errno, "setting the mode of", d->path,
-					(int)strlen(d->path));
-		free(d->path);
-		u->ndirs--;
+	for (size_t i = u->ndirs; i-- > 0;) {
+		const struct dir_fixup *d = &u->dirs[i];
+
+		if (!WALKABLE(final_mode(u, d)))
+			nlate++;
+		else if ((r = fix_dir(u, d)) < 0)
+			return r;
 	}
-	return 0;
+	if (!nlate)
+		return 0;
+	late = calloc(nlate, sizeof(*late));
+	if (!late)
+		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+	/* A counting sort by depth, deepest first, latest first within one. */
+	for (size_t i = 0; i < u->ndirs; i++) {
+		if (!WALKABLE(final_mode(u, &u->dirs[i]))) {
+			const char *p = u->dirs[i].path;
+			size_t depth = 1;
+
+			while ((p = strchr(p, '/')))
+				p++, depth++;
+			u->dirs[i].depth = depth > B10T_MAX_DEPTH ? B10T_MAX_DEPTH : depth;
+			count[B10T_MAX_DEPTH - u->dirs[i].depth + 1]++;
+		}
+	}
+	for (size_t k = 1; k < B10T_MAX_DEPTH + 2; k++)
+		count[k] += count[k - 1];
+	for (size_t i = u->ndirs; i-- > 0;)
+		if (!WALKABLE(final_mode(u, &u->dirs[i])))
+			late[count[B10T_MAX_DEPTH - u->dirs[i].depth]++] = i;
+	for (size_t k = 0; k < nlate && !r; k++)
+		r = fix_dir(u, &u->dirs[late[k]]);
+	free(late);
+	return r;
 }
 
 static void progress(struct unpack *u, bool done)

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,6 +541,59 @@ static void test_modes(void)
 	}
 }
 
+/*
+ * Dirs that shut their owner out (no u+r or no u+x), listed after their
+ * subdirs: as a non-root owner the modes must still all be applied.
+ */
+static void test_closed_dirs(void)
+{
+	static const struct member m[] = {
+		{ "a/b/", AE_IFDIR, 0555 }, { "a/b/f", 0, 0644, "x" }, { "a/", AE_IFDIR, 0200 },
+		{ "x/y/z/", AE_IFDIR, 0400 }, { "x/y/", AE_IFDIR, 0300 }, { "x/", AE_IFDIR, 0100 },
+	};
+	char dst[] = "/tmp/b10t-closed.XXXXXX";
+	int fd, status = -1;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		ok(1, "# SKIP closed dirs: needs root to run the unpack as another user");
+		return;
+	}
+	make_archive(path("closed.tar.lz4"), m, sizeof(m) / sizeof(m[0]));
+	if (!mkdtemp(dst) || chown(dst, 65534, 65534) < 0) {
+		ok(0, "closed dirs: a destination for uid 65534");
+		return;
+	}
+	fd = open(path("closed.tar.lz4"), O_RDONLY);
+	pid = fork();
+	if (pid == 0) {
+		mode_t old = umask(022);
+
+		(void)old;
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(99);
+		_exit(b10t_unpack(&ctx, fd, B10T_FMT_LZ4, dst, NULL, NULL, NULL) == 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	close(fd);
+	if (!ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		"closed dirs listed after their subdirs: extracted as uid 65534 (status %d)", status))
+		return;
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/a", dst);
+	is_intf(mode_of(p), 0200, "closed dirs: a is 0200");
+	snprintf(p, sizeof(p), "%s/a/b", dst);
+	is_intf(mode_of(p), 0555, "closed dirs: a/b is 0555");
+	snprintf(p, sizeof(p), "%s/x/y/z", dst);
+	is_intf(mode_of(p), 0400, "closed dirs: x/y/z is 0400");
+	snprintf(p, sizeof(p), "%s/x/y", dst);
+	is_intf(mode_of(p), 0300, "closed dirs: x/y is 0300");
+	snprintf(p, sizeof(p), "%s/x", dst);
+	is_intf(mode_of(p), 0100, "closed dirs: x is 0100");
+	sh("rm -rf '%s'", dst);
+}
+
 /* Sparse members in every tar dialect, and data past the declared size. */
 static void test_sparse(void)
 {
@@ -800,6 +854,7 @@ int main(void)
 	test_caps_and_write_errors();
 	test_hostile();
 	test_modes();
+	test_closed_dirs();
 	test_sparse();
 	test_limits();
 	test_walk();
