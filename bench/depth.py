@@ -58,7 +58,19 @@ def rm_rf(p):
 		subprocess.run(["rm", "-rf", "--", p], check=True)
 
 
-def make_archive(b10t, work, env, entries, depth):
+def member_names(i, depth, path_len=0):
+	"""The dir and file of entry pair i: depth-2 chain dirs "a/", then x<i>/f.
+	With path_len (depth 2 only), x<i> and f are padded to make the file's
+	path that long: the control row, long names without depth."""
+	prefix = "a/" * (depth - 2)
+	d, f = "x%d" % i, "f"
+	if path_len:
+		d = (d + "y" * 250)[:250]
+		f = "f" * max(1, min(255, path_len - len(d) - 1))
+	return prefix + d, prefix + d + "/" + f
+
+
+def make_archive(b10t, work, env, entries, depth, path_len=0):
 	"""Publish the depth archive under the key's name; returns its path."""
 	store, cache = env["B10FS_CACHE_DIR"], env["TORCHINDUCTOR_CACHE_DIR"]
 	rm_rf(store)
@@ -87,10 +99,11 @@ def make_archive(b10t, work, env, entries, depth):
 		if prefix:
 			t.addfile(d)
 		for i in range(entries // 2):
-			d = tarfile.TarInfo("%sx%d" % (prefix, i))
+			dname, fname = member_names(i, depth, path_len)
+			d = tarfile.TarInfo(dname)
 			d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 1700000000
 			t.addfile(d)
-			f = tarfile.TarInfo("%sx%d/f" % (prefix, i))
+			f = tarfile.TarInfo(fname)
 			f.size, f.mode, f.mtime = 1, 0o644, 1700000000
 			t.addfile(f, io.BytesIO(b"x"))
 	subprocess.run(["lz4", "-1", "-q", "-f", raw, arch], check=True)
@@ -113,6 +126,47 @@ def time_loads(b10t, env, runs):
 	return times
 
 
+def measure(b10t, entries, depths, runs, parent="/dev/shm", control=True):
+	"""One row per depth: entries, archive size, the runs, median, us/entry.
+	With control, a last row at depth 2 whose paths are as long as the
+	deepest row's: what long names cost without depth."""
+	work = tempfile.mkdtemp(prefix="b10t-depth.", dir=parent)
+	rows = []
+	cases = [(d, 0) for d in depths]
+	if control:
+		cases.append((2, len(member_names(0, max(depths))[1])))
+	try:
+		env = env_for(work)
+		for depth, path_len in cases:
+			print("depth: building %d entries at depth %d%s" % (
+				entries, depth, " with %d-byte paths" % path_len if path_len else ""),
+			      file=sys.stderr, flush=True)
+			arch = make_archive(b10t, work, env, entries, depth, path_len)
+			times = time_loads(b10t, env, runs)
+			med = statistics.median(times)
+			rows.append({"depth": depth, "entries": entries, "path_bytes":
+				     path_len or len(member_names(0, depth)[1]),
+				     "archive_bytes": os.path.getsize(arch), "runs": times,
+				     "median_s": med, "us_per_entry": med / entries * 1e6})
+	finally:
+		rm_rf(work)
+	return rows
+
+
+def print_rows(rows):
+	print("%-6s %10s %9s %12s %10s %12s" % ("depth", "path bytes", "entries", "archive KiB",
+						"load s", "us/entry"))
+	for r in rows:
+		print("%-6d %10d %9d %12.0f %10.3f %12.2f" % (r["depth"], r["path_bytes"],
+		      r["entries"], r["archive_bytes"] / 1024, r["median_s"], r["us_per_entry"]))
+	deep = max(rows, key=lambda r: r["depth"])
+	for r in rows:
+		if r is not deep:
+			print("per entry, depth %d / depth %d with %d-byte paths: %.2fx" % (
+				deep["depth"], r["depth"], r["path_bytes"],
+				deep["us_per_entry"] / r["us_per_entry"]))
+
+
 def main():
 	ap = argparse.ArgumentParser(description="b10t load: time per entry vs path depth.")
 	ap.add_argument("--entries", type=int, default=100000)
@@ -120,36 +174,19 @@ def main():
 	ap.add_argument("--runs", type=int, default=5)
 	ap.add_argument("--b10t")
 	ap.add_argument("--dir", default="/dev/shm", help="parent of the work dir")
+	ap.add_argument("--no-control", action="store_true",
+			help="no row at depth 2 with paths as long as the deepest row's")
 	ap.add_argument("--json", action="store_true")
 	args = ap.parse_args()
 	b10t = find_b10t(args.b10t)
 	if not b10t or not shutil.which("lz4"):
 		sys.exit("depth: needs the b10t binary (--b10t) and the lz4 CLI")
-	work = tempfile.mkdtemp(prefix="b10t-depth.", dir=args.dir)
-	rows = []
-	try:
-		env = env_for(work)
-		for depth in [int(d) for d in args.depths.split(",")]:
-			print("depth: building %d entries at depth %d" % (args.entries, depth),
-			      file=sys.stderr, flush=True)
-			arch = make_archive(b10t, work, env, args.entries, depth)
-			times = time_loads(b10t, env, args.runs)
-			med = statistics.median(times)
-			rows.append({"depth": depth, "entries": args.entries,
-				     "archive_bytes": os.path.getsize(arch), "runs": times,
-				     "median_s": med, "us_per_entry": med / args.entries * 1e6})
-	finally:
-		rm_rf(work)
+	rows = measure(b10t, args.entries, [int(d) for d in args.depths.split(",")], args.runs,
+		       args.dir, not args.no_control)
 	if args.json:
 		print(json.dumps({"depth": rows}, indent=1))
-		return
-	print("%-6s %9s %12s %10s %12s" % ("depth", "entries", "archive KiB", "load s", "us/entry"))
-	for r in rows:
-		print("%-6d %9d %12.0f %10.3f %12.2f" % (r["depth"], r["entries"],
-		      r["archive_bytes"] / 1024, r["median_s"], r["us_per_entry"]))
-	if len(rows) >= 2:
-		print("ratio deepest/shallowest per entry: %.2fx" % (
-			rows[-1]["us_per_entry"] / rows[0]["us_per_entry"]))
+	else:
+		print_rows(rows)
 
 
 if __name__ == "__main__":
