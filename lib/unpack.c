@@ -316,7 +316,7 @@ static int walk_to(struct unpack *u, const char *path, size_t len, bool create)
 	       (u->ends[keep] == len || path[u->ends[keep]] == '/'))
 		keep++;
 	pop_to(u, keep);
-	for (p = keep ? u->ends[keep - 1] + 1 : 0; p < len; p += strlen(comp) + 1) {
+	for (p = keep ? u->ends[keep - 1] + 1 : 0; p < len;) {
 		const char *slash = memchr(path + p, '/', len - p);
 		size_t n = slash ? (size_t)(slash - path - p) : len - p;
 		int fd = top_fd(u), next;
@@ -362,6 +362,7 @@ static int walk_to(struct unpack *u, const char *path, size_t len, bool create)
 		memcpy(u->cur + p, comp, n);
 		u->ends[u->depth] = p + n;
 		u->fds[u->depth++] = next;
+		p += n + 1;
 	}
 	return top_fd(u);
 }
@@ -607,9 +608,11 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 static int fix_dir(struct unpack *u, const struct dir_fixup *d)
 {
 	struct timespec ts[2] = { { d->mtime, 0 }, { d->mtime, 0 } };
-	int fd = walk_to(u, d->path, strlen(d->path), false), r;
 	struct stat st;
+	int fd, r;
 
+	show_name(u->shown, sizeof(u->shown), d->path);	/* for messages */
+	fd = walk_to(u, d->path, strlen(d->path), false);
 	if (fd < 0)
 		return fd;
 	/* An implicit dir keeps the mode its own entry gave it, if any. */
