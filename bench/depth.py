@@ -154,11 +154,13 @@ def measure(b10t, entries, depths, runs, parent="/dev/shm", control=True):
 
 
 def print_rows(rows):
-	print("%-6s %10s %9s %12s %10s %12s" % ("depth", "path bytes", "entries", "archive KiB",
-						"load s", "us/entry"))
+	print("%-6s %10s %9s %12s %10s %12s %12s" % ("depth", "path bytes", "entries",
+						     "archive KiB", "load s", "us/entry",
+						     "min us/entry"))
 	for r in rows:
-		print("%-6d %10d %9d %12.0f %10.3f %12.2f" % (r["depth"], r["path_bytes"],
-		      r["entries"], r["archive_bytes"] / 1024, r["median_s"], r["us_per_entry"]))
+		print("%-6d %10d %9d %12.0f %10.3f %12.2f %12.2f" % (
+		      r["depth"], r["path_bytes"], r["entries"], r["archive_bytes"] / 1024,
+		      r["median_s"], r["us_per_entry"], min(r["runs"]) / r["entries"] * 1e6))
 	deep = max(rows, key=lambda r: r["depth"])
 	for r in rows:
 		if r is not deep:
