@@ -28,6 +28,7 @@ import time
 
 sys.dont_write_bytecode = True	# no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import depth  # noqa: E402
 import gen_tree  # noqa: E402
 
 MB = 1 << 20
@@ -492,6 +493,11 @@ def print_table(res):
 		for t in TOOLS:
 			if r["tools"][t]["error"]:
 				print("  %s: n/a: %s" % (LABEL[t], r["tools"][t]["error"]))
+	if res.get("depth"):
+		print()
+		print("== depth: load of %d entries, each in its own dir, per entry" %
+		      res["depth"][0]["entries"])
+		depth.print_rows(res["depth"])
 	v = res.get("verbs")
 	if v:
 		print()
@@ -598,6 +604,10 @@ def main():
 	ap.add_argument("--seed", type=int, default=1)
 	ap.add_argument("--b10t", help="the b10t binary (default: build/cmd/b10t, then PATH)")
 	ap.add_argument("--no-verbs", action="store_true", help="skip the envkey/info/list timing")
+	ap.add_argument("--no-depth", action="store_true",
+			help="skip the load time per entry at depth 2 and 200 (bench/depth.py)")
+	ap.add_argument("--depth-entries", type=int, default=100000,
+			help="entries of each depth archive (default 100000)")
 	ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 	args = ap.parse_args()
 	sizes = [s for s in args.sizes.split(",") if s]
@@ -637,6 +647,9 @@ def main():
 		if not args.no_verbs:
 			log("timing envkey/info/list")
 			res["verbs"] = bench_verbs(work, b10t)
+		if not args.no_depth:
+			log("timing load per entry at depth 2 and 200")
+			res["depth"] = depth.measure(b10t, args.depth_entries, [2, 200], args.runs, work)
 	finally:
 		kill_children()
 		if own:

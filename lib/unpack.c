@@ -10,9 +10,21 @@
  * files are created with O_EXCL|O_NOFOLLOW.  Directory modes and mtimes
  * are applied at the end, children first, so a read-only directory in the
  * archive does not stop its own children from being written.
+ *
+ * The fds of the directories on the path of the last member are kept (a
+ * stack, one per component): the next member reuses the components it
+ * shares and opens only the new ones, so the cost of a member does not grow
+ * with its depth.
+ *
+ * Every failure is either the archive's fault (u->fault: a hostile or
+ * corrupt member, a cap, anything the local filesystem refuses to make of a
+ * member) or the local side's (full disk, permissions, memory, a signal).
+ * Only the first moves the archive aside (stats->archive_fault).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,7 +46,16 @@ struct dir_fixup {
 	char *path;
 	mode_t mode;
 	int64_t mtime;
+	bool implicit;		/* made for a member; only the umask to apply */
+	size_t depth;		/* components, for fix_dirs */
 };
+
+/*
+ * The cost of walking between directories, in component opens: a bound for
+ * an archive whose members jump between deep directories in turn (tar and
+ * b10t write a directory's members together: about one open per directory).
+ */
+#define WALK_BUDGET(entries) ((1u << 16) + 64 * (uint64_t)(entries))
 
 struct unpack {
 	struct b10t_ctx *ctx;
@@ -50,8 +71,13 @@ struct unpack {
 	const struct b10t_limits *lim;
 	const char *dst;
 	int root;			/* dst */
-	char parent[PATH_MAX];		/* the cached parent dir, "" = root */
-	int parent_fd;			/* its fd, -1 when none cached */
+	/* The directory last walked to: an fd per component (see walk_to). */
+	int depth;
+	int fds[B10T_MAX_DEPTH];
+	size_t ends[B10T_MAX_DEPTH];	/* where component i ends in cur */
+	char cur[PATH_MAX];
+	uint64_t opens;			/* component opens, for WALK_BUDGET */
+	bool fault;			/* the failure is the archive's */
 	struct dir_fixup *dirs;
 	size_t ndirs, cap_dirs;
 	mode_t umask;
@@ -155,18 +181,71 @@ static void show_name(char *out, size_t size, const char *s)
 	out[o] = '\0';
 }
 
-static int reject(struct unpack *u, const char *why)
+/* A hostile member: EPERM, the archive's fault. */
+static int reject(struct unpack *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int reject(struct unpack *u, const char *fmt, ...)
 {
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	u->fault = true;
 	return b10t_set_error(u->ctx, EPERM, "member '%s' %s", u->shown, why);
 }
 
 /*
+ * Whether errno `e` from making a member is the local side's doing: a full
+ * disk, the cache dir's permissions, a read-only or failing filesystem, no
+ * memory or fds, a signal.  Any other error comes from what the member asks
+ * for (a name or link target the filesystem refuses, too many links, a file
+ * too big for it, a loop), so it is the archive's fault.
+ */
+static bool local_errno(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+	case EACCES:
+	case EPERM:
+	case EROFS:
+	case EIO:
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case EINTR:
+	case EAGAIN:
+	case EBUSY:
+	case ESTALE:
+	case ETIMEDOUT:
+	case ENOTCONN:
+	case ENOLCK:
+		return true;
+	}
+	return false;
+}
+
+/* A syscall on member path `path` (`len` bytes) failed with e. */
+static int fs_error(struct unpack *u, int e, const char *what, const char *path, int len)
+{
+	if (local_errno(e))
+		return b10t_set_error(u->ctx, e, "%s %s/%.*s: %s", what, u->dst, len, path,
+				      strerror(e));
+	u->fault = true;
+	return b10t_set_error(u->ctx, e, "member '%s': %s %s/%.*s: %s", u->shown, what, u->dst,
+			      len, path, strerror(e));
+}
+
+/*
  * Check and normalise a member name into u->name: no "." or empty
- * components, no trailing slash.  1 for the root itself ("." or "./").
+ * components, no trailing slash; within B10T_MAX_DEPTH components,
+ * B10T_MAX_PATH bytes and NAME_MAX a component, the limits that save, gc
+ * and clear keep too.  1 for the root itself ("." or "./").
  */
 static int normalise(struct unpack *u, const char *raw)
 {
-	size_t o = 0;
+	size_t o = 0, depth = 0;
 	const char *p = raw;
 
 	if (!raw || !*raw)
@@ -181,10 +260,13 @@ static int normalise(struct unpack *u, const char *raw)
 		if (n == 2 && p[0] == '.' && p[1] == '.')
 			return reject(u, "escapes the cache dir");
 		if (n > NAME_MAX)
-			return reject(u, "has a name too long");
+			return reject(u, "has a name longer than %d bytes", NAME_MAX);
 		if (n && !(n == 1 && p[0] == '.')) {
-			if (o + n + 2 > sizeof(u->name))
-				return reject(u, "has a path too long");
+			if (++depth > B10T_MAX_DEPTH)
+				return reject(u, "is nested too deep (more than %d levels)",
+					      B10T_MAX_DEPTH);
+			if (o + !!o + n > B10T_MAX_PATH)
+				return reject(u, "has a path longer than %d bytes", B10T_MAX_PATH);
 			if (o)
 				u->name[o++] = '/';
 			memcpy(u->name + o, p, n);
@@ -236,37 +318,84 @@ static bool claim_implicit(int pfd, const char *base)
 	return fchmodat(pfd, base, EXPLICIT_MODE, 0) == 0;
 }
 
-/*
- * Open the directory `path` (normalised, relative to dst; "" = dst) one
- * component at a time with O_NOFOLLOW.  With `create`, missing components
- * are made (for archives that list a file before its directory).  Returns a
- * new fd, or -EPERM (message set) when a component is a symlink or a file.
- */
-static int open_dir(struct unpack *u, const char *path, bool create)
+/* Note the directory path[0..len) for fix_dirs. */
+static int remember_dir(struct unpack *u, const char *path, size_t len, mode_t mode,
+			int64_t mtime, bool implicit)
 {
+	struct dir_fixup *d;
+
+	if (remember((void **)&u->dirs, &u->ndirs, &u->cap_dirs, sizeof(*u->dirs)) < 0)
+		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+	d = &u->dirs[u->ndirs];
+	if (!(d->path = strndup(path, len)))
+		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+	d->mode = mode;
+	d->mtime = mtime;
+	d->implicit = implicit;
+	u->ndirs++;
+	return 0;
+}
+
+static int top_fd(const struct unpack *u)
+{
+	return u->depth ? u->fds[u->depth - 1] : u->root;
+}
+
+/* Close the stack down to its first `keep` components. */
+static void pop_to(struct unpack *u, int keep)
+{
+	while (u->depth > keep)
+		close(u->fds[--u->depth]);
+}
+
+/*
+ * The fd of the directory `path` (normalised, `len` bytes, "" = dst),
+ * walked from where the last call left the stack: the components shared
+ * with the last path are reused, only the new ones opened, each with
+ * O_NOFOLLOW from its parent's fd.  With `create`, missing components are
+ * made (for archives that list a file before its directory).  The fd
+ * belongs to the stack.  -EPERM (message set) when a component is a
+ * symlink or a file.
+ */
+static int walk_to(struct unpack *u, const char *path, size_t len, bool create)
+{
+	size_t m = 0, cur = u->depth ? u->ends[u->depth - 1] : 0, p;
 	char comp[NAME_MAX + 1];
-	const char *p = path;
-	int fd = dup(u->root);
+	int keep = 0;
 
-	if (fd < 0)
-		return b10t_set_error(u->ctx, errno, "opening %s: %s", u->dst, strerror(errno));
-	while (*p) {
-		size_t n = strcspn(p, "/");
-		int next;
+	while (m < len && m < cur && path[m] == u->cur[m])
+		m++;
+	while (keep < u->depth && u->ends[keep] <= m &&
+	       (u->ends[keep] == len || path[u->ends[keep]] == '/'))
+		keep++;
+	pop_to(u, keep);
+	for (p = keep ? u->ends[keep - 1] + 1 : 0; p < len;) {
+		const char *slash = memchr(path + p, '/', len - p);
+		size_t n = slash ? (size_t)(slash - path - p) : len - p;
+		int fd = top_fd(u), next;
 
-		memcpy(comp, p, n);
+		if (n > NAME_MAX || u->depth == B10T_MAX_DEPTH)	/* normalise kept them */
+			return reject(u, "is nested too deep (more than %d levels)", B10T_MAX_DEPTH);
+		if (++u->opens > WALK_BUDGET(u->entries)) {
+			u->fault = true;
+			return b10t_set_error(u->ctx, EFBIG,
+					      "the archive jumps between deep directories: more than "
+					      "%llu directory opens for %llu members (at member '%s')",
+					      (unsigned long long)WALK_BUDGET(u->entries),
+					      (unsigned long long)u->entries, u->shown);
+		}
+		memcpy(comp, path + p, n);
 		comp[n] = '\0';
 		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT && create) {
 			/* The umask must not blur the mark: fchmodat. */
 			if (mkdirat(fd, comp, IMPLICIT_MODE) < 0 ||
-			    fchmodat(fd, comp, IMPLICIT_MODE, 0) < 0) {
-				int e = errno;
-
-				close(fd);
-				return b10t_set_error(u->ctx, e, "creating %s/%.*s: %s", u->dst,
-						      (int)(p - path + n), path, strerror(e));
-			}
+			    fchmodat(fd, comp, IMPLICIT_MODE, 0) < 0)
+				return fs_error(u, errno, "creating", path, (int)(p + n));
+			/* Its mark stays 0755 to the end; the umask comes off then. */
+			if ((u->umask & IMPLICIT_MODE) &&
+			    remember_dir(u, path, p + n, IMPLICIT_MODE, 0, true) < 0)
+				return -ENOMEM;
 			next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (next < 0) {
@@ -275,70 +404,48 @@ static int open_dir(struct unpack *u, const char *path, bool create)
 
 			if ((e == ENOTDIR || e == ELOOP) &&
 			    !fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW)) {
-				close(fd);
 				if (S_ISLNK(st.st_mode))
 					return reject(u, "goes through a symlink");
 				return reject(u, "goes through something that is not a directory");
 			}
-			close(fd);
-			return b10t_set_error(u->ctx, e, "opening %s/%.*s: %s", u->dst,
-					      (int)(p - path + n), path, strerror(e));
+			return fs_error(u, e, "opening", path, (int)(p + n));
 		}
-		close(fd);
-		fd = next;
-		p += n;
-		if (*p == '/')
-			p++;
+		if (p)
+			u->cur[p - 1] = '/';
+		memcpy(u->cur + p, comp, n);
+		u->ends[u->depth] = p + n;
+		u->fds[u->depth++] = next;
+		p += n + 1;
 	}
-	return fd;
+	return top_fd(u);
 }
 
-/* The fd of the parent of u->name (cached: members come grouped by dir). */
+/* The fd of the parent of u->name, and its last component in *base. */
 static int parent_fd(struct unpack *u, const char **base)
 {
 	char *slash = strrchr(u->name, '/');
-	size_t len = slash ? (size_t)(slash - u->name) : 0;
-	int fd;
 
 	*base = slash ? slash + 1 : u->name;
-	if (u->parent_fd >= 0 && strlen(u->parent) == len &&
-	    !memcmp(u->parent, u->name, len))
-		return u->parent_fd;
-	if (u->parent_fd >= 0 && u->parent_fd != u->root)
-		close(u->parent_fd);
-	u->parent_fd = -1;
-	if (!len)
-		return u->parent_fd = u->root, u->parent[0] = '\0', u->root;
-	memcpy(u->parent, u->name, len);
-	u->parent[len] = '\0';
-	fd = open_dir(u, u->parent, true);
-	if (fd < 0)
-		return fd;
-	return u->parent_fd = fd;
+	return walk_to(u, u->name, slash ? (size_t)(slash - u->name) : 0, true);
 }
 
 /* ---- members ---------------------------------------------------------------- */
 
-static int local_error(struct unpack *u, int e, const char *what)
+static int member_error(struct unpack *u, int e, const char *what)
 {
-	return b10t_set_error(u->ctx, e, "%s %s/%s: %s", what, u->dst, u->name, strerror(e));
+	return fs_error(u, e, what, u->name, (int)strlen(u->name));
 }
 
 static int extract_dir(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
 {
 	if (mkdirat(pfd, base, EXPLICIT_MODE) < 0) {
 		if (errno != EEXIST)
-			return local_error(u, errno, "creating");
+			return member_error(u, errno, "creating");
 		if (!claim_implicit(pfd, base))
 			return reject(u, "is a duplicate");
 	}
-	if (remember((void **)&u->dirs, &u->ndirs, &u->cap_dirs, sizeof(*u->dirs)) < 0 ||
-	    !(u->dirs[u->ndirs].path = strdup(u->name)))
-		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
-	u->dirs[u->ndirs].mode = archive_entry_perm(e) & 0777;
-	u->dirs[u->ndirs].mtime = archive_entry_mtime(e);
-	u->ndirs++;
-	return 0;
+	return remember_dir(u, u->name, strlen(u->name), archive_entry_perm(e) & 0777,
+			    archive_entry_mtime(e), false);
 }
 
 static int write_all_at(int fd, const char *buf, size_t len, off_t off)
@@ -358,6 +465,21 @@ static int write_all_at(int fd, const char *buf, size_t len, off_t off)
 	return 0;
 }
 
+static int over_cap(struct unpack *u)
+{
+	u->fault = true;
+	return b10t_set_error(u->ctx, EFBIG,
+			      "the archive holds more than the cap of %llu bytes (at member '%s')",
+			      (unsigned long long)u->lim->max_bytes, u->shown);
+}
+
+/*
+ * A regular file: its data must be one run from offset 0 to its declared
+ * size (no sparse map, no holes, nothing past the end), so the bytes
+ * written, the file's apparent size and the declared size are one number,
+ * the one the cap counts.  The mode is the member's less the umask: a
+ * 0666 member is no world-writable file.
+ */
 static int extract_file(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
 {
 	mode_t mode = archive_entry_perm(e) & 0777;
@@ -368,16 +490,16 @@ static int extract_file(struct unpack *u, int pfd, const char *base, struct arch
 
 	if (size < 0)
 		return reject(u, "has a negative size");
+	if (archive_entry_sparse_count(e) > 0)
+		return reject(u, "is a sparse file");
 	u->declared += (uint64_t)size;
 	if (u->declared > u->lim->max_bytes)
-		return b10t_set_error(u->ctx, EFBIG,
-				      "the archive holds more than the cap of %llu bytes (at member '%s')",
-				      (unsigned long long)u->lim->max_bytes, u->shown);
+		return over_cap(u);
 	fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return reject(u, "is a duplicate");
-		return local_error(u, errno, "creating");
+		return member_error(u, errno, "creating");
 	}
 	for (;;) {
 		const void *buf;
@@ -391,29 +513,36 @@ static int extract_file(struct unpack *u, int pfd, const char *base, struct arch
 			r = input_error(u);
 			goto out;
 		}
+		if (off != end) {	/* a hole: sparse data under another name */
+			r = reject(u, "is a sparse file");
+			goto out;
+		}
+		if ((uint64_t)len > (uint64_t)size - (uint64_t)end) {
+			r = reject(u, "has more data than its declared size");
+			goto out;
+		}
+		if (u->st.bytes + len > u->lim->max_bytes) {
+			r = over_cap(u);
+			goto out;
+		}
 		if ((r = write_all_at(fd, buf, len, off)) < 0) {
-			r = local_error(u, -r, "writing");
+			r = member_error(u, -r, "writing");
 			goto out;
 		}
 		end = off + (off_t)len;
 		u->st.bytes += len;
 	}
-	if (end < size && ftruncate(fd, size) < 0) {	/* a sparse tail */
-		r = local_error(u, errno, "writing");
-		goto out;
-	}
-	/* The umask may have taken bits away at creation. */
-	if ((mode & u->umask) && fchmod(fd, mode) < 0) {
-		r = local_error(u, errno, "setting the mode of");
+	if (end != size) {
+		r = reject(u, "has less data than its declared size");
 		goto out;
 	}
 	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	if (futimens(fd, ts) < 0)
-		r = local_error(u, errno, "setting the time of");
+		r = member_error(u, errno, "setting the time of");
 out:
 	if (close(fd) < 0 && !r)
-		r = local_error(u, errno, "writing");
+		r = member_error(u, errno, "writing");
 	return r;
 }
 
@@ -424,10 +553,12 @@ static int extract_symlink(struct unpack *u, int pfd, const char *base, struct a
 
 	if (!target || !b10t_link_target_ok(u->name, target))
 		return reject(u, "is a symlink pointing outside the cache dir");
+	if (strlen(target) > B10T_MAX_PATH)
+		return reject(u, "is a symlink with a target longer than %d bytes", B10T_MAX_PATH);
 	if (symlinkat(target, pfd, base) < 0) {
 		if (errno == EEXIST)
 			return reject(u, "is a duplicate");
-		return local_error(u, errno, "creating the symlink");
+		return member_error(u, errno, "creating the symlink");
 	}
 	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
@@ -488,7 +619,7 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 
 	show_name(u->shown, sizeof(u->shown), raw ? raw : "");
 	if (++u->entries > u->lim->max_entries)
-		return b10t_set_error(u->ctx, EFBIG,
+		return u->fault = true, b10t_set_error(u->ctx, EFBIG,
 				      "the archive has more than the cap of %llu entries (at member '%s')",
 				      (unsigned long long)u->lim->max_entries, u->shown);
 	r = normalise(u, raw);
@@ -504,7 +635,7 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 	if (archive_entry_hardlink(e))
 		return reject(u, "is a hardlink");
 	if ((why = type_refusal(e)))
-		return reject(u, why);
+		return reject(u, "%s", why);
 	if (archive_entry_mode(e) & (S_ISUID | S_ISGID))
 		return reject(u, "has the setuid or setgid bit");
 	pfd = parent_fd(u, &base);
@@ -526,28 +657,84 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 	return r;
 }
 
-/* Directory modes and times, deepest (latest) first. */
+/* Apply the mode (less the umask) and time of d to its directory. */
+static int fix_dir(struct unpack *u, const struct dir_fixup *d)
+{
+	struct timespec ts[2] = { { d->mtime, 0 }, { d->mtime, 0 } };
+	struct stat st;
+	int fd, r;
+
+	show_name(u->shown, sizeof(u->shown), d->path);	/* for messages */
+	fd = walk_to(u, d->path, strlen(d->path), false);
+	if (fd < 0)
+		return fd;
+	/* An implicit dir keeps the mode its own entry gave it, if any. */
+	if (d->implicit)
+		r = fstat(fd, &st) < 0 || ((st.st_mode & 07777) == IMPLICIT_MODE &&
+					  fchmod(fd, IMPLICIT_MODE & ~u->umask) < 0);
+	else
+		r = fchmod(fd, d->mode & ~u->umask) < 0 || futimens(fd, ts) < 0;
+	if (r)
+		return fs_error(u, errno, "setting the mode of", d->path, (int)strlen(d->path));
+	return 0;
+}
+
+static mode_t final_mode(const struct unpack *u, const struct dir_fixup *d)
+{
+	return (d->implicit ? IMPLICIT_MODE : d->mode) & ~u->umask;
+}
+
+/* Whether the owner can still walk through a directory of mode m. */
+#define WALKABLE(m) (((m) & 0500) == 0500)
+
+/*
+ * Directory modes and times, at the end.  Latest first: for an archive
+ * that lists a directory before its members (tar's order and ours) that
+ * is children before parents, and the walk reuses the stack, so each
+ * directory is opened about once.  A mode that shuts the owner out (no r
+ * or x for u) could block the walk to a directory listed earlier below it
+ * (when not root): those come last, deepest first, so the walk to each
+ * passes only through directories still open to us.
+ */
 static int fix_dirs(struct unpack *u)
 {
-	while (u->ndirs) {
-		struct dir_fixup *d = &u->dirs[u->ndirs - 1];
-		struct timespec ts[2] = { { d->mtime, 0 }, { d->mtime, 0 } };
-		int fd = open_dir(u, d->path, false);
+	size_t count[B10T_MAX_DEPTH + 2] = { 0 }, nlate = 0, *late = NULL;
+	int r = 0;
 
-		if (fd < 0)
-			return fd;
-		if (fchmod(fd, d->mode) < 0 || futimens(fd, ts) < 0) {
-			int e = errno;
+	for (size_t i = u->ndirs; i-- > 0;) {
+		const struct dir_fixup *d = &u->dirs[i];
 
-			close(fd);
-			return b10t_set_error(u->ctx, e, "setting the mode of %s/%s: %s",
-					      u->dst, d->path, strerror(e));
-		}
-		close(fd);
-		free(d->path);
-		u->ndirs--;
+		if (!WALKABLE(final_mode(u, d)))
+			nlate++;
+		else if ((r = fix_dir(u, d)) < 0)
+			return r;
 	}
-	return 0;
+	if (!nlate)
+		return 0;
+	late = calloc(nlate, sizeof(*late));
+	if (!late)
+		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+	/* A counting sort by depth, deepest first, latest first within one. */
+	for (size_t i = 0; i < u->ndirs; i++) {
+		if (!WALKABLE(final_mode(u, &u->dirs[i]))) {
+			const char *p = u->dirs[i].path;
+			size_t depth = 1;
+
+			while ((p = strchr(p, '/')))
+				p++, depth++;
+			u->dirs[i].depth = depth > B10T_MAX_DEPTH ? B10T_MAX_DEPTH : depth;
+			count[B10T_MAX_DEPTH - u->dirs[i].depth + 1]++;
+		}
+	}
+	for (size_t k = 1; k < B10T_MAX_DEPTH + 2; k++)
+		count[k] += count[k - 1];
+	for (size_t i = u->ndirs; i-- > 0;)
+		if (!WALKABLE(final_mode(u, &u->dirs[i])))
+			late[count[B10T_MAX_DEPTH - u->dirs[i].depth]++] = i;
+	for (size_t k = 0; k < nlate && !r; k++)
+		r = fix_dir(u, &u->dirs[late[k]]);
+	free(late);
+	return r;
 }
 
 static void progress(struct unpack *u, bool done)
@@ -653,7 +840,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 		const char *dst, const struct b10t_limits *lim,
 		struct b10t_pack_stats *stats, char **manifest)
 {
-	struct unpack u = { .ctx = ctx, .dst = dst, .lim = lim, .parent_fd = -1 };
+	struct unpack u = { .ctx = ctx, .dst = dst, .lim = lim };
 	struct b10t_limits def;
 	struct archive_entry *e;
 	bool first = true;
@@ -696,14 +883,14 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 		free(*manifest);
 		*manifest = NULL;
 	}
-	if (r == -EBADMSG || r == -EPERM || r == -EFBIG)
+	/* EBADMSG: the input layer found the archive corrupt. */
+	if (r < 0 && (u.fault || r == -EBADMSG))
 		u.st.archive_fault = true;
 	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r) : u.g ? b10t_gzr_bytes_in(u.g) : 0;
 	if (stats)
 		*stats = u.st;
 	close_input(&u);
-	if (u.parent_fd >= 0 && u.parent_fd != u.root)
-		close(u.parent_fd);
+	pop_to(&u, 0);
 	close(u.root);
 	for (size_t i = 0; i < u.ndirs; i++)
 		free(u.dirs[i].path);
@@ -714,7 +901,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 int b10t_read_manifest(struct b10t_ctx *ctx, const char *path, enum b10t_format fmt,
 		       char **manifest)
 {
-	struct unpack u = { .ctx = ctx, .dst = path, .parent_fd = -1 };
+	struct unpack u = { .ctx = ctx, .dst = path };
 	struct archive_entry *e;
 	struct stat st;
 	int fd, r;

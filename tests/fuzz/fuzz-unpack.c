@@ -78,6 +78,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *tmp = getenv("TMPDIR");
 
+	umask(022);	/* check_one holds the modes to it */
 	snprintf(base, sizeof(base), "%s/b10t-fuzz.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(base))
 		die("mkdtemp %s: %s", base, strerror(errno));
@@ -100,6 +101,7 @@ static void check_beneath(int dirfd, const char *rel)
 }
 
 static int dirfd_g = -1;
+static uint64_t apparent_g;	/* the sum of the extracted files' sizes */
 
 static int check_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -107,6 +109,13 @@ static int check_one(const char *path, const struct stat *st, int flag, struct F
 
 	if (ftw->level == 0)
 		return 0;
+	if (ftw->level > 256)
+		die("%.80s... is %d levels deep, past B10T_MAX_DEPTH", rel, ftw->level);
+	/* The harness runs with umask 022: nothing group- or world-writable. */
+	if (!S_ISLNK(st->st_mode) && (st->st_mode & 022))
+		die("%s is more permissive than the umask (mode %o)", rel, st->st_mode);
+	if (S_ISREG(st->st_mode))
+		apparent_g += (uint64_t)st->st_size;
 	if (S_ISLNK(st->st_mode)) {
 		check_beneath(dirfd_g, rel);
 	} else if (S_ISREG(st->st_mode)) {
@@ -136,6 +145,7 @@ static void check_results(void)
 	dirfd_g = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd_g < 0)
 		die("the extraction dir is gone: %s", strerror(errno));
+	apparent_g = 0;
 	nftw(dst, check_one, 16, FTW_PHYS);
 	close(dirfd_g);
 }
@@ -280,9 +290,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (unsigned long long)st.bytes, (unsigned long long)lim.max_bytes);
 	if (r == 0 && fmt == B10T_FMT_GZ && !gzip_intact(arch, arch_size))
 		die("a damaged gzip stream was extracted as a success");
+	/* Here every failure is the archive's, but for the local side's own. */
+	if (r < 0 && !st.archive_fault && r != -ENOSPC && r != -ENOMEM && r != -EMFILE &&
+	    r != -ENFILE && r != -EIO && r != -EINTR)
+		die("failed with %d (%s) without archive_fault: the archive would stay "
+		    "published", r, ctx.err);
 	free(manifest);
 	manifest = NULL;
 	check_results();
+	/* Failed or not, what is on disk is within the cap, holes included. */
+	if (apparent_g > lim.max_bytes)
+		die("files of %llu bytes (apparent size) past the cap %llu",
+		    (unsigned long long)apparent_g, (unsigned long long)lim.max_bytes);
 	remove_tree(dst);
 
 	/* The manifest reader sees the same hostile bytes. */

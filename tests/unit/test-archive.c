@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,7 +323,7 @@ struct member {
 /* A tar in memory from `m`, lz4-framed by our writer into the file `out`. */
 static int make_archive(const char *out, const struct member *m, size_t n)
 {
-	static char tar[1 << 20];
+	static char tar[16 << 20];
 	size_t used = 0;
 	struct archive *a = archive_write_new();
 	struct archive_entry *e = archive_entry_new();
@@ -438,7 +440,14 @@ static void test_hostile(void)
 			lim.max_entries = h->max_entries;
 		if (h->max_bytes)
 			lim.max_bytes = h->max_bytes;
-		r = unpack_from(path("hostile.tar.lz4"), B10T_FMT_LZ4, path("box/dst"), &lim, NULL);
+		{
+			struct b10t_pack_stats hs = { 0 };
+			int fd = open(path("hostile.tar.lz4"), O_RDONLY);
+
+			r = b10t_unpack(&ctx, fd, B10T_FMT_LZ4, path("box/dst"), &lim, &hs, NULL);
+			close(fd);
+			ok(hs.archive_fault, "%s: the archive's fault (archive_fault)", h->what);
+		}
 		is_int(r, h->want, h->what);
 		if (!ok(strstr(ctx.err, h->named), "%s: message names the member", h->what))
 			printf("#   message: %s\n", ctx.err);
@@ -465,6 +474,296 @@ static void test_hostile(void)
 		char t[64] = "";
 		ok(readlink(path("box/dst/a/up"), t, sizeof(t)) == 4 && !memcmp(t, "../l", 4),
 		   "relative link kept");
+	}
+}
+
+/* is_int with a printf-style name. */
+#define is_intf(got, want, ...) do { \
+	long long g_ = (got), w_ = (want); \
+	if (!ok(g_ == w_, __VA_ARGS__)) \
+		printf("#   got %lld, want %lld\n", g_, w_); \
+} while (0)
+
+/* Unpack `archive` into a fresh box/dst; stats into *st. */
+static int unpack_box(const char *archive, const struct b10t_limits *lim,
+		      struct b10t_pack_stats *st)
+{
+	int fd, r;
+
+	sh("rm -rf '%s'; mkdir -p '%s/dst'", path("box"), path("box"));
+	memset(st, 0, sizeof(*st));
+	fd = open(archive, O_RDONLY);
+	r = b10t_unpack(&ctx, fd, B10T_FMT_LZ4, path("box/dst"), lim, st, NULL);
+	close(fd);
+	return r;
+}
+
+static mode_t mode_of(const char *p)
+{
+	struct stat st;
+
+	return lstat(p, &st) < 0 ? (mode_t)-1 : st.st_mode & 07777;
+}
+
+/* Modes: the member's, less the umask; executable bits kept. */
+static void test_modes(void)
+{
+	static const struct member m[] = {
+		{ "f666", 0, 0666, "x" }, { "x777", 0, 0777, "x" }, { "ro", 0, 0444, "x" },
+		{ "d777/", AE_IFDIR, 0777 }, { "d777/f", 0, 0666, "x" },
+		{ "imp/f", 0, 0644, "x" }, { "late/g", 0, 0644, "x" },
+		{ "late/", AE_IFDIR, 0775 },
+	};
+	static const struct { mode_t mask; mode_t want[6]; } c[] = {
+		{ 022, { 0644, 0755, 0444, 0755, 0755, 0755 } },
+		{ 077, { 0600, 0700, 0400, 0700, 0700, 0700 } },
+		{ 002, { 0664, 0775, 0444, 0775, 0755, 0775 } },
+	};
+	struct b10t_pack_stats st;
+	mode_t old;
+
+	make_archive(path("modes.tar.lz4"), m, sizeof(m) / sizeof(m[0]));
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const mode_t *w = c[i].want;
+
+		old = umask(c[i].mask);
+		is_intf(unpack_box(path("modes.tar.lz4"), NULL, &st), 0, "umask %03o: unpack",
+		       c[i].mask);
+		umask(old);
+		is_intf(mode_of(path("box/dst/f666")), w[0], "umask %03o: a 0666 file", c[i].mask);
+		is_intf(mode_of(path("box/dst/x777")), w[1], "umask %03o: a 0777 file keeps x",
+		       c[i].mask);
+		is_intf(mode_of(path("box/dst/ro")), w[2], "umask %03o: a 0444 file", c[i].mask);
+		is_intf(mode_of(path("box/dst/d777")), w[3], "umask %03o: a 0777 dir", c[i].mask);
+		is_intf(mode_of(path("box/dst/imp")), w[4], "umask %03o: a dir never listed",
+		       c[i].mask);
+		is_intf(mode_of(path("box/dst/late")), w[5], "umask %03o: a 0775 dir listed late",
+		       c[i].mask);
+	}
+}
+
+/*
+ * Dirs that shut their owner out (no u+r or no u+x), listed after their
+ * subdirs: as a non-root owner the modes must still all be applied.
+ */
+static void test_closed_dirs(void)
+{
+	static const struct member m[] = {
+		{ "a/b/", AE_IFDIR, 0555 }, { "a/b/f", 0, 0644, "x" }, { "a/", AE_IFDIR, 0200 },
+		{ "x/y/z/", AE_IFDIR, 0400 }, { "x/y/", AE_IFDIR, 0300 }, { "x/", AE_IFDIR, 0100 },
+	};
+	char dst[] = "/tmp/b10t-closed.XXXXXX";
+	int fd, status = -1;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		ok(1, "# SKIP closed dirs: needs root to run the unpack as another user");
+		return;
+	}
+	make_archive(path("closed.tar.lz4"), m, sizeof(m) / sizeof(m[0]));
+	if (!mkdtemp(dst) || chown(dst, 65534, 65534) < 0) {
+		ok(0, "closed dirs: a destination for uid 65534");
+		return;
+	}
+	fd = open(path("closed.tar.lz4"), O_RDONLY);
+	pid = fork();
+	if (pid == 0) {
+		mode_t old = umask(022);
+
+		(void)old;
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(99);
+		_exit(b10t_unpack(&ctx, fd, B10T_FMT_LZ4, dst, NULL, NULL, NULL) == 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	close(fd);
+	if (!ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		"closed dirs listed after their subdirs: extracted as uid 65534 (status %d)", status))
+		return;
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/a", dst);
+	is_intf(mode_of(p), 0200, "closed dirs: a is 0200");
+	snprintf(p, sizeof(p), "%s/a/b", dst);
+	is_intf(mode_of(p), 0555, "closed dirs: a/b is 0555");
+	snprintf(p, sizeof(p), "%s/x/y/z", dst);
+	is_intf(mode_of(p), 0400, "closed dirs: x/y/z is 0400");
+	snprintf(p, sizeof(p), "%s/x/y", dst);
+	is_intf(mode_of(p), 0300, "closed dirs: x/y is 0300");
+	snprintf(p, sizeof(p), "%s/x", dst);
+	is_intf(mode_of(p), 0100, "closed dirs: x is 0100");
+	sh("rm -rf '%s'", dst);
+}
+
+/* Sparse members in every tar dialect, and data past the declared size. */
+static void test_sparse(void)
+{
+	const char *gen = getenv("SRCDIR");
+	char list[512] = "", *save = NULL;
+	struct b10t_limits lim;
+	struct b10t_pack_stats st;
+	FILE *f;
+
+	if (!gen) {
+		ok(0, "SRCDIR is set (the hostile tar generator)");
+		return;
+	}
+	b10t_limits_default(&lim);
+	lim.max_bytes = 1 << 20;
+	sh("python3 '%s/hostile-tar.py' --list > '%s'", gen, path("cases"));
+	f = fopen(path("cases"), "r");
+	if (f) {
+		list[fread(list, 1, sizeof(list) - 1, f)] = '\0';
+		fclose(f);
+	}
+	for (char *c = strtok_r(list, "\n", &save); c; c = strtok_r(NULL, "\n", &save)) {
+		struct stat sf;
+		int r;
+
+		sh("python3 '%s/hostile-tar.py' %s '%s' && lz4 -q -f '%s' '%s'", gen, c,
+		   path("sparse.tar"), path("sparse.tar"), path("sparse.tar.lz4"));
+		r = unpack_box(path("sparse.tar.lz4"), &lim, &st);
+		is_intf(r, -EPERM, "%s: refused", c);
+		ok(strstr(ctx.err, "member 'f' ") != NULL, "%s: message names the member: %s", c,
+		   ctx.err);
+		ok(st.archive_fault, "%s: the archive's fault", c);
+		ok(lstat(path("box/dst/f"), &sf) < 0 ||
+		   (sf.st_size <= (1 << 20) && sf.st_blocks * 512 <= (2 << 20)),
+		   "%s: nothing past the 1 MiB cap on disk", c);
+		ok(st.bytes <= (1 << 20), "%s: bytes written (%llu) within the cap", c,
+		   (unsigned long long)st.bytes);
+	}
+}
+
+/* A member path of `depth` components of `len` bytes each, then "/f". */
+static char *deep_name(int depth, int len)
+{
+	static char name[64 << 10];
+	size_t o = 0;
+
+	for (int i = 0; i < depth; i++) {
+		memset(name + o, 'a', (size_t)len);
+		o += (size_t)len;
+		name[o++] = '/';
+	}
+	name[o++] = 'f';
+	name[o] = '\0';
+	return name;
+}
+
+/* One limit of depth, path length and name length; long link targets. */
+static void test_limits(void)
+{
+	struct b10t_pack_stats st;
+	struct member m[2] = { { NULL, 0, 0, "x" } };
+	char target[8192];
+	int r;
+
+	m[0].name = deep_name(255, 1);	/* 256 components with the file */
+	make_archive(path("deep.tar.lz4"), m, 1);
+	is_intf(unpack_box(path("deep.tar.lz4"), NULL, &st), 0, "256 levels: extracted");
+	ok(access(path("box/dst/%s", deep_name(255, 1)), F_OK) == 0, "256 levels: the file is there");
+	sh("chmod -R u+w '%s'", path("box"));
+
+	m[0].name = deep_name(256, 1);
+	make_archive(path("deep.tar.lz4"), m, 1);
+	is_intf(unpack_box(path("deep.tar.lz4"), NULL, &st), -EPERM, "257 levels: refused");
+	ok(strstr(ctx.err, "is nested too deep (more than 256 levels)") != NULL,
+	   "257 levels: message says why: %.80s", ctx.err);
+	ok(st.archive_fault, "257 levels: the archive's fault");
+	is_intf(count_entries(path("box/dst")), 0, "257 levels: nothing made");
+
+	m[0].name = deep_name(2000, 1);
+	make_archive(path("deep.tar.lz4"), m, 1);
+	is_intf(unpack_box(path("deep.tar.lz4"), NULL, &st), -EPERM, "2000 levels: refused");
+
+	m[0].name = deep_name(20, 250);	/* 5021 bytes */
+	make_archive(path("long.tar.lz4"), m, 1);
+	is_intf(unpack_box(path("long.tar.lz4"), NULL, &st), -EPERM, "a 5021-byte path: refused");
+	ok(strstr(ctx.err, "has a path longer than 4095 bytes") != NULL,
+	   "a 5021-byte path: message says why: %.60s...", ctx.err);
+	ok(st.archive_fault, "a 5021-byte path: the archive's fault");
+
+	m[0].name = deep_name(1, 256);
+	make_archive(path("long.tar.lz4"), m, 1);
+	is_intf(unpack_box(path("long.tar.lz4"), NULL, &st), -EPERM, "a 256-byte name: refused");
+	ok(strstr(ctx.err, "has a name longer than 255 bytes") != NULL,
+	   "a 256-byte name: message says why");
+
+	/* 18 components of 250 bytes: past PATH_MAX, ENAMETOOLONG from symlinkat. */
+	snprintf(target, sizeof(target), "%s", deep_name(17, 250));
+	const struct member l[] = { { "l", AE_IFLNK, 0777, .link = target } };
+	make_archive(path("link.tar.lz4"), l, 1);
+	r = unpack_box(path("link.tar.lz4"), NULL, &st);
+	is_intf(r, -EPERM, "a %zu-byte link target: refused", strlen(target));
+	ok(strstr(ctx.err, "member 'l' is a symlink with a target longer than 4095 bytes") != NULL,
+	   "a long link target: message names the member: %s", ctx.err);
+	ok(st.archive_fault, "a long link target: the archive's fault");
+}
+
+/*
+ * The cost of a member does not grow with its depth: a tree 200 deep in
+ * the order tar writes it opens about one dir per member; members jumping
+ * in turn between two deep branches hit the walk budget.
+ */
+static void test_walk(void)
+{
+	static struct member m[1200];
+	static char names[1200][1024];
+	struct b10t_pack_stats st;
+	char prefix[600];
+	size_t n = 0;
+
+	snprintf(prefix, sizeof(prefix), "%s", deep_name(198, 1));
+	prefix[strlen(prefix) - 1] = '\0';	/* "a/a/.../a/" */
+	for (int i = 0; i < 500; i++) {
+		snprintf(names[n], sizeof(names[n]), "%sx%d/", prefix, i);
+		m[n] = (struct member){ names[n], AE_IFDIR, 0755 };
+		n++;
+		snprintf(names[n], sizeof(names[n]), "%sx%d/f", prefix, i);
+		m[n] = (struct member){ names[n], 0, 0644, "x" };
+		n++;
+	}
+	make_archive(path("walk.tar.lz4"), m, n);
+	is_intf(unpack_box(path("walk.tar.lz4"), NULL, &st), 0,
+	       "1000 members 200 deep, in tar order: extracted");
+	is_intf(st.files, 1000, "... all of them");
+	ok(access(path("box/dst/%sx499/f", prefix), F_OK) == 0, "... the last file is there");
+
+	n = 0;
+	for (int i = 0; i < 1200; i++) {
+		snprintf(names[n], sizeof(names[n]), "%c%s%d", i % 2 ? 'b' : 'c', prefix + 1, i);
+		m[n] = (struct member){ names[n], 0, 0644, "x" };
+		n++;
+	}
+	make_archive(path("walk.tar.lz4"), m, n);
+	is_intf(unpack_box(path("walk.tar.lz4"), NULL, &st), -EFBIG,
+	       "members jumping between two branches 200 deep: refused");
+	ok(strstr(ctx.err, "jumps between deep directories") != NULL, "... message says why: %s",
+	   ctx.err);
+	ok(st.archive_fault, "... the archive's fault");
+}
+
+/* A local failure is not the archive's: a signal (the cancel flag). */
+static void test_local_fault(void)
+{
+	static const struct member m[] = { { "a", 0, 0644, "x" }, { "b", 0, 0644, "y" } };
+	volatile sig_atomic_t cancel = 1;
+	struct b10t_pack_stats st;
+
+	make_archive(path("local.tar.lz4"), m, 2);
+	ctx.cancel = &cancel;
+	is_intf(unpack_box(path("local.tar.lz4"), NULL, &st), -EINTR, "cancelled: -EINTR");
+	ctx.cancel = NULL;
+	ok(!st.archive_fault, "cancelled: not the archive's fault");
+	sh("rm -rf '%s'; mkdir -p '%s'", path("box"), path("box"));
+	{
+		int fd = open(path("local.tar.lz4"), O_RDONLY), r;
+
+		r = b10t_unpack(&ctx, fd, B10T_FMT_LZ4, path("box/missing"), NULL, &st, NULL);
+		close(fd);
+		is_intf(r, -ENOENT, "a missing destination: -ENOENT");
+		ok(!st.archive_fault, "a missing destination: not the archive's fault");
 	}
 }
 
@@ -598,6 +897,12 @@ int main(void)
 	test_round_trip();
 	test_caps_and_write_errors();
 	test_hostile();
+	test_modes();
+	test_closed_dirs();
+	test_sparse();
+	test_limits();
+	test_walk();
+	test_local_fault();
 	test_corrupt();
 	test_gz();
 	test_read_errors();
