@@ -113,6 +113,12 @@ bool b10t_use_threads(void);
  */
 const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
 				const char *link_target);
+/*
+ * The name rules alone, for a raw member name ("./a//b" is fine: "." and
+ * empty components are not counted): what b10t_member_refusal checks
+ * first.  `depth` as there.
+ */
+const char *b10t_name_refusal(const char *path, size_t depth);
 
 /*
  * Whether a symlink at member path `link` (normalised, no leading "./")

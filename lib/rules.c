@@ -70,11 +70,14 @@ static const char *type_refusal(mode_t mode)
 	return "is not a file, directory or symlink";
 }
 
-const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
-				const char *link_target)
+/* The limits appear in the reasons as numbers: keep the texts in step. */
+_Static_assert(NAME_MAX == 255 && B10T_MAX_PATH == 4095 && B10T_MAX_DEPTH == 256,
+	       "the reasons below spell out the limits");
+
+const char *b10t_name_refusal(const char *path, size_t depth)
 {
 	size_t len = 0, comps = 0;
-	const char *p, *why;
+	const char *p;
 
 	if (!path || !*path)
 		return "has an empty name";
@@ -88,18 +91,30 @@ const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
 		if (n == 2 && p[0] == '.' && p[1] == '.')
 			return "escapes the cache dir";
 		if (n > NAME_MAX)
-			return "has a name too long";
-		if (n)
-			comps++;
-		len += n + (len ? 1 : 0);
+			return "has a name longer than 255 bytes";
+		if (n && !(n == 1 && p[0] == '.')) {	/* "." and "//" normalise away */
+			if (++comps > B10T_MAX_DEPTH)
+				return "is nested too deep (more than 256 levels)";
+			len += n + (len ? 1 : 0);
+			if (len > B10T_MAX_PATH)
+				return "has a path longer than 4095 bytes";
+		}
 		p += n;
 		while (*p == '/')
 			p++;
 	}
-	if (len > B10T_MAX_PATH)
-		return "has a path too long";
-	if ((depth ? depth : comps) > B10T_MAX_DEPTH)
-		return "has a path too deep";
+	if (depth > B10T_MAX_DEPTH)
+		return "is nested too deep (more than 256 levels)";
+	return NULL;
+}
+
+const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
+				const char *link_target)
+{
+	const char *why = b10t_name_refusal(path, depth);
+
+	if (why)
+		return why;
 	if (!strcmp(path, B10T_RESERVED_DIR) ||
 	    !strncmp(path, B10T_RESERVED_DIR "/", sizeof(B10T_RESERVED_DIR)))
 		return "is in b10t's reserved " B10T_RESERVED_DIR " dir";
@@ -113,7 +128,7 @@ const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
 		if (!link_target || !*link_target)
 			return "is a symlink with an empty target";
 		if (strlen(link_target) > B10T_MAX_PATH)
-			return "is a symlink with a target too long";
+			return "is a symlink with a target longer than 4095 bytes";
 		if (b10t_has_control(link_target))
 			return "is a symlink with a control character in its target";
 		if (!b10t_link_target_ok(path, link_target))

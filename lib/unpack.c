@@ -245,28 +245,16 @@ static int fs_error(struct unpack *u, int e, const char *what, const char *path,
  */
 static int normalise(struct unpack *u, const char *raw)
 {
-	size_t o = 0, depth = 0;
-	const char *p = raw;
+	const char *p = raw, *why = b10t_name_refusal(raw, 0);
+	size_t o = 0;
 
-	if (!raw || !*raw)
-		return reject(u, "has an empty name");
-	if (b10t_has_control(raw))
-		return reject(u, "has a control character in its name");
-	if (*raw == '/')
-		return reject(u, "has an absolute path");
+	if (why)
+		return reject(u, "%s", why);
+	/* Within B10T_MAX_PATH now, so it fits u->name. */
 	while (*p) {
 		size_t n = strcspn(p, "/");
 
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return reject(u, "escapes the cache dir");
-		if (n > NAME_MAX)
-			return reject(u, "has a name longer than %d bytes", NAME_MAX);
 		if (n && !(n == 1 && p[0] == '.')) {
-			if (++depth > B10T_MAX_DEPTH)
-				return reject(u, "is nested too deep (more than %d levels)",
-					      B10T_MAX_DEPTH);
-			if (o + !!o + n > B10T_MAX_PATH)
-				return reject(u, "has a path longer than %d bytes", B10T_MAX_PATH);
 			if (o)
 				u->name[o++] = '/';
 			memcpy(u->name + o, p, n);
@@ -551,10 +539,7 @@ static int extract_symlink(struct unpack *u, int pfd, const char *base, struct a
 	const char *target = archive_entry_symlink(e);
 	struct timespec ts[2];
 
-	if (!target || !b10t_link_target_ok(u->name, target))
-		return reject(u, "is a symlink pointing outside the cache dir");
-	if (strlen(target) > B10T_MAX_PATH)
-		return reject(u, "is a symlink with a target longer than %d bytes", B10T_MAX_PATH);
+	/* extract_one checked the target (b10t_member_refusal). */
 	if (symlinkat(target, pfd, base) < 0) {
 		if (errno == EEXIST)
 			return reject(u, "is a duplicate");
@@ -593,28 +578,10 @@ static int read_manifest_data(struct unpack *u, struct archive_entry *e, char **
 	return 0;
 }
 
-static const char *type_refusal(struct archive_entry *e)
-{
-	switch (archive_entry_filetype(e)) {
-	case AE_IFREG:
-	case AE_IFDIR:
-	case AE_IFLNK:
-		return NULL;
-	case AE_IFCHR:
-		return "is a character device";
-	case AE_IFBLK:
-		return "is a block device";
-	case AE_IFIFO:
-		return "is a FIFO";
-	case AE_IFSOCK:
-		return "is a socket";
-	}
-	return "is not a file, directory or symlink";
-}
-
 static int extract_one(struct unpack *u, struct archive_entry *e, bool first, char **manifest)
 {
-	const char *raw = archive_entry_pathname(e), *why, *base;
+	const char *raw = archive_entry_pathname(e), *why, *base, *link;
+	mode_t mode;
 	int r, pfd;
 
 	show_name(u->shown, sizeof(u->shown), raw ? raw : "");
@@ -632,12 +599,15 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 			return read_manifest_data(u, e, manifest);
 		return 0;	/* reserved: never extracted */
 	}
-	if (archive_entry_hardlink(e))
-		return reject(u, "is a hardlink");
-	if ((why = type_refusal(e)))
+	/* The rules save packs by too (rules.c): type, set-id bits, link target. */
+	link = archive_entry_hardlink(e);
+	mode = archive_entry_mode(e);
+	if (link)
+		mode = S_IFREG | (mode & 07777);
+	else if (archive_entry_filetype(e) == AE_IFLNK)
+		link = archive_entry_symlink(e);
+	if ((why = b10t_member_refusal(u->name, 0, mode, link)))
 		return reject(u, "%s", why);
-	if (archive_entry_mode(e) & (S_ISUID | S_ISGID))
-		return reject(u, "has the setuid or setgid bit");
 	pfd = parent_fd(u, &base);
 	if (pfd < 0)
 		return pfd;

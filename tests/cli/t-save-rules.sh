@@ -88,7 +88,7 @@ ok "... \\x01 in a name, shown escaped" \
 	one_warning "sub/ctl\\x01x: it has a control character in its name"
 ok "... a dir with a control character: one warning for the dir" \
 	one_warning "dir\\tx: it has a control character in its name"
-ok "... the 257th component" one_warning "/e/too-deep: it has a path too deep"
+ok "... the 257th component" one_warning "/e/too-deep: it is nested too deep (more than 256 levels)"
 ok "... the reserved .b10t dir" one_warning ".b10t: it is in b10t's reserved .b10t dir"
 ok "... an absolute link" one_warning "abs-link: it is a symlink pointing outside the cache dir"
 ok "... a link escaping the tree" \
@@ -97,7 +97,7 @@ ok "... a link through a dir and up" \
 	one_warning "via-dir-link: it is a symlink pointing outside the cache dir"
 ok "... a link target with a control character" \
 	one_warning "ctl-target-link: it is a symlink with a control character in its target"
-ok "... a path over 4095 bytes" one_warning "it has a path too long"
+ok "... a path over 4095 bytes" one_warning "it has a path longer than 4095 bytes"
 ok "... no warning about the good entries" \
 	sh -c '! grep -e "run.sh" -e "sgdir" -e "h1" -e "h2" -e "/f:" "$1"' - "$T_DIR/err"
 ok "... published" [ -f "$A" ]

@@ -59,7 +59,7 @@ static void test_names(void)
 	is_str(why(name, 0, REG, NULL), "", "a component of NAME_MAX bytes");
 	name[NAME_MAX] = 'n';
 	name[NAME_MAX + 1] = '\0';
-	is_str(why(name, 0, REG, NULL), "has a name too long", "a component over NAME_MAX");
+	is_str(why(name, 0, REG, NULL), "has a name longer than 255 bytes", "a component over NAME_MAX");
 
 	/* B10T_MAX_PATH bytes: "d/" * k + a tail. */
 	memset(b, 0, sizeof(b));
@@ -72,12 +72,12 @@ static void test_names(void)
 	is_int(strlen(b), B10T_MAX_PATH, "(a path of B10T_MAX_PATH bytes)");
 	is_str(why(b, 0, REG, NULL), "", "a path of B10T_MAX_PATH bytes");
 	b[B10T_MAX_PATH] = 't';
-	is_str(why(b, 0, REG, NULL), "has a path too long", "a path one byte longer");
+	is_str(why(b, 0, REG, NULL), "has a path longer than 4095 bytes", "a path one byte longer");
 
 	is_str(why(deep(b, B10T_MAX_DEPTH, "f"), 0, REG, NULL), "", "B10T_MAX_DEPTH components");
-	is_str(why(deep(b, B10T_MAX_DEPTH + 1, "f"), 0, REG, NULL), "has a path too deep",
+	is_str(why(deep(b, B10T_MAX_DEPTH + 1, "f"), 0, REG, NULL), "is nested too deep (more than 256 levels)",
 	       "one component more, counted here");
-	is_str(why("f", B10T_MAX_DEPTH + 1, REG, NULL), "has a path too deep",
+	is_str(why("f", B10T_MAX_DEPTH + 1, REG, NULL), "is nested too deep (more than 256 levels)",
 	       "one component more, as the caller counted");
 	is_str(why(deep(b, B10T_MAX_DEPTH, "f"), B10T_MAX_DEPTH, DIR, NULL), "",
 	       "a dir at B10T_MAX_DEPTH, as the caller counted");
@@ -124,7 +124,7 @@ static void test_links(void)
 	is_str(why("l", 0, LNK, t), "", "a target of B10T_MAX_PATH bytes");
 	t[B10T_MAX_PATH] = 'x';
 	t[B10T_MAX_PATH + 1] = '\0';
-	is_str(why("l", 0, LNK, t), "is a symlink with a target too long", "a target too long");
+	is_str(why("l", 0, LNK, t), "is a symlink with a target longer than 4095 bytes", "a target too long");
 	is_str(why("a\nl", 0, LNK, "x"), "has a control character in its name",
 	       "the name is checked before the target");
 }
