@@ -263,14 +263,28 @@ unmount() {
 		timeout 20 umount -l "$1" 2>/dev/null || say "could not unmount $1"
 }
 
-end_pid() {	# end_pid PID: TERM, then KILL after 10 s
+descendants() {	# descendants PID: its children, theirs, ...
+	for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done
+}
+
+# end_pid PID: TERM it and its descendants (juicefs forks a worker, glusterd
+# its bricks), then KILL what is left after 10 s.
+end_pid() {
 	kill -0 "$1" 2>/dev/null || return 0
-	kill "$1" 2>/dev/null
+	tree="$1 $(descendants "$1")"
+	# shellcheck disable=SC2086
+	kill $tree 2>/dev/null
 	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	if kill -0 "$1" 2>/dev/null; then
-		say "pid $1 ignored TERM, killing"
-		kill -9 "$1" 2>/dev/null
+	while [ $i -lt 100 ]; do
+		alive=
+		for p in $tree; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+		[ -n "$alive" ] || break
+		sleep 0.1; i=$((i + 1))
+	done
+	if [ -n "$alive" ]; then
+		say "pids$alive ignored TERM, killing"
+		# shellcheck disable=SC2086
+		kill -9 $alive 2>/dev/null
 	fi
 	# Reap it when it is our child; otherwise it is already gone.
 	wait "$1" 2>/dev/null
@@ -330,9 +344,12 @@ if [ -e "$SRV" ]; then
 fi
 need_fuse
 need mountpoint util-linux
+need pgrep procps
 mkdir -p "$SRV" "$M1" "$M2" "$DIR/c1" "$DIR/c2" || exit 1
 : >"$SRV/pids"
 : >"$SRV/mounts"
+# Interrupted while starting (a test's timeout, ^C): undo what was started.
+trap 'say "interrupted"; stop_all; exit 143' TERM INT HUP
 t0=$(date +%s.%N)
 "start_$FS"
 same_share
