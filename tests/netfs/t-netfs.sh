@@ -95,6 +95,9 @@ b() {
 	rc=$?
 	OUT=$(printf '%s\n' "$OUT" | tail -1)
 }
+squeeze() {	# squeeze WORD...: runs of one word as WORDxN
+	printf '%s\n' "$@" | uniq -c | awk '{ printf " %sx%s", $2, $1 }'
+}
 status_of() {	# status_of RC: the status word for an exit code
 	case $1 in 0) echo SUCCESS ;; 1) echo ERROR ;; 2) echo USAGE ;;
 	3) echo DOES_NOT_EXIST ;; 4) echo SKIPPED ;; *) echo "exit$1" ;; esac
@@ -225,7 +228,7 @@ for k in $(seq 1 $CYCLES); do
 
 	# Heal as a fleet would: client 2 loads into a fresh dir, client 1
 	# saves again after each miss, until client 2 gets tree k.
-	i=0 healed=1 trail=
+	i=0 healed=1 trail= giveup=
 	while :; do
 		rm -rf "$T_DIR/c${k}retry"
 		b 2 "$T_DIR/c${k}retry" load -q
@@ -235,8 +238,8 @@ for k in $(seq 1 $CYCLES); do
 		trail="$trail $(status_of $l | cut -c1-4)/$(status_of $rc | cut -c1-4)"
 		i=$((i + 1))
 		# Three saves in a row that fail: nothing will publish, stop.
-		case $trail in */ERRO\ ????/ERRO\ ????/ERRO) i=$HEAL ;; esac
-		[ $i -lt $HEAL ] || { healed=0 n_unhealed=$((n_unhealed + 1)); break; }
+		case $trail in */ERRO\ ????/ERRO\ ????/ERRO) giveup=" (stopped: saves fail)" ;; esac
+		[ $i -lt $HEAL ] && [ -z "$giveup" ] || { healed=0 n_unhealed=$((n_unhealed + 1)); break; }
 		sleep 1
 	done
 	heal_ok "cycle $k: the store heals: client 2 loads tree $k within ${HEAL} s" [ "$healed" = 1 ]
@@ -245,7 +248,7 @@ for k in $(seq 1 $CYCLES); do
 		"$(status_of "$first")$([ $stale = 1 ] && echo ' (OLD TREE)'): $firstmsg"
 	echo "# cycle $k: $aside moved aside ($good of them good archives of tree $k);" \
 		"then client 1 save $save1b, client 2 load $load2$([ $cold = 1 ] && echo ' (COLD)');" \
-		"healed after $i rounds$([ $healed = 0 ] && echo ' (NOT healed)')${trail:+ (load/save:$trail)}"
+		"healed after $i rounds$([ $healed = 0 ] && echo " (NOT healed)$giveup")${trail:+ (load/save:$(squeeze $trail))}"
 	echo "# cycle $k: store: $(ls -A "$M1/cycle" | tr '\n' ' ')"
 	rm -rf "$T_DIR/c${k}load" "$T_DIR/c${k}load2" "$T_DIR/c${k}retry"
 done
