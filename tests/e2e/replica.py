@@ -7,9 +7,11 @@ The model is fixed by its seed, so two replicas on the same machine must
 produce bitwise identical outputs; the counters say whether Inductor
 compiled (miss) or found the graph in TORCHINDUCTOR_CACHE_DIR (hit).
 
-Usage: python replica.py [--shapes 1,4] [--first-only]
+Usage: python replica.py [--shapes 1,4] [--first-only] [--ref-load]
   --first-only  stop after the first output (the benchmark's time to
                 first inference).
+  --ref-load    first call the reference's b10_transfer.load_compile_cache()
+                in this process, as a Truss model.py does.
 """
 import time
 
@@ -71,7 +73,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="1,4,8")
     ap.add_argument("--first-only", action="store_true")
+    ap.add_argument("--ref-load", action="store_true")
     args = ap.parse_args()
+    ref = None
+    if args.ref_load:
+        t = time.monotonic()
+        import b10_transfer
+        status = b10_transfer.load_compile_cache()
+        ref = {"status": status.name, "seconds": round(time.monotonic() - t, 3)}
     shapes = [int(s) for s in args.shapes.split(",")]
 
     torch.manual_seed(1234)
@@ -103,6 +112,7 @@ def main():
         "compile_total_s": round(sum(per_shape), 3),
         "counters": counters(),
         "checksum": digest.hexdigest(),
+        "ref_load": ref,
     }, sys.stdout, sort_keys=True)
     print()
 
