@@ -209,6 +209,9 @@ def t_replicas(tmp):
     rc, out, err = b10t(env_c, "load")
     ok(rc == 0 and out.get("status") == "SUCCESS", "C: load into another path succeeds",
        (rc, out, err))
+    ok(out.get("saved_cache_dir") == cache and "saved from" in err,
+       "C: load says the archive was saved from another dir (--json saved_cache_dir, stderr)",
+       (out, err))
     if err.strip():
         diag("load at another path, stderr: " + err.strip())
     left = files_naming(moved, cache)
