@@ -10,8 +10,15 @@ The tree has the shape torch.compile leaves behind:
                             .ttgir .llir .json __grp__<name>.json
     <2 chars>/c<hash>.py    Inductor's kernel sources (and a few .cpp/.so)
     fxgraph/<2>/<key>/<h>   FX graph cache entries (pickles holding code)
-    aotautograd/<2>/<key>/<h>
+    aotautograd/<key>/<h>   (no <2> level: so torch 2.13 lays it out)
     locks/<hash>.lock       empty lock files
+
+--size cpu is the shape a real CPU model leaves (measured with torch
+2.13.0+cpu, bench/torch_bench.py): no triton/, per graph one output .py
+(~23 KB), one fxgraph entry (~120 KB) and one aotautograd entry (~90 KB),
+and per C++ kernel a <2>/c<h>.main.cpp (~8 KB) with its .main.so (~63 KB)
+and an empty lock; plus six ISA-probe .cpp/.so pairs.  A quarter of its
+files are empty locks, and no file is over a few hundred KB.
 
 Sizes: a median near 8 KB and a long tail, with one large .so of tens of
 MB.  Content compresses like the real thing: text (PTX, LLVM IR, MLIR,
@@ -42,6 +49,9 @@ SIZES = {
 	"small": (50 * MB, 625),
 	"medium": (400 * MB, 5000),
 	"large": (2048 * MB, 25000),
+	# ~100 graphs of a CPU model (generate_cpu): the byte and file counts
+	# follow from its per-graph profile.
+	"cpu": (45 * MB, 1218),
 }
 
 KCAP = 8 * MB		# largest kernel file
@@ -356,6 +366,8 @@ def spread(weights, budget, cap=KCAP):
 def generate(size, seed, out):
 	"""Write the tree for `size` under `out` (created; must not exist or be
 	empty).  Returns stats as a dict."""
+	if size == "cpu":
+		return generate_cpu(seed, out)
 	t0 = time.perf_counter()
 	total, nfiles = SIZES[size]
 	g = Gen(seed)
@@ -480,16 +492,70 @@ def generate(size, seed, out):
 	for i, n in enumerate(w):
 		n = max(300, n)
 		key = g.b32(52)
-		top = "fxgraph" if i < n_fx else "aotautograd"
 		hdr = b"\x80\x04\x95" + r.randbytes(8) + b"\x8c\x1etorch._inductor.codecache\x94\x8c\x13CompiledFxGraph\x94\x93\x94)\x81\x94}\x94(\x8c\x0bsource_code\x94X"
 		code = text("py", n * 7 // 10, "")
 		tail = _slices(r, sobin, n - len(hdr) - len(code), False) if n > len(hdr) + len(code) else b""
-		tr.write("%s/%s/%s/%s" % (top, key[1:3], key, g.b32(52)), hdr + code + tail)
+		if i < n_fx:
+			tr.write("fxgraph/%s/f%s/%s" % (key[1:3], key, g.b32(52)), hdr + code + tail)
+		else:
+			tr.write("aotautograd/a%s/%s" % (key, g.b32(52)), hdr + code + tail)
 
 	# Lock files: empty.
 	for _ in range(max(5, nfiles // 120)):
 		tr.write("locks/%s.lock" % g.b32(52), b"")
 
+	return stats(out, time.perf_counter() - t0)
+
+
+def generate_cpu(seed, out, graphs=100, kernels=3):
+	"""A CPU model's tree (see the module doc): GRAPHS graphs of KERNELS
+	C++ kernels each.  Returns stats as a dict."""
+	t0 = time.perf_counter()
+	g = Gen(seed)
+	r = g.r
+	cor = g.text_corpus("py", 2 * MB, 0.35)
+	sobin = g.bin_corpus(4 * MB, 0.14)
+	tr = Tree(g, out)
+	os.makedirs(out, exist_ok=True)
+	cache = "/tmp/torchinductor_root"
+
+	def so(n, name):
+		# ELF with the build dir's absolute path in its strings, as g++ leaves it
+		head = b"\x7fELF\x02\x01\x01" + bytes(9) + ("%s/%s/%s_CxxBuild\0%s.cpp\0" % (
+			cache, name[1:3], name, name)).encode()
+		return head + _slices(r, sobin, max(0, n - len(head)), False)
+
+	def py(n, header=""):
+		h = header.encode()
+		return h + _slices(r, cor, max(0, n - len(h)), True)
+
+	def lock(name):
+		tr.write("locks/%s.lock" % name, b"")
+
+	for i in range(6):	# the ISA probes (avx512, amx, ...): tiny sources
+		h = "c" + g.b32(51)
+		tr.write("%s/%s.cpp" % (h[1:3], h), py(330, "\n#include <cstdint>\n#include <immintrin.h>\n"))
+		tr.write("%s/%s.so" % (h[1:3], h), so(g.lognormal(19000, 0.05, 15000), h))
+		lock(h)
+	for _ in range(graphs):
+		for _ in range(kernels):
+			h = "c" + g.b32(51)
+			tr.write("%s/%s.main.cpp" % (h[1:3], h), py(g.lognormal(8000, 0.5, 1500),
+				"\n#include <torch/csrc/inductor/cpp_prefix.h>\nextern \"C\"  void  kernel("))
+			tr.write("%s/%s.main.so" % (h[1:3], h), so(g.lognormal(62000, 0.2, 20000), h))
+			lock(h)
+		h = "c" + g.b32(51)
+		tr.write("%s/%s.py" % (h[1:3], h), py(g.lognormal(22000, 0.4, 4000),
+			"# AOT ID: ['0_inference']\nfrom ctypes import c_void_p, c_long, c_int\nimport torch\n"))
+		key = g.b32(51)
+		# the entries hold the output code, the cache dir's path among it
+		hdr = b"\x80\x04\x95" + r.randbytes(8) + (
+			"\x8c\x1etorch._inductor.codecache\x94os.environ['TORCHINDUCTOR_CACHE_DIR'] = '%s'\n"
+			% cache).encode()
+		tr.write("fxgraph/%s/f%s/%s" % (key[:2], key, g.b32(52)),
+			 hdr + py(g.lognormal(118000, 0.1, 30000)))
+		tr.write("aotautograd/a%s/%s" % (g.b32(51), g.b32(52)),
+			 hdr + _slices(r, sobin, 20000, False) + py(g.lognormal(70000, 0.1, 20000)))
 	return stats(out, time.perf_counter() - t0)
 
 

@@ -24,6 +24,8 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
 	if (res->reason[0])
 		cJSON_AddStringToObject(o, "reason", res->reason);
+	if (res->saved_cache_dir[0])
+		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
 	return o;
 }
 

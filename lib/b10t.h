@@ -304,11 +304,13 @@ struct b10t_manifest {
 	uint64_t created_time;		/* "created_time": Unix seconds */
 	char host[256];			/* "host" */
 	char b10t_version[64];		/* "b10t_version" */
+	char cache_dir[PATH_MAX];	/* "cache_dir": the dir it was saved from, "" when absent */
 };
 
-/* The manifest save writes for `key`: components, counts, now, this host. */
+/* The manifest save writes for `key`: components, counts, now, this host,
+ * and `cache_dir` (may be NULL) it packs. */
 void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
-			uint64_t files, uint64_t bytes);
+			uint64_t files, uint64_t bytes, const char *cache_dir);
 /* Its JSON (malloc'ed, one line), or NULL when out of memory. */
 char *b10t_manifest_write(const struct b10t_manifest *m);
 /*
@@ -340,6 +342,8 @@ struct b10t_result {
 	double elapsed_s;
 	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST */
 	uint64_t skipped;		/* save: entries left out, each warned about */
+	char saved_cache_dir[PATH_MAX];	/* load: the archive's recorded cache dir when it
+					 * is not the one loaded into, else "" */
 };
 
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,

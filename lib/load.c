@@ -359,6 +359,31 @@ static int install(struct load_job *j)
 	return install_in_place(j);
 }
 
+/*
+ * Parse the manifest and check it belongs to this name.  Compiled
+ * artifacts embed the cache dir they were built in (g++'s build dir in
+ * every .so, the dir in Inductor's FX graph entries), so extracting
+ * elsewhere is worth a warning: torch 2.13 on CPU still hits every graph
+ * (docs/real-torch.md), other versions or Triton may not.
+ */
+static int check_manifest(struct load_job *j, const char *json)
+{
+	struct b10t_manifest m;
+	int r;
+
+	if ((r = b10t_manifest_parse(j->ctx, json, strlen(json), &m)) < 0 ||
+	    (r = b10t_manifest_check(j->ctx, &m, j->info.key, j->cfg->key_scheme)) < 0)
+		return r;
+	if (m.cache_dir[0] && strcmp(m.cache_dir, j->cfg->cache_dir)) {
+		/* the same size: b10t.h */
+		memcpy(j->res->saved_cache_dir, m.cache_dir, sizeof(m.cache_dir));
+		b10t_warn(j->ctx, "the archive was saved from %s, loaded into %s: "
+			  "artifacts that embed their path may miss",
+			  m.cache_dir, j->cfg->cache_dir);
+	}
+	return 0;
+}
+
 /* Extract the archive into a fresh staging dir and check it. */
 static int extract(struct load_job *j, bool inside)
 {
@@ -380,8 +405,7 @@ static int extract(struct load_job *j, bool inside)
 	r = b10t_unpack(ctx, j->fd, j->info.format, j->staging, &lim, &st, &manifest);
 	/* The manifest must be valid and made for this name (none is fine:
 	 * the reference's .tar.gz); else the archive is at fault. */
-	if (r == 0 && manifest && (r = b10t_manifest_verify(ctx, manifest, j->info.key,
-							   j->cfg->key_scheme)) < 0)
+	if (r == 0 && manifest && (r = check_manifest(j, manifest)) < 0)
 		st.archive_fault = true;
 	free(manifest);
 	ctx->progress = j->user_progress;

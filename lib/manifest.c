@@ -4,7 +4,8 @@
  * writer (save), one reader (load, info, list).  It is one JSON object:
  *   "b10t_manifest": 1, "key", "scheme", "components": {name: value},
  *   "files", "bytes" (as measured before packing), "created_time" (Unix
- *   seconds), "host", "b10t_version".
+ *   seconds), "host", "b10t_version", "cache_dir" (the dir it was packed
+ *   from: load says so when it extracts elsewhere).
  * The reader takes the archive for hostile: every number is range-checked
  * as a double before it becomes an integer (converting 1e300 or -1 to
  * uint64_t is undefined behaviour), every string must fit its field, and
@@ -22,7 +23,7 @@
 #include "internal.h"
 
 void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
-			uint64_t files, uint64_t bytes)
+			uint64_t files, uint64_t bytes, const char *cache_dir)
 {
 	time_t now = time(NULL);
 
@@ -43,6 +44,8 @@ void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
 	if (gethostname(m->host, sizeof(m->host) - 1) < 0)
 		m->host[0] = '\0';
 	snprintf(m->b10t_version, sizeof(m->b10t_version), "%s", B10T_VERSION_STRING);
+	if (cache_dir)
+		snprintf(m->cache_dir, sizeof(m->cache_dir), "%s", cache_dir);
 }
 
 /* Counts beyond 2^53 are not exact as doubles: written raw. */
@@ -79,6 +82,8 @@ char *b10t_manifest_write(const struct b10t_manifest *m)
 		ok = ok && add_u64(o, "created_time", m->created_time);
 	ok = ok && cJSON_AddStringToObject(o, "host", m->host);
 	ok = ok && cJSON_AddStringToObject(o, "b10t_version", m->b10t_version);
+	if (m->cache_dir[0])
+		ok = ok && cJSON_AddStringToObject(o, "cache_dir", m->cache_dir);
 	if (ok)
 		s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -190,7 +195,8 @@ int b10t_manifest_parse(struct b10t_ctx *ctx, const char *json, size_t len,
 	    (r = get_u64(ctx, o, "created_time", &m->has_created, &m->created_time)) < 0 ||
 	    (r = get_str(ctx, o, "host", m->host, sizeof(m->host), NULL)) < 0 ||
 	    (r = get_str(ctx, o, "b10t_version", m->b10t_version, sizeof(m->b10t_version),
-			 NULL)) < 0)
+			 NULL)) < 0 ||
+	    (r = get_str(ctx, o, "cache_dir", m->cache_dir, sizeof(m->cache_dir), NULL)) < 0)
 		goto out;
 	if (has_key && !b10t_valid_key(m->key, strlen(m->key))) {
 		r = b10t_set_error(ctx, EBADMSG, "invalid manifest: \"key\" is not a key");

@@ -65,11 +65,12 @@ static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return 0;
 }
 
-static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64_t bytes)
+static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64_t bytes,
+			   const char *cache_dir)
 {
 	struct b10t_manifest m;
 
-	b10t_manifest_init(&m, key, files, bytes);
+	b10t_manifest_init(&m, key, files, bytes, cache_dir);
 	return b10t_manifest_write(&m);
 }
 
@@ -251,7 +252,7 @@ static int save_in_store(struct save_job *j)
 	if (r < 0)
 		return r;
 
-	manifest = manifest_json(j->key, tree_files, tree_bytes);
+	manifest = manifest_json(j->key, tree_files, tree_bytes, cfg->cache_dir);
 	if (!manifest)
 		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
 	r = b10t_incomplete_name(j->tmp, sizeof(j->tmp), j->key->key);

@@ -26,7 +26,7 @@ static void test_round_trip(void)
 	snprintf(key.comp[0].value, sizeof(key.comp[0].value), "cpu");
 	key.comp[1].name = "torch_version";
 	snprintf(key.comp[1].value, sizeof(key.comp[1].value), "2.4.0\n\"x\"");
-	b10t_manifest_init(&m, &key, 12, (1ULL << 53) + 5);
+	b10t_manifest_init(&m, &key, 12, (1ULL << 53) + 5, "/tmp/torchinductor_a\n");
 	json = b10t_manifest_write(&m);
 	ok(json != NULL, "the writer writes");
 	ok(json && !strchr(json, '\n'), "on one line");
@@ -46,6 +46,13 @@ static void test_round_trip(void)
 	ok(back.has_created && back.created_time > 1600000000, "created_time");
 	is_str(back.b10t_version, B10T_VERSION_STRING, "b10t_version");
 	is_int(back.version, 1, "b10t_manifest");
+	is_str(back.cache_dir, "/tmp/torchinductor_a\n", "cache_dir, the dir it was saved from");
+	free(json);
+	b10t_manifest_init(&m, &key, 1, 1, NULL);
+	json = b10t_manifest_write(&m);
+	ok(json && !strstr(json, "cache_dir"), "no cache_dir given: none written");
+	is_int(json ? parse(json, &back) : -1, 0, "and read back");
+	ok(!back.cache_dir[0], "  as absent");
 	free(json);
 	is_int(parse("{}", &back), 0, "an empty object is a manifest with nothing to check");
 	ok(!back.key[0] && !back.has_scheme && !back.has_files, "with nothing in it");
@@ -62,7 +69,7 @@ static void test_hostile(void)
 		"{\"bytes\":true}", "{\"bytes\":null}", "{\"files\":[1]}", "{\"key\":5}",
 		"{\"key\":\"../../etc\"}", "{\"key\":\"0123456789abcdef0\"}", "{\"scheme\":\"md5\"}",
 		"{\"scheme\":1}", "{\"components\":[]}", "{\"components\":{\"a\":1}}",
-		"{\"host\":{}}", "[]", "\"str\"", "12", "null", "", "{", "{\"files\":1",
+		"{\"host\":{}}", "{\"cache_dir\":7}", "[]", "\"str\"", "12", "null", "", "{", "{\"files\":1",
 		"not json", NULL,
 	};
 	struct b10t_manifest m;
