@@ -70,7 +70,8 @@ int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out)
 	return 0;
 }
 
-/* Copy `path` without trailing or doubled slashes. */
+/* Copy `path` without doubled or trailing slashes and "." components
+ * ("/a/./b/." is "/a/b"), so two spellings of one dir compare equal. */
 static void normalize(char *dst, const char *path)
 {
 	char *d = dst;
@@ -78,6 +79,8 @@ static void normalize(char *dst, const char *path)
 	for (const char *p = path; *p; p++) {
 		if (*p == '/' && d > dst && d[-1] == '/')
 			continue;
+		if (*p == '.' && d > dst && d[-1] == '/' && (p[1] == '/' || !p[1]))
+			continue;	/* a "." component: its slash goes with the next */
 		*d++ = *p;
 	}
 	while (d > dst + 1 && d[-1] == '/')

@@ -96,6 +96,10 @@ static void test_values(void)
 	is_int(set(&cfg, "B10FS_CACHE_DIR", "/a/../b"), -EINVAL, "'..' in store refused");
 	is_int(set(&cfg, "B10FS_CACHE_DIR", "/srv/store//x/"), 0, "store with extra slashes accepted");
 	is_str(cfg.store_dir, "/srv/store/x", "and normalized");
+	is_int(set(&cfg, "B10FS_CACHE_DIR", "/srv/./store/x/."), 0, "store with . components accepted");
+	is_str(cfg.store_dir, "/srv/store/x", "and the . components dropped");
+	is_int(set(&cfg, "B10FS_CACHE_DIR", "/srv/.store/x./.y"), 0, "dot-names kept");
+	is_str(cfg.store_dir, "/srv/.store/x./.y", "as they are");
 	is_int(set(&cfg, "TORCHINDUCTOR_CACHE_DIR", "/"), -EPERM, "cache dir / refused");
 	is_int(set(&cfg, "TORCHINDUCTOR_CACHE_DIR", "/usr"), -EPERM, "cache dir /usr refused");
 	is_int(set(&cfg, "TORCHINDUCTOR_CACHE_DIR", "/home/bob/"), -EPERM, "a home dir refused");
