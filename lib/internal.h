@@ -61,7 +61,8 @@ void b10t_rm_keep(struct b10t_rm *rm, const char *path);
  */
 void b10t_rm_contents(int dirfd, struct b10t_rm *rm);
 /* Remove parent_fd/name, a tree or a single entry; absent is fine.  A kept
- * dir as name is -EBUSY; a tree holding one is emptied around it and stays. */
+ * dir as name is -EBUSY; a tree holding one is emptied around it and stays
+ * (-EBUSY too, rm->kept_inside set). */
 int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm);
 /* The same for an absolute path, keeping cfg's store (b10t_rm_init). */
 int b10t_rm_path_keep(const char *path, const struct b10t_config *cfg);

@@ -489,8 +489,11 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 		b10t_rm_contents(fd, rm);
 		if (rm->err)
 			return -rm->err;
-		if (rm->kept_inside)
-			return 0;	/* holds the store: stays, as does the store */
+		if (rm->kept_inside) {
+			/* Emptied around the store it holds: both stay. */
+			rm_fail(rm, EBUSY, name);
+			return -EBUSY;
+		}
 		if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
 			rm_fail(rm, errno, name);
 			return -errno;
