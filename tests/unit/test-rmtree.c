@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,6 +304,84 @@ static void test_mount(void)
 	is_int(b10t_rm_tree_at(rootfd, "m", &rm), 0, "removable once unmounted");
 }
 
+/*
+ * The tree moved under the walk: a process renames a dir at level 35 out
+ * of the tree (into "elsewhere") while the walk is busy deeper down.  The
+ * way back up through ".." then leads into "elsewhere", which the walk
+ * must notice (dev/ino) and stop at, not unlink entries there.
+ */
+static void test_moved(void)
+{
+	struct b10t_rm rm = { 0 };
+	int l34, l35, l50, out, pipefd[2], status;
+	char name[32], buf[4096];
+	struct stat st;
+	pid_t pid;
+
+	out = mkdir_in(rootfd, "elsewhere");
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "z%02d", i);
+		close(mkdir_in(out, name));
+	}
+	mkfile(out, "precious", 8);
+	l34 = chain(rootfd, "mv", 35, 0, true);		/* mv = level 0 */
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "z%02d", i);
+		close(mkdir_in(l34, name));
+	}
+	l35 = mkdir_in(l34, "d");
+	l50 = chain(l35, "d", 15, 0, true);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "f%04d", i);
+		mkfile(l50, name, 0);
+	}
+	if (pipe(pipefd) < 0 || (pid = fork()) < 0)
+		die("fork");
+	if (pid == 0) {
+		char p[64];
+		int in = inotify_init1(IN_CLOEXEC);
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", l50);
+		if (in < 0 || inotify_add_watch(in, p, IN_DELETE) < 0)
+			_exit(2);
+		if (write(pipefd[1], "r", 1) != 1)
+			_exit(2);
+		if (read(in, buf, sizeof(buf)) <= 0)	/* the walk is down there */
+			_exit(2);
+		_exit(renameat(l34, "d", out, "moved") < 0 ? 3 : 0);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], buf, 1) != 1)
+		die("pipe");
+	close(pipefd[0]);
+	close(l50);
+	close(l35);
+	close(l34);
+	b10t_rm_tree_at(rootfd, "mv", &rm);
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		printf("ok %d # SKIP moved tree: the rename did not happen (%d)\n", ++tap_n, status);
+	} else if (fstatat(out, "moved", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		printf("ok %d # SKIP moved tree: the walk finished before the rename\n", ++tap_n);
+	} else {
+		int left = 0;
+
+		is_int(rm.err, ESTALE, "a tree moved during the walk: it stops with ESTALE");
+		for (int i = 0; i < 20; i++) {
+			snprintf(name, sizeof(name), "z%02d", i);
+			left += fstatat(out, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		}
+		is_int(left, 20, "nothing is removed from the dir it was moved into");
+		ok(fstatat(out, "precious", &st, 0) == 0, "the files there stay");
+		printf("# %s\n", rm.what);
+	}
+	close(out);
+	rm = (struct b10t_rm){ 0 };
+	b10t_rm_tree_at(rootfd, "mv", &rm);
+	rm = (struct b10t_rm){ 0 };
+	b10t_rm_tree_at(rootfd, "elsewhere", &rm);
+}
+
 int main(void)
 {
 	tap_tmpdir(root, sizeof(root), "rmtree");
@@ -313,6 +393,7 @@ int main(void)
 	test_symlinks();
 	test_keep();
 	test_mount();
+	test_moved();
 	close(rootfd);
 	tap_rmdir(root);
 	return tap_done();
