@@ -335,7 +335,9 @@ static void test_moved(void)
 		snprintf(name, sizeof(name), "f%04d", i);
 		mkfile(l50, name, 0);
 	}
-	if (pipe(pipefd) < 0 || (pid = fork()) < 0)
+	if (pipe(pipefd) < 0)
+		die("pipe");
+	if ((pid = fork()) < 0)
 		die("fork");
 	if (pid == 0) {
 		char p[64];
