@@ -87,7 +87,8 @@ static int is_at_or_above(int fd, const struct stat *target)
 			break;
 		}
 		prev = st;
-		up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* O_PATH: a parent we may search but not read still counts. */
+		up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		close(cur);
 		cur = up;
 		if (cur < 0 || fstat(cur, &st) < 0)
@@ -113,7 +114,7 @@ static int store_place(struct b10t_ctx *ctx, const struct b10t_config *cfg, int 
 
 	if (!cfg->store_dir[0])
 		return 0;
-	sfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sfd = open(cfg->store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0)
 		return 0;	/* no store: nothing to protect */
 	if (fstat(sfd, &sst) < 0) {
