@@ -102,6 +102,41 @@ static int is_at_or_above(int fd, const struct stat *target)
 }
 
 /*
+ * Whether a symlink on the store's path lies in the cache dir (cst): the
+ * store's data is elsewhere, but removing the link would leave the path
+ * dangling, and renaming the cache dir aside would move the link.
+ */
+static bool link_below(const char *store, const struct stat *cst)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(store);
+	struct stat st;
+
+	if (n >= sizeof(buf))
+		return false;
+	memcpy(buf, store, n + 1);
+	for (size_t i = n; i > 0; i--) {
+		int dfd, in;
+
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (lstat(buf, &st) < 0 || !S_ISLNK(st.st_mode))
+			continue;
+		/* The dir holding the link: inside the cache dir? */
+		*strrchr(buf, '/') = '\0';
+		dfd = open(buf[0] ? buf : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		in = dfd >= 0 && is_at_or_above(dfd, cst);
+		if (dfd >= 0)
+			close(dfd);
+		if (in)
+			return true;
+		memcpy(buf, store, n + 1);
+	}
+	return false;
+}
+
+/*
  * Where the store is relative to the cache dir (open as cfd, stat cst):
  * -errno with the message set when clear must refuse, 1 when the store lies
  * below the cache dir, 0 when apart (or no store).
@@ -133,7 +168,7 @@ static int store_place(struct b10t_ctx *ctx, const struct b10t_config *cfg, int 
 			"refusing to clear %s: it lies inside the store (B10FS_CACHE_DIR %s); nothing removed",
 			cfg->cache_dir, cfg->store_dir);
 	}
-	below = is_at_or_above(sfd, cst);
+	below = is_at_or_above(sfd, cst) || link_below(cfg->store_dir, cst);
 	close(sfd);
 	return below;
 }

@@ -30,7 +30,7 @@ struct b10t_rm_id {
 	ino_t ino;
 };
 
-#define B10T_RM_KEEP_MAX 4
+#define B10T_RM_KEEP_MAX 16
 
 /*
  * What a tree removal did, and the first thing that failed.  Start one with
@@ -51,7 +51,9 @@ struct b10t_rm {
 
 /* Zero rm and keep cfg's store and the cache dir's parent (cfg may be NULL). */
 void b10t_rm_init(struct b10t_rm *rm, const struct b10t_config *cfg);
-/* Add the dir at path (symlinks followed) to the keep set, if it exists. */
+/* Add the dir at path (symlinks followed) to the keep set, if it exists,
+ * and every symlink on the way to it (removing one would leave the path
+ * dangling). */
 void b10t_rm_keep(struct b10t_rm *rm, const char *path);
 /*
  * Delete everything inside the directory dirfd (closed here), through

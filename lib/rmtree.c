@@ -172,6 +172,12 @@ static void take_file(struct walk *w, struct frame *f, const char *name, const s
 {
 	struct b10t_rm *rm = w->rm;
 
+	if (is_kept(rm, st)) {
+		/* A symlink on the way to the store: its path must keep working. */
+		rm->kept++;
+		f->kept = true;
+		return skip_add(w, f, st->st_dev, st->st_ino);
+	}
 	if (!w->count_only && unlinkat(f->fd, name, 0) < 0) {
 		if (errno != ENOENT) {
 			rm_fail(rm, errno, name);
@@ -508,6 +514,10 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 			rm_fail(rm, errno, name);
 			return -errno;
 		}
+	} else if (is_kept(rm, &st)) {
+		rm->kept++;
+		rm_fail(rm, EBUSY, name);
+		return -EBUSY;
 	} else if (unlinkat(parent_fd, name, 0) < 0 && errno != ENOENT) {
 		rm_fail(rm, errno, name);
 		return -errno;
@@ -518,15 +528,33 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 	return 0;
 }
 
+static void keep_id(struct b10t_rm *rm, const struct stat *st)
+{
+	if (rm->n_keep < B10T_RM_KEEP_MAX && !is_kept(rm, st))
+		rm->keep[rm->n_keep++] = (struct b10t_rm_id){ st->st_dev, st->st_ino };
+}
+
 void b10t_rm_keep(struct b10t_rm *rm, const char *path)
 {
+	char buf[PATH_MAX];
 	struct stat st;
+	size_t n;
 
-	/* Followed: the store given as a symlink is kept as the dir it names. */
-	if (!path || !*path || rm->n_keep == B10T_RM_KEEP_MAX || stat(path, &st) < 0 ||
-	    !S_ISDIR(st.st_mode) || is_kept(rm, &st))
+	if (!path || path[0] != '/' || (n = strlen(path)) >= sizeof(buf))
 		return;
-	rm->keep[rm->n_keep++] = (struct b10t_rm_id){ st.st_dev, st.st_ino };
+	memcpy(buf, path, n + 1);
+	/* Each symlink on the way, as lstat sees it: /a, /a/b, ... the path. */
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (lstat(buf, &st) == 0 && S_ISLNK(st.st_mode))
+			keep_id(rm, &st);
+		buf[i] = path[i];
+	}
+	/* And the dir itself, followed: the store given as a symlink. */
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		keep_id(rm, &st);
 }
 
 void b10t_rm_init(struct b10t_rm *rm, const struct b10t_config *cfg)

@@ -88,6 +88,30 @@ ok "store below via a symlink: says so" jq_is '.reason | test("keeping the store
 ok "store below via a symlink: store byte for byte" [ "$(sums "$S")" = "$before" ]
 ok "store below via a symlink: the rest is removed" [ ! -e "$C/fx" -a ! -e "$C/triton" ]
 
+# ... the store's path through a symlink inside the cache dir: the data
+# is elsewhere, but the link is its name and stays.
+S=$T_DIR/s5
+fill_store "$S"
+before=$(sums "$S")
+fill_cache
+ln -s "$S" "$C/store-link"
+B10FS_CACHE_DIR=$C/store-link run clear --json
+ok "the store's name a symlink in the cache dir: exit 0" expect_rc 0
+ok "store's name a link: says it kept the store" jq_is '.reason | test("keeping the store")' true
+ok "store's name a link: the link stays" [ -L "$C/store-link" ]
+ok "store's name a link: store byte for byte" [ "$(sums "$S")" = "$before" ]
+ok "store's name a link: the rest is removed" [ ! -e "$C/fx" -a ! -e "$C/triton" ]
+fill_cache
+mkdir -p "$T_DIR/s6/store" && fill_store "$T_DIR/s6/store"
+before=$(sums "$T_DIR/s6/store")
+ln -s "$T_DIR/s6" "$C/via"
+B10FS_CACHE_DIR=$C/via/store run clear --json
+ok "a symlink on the way to the store in the cache dir: exit 0" expect_rc 0
+ok "link on the way: it stays" [ -L "$C/via" ]
+ok "link on the way: store byte for byte" [ "$(sums "$T_DIR/s6/store")" = "$before" ]
+ok "link on the way: the rest is removed" [ ! -e "$C/fx" -a ! -e "$C/triton" -a ! -e "$C/store-link" ]
+rm -f "$C/via"
+
 # ... the store bind-mounted into the cache dir: a dir that is the store.
 if [ "$(id -u)" -eq 0 ]; then
 	S=$T_DIR/s4
