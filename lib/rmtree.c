@@ -114,6 +114,36 @@ static bool fd_is_mount_root(int fd, dev_t parent_dev, const struct stat *st)
 	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
+/*
+ * Open parent/name, the dir st describes, to remove its entries.  A dir we
+ * own but may not read (mode 0000 from an archive or a user) is first
+ * given u+rwx: through an O_PATH fd checked to be that dir, and its
+ * /proc/self/fd link, so a symlink swapped in meanwhile is never chmod-ed.
+ */
+static int open_for_removal(int parent, const char *name, const struct stat *st)
+{
+	char proc[64];
+	struct stat pst;
+	int fd = openat(parent, name, DIR_FLAGS), pfd, e;
+
+	if (fd >= 0 || errno != EACCES)
+		return fd;
+	pfd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
+		errno = EACCES;
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	if (fstat(pfd, &pst) == 0 && pst.st_dev == st->st_dev && pst.st_ino == st->st_ino &&
+	    S_ISDIR(pst.st_mode) && chmod(proc, (pst.st_mode & 07777) | 0700) == 0)
+		fd = openat(parent, name, DIR_FLAGS);
+	e = fd < 0 ? EACCES : 0;
+	close(pfd);
+	if (fd < 0)
+		errno = e;
+	return fd;
+}
+
 static void oom(struct walk *w)
 {
 	rm_fail(w->rm, ENOMEM, "(out of memory)");
@@ -273,7 +303,7 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 		f->failed = true;
 		return skip_add(w, f, st.st_dev, st.st_ino);
 	}
-	fd = openat(f->fd, name, DIR_FLAGS);
+	fd = w->count_only ? openat(f->fd, name, DIR_FLAGS) : open_for_removal(f->fd, name, &st);
 	if (fd < 0) {
 		if (errno != ENOENT && !w->count_only) {
 			rm_fail(rm, errno, name);
@@ -492,7 +522,7 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 		}
 		if (fstat(parent_fd, &pst) < 0)
 			return -errno;
-		fd = openat(parent_fd, name, DIR_FLAGS);
+		fd = open_for_removal(parent_fd, name, &st);
 		if (fd < 0)
 			return errno == ENOENT ? 0 : -errno;
 		if (fstat(fd, &fst) < 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino ||
