@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "b10t.h"
 
@@ -22,23 +24,56 @@
 #define B10T_MAX_DEPTH 256
 #define B10T_MAX_PATH (PATH_MAX - 1)
 
-/* What a tree removal did, and the first thing that failed. */
+/* A dir by identity: what a symlink or a bind mount cannot disguise. */
+struct b10t_rm_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+#define B10T_RM_KEEP_MAX 16
+
+/*
+ * What a tree removal did, and the first thing that failed.  Start one with
+ * b10t_rm_init(), which fills the keep set from the config: the store and
+ * the cache dir's parent are then never entered nor removed, whatever path
+ * or name leads to them (a symlink, a bind mount, a dir named like debris).
+ */
 struct b10t_rm {
 	uint64_t files;			/* entries removed */
 	uint64_t bytes;			/* bytes of regular files removed */
 	int err;			/* first errno, 0 when none */
 	char what[NAME_MAX + 1];	/* the entry it happened to */
+	uint64_t kept;			/* kept dirs met (left whole) */
+	bool kept_inside;		/* the last tree walked holds one: it stays */
+	size_t n_keep;
+	struct b10t_rm_id keep[B10T_RM_KEEP_MAX];
 };
 
+/* Zero rm and keep cfg's store and the cache dir's parent (cfg may be NULL). */
+void b10t_rm_init(struct b10t_rm *rm, const struct b10t_config *cfg);
+/* Add the dir at path (symlinks followed) to the keep set, if it exists,
+ * and every symlink on the way to it (removing one would leave the path
+ * dangling). */
+void b10t_rm_keep(struct b10t_rm *rm, const char *path);
 /*
  * Delete everything inside the directory dirfd (closed here), through
- * directory fds: never follows a symlink, never enters another mount.
+ * directory fds, at any depth: never follows a symlink, never enters
+ * another mount or a kept dir.  Errors go to rm->err (the first one); it
+ * goes on past them.
  */
 void b10t_rm_contents(int dirfd, struct b10t_rm *rm);
-/* Remove parent_fd/name, a tree or a single entry; absent is fine. */
+/* Remove parent_fd/name, a tree or a single entry; absent is fine.  A kept
+ * dir as name is -EBUSY; a tree holding one is emptied around it and stays
+ * (-EBUSY too, rm->kept_inside set). */
 int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm);
-/* The same for an absolute path. */
+/* The same for an absolute path, keeping cfg's store (b10t_rm_init). */
+int b10t_rm_path_keep(const char *path, const struct b10t_config *cfg);
+/* The same with no keep set (prefer b10t_rm_path_keep). */
 int b10t_rm_path(const char *path);
+/* Count the entries and regular-file bytes below the dir fd (closed here),
+ * of at most max_depth components (0: any), without following symlinks;
+ * iterative, so any depth costs no stack and a bounded number of fds. */
+int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *files);
 
 /*
  * Local staging (lib/local.c, docs/protocol-load.md).  Load stages next to

@@ -464,7 +464,7 @@ static int load_archive(struct load_job *j)
 			   j->target, j->why_in_place);
 		close(j->sfd);
 		j->sfd = -1;
-		b10t_rm_path(j->staging);
+		b10t_rm_path_keep(j->staging, j->cfg);
 		j->staging[0] = '\0';
 		if (lseek(j->fd, 0, SEEK_SET) < 0)
 			return b10t_set_error(ctx, errno, "rereading %s: %s", j->path,
@@ -588,7 +588,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (j.sfd >= 0)
 		close(j.sfd);
 	if (j.staging[0])
-		b10t_rm_path(j.staging);
+		b10t_rm_path_keep(j.staging, cfg);
 	if (j.fd >= 0)
 		close(j.fd);
 out:

@@ -217,6 +217,7 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 		if (stale(de->d_name + sizeof(INSIDE_PREFIX) - 1, &st, now) != 1)
 			continue;
 		snprintf(shown, sizeof(shown), "%s/%s", base, de->d_name);
+		b10t_rm_init(&rm, cfg);	/* the store is never debris, whatever its name */
 		if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
 			b10t_warn(ctx, "removing %s/%s: %s", cfg->cache_dir, de->d_name,
 				  strerror(rm.err ? rm.err : errno));
@@ -265,6 +266,8 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 				continue;
 			if (!(reason = debris_kind(de->d_name, base, &st, now)))
 				continue;	/* not ours, or its process may still be working */
+			/* The store and our parent are never debris, whatever their name. */
+			b10t_rm_init(&rm, cfg);
 			if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
 				b10t_warn(ctx, "removing %s/%s: %s", parent, de->d_name,
 					  strerror(rm.err ? rm.err : errno));

@@ -62,44 +62,6 @@ int b10t_parse_size(const char *s, uint64_t *bytes)
 	return parse_scaled(s, "BKMGTkmgt", mult, bytes);
 }
 
-static int tree_size_at(int dirfd, uint64_t *bytes, uint64_t *files, int depth)
-{
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	if (depth >= B10T_MAX_DEPTH) {
-		close(dirfd);	/* deeper entries are never packed: not counted */
-		return 0;
-	}
-	d = fdopendir(dirfd);
-	if (!d) {
-		close(dirfd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;	/* raced with a removal */
-		(*files)++;
-		if (S_ISREG(st.st_mode)) {
-			*bytes += (uint64_t)st.st_size;
-		} else if (S_ISDIR(st.st_mode)) {
-			int fd = openat(dirfd, de->d_name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd >= 0)
-				r = tree_size_at(fd, bytes, files, depth + 1);
-			if (r < 0)
-				break;
-		}
-	}
-	closedir(d);
-	return r;
-}
-
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 		   uint64_t *files)
 {
@@ -112,7 +74,10 @@ int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 			return 0;
 		return b10t_set_error(ctx, errno, "reading %s: %s", path, strerror(errno));
 	}
-	r = tree_size_at(fd, bytes, files, 0);
+	/* What pack takes: entries of up to B10T_MAX_DEPTH components, so the
+	 * manifest's counts agree with the archive.  Iterative (rmtree.c): a
+	 * deeper tree costs no stack and no fd per level. */
+	r = b10t_count_tree(fd, B10T_MAX_DEPTH, bytes, files);
 	if (r < 0)
 		return b10t_set_error(ctx, -r, "reading %s: %s", path, strerror(-r));
 	return 0;
