@@ -104,14 +104,15 @@ bool b10t_local_reserved(const char *name);
  * -ENOENT (no message) when the staging dir is gone.  *moved counts the
  * entries it moved, *kept those it left because the name was taken.
  */
-int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char *sname,
-		      uint64_t *moved, uint64_t *kept);
+int b10t_local_finish(struct b10t_ctx *ctx, const struct b10t_config *cfg, int tfd,
+		      const char *dir, const char *sname, uint64_t *moved, uint64_t *kept);
 /*
  * An interrupted install in the cache dir `dir` (its marker is there):
  * finish it, or clean it when its staging dir is gone.  0 nothing to do,
  * 1 finished, 2 cleaned (note says which, for the user), -errno.
  */
-int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t size);
+int b10t_local_recover(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *dir,
+		       char *note, size_t size);
 
 /*
  * Debris a killed load or clear leaves next to the cache dir, and in-place

@@ -253,7 +253,7 @@ static void load_progress(void *arg, const struct b10t_progress *p)
 static int finish_other(struct load_job *j)
 {
 	char note[PATH_MAX + 128];
-	int r = b10t_local_recover(j->ctx, j->target, note, sizeof(note));
+	int r = b10t_local_recover(j->ctx, j->cfg, j->target, note, sizeof(note));
 
 	if (r > 0)
 		b10t_warn(j->ctx, "%s", note);
@@ -289,13 +289,13 @@ static int install_in_place(struct load_job *j)
 	}
 	/* From here the staging belongs to the marker: should we die, the
 	 * next load finishes the move. */
-	r = b10t_local_finish(j->ctx, tfd, j->target, sname, &moved, &kept);
+	r = b10t_local_finish(j->ctx, j->cfg, tfd, j->target, sname, &moved, &kept);
 	close(tfd);
 	if (r == -ENOENT) {	/* someone removed our staging: the cache may be partial */
 		char note[PATH_MAX + 128];
 
 		j->staging[0] = '\0';
-		r = b10t_local_recover(j->ctx, j->target, note, sizeof(note));
+		r = b10t_local_recover(j->ctx, j->cfg, j->target, note, sizeof(note));
 		return b10t_set_error(j->ctx, ENOENT, "installing into %s: the staging dir "
 				      "disappeared%s%s", j->target, note[0] ? "; " : "", note);
 	}
@@ -538,7 +538,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	 * a warm one below. */
 	r = resolve_target(&j);	/* a symlink to a system dir is refused first */
 	if (r == 0)
-		r = b10t_local_recover(ctx, j.target, note, sizeof(note));
+		r = b10t_local_recover(ctx, cfg, j.target, note, sizeof(note));
 	if (r < 0)
 		goto out;
 	if (r > 0)
@@ -548,7 +548,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
 	if (r == -EBUSY) {	/* an install began since: help it finish */
 		b10t_clear_error(ctx);
-		r = b10t_local_recover(ctx, j.target, note, sizeof(note));
+		r = b10t_local_recover(ctx, cfg, j.target, note, sizeof(note));
 		if (r > 0)
 			b10t_warn(ctx, "%s", note);
 		if (r >= 0)

@@ -352,10 +352,10 @@ static int move_noreplace(int sfd, const char *name, int tfd)
 	return renameat(sfd, name, tfd, name) == 0 ? 0 : -errno;
 }
 
-int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char *sname,
-		      uint64_t *moved, uint64_t *kept)
+int b10t_local_finish(struct b10t_ctx *ctx, const struct b10t_config *cfg, int tfd,
+		      const char *dir, const char *sname, uint64_t *moved, uint64_t *kept)
 {
-	struct b10t_rm rm = { 0 };
+	struct b10t_rm rm;
 	char **names;
 	size_t n;
 	int sfd, r = 0;
@@ -396,12 +396,14 @@ int b10t_local_finish(struct b10t_ctx *ctx, int tfd, const char *dir, const char
 	if (unlinkat(tfd, B10T_INSTALL_MARKER, 0) < 0 && errno != ENOENT)
 		return b10t_set_error(ctx, errno, "installing into %s: removing %s: %s", dir,
 				      B10T_INSTALL_MARKER, strerror(errno));
+	b10t_rm_init(&rm, cfg);
 	b10t_rm_tree_at(tfd, sname, &rm);
 	return 0;
 }
 
 /* Remove what an install whose staging is gone left: all but others' staging. */
-static int clean_install(struct b10t_ctx *ctx, int tfd, const char *dir)
+static int clean_install(struct b10t_ctx *ctx, const struct b10t_config *cfg, int tfd,
+			 const char *dir)
 {
 	char **names;
 	size_t n;
@@ -410,9 +412,10 @@ static int clean_install(struct b10t_ctx *ctx, int tfd, const char *dir)
 	if (r < 0)
 		return b10t_set_error(ctx, -r, "reading %s: %s", dir, strerror(-r));
 	for (size_t i = 0; i < n; i++) {
-		struct b10t_rm rm = { 0 };
+		struct b10t_rm rm;
 		struct stat st;
 
+		b10t_rm_init(&rm, cfg);	/* the store, should it sit in here, stays */
 		/* Other loads' staging dirs stay (the debris rules decide on
 		 * them), and the marker goes last. */
 		if (b10t_local_reserved(names[i]) &&
@@ -436,7 +439,8 @@ static int clean_install(struct b10t_ctx *ctx, int tfd, const char *dir)
 	return 0;
 }
 
-int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t size)
+int b10t_local_recover(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *dir,
+		       char *note, size_t size)
 {
 	char sname[NAME_MAX + 1];
 	uint64_t moved, kept;
@@ -454,7 +458,7 @@ int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t
 	}
 	/* The marker is made only once the staging was verified whole:
 	 * finishing the move gives exactly the archive. */
-	r = b10t_local_finish(ctx, tfd, dir, sname, &moved, &kept);
+	r = b10t_local_finish(ctx, cfg, tfd, dir, sname, &moved, &kept);
 	if (r == 0) {
 		snprintf(note, size, "finished an interrupted install into %s (%llu entries moved)",
 			 dir, (unsigned long long)moved);
@@ -472,7 +476,7 @@ int b10t_local_recover(struct b10t_ctx *ctx, const char *dir, char *note, size_t
 		close(tfd);
 		return 0;
 	}
-	r = clean_install(ctx, tfd, dir);
+	r = clean_install(ctx, cfg, tfd, dir);
 	close(tfd);
 	if (r < 0)
 		return r;
