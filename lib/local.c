@@ -4,7 +4,7 @@
  * install marker of an in-place load, and the debris rules for what a
  * killed process leaves behind.
  *
- * Names (docs/protocol-load.md):
+ * Names (docs/store-protocol.md, "Local staging"):
  *   .<name>.b10t-staging.<tag>.<pid>.<rnd>   a load's staging, next to the cache dir
  *   .b10t-staging.<tag>.<pid>.<rnd>          a load's staging inside the cache dir
  *                                            (a mount point, an unwritable parent)
