@@ -76,7 +76,7 @@ int b10t_rm_path(const char *path);
 int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *files);
 
 /*
- * Local staging (lib/local.c, docs/protocol-load.md).  Load stages next to
+ * Local staging (lib/local.c, docs/store-protocol.md).  Load stages next to
  * the cache dir as `.<name>.b10t-staging.<tag>.<pid>.<rnd>`, or inside it as
  * `.b10t-staging.<tag>.<pid>.<rnd>` when the dir is a mount point or its
  * parent is not writable; clear renames it aside as
