@@ -43,22 +43,11 @@ PY
 }
 # same A B: the trees hold the same names, types, bytes and link targets.
 same() {
-	python3 - "$1" "$2" <<'PY'
-import os, sys
-def scan(root):
-    out = {}
-    for dp, dns, fns in os.walk(root):
-        for n in dns + fns:
-            p = os.path.join(dp, n)
-            r = os.path.relpath(p, root)
-            if os.path.islink(p):
-                out[r] = ('l', os.readlink(p))
-            elif os.path.isdir(p):
-                out[r] = ('d',)
-            else:
-                out[r] = ('f', open(p, 'rb').read())
-    return out
-a, b = scan(sys.argv[1]), scan(sys.argv[2])
+	PYTHONPATH="$SRCDIR/cli" python3 - "$1" "$2" <<'PY'
+import sys
+from treecmp import scan, shape
+# The archives' modes and mtimes are tarfile's, not the point here.
+a, b = shape(scan(sys.argv[1])), shape(scan(sys.argv[2]))
 if a != b:
     print('#   trees differ: %s' % sorted(set(a.items()) ^ set(b.items()))[:3])
     sys.exit(1)
@@ -157,20 +146,14 @@ damaged tar-trailing 'data after the end of the tar'
 # bits after the last deflate block, leaves the same bytes and may load,
 # but only with the original tree.  Every other outcome must be an ERROR
 # with the archive moved aside.  No flip may load wrong bytes.
-python3 - "$B10T" "$W/good.tar.gz" "$G" "$C" "$S" "$KEY" "$W/src" >"$T_DIR/flips" <<'PY'
+PYTHONPATH="$SRCDIR/cli" python3 - "$B10T" "$W/good.tar.gz" "$G" "$C" "$S" "$KEY" "$W/src" >"$T_DIR/flips" <<'PY'
 import os, random, re, shutil, subprocess, sys
 b10t, good, g, cache, store, key, src = sys.argv[1:]
 data = open(good, 'rb').read()
 rng = random.Random(int(os.environ.get('B10T_FLIP_SEED', '1')))
+from treecmp import scan as tree_scan, shape
 def scan(root):
-    out = {}
-    for dp, dns, fns in os.walk(root):
-        for n in dns + fns:
-            p = os.path.join(dp, n)
-            r = os.path.relpath(p, root)
-            out[r] = (os.readlink(p),) if os.path.islink(p) else \
-                ('d',) if os.path.isdir(p) else ('f', open(p, 'rb').read())
-    return out
+    return shape(tree_scan(root))
 want = scan(src)
 # the header's fields that no check covers: MTIME, XFL, OS, FNAME's bytes
 # (and FLG's FTEXT bit, below)

@@ -38,6 +38,13 @@ def scan(root):
     return out
 
 
+def shape(tree):
+    """A scan() with only names, types, file bytes and link targets: for
+    trees whose modes and mtimes come from someone else's archiver."""
+    return {k: (v[0], v[2] if v[0] == "file" else v[1] if v[0] == "link" else None)
+            for k, v in tree.items()}
+
+
 def compare(a, b, name_a, name_b):
     bad = []
     for rel in sorted(set(a) | set(b)):
