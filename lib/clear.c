@@ -173,6 +173,25 @@ static int store_place(struct b10t_ctx *ctx, const struct b10t_config *cfg, int 
 	return below;
 }
 
+/* Delete what the cache dir (fd, closed here) holds, but the store. */
+static int empty_in_place(struct b10t_ctx *ctx, const struct b10t_config *cfg, int fd,
+			  struct b10t_rm *rm, struct b10t_result *res)
+{
+	b10t_rm_contents(fd, rm);
+	res->files = rm->files;
+	res->bytes = rm->bytes;
+	if (rm->err)
+		return finish_error(ctx, rm, cfg->cache_dir, NULL);
+	res->status = B10T_SUCCESS;
+	if (rm->kept_inside)
+		snprintf(res->reason, sizeof(res->reason),
+			 "emptied in place, keeping the store %.200s inside it", cfg->store_dir);
+	else
+		snprintf(res->reason, sizeof(res->reason),
+			 "emptied in place (cannot remove the dir itself)");
+	return 0;
+}
+
 int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	       struct b10t_result *res)
 {
@@ -244,15 +263,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (r == 1) {
 		/* Renaming it aside would move the store: empty it around the store. */
 		close(pfd);
-		b10t_rm_contents(fd, &rm);
-		res->files = rm.files;
-		res->bytes = rm.bytes;
-		if (rm.err)
-			return finish_error(ctx, &rm, dir, NULL);
-		res->status = B10T_SUCCESS;
-		snprintf(res->reason, sizeof(res->reason),
-			 "emptied in place, keeping the store %.200s inside it", cfg->store_dir);
-		return 0;
+		return empty_in_place(ctx, cfg, fd, &rm, res);
 	}
 	close(fd);
 
@@ -312,19 +323,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	close(pfd);
 	if (fd < 0)
 		return b10t_set_error(ctx, errno, "removing %s: %s", dir, strerror(errno));
-	b10t_rm_contents(fd, &rm);
-	res->files = rm.files;
-	res->bytes = rm.bytes;
-	if (rm.err)
-		return finish_error(ctx, &rm, dir, NULL);
-	res->status = B10T_SUCCESS;
-	if (rm.kept_inside)
-		snprintf(res->reason, sizeof(res->reason),
-			 "emptied in place, keeping the store %.200s inside it", cfg->store_dir);
-	else
-		snprintf(res->reason, sizeof(res->reason),
-			 "emptied in place (cannot remove the dir itself)");
-	return 0;
+	return empty_in_place(ctx, cfg, fd, &rm, res);
 
 absent:
 	res->status = B10T_SUCCESS;
