@@ -83,6 +83,7 @@ struct pack {
 	char path[B10T_MAX_PATH + 2];
 	char link[PATH_MAX + 1];		/* a symlink's target */
 	const char *src;
+	bool failed;				/* tar_out drops what comes after */
 };
 
 void b10t_limits_default(struct b10t_limits *lim)
@@ -97,6 +98,8 @@ static la_ssize_t tar_out(struct archive *a, void *arg, const void *buf, size_t 
 {
 	struct pack *p = arg;
 
+	if (p->failed)
+		return (la_ssize_t)len;	/* closing after an error: nothing goes out */
 	if (b10t_lz4w_write(p->w, buf, len) < 0) {
 		archive_set_error(a, EIO, "%s", b10t_lz4w_error(p->w));
 		return -1;
@@ -738,8 +741,19 @@ out:
 		*stats = p.st;
 	}
 	archive_entry_free(p.e);
-	if (p.a)
+	if (p.a) {
+		/*
+		 * After a failure libarchive's free skips closing its filters
+		 * when the archive is in its FATAL state, and leaks the client
+		 * stage's buffers (libarchive 3.6, a failed header write): close
+		 * it ourselves, with tar_out dropping the trailer.
+		 */
+		if (r) {
+			p.failed = true;
+			archive_write_close(p.a);
+		}
 		archive_write_free(p.a);	/* after close: does not write again */
+	}
 	b10t_lz4w_free(p.w);
 	free(p.buf);
 	free(p.whole);
