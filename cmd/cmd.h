@@ -107,6 +107,7 @@ int cmd_transfer(struct cmd *c, int argc, char **argv,
 int cmd_envkey(struct cmd *c, struct b10t_envkey *key);
 
 int cmd_clear(struct cmd *c, int argc, char **argv);
+int cmd_doctor(struct cmd *c, int argc, char **argv);
 int cmd_envkey_verb(struct cmd *c, int argc, char **argv);
 int cmd_gc(struct cmd *c, int argc, char **argv);
 int cmd_info(struct cmd *c, int argc, char **argv);
@@ -116,7 +117,7 @@ int cmd_save(struct cmd *c, int argc, char **argv);
 int cmd_vllm(struct cmd *c, int argc, char **argv);
 
 extern const struct verb_option no_options[];
-extern const struct verb_option clear_options[], envkey_options[], gc_options[],
+extern const struct verb_option clear_options[], doctor_options[], envkey_options[], gc_options[],
 	info_options[], list_options[], load_options[], save_options[],
 	vllm_options[];
 

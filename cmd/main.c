@@ -11,6 +11,7 @@
 /* Sorted by name; --help, --list-cmds and the completions follow it. */
 const struct verb verbs[] = {
 	{ "clear", cmd_clear, "", "remove the local cache dir", clear_options },
+	{ "doctor", cmd_doctor, "", "probe what the store's filesystem can do", doctor_options },
 	{ "envkey", cmd_envkey_verb, "", "print this environment's key", envkey_options },
 	{ "gc", cmd_gc, "", "remove stale debris and evict old archives", gc_options },
 	{ "help", NULL, "[VERB]", "show help for b10t or a verb", no_options },

@@ -413,6 +413,73 @@ void b10t_gc_result_free(struct b10t_gc_result *res);
  */
 int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg);
 
+/*
+ * b10t doctor: what the store's and the cache dir's filesystems can do.
+ * lib/doctor.c probes for real, in a probe dir of the store named
+ * .b10t-doctor.<host>.<pid>.<rnd> that it removes (gc and list leave such
+ * names alone: they are not cache_* names).
+ */
+enum b10t_publish_path {
+	B10T_PUBLISH_NONE,		/* cannot publish without replacing */
+	B10T_PUBLISH_RENAMEAT2,		/* renameat2(RENAME_NOREPLACE) */
+	B10T_PUBLISH_LINK,		/* link() + unlink() */
+};
+const char *b10t_publish_path_name(enum b10t_publish_path p);
+
+/* One capability: ok, or why not (errno, 0 when the call "worked" wrongly). */
+struct b10t_cap {
+	bool tried;
+	bool ok;
+	int err;
+	char why[200];
+};
+
+struct b10t_publish_probe {
+	bool ran;			/* the probe dir and its files could be made */
+	char setup_error[PATH_MAX + 512];		/* else why not */
+	struct b10t_cap rename_noreplace;	/* renames, and refuses an existing name */
+	struct b10t_cap link;		/* links, and refuses an existing name */
+	unsigned long link_nlink;	/* st_nlink after link(), 2 when kept */
+	struct b10t_cap nlink;		/* st_nlink counts the link */
+	struct b10t_cap excl;		/* O_CREAT|O_EXCL refuses an existing name */
+	struct b10t_cap fsync;		/* fsync of a file and of the dir */
+	struct b10t_cap atime;		/* an explicit atime update is kept */
+	bool atime_moves_mtime;		/* ... and it moved the mtime too */
+	enum b10t_publish_path path;
+};
+/*
+ * The publish probe in the directory dirfd (the store, named `store` in
+ * messages).  Never fails: a probe dir that cannot be made is ran = false
+ * with setup_error; everything made is removed.
+ */
+void b10t_probe_publish(int dirfd, const char *store, struct b10t_publish_probe *p);
+
+struct b10t_fs_info {
+	bool exists;
+	int err;			/* errno of stat/statfs, 0 when fine */
+	char error[512];
+	bool mount_point;		/* the dir is the root of a mount */
+	uint64_t f_type;		/* statfs */
+	char statfs_type[32];		/* "ext4", "fuse", ... or "0x..." */
+	char fstype[64];		/* /proc/self/mountinfo: "fuse.sshfs", "" unknown */
+	char mount[4096];		/* the mount point holding the dir */
+	char source[256];		/* mountinfo's source */
+	bool has_space;
+	uint64_t bytes_free, bytes_total, inodes_free, inodes_total;
+};
+void b10t_fs_info(const char *path, struct b10t_fs_info *fs);
+
+struct b10t_doctor {
+	struct b10t_fs_info store, cache;
+	bool store_enabled;
+	bool store_writable;		/* access(W_OK) and the probe dir was made */
+	struct b10t_publish_probe probe;
+	bool can_publish;		/* the verdict: exit 0 */
+	char verdict[2 * PATH_MAX + 1024];		/* why not, or which path */
+};
+/* Probe the store and the cache dir of cfg.  Never fails. */
+void b10t_doctor(const struct b10t_config *cfg, struct b10t_doctor *d);
+
 #ifdef __cplusplus
 }
 #endif
