@@ -418,7 +418,7 @@ void b10t_doctor(const struct b10t_config *cfg, struct b10t_doctor *d)
 			 d->probe.setup_error);
 	} else if (d->probe.path == B10T_PUBLISH_NONE) {
 		snprintf(d->verdict, sizeof(d->verdict),
-			 "this filesystem cannot publish safely: no renameat2(RENAME_NOREPLACE) (%s), no link() (%s)",
+			 "this filesystem cannot publish safely: %s; %s",
 			 d->probe.rename_noreplace.why, d->probe.link.why);
 	} else if (!d->probe.excl.ok) {
 		snprintf(d->verdict, sizeof(d->verdict),

@@ -96,26 +96,92 @@ static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return 0;
 }
 
-/*
- * Publish tmp as final without ever replacing final.  0 when published,
- * 1 when final already exists (lost the race), -errno otherwise.  The
- * temp file is left for the caller to remove.
- */
-static int publish(int dirfd, const char *tmp, const char *final, bool *renamed)
+/* Whether the store's name is the upload's inode: a publish that was ours. */
+static bool is_ours(int dirfd, const char *name, const struct stat *tmp)
 {
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_ino == tmp->st_ino && st.st_dev == tmp->st_dev;
+}
+
+/*
+ * Publish tmp (whose fstat is tst) as final without ever replacing final.
+ * 0 when published, 1 when final already exists (lost the race), -1 when
+ * neither operation worked (errs[0]: renameat2's errno, errs[1]: link's).
+ * *renamed tells whether tmp is gone.
+ *
+ * renameat2(RENAME_NOREPLACE) first; on any failure but EEXIST, link(),
+ * which never replaces either: which errno a filesystem without the flag
+ * answers varies (EINVAL on NFS, CephFS, GlusterFS, Lustre; others on
+ * FUSE), and link() is harmless to try.  On NFS a reply can be lost and the
+ * call retried: the retry answers EEXIST (or another error) although the
+ * first one made the name, so every failure first checks whether final is
+ * our inode now; after link()'s EEXIST, st_nlink 2 on tmp says the same.
+ */
+static int publish(int dirfd, const char *tmp, const char *final, const struct stat *tst,
+		   bool *renamed, int errs[2])
+{
+	struct stat st;
+
 	*renamed = false;
+	errs[0] = errs[1] = 0;
 	if (renameat2(dirfd, tmp, dirfd, final, RENAME_NOREPLACE) == 0) {
 		*renamed = true;
 		return 0;
 	}
-	if (errno == EEXIST)
+	errs[0] = errno;
+	if (is_ours(dirfd, final, tst)) {
+		*renamed = true;	/* a retried rename: the first one made it */
+		return 0;
+	}
+	if (errs[0] == EEXIST)
 		return 1;
-	if (errno != EINVAL && errno != ENOSYS && errno != EPERM && errno != EOPNOTSUPP)
-		return -errno;
-	/* No RENAME_NOREPLACE here (NFS, some FUSE): link() never replaces. */
 	if (linkat(dirfd, tmp, dirfd, final, 0) == 0)
 		return 0;
-	return errno == EEXIST ? 1 : -errno;
+	errs[1] = errno;
+	if (errs[1] == EEXIST) {
+		/* Our link made the name when tmp counts two links and final is
+		 * tmp's inode; otherwise another save published first. */
+		if (fstatat(dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 2 &&
+		    is_ours(dirfd, final, tst))
+			return 0;
+		return 1;
+	}
+	if (is_ours(dirfd, final, tst))
+		return 0;	/* the link was made, its reply lost */
+	return -1;
+}
+
+/*
+ * Both publish operations failed: a filesystem that has neither (rclone,
+ * gcsfuse, s3fs answer EIO, EPERM, ENOSYS... to link()), or a real error?
+ * Not decided from the errno values: the same probe as `b10t doctor` runs
+ * in the store, and when it cannot publish there either, the filesystem
+ * cannot.  Sets the error; returns its -errno.
+ */
+static int publish_failed(struct b10t_ctx *ctx, int dirfd, const char *store,
+			  const char *final, const int errs[2])
+{
+	struct b10t_publish_probe *p = malloc(sizeof(*p));
+	int r;
+
+	if (!p)
+		return b10t_set_error(ctx, errs[1] ? errs[1] : errs[0], "publishing %s/%s: %s",
+				      store, final, strerror(errs[1] ? errs[1] : errs[0]));
+	b10t_probe_publish(dirfd, store, p);
+	if (p->ran && p->path == B10T_PUBLISH_NONE)
+		r = b10t_set_error(ctx, EOPNOTSUPP,
+			"publishing %s/%s: this filesystem cannot publish without replacing (no RENAME_NOREPLACE: %s; no link(): %s): save refuses rather than replace an archive others may read; use a store with hard links or RENAME_NOREPLACE (NFS, JuiceFS, GlusterFS, sshfs, local): see b10t doctor",
+			store, final, strerror(errs[0]), strerror(errs[1]));
+	else if (p->ran)
+		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (the store's filesystem can publish: an I/O error, not a missing feature)",
+				   store, final, strerror(errs[0]), strerror(errs[1]));
+	else
+		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (and the store cannot be probed: %s)",
+				   store, final, strerror(errs[0]), strerror(errs[1]), p->setup_error);
+	free(p);
+	return r;
 }
 
 struct save_job {
@@ -126,6 +192,7 @@ struct save_job {
 	int dirfd;
 	char tmp[NAME_MAX + 1];
 	char final[NAME_MAX + 1];
+	struct stat tst;		/* the upload's fstat, to recognize it */
 };
 
 /* The caller's progress callback, with the total measured before packing. */
@@ -195,7 +262,7 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		   (unsigned long long)st.skipped);
 	t0 = b10t_now();
 	/* close() reports delayed write errors on NFS: check both. */
-	if (fsync(fd) < 0) {
+	if (fsync(fd) < 0 || fstat(fd, &j->tst) < 0) {
 		r = b10t_set_error(ctx, errno, "flushing %s/%s: %s",
 				   j->cfg->store_dir, j->tmp, strerror(errno));
 		close(fd);
@@ -224,7 +291,7 @@ static int save_in_store(struct save_job *j)
 	char *manifest;
 	bool renamed;
 	double t0 = b10t_now();
-	int r;
+	int r, errs[2];
 
 	/* Dead uploads of crashed savers would count as in flight: clear a
 	 * few first (bounded, never fails). */
@@ -269,13 +336,9 @@ static int save_in_store(struct save_job *j)
 	}
 
 	t0 = b10t_now();
-	r = publish(j->dirfd, j->tmp, j->final, &renamed);
+	r = publish(j->dirfd, j->tmp, j->final, &j->tst, &renamed, errs);
 	if (r < 0) {
-		bool unsupported = r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP;
-
-		r = b10t_set_error(ctx, -r, "publishing %s/%s: %s%s", cfg->store_dir,
-				   j->final, strerror(-r), unsupported ?
-				   " (this filesystem has neither renameat2(RENAME_NOREPLACE) nor link(), which save needs to publish without replacing)" : "");
+		r = publish_failed(ctx, j->dirfd, cfg->store_dir, j->final, errs);
 		unlinkat(j->dirfd, j->tmp, 0);
 		return r;
 	}
