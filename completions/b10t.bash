@@ -6,7 +6,7 @@
 # fallback when the binary cannot be run (tests/cli/t-completion.sh checks
 # that they are complete).
 
-_b10t_static_verbs="clear envkey gc help info list load save vllm"
+_b10t_static_verbs="clear doctor envkey gc help info list load save vllm"
 _b10t_static_common="--json --quiet -q --verbose -v --help -h --cache-dir --store
 	--work-dir --max-cache-size-mb --max-concurrent-saves --lock-timeout
 	--incomplete-timeout --fs-enabled --key-scheme"

@@ -11,6 +11,7 @@ function __b10t_static_help -a verb
     if test -z "$verb"
         printf '%s\n' 'Verbs:' \
             '  clear    remove the local cache dir' \
+            "  doctor   probe what the store's filesystem can do" \
             "  envkey   print this environment's key" \
             '  gc       remove stale debris and evict old archives' \
             '  help     show help for b10t or a verb' \
