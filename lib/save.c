@@ -8,7 +8,9 @@
  * operation that cannot replace an existing file: renameat2(RENAME_NOREPLACE),
  * or link() + unlink() where the filesystem lacks it.  Whoever loses the
  * race answers SKIPPED and removes its temp file; a reader sees no archive
- * or a whole one.
+ * or a whole one.  Where both fail, doctor's probe (lib/doctor.c) tells a
+ * filesystem that cannot publish from an I/O error; save never falls back
+ * to a plain rename, which replaces.
  *
  * When only the reference's cache_<key>.latest.tar.gz exists for the key,
  * save publishes the .tar.lz4 next to it (load prefers lz4; the .tar.gz is
