@@ -177,7 +177,7 @@ static int publish_failed(struct b10t_ctx *ctx, int dirfd, const char *store,
 			"publishing %s/%s: this filesystem cannot publish without replacing (no RENAME_NOREPLACE: %s; no link(): %s): save refuses rather than replace an archive others may read; use a store with hard links or RENAME_NOREPLACE (NFS, JuiceFS, GlusterFS, sshfs, local): see b10t doctor",
 			store, final, strerror(errs[0]), strerror(errs[1]));
 	else if (p->ran)
-		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (the store's filesystem can publish: an I/O error, not a missing feature)",
+		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (the store's filesystem can publish: an error of this publish, not a missing feature)",
 				   store, final, strerror(errs[0]), strerror(errs[1]));
 	else
 		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (and the store cannot be probed: %s)",

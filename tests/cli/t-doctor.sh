@@ -116,7 +116,7 @@ if [ -f "${NO_RENAMEAT2:-}" ] && [ -f "${NO_LINK:-}" ]; then
 	# ---- a real I/O error where the filesystem can publish
 	NO_LINK_PREFIX=cache_ preload "$NO_LINK" save
 	ok "I/O error: save exit 1" expect_rc 1
-	ok "I/O error: both errors, told from a missing feature" contains "$ERR" "renameat2: Invalid argument; link(): Input/output error (the store's filesystem can publish: an I/O error, not a missing feature)"
+	ok "I/O error: both errors, told from a missing feature" contains "$ERR" "renameat2: Invalid argument; link(): Input/output error (the store's filesystem can publish: an error of this publish, not a missing feature)"
 	ok "I/O error: in one line" one_line
 	ok "I/O error: nothing left" store_is_empty
 	NO_LINK_PREFIX=cache_ preload "$NO_LINK" doctor

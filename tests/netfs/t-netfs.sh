@@ -156,6 +156,21 @@ echo "# race: store through client 2: $(tr '\n' ' ' <"$T_DIR/ls2")"
 pub_ok "... one archive in the store, as both clients see it" \
 	sh -c '[ "$(cat "$1")" = "$3" ] && [ "$(cat "$2")" = "$3" ]' - "$T_DIR/ls1" "$T_DIR/ls2" "$NAME"
 ok "... no upload or probe dir left behind" sh -c '! grep -qE "incomplete|b10t-doctor" "$1" "$2"' - "$T_DIR/ls1" "$T_DIR/ls2"
+if [ "$FS" = rclone ]; then
+	# Why save has no mkdir-claim fallback here: is a mkdir of one name,
+	# racing across the two clients, exclusive? (A count, not an assertion:
+	# rclone's property, not b10t's.)
+	wins=""
+	for r in 1 2 3 4 5; do
+		w=$(for i in $(seq 0 15); do
+			if [ $((i % 2)) = 0 ]; then m=$M1; else m=$M2; fi
+			(mkdir "$m/race/claim$r" 2>/dev/null && echo w) &
+		done; wait)
+		wins="$wins $(printf '%s\n' "$w" | grep -c w)"
+	done
+	echo "# claim: 16 mkdirs of one name racing across the two clients, winners per round:$wins"
+	rmdir "$M1/race"/claim* 2>/dev/null
+fi
 
 # ---- 2. loads spin on client 2 while client 1 publishes
 PART=spin
