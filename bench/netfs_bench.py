@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""Load and save speed from real network filesystems, and which codec a
+network store should use.
+
+    python3 bench/netfs_bench.py [--fs juicefs,sshfs,gluster,rclone,tmpfs]
+                                 [--runs 5] [--tree small|cpu]
+
+Needs root (mounts, drop_caches).  Each network FS is brought up with
+tests/netfs/netfs.sh (two mounts of one share, two client caches): the
+store is written through mount 1, every load reads through mount 2 (the
+other client).  The local side (tree, destinations, b10t's staging dir)
+is a private tmpfs; so is the FS's server side (share, daemons' state), so
+dropping the page cache between runs drops the client's cache, not the
+server's.  See bench/README.md, "Network filesystems".
+"""
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import gen_tree  # noqa: E402
+
+NETFS = os.path.join(REPO, "tests", "netfs", "netfs.sh")
+ALL_FS = ("juicefs", "sshfs", "gluster", "rclone", "tmpfs")
+MiB = 1024 * 1024
+
+# Codecs of the comparison: name, file suffix, compress argv (stdin to
+# stdout), decompress argv.  lz4 -1 is what b10t writes.  zstd decompresses
+# on one thread whatever -T says; -T0 only speeds the save.
+CODECS = [
+	("lz4 -1", "lz4", ["lz4", "-1", "-q", "-c"], "lz4 -dc"),
+	("zstd -1 -T0", "zst1", ["zstd", "-1", "-T0", "-q", "-c"], "zstd -dc -q"),
+	("zstd -2 -T0", "zst2", ["zstd", "-2", "-T0", "-q", "-c"], "zstd -dc -q"),
+	("zstd -3 -T0", "zst3", ["zstd", "-3", "-T0", "-q", "-c"], "zstd -dc -q"),
+	("gzip -6", "gz6", ["gzip", "-6", "-c"], "gzip -dc"),
+]
+
+
+def log(msg):
+	print("netfs_bench: " + msg, file=sys.stderr, flush=True)
+
+
+def q(s):
+	return "'" + s.replace("'", "'\\''") + "'"
+
+
+def loadavg():
+	with open("/proc/loadavg") as f:
+		return " ".join(f.read().split()[:3])
+
+
+def drop_caches():
+	"""The kernel's page cache, dentries and inodes, of every filesystem:
+	FUSE files' pages are kernel page cache, so this drops the client's
+	data cache, and the dentry/inode drop sends FORGETs to the FUSE daemon.
+	It does not reach caches inside the daemons (sshfs's attribute and
+	directory cache, gluster's io-cache/md-cache, rclone's dir cache,
+	JuiceFS's memory buffers and --cache-dir): see drop_client()."""
+	os.sync()
+	with open("/proc/sys/vm/drop_caches", "w") as f:
+		f.write("3\n")
+
+
+def timed(cmd, env=None):
+	"""Wall seconds of a shell command, process start included."""
+	t0 = time.perf_counter()
+	p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=env,
+			   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+	dt = time.perf_counter() - t0
+	if p.returncode != 0:
+		raise RuntimeError("%s: exit %d: %s" % (cmd, p.returncode,
+							p.stderr.decode(errors="replace").strip()[-300:]))
+	return dt
+
+
+def rm_rf(p):
+	if os.path.islink(p) or os.path.isfile(p):
+		os.unlink(p)
+	elif os.path.isdir(p):
+		shutil.rmtree(p)
+
+
+def shape(root):
+	"""Files, total bytes: enough to tell a wrong load from a right one."""
+	s = gen_tree.stats(root)
+	return s["files"], s["bytes"]
+
+
+def wait_visible(path, timeout=60):
+	"""Until a name made through mount 1 is seen through mount 2 (client
+	caches hold negative entries for up to 20 s on sshfs)."""
+	t0 = time.time()
+	while not os.path.exists(path):
+		if time.time() - t0 > timeout:
+			raise RuntimeError("%s not visible after %d s" % (path, timeout))
+		time.sleep(0.2)
+
+
+class Bench:
+	def __init__(self, args, work, b10t):
+		self.args = args
+		self.work = work
+		self.b10t = b10t
+		self.loc = os.path.join(work, "local")	# the replica's local disk
+		self.tree = os.path.join(self.loc, "tree")
+		self.arch = os.path.join(work, "archives")	# made once, copied to each FS
+		self.sizes = {}
+
+	# ---- once: the tree and its archives
+	def prepare(self):
+		os.makedirs(self.loc)
+		os.makedirs(self.arch)
+		st = gen_tree.generate(self.args.tree, self.args.seed, self.tree)
+		self.tree_stats = st
+		self.want = (st["files"], st["bytes"])
+		# The reference (b10-transfer) writes its archive with Python's
+		# tarfile, mode w:gz (gzip level 9, one thread).
+		ref = os.path.join(self.arch, "ref.tar.gz")
+		with tarfile.open(ref, "w:gz") as t:
+			for name in sorted(os.listdir(self.tree)):
+				t.add(os.path.join(self.tree, name), arcname=name)
+		self.sizes["tarfile w:gz"] = os.path.getsize(ref)
+		plain = os.path.join(self.work, "tree.tar")
+		subprocess.run(["tar", "-cf", plain, "-C", self.tree, "."], check=True)
+		self.sizes["tar"] = os.path.getsize(plain)
+		for name, suf, comp, _ in CODECS:
+			out = os.path.join(self.arch, "tree.tar." + suf)
+			with open(plain, "rb") as i, open(out, "wb") as o:
+				subprocess.run(comp, stdin=i, stdout=o, check=True)
+			self.sizes[name] = os.path.getsize(out)
+		os.unlink(plain)
+
+	def b10t_env(self, store, cache_dir, scratch):
+		env = dict(os.environ)
+		env.update({
+			"TORCHINDUCTOR_CACHE_DIR": cache_dir,
+			"B10FS_CACHE_DIR": store,
+			"LOCAL_WORK_DIR": scratch,
+			"BASETEN_FS_ENABLED": "1",
+			"B10T_TORCH_VERSION": "x",
+			"B10T_TRITON_VERSION": "y",
+			"B10T_CUDART": "/nonexistent",
+			"MAX_CACHE_SIZE_MB": "1048576",
+		})
+		env.pop("B10T_LOG", None)
+		return env
+
+	def drop_client(self, fsdir, fs):
+		"""Before each timed op: the kernel's caches, and JuiceFS's block
+		cache of client 2 (its --cache-dir DIR/c2; JuiceFS notices a
+		missing cached block and reads the object again)."""
+		if fs == "juicefs":
+			for dp, dn, fn in os.walk(os.path.join(fsdir, "c2")):
+				for f in fn:
+					if "/raw/" in dp or "/rawstaging/" in dp:
+						try:
+							os.unlink(os.path.join(dp, f))
+						except OSError:
+							pass
+		drop_caches()
+
+	def fresh(self, name):
+		d = os.path.join(self.loc, name)
+		rm_rf(d)
+		return d
+
+	# ---- one filesystem
+	def bench_fs(self, fs):
+		"""{op: [seconds]} for one FS; raises SkipFS when it cannot run."""
+		runs = self.args.runs
+		fsdir = None
+		if fs == "tmpfs":
+			m1 = m2 = os.path.join(self.work, "tmpfs-store")
+			os.makedirs(m1)
+		else:
+			fsdir = os.path.join(self.work, "net-" + fs)
+			p = subprocess.run([NETFS, "start", fs, fsdir], stdout=subprocess.PIPE,
+					   stderr=subprocess.PIPE)
+			if p.returncode != 0:
+				err = p.stderr.decode(errors="replace").strip().splitlines()
+				raise SkipFS("netfs.sh start exit %d: %s" % (
+					p.returncode, err[-1] if err else ""))
+			m1, m2 = p.stdout.decode().split()[:2]
+		try:
+			return self._bench_fs(fs, fsdir, m1, m2, runs)
+		finally:
+			if fsdir:
+				subprocess.run([NETFS, "stop", fs, fsdir], stdout=subprocess.DEVNULL,
+					       stderr=subprocess.DEVNULL)
+
+	def _bench_fs(self, fs, fsdir, m1, m2, runs):
+		res = {}
+		notes = []
+		net = fs != "tmpfs"
+		drop = lambda: self.drop_client(fsdir, fs) if net else None  # noqa: E731
+		scratch = os.path.join(self.loc, "scratch")
+
+		# Untimed: the archives and a tree copy go onto the share through
+		# mount 1 and are waited for through mount 2.
+		t0 = time.perf_counter()
+		sh = os.path.join(m1, "bench")
+		os.makedirs(sh)
+		for f in sorted(os.listdir(self.arch)):
+			shutil.copyfile(os.path.join(self.arch, f), os.path.join(sh, f))
+		subprocess.run(["cp", "-a", self.tree, os.path.join(sh, "tree")], check=True)
+		os.sync()
+		rd = os.path.join(m2, "bench")
+		for f in os.listdir(self.arch) + ["tree"]:
+			wait_visible(os.path.join(rd, f))
+		log("%s: data on the share in %.1f s" % (fs, time.perf_counter() - t0))
+
+		# b10t save through mount 1, into an emptied store each run.
+		store1 = os.path.join(m1, "store")
+		res["b10t save"] = []
+		for i in range(runs):
+			rm_rf(store1)
+			os.makedirs(store1)
+			rm_rf(scratch)
+			os.makedirs(scratch)
+			drop()
+			res["b10t save"].append(timed("%s save --quiet" % q(self.b10t),
+						      self.b10t_env(store1, self.tree, scratch)))
+		arch = [f for f in os.listdir(store1) if f.endswith(".tar.lz4")]
+		if len(arch) != 1:
+			raise RuntimeError("after b10t save the store holds %r" % os.listdir(store1))
+		self.sizes["b10t (lz4)"] = os.path.getsize(os.path.join(store1, arch[0]))
+		os.sync()
+		store2 = os.path.join(m2, "store")
+		wait_visible(os.path.join(store2, arch[0]))
+
+		def dest_cmd(op, d):
+			if op == "b10t load":
+				return ("%s load --quiet" % q(self.b10t),
+					self.b10t_env(store2, d, scratch))
+			if op == "cp -a":
+				return "cp -a %s %s" % (q(os.path.join(rd, "tree")), q(d)), None
+			if op == "tar -xzf (tarfile w:gz)":
+				return "mkdir %s && tar -xzf %s -C %s" % (
+					q(d), q(os.path.join(rd, "ref.tar.gz")), q(d)), None
+			for name, suf, _, dec in CODECS:
+				if op == name:
+					return "mkdir %s && %s %s | tar -xf - -C %s" % (
+						q(d), dec, q(os.path.join(rd, "tree.tar." + suf)), q(d)), None
+			raise KeyError(op)
+
+		ops = ["b10t load", "cp -a", "tar -xzf (tarfile w:gz)"] + [c[0] for c in CODECS]
+		for op in ops:
+			res[op] = []
+		for i in range(runs):
+			# Rotate the order from run to run: no op is always first
+			# after a drop, or always behind the same neighbour.
+			order = ops[i % len(ops):] + ops[:i % len(ops)]
+			for op in order:
+				d = self.fresh("dest")
+				rm_rf(scratch)
+				os.makedirs(scratch)
+				cmd, env = dest_cmd(op, d)
+				drop()
+				res[op].append(timed(cmd, env))
+				if i == 0:
+					got = shape(d)
+					if got != self.want:
+						notes.append("%s: loaded %d files %d bytes, want %d files %d bytes"
+							     % (op, got[0], got[1], self.want[0], self.want[1]))
+		rm_rf(os.path.join(self.loc, "dest"))
+		return res, notes
+
+
+class SkipFS(Exception):
+	pass
+
+
+def med(xs):
+	return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec="%.3f"):
+	return "n/a" if x is None else spec % x
+
+
+def geomean(xs):
+	return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def report(b, results, skipped, notes, la0, la1, runs):
+	st = b.tree_stats
+	print("# netfs_bench: tree %s (%s), %d runs, median seconds, process start included"
+	      % (b.args.tree, gen_tree.describe(st), runs))
+	print("# store written through mount 1, loads read through mount 2; client page cache "
+	      "dropped before every timed op (JuiceFS: its --cache-dir too)")
+	print()
+	for fs, res in results.items():
+		m = {k: med(v) for k, v in res.items()}
+		print("## %s" % fs)
+		print()
+		print("| op | median s | min s | max s | vs b10t load |")
+		print("|---|---|---|---|---|")
+		rows = [("b10t save", "b10t save"), ("b10t load", "b10t load"),
+			("cp -a", "cp -a from the mount"),
+			("tar -xzf (tarfile w:gz)", "tar -xzf of tarfile w:gz"),
+			("zstd -1 -T0", "zstd -dc \\| tar -x (zstd -1)"),
+			("lz4 -1", "lz4 -dc \\| tar -x (lz4 -1)")]
+		for k, label in rows:
+			v = res.get(k)
+			rel = "" if k == "b10t save" else "%.2fx" % (m[k] / m["b10t load"])
+			print("| %s | %s | %s | %s | %s |" % (label, fmt(m[k]), fmt(min(v)), fmt(max(v)), rel))
+		for n in notes.get(fs, []):
+			print("\nWRONG: " + n)
+		print()
+
+	fss = list(results)
+	print("## codecs: load (decompress \\| tar -x from the store), median s; x lz4's; size")
+	print()
+	print("| codec | MiB | size vs lz4 | " + " | ".join(fss) + " |")
+	print("|---|---|---|" + "---|" * len(fss))
+	lz = b.sizes["lz4 -1"]
+	for name, _, _, _ in CODECS:
+		cells = []
+		for fs in fss:
+			t, t0 = med(results[fs][name]), med(results[fs]["lz4 -1"])
+			cells.append("%.3f (%.2fx)" % (t, t / t0))
+		print("| %s | %.2f | %+.0f%% | %s |" % (name, b.sizes[name] / MiB,
+						  100.0 * (b.sizes[name] - lz) / lz, " | ".join(cells)))
+	print("| tarfile w:gz (reference) | %.2f | %+.0f%% | %s |" % (
+		b.sizes["tarfile w:gz"] / MiB, 100.0 * (b.sizes["tarfile w:gz"] - lz) / lz,
+		" | ".join("%.3f (%.2fx)" % (med(results[fs]["tar -xzf (tarfile w:gz)"]),
+					     med(results[fs]["tar -xzf (tarfile w:gz)"]) /
+					     med(results[fs]["lz4 -1"])) for fs in fss)))
+	if "b10t (lz4)" in b.sizes:
+		print("\nb10t's own archive: %.2f MiB; plain tar %.2f MiB"
+		      % (b.sizes["b10t (lz4)"] / MiB, b.sizes["tar"] / MiB))
+	print()
+
+	# The recommendation, from the numbers: the codec whose load time is
+	# lowest relative to lz4's over the network filesystems (geometric
+	# mean of the per-FS ratios, so no one FS dominates).
+	netfss = [fs for fs in fss if fs != "tmpfs"]
+	base = netfss or fss
+	ratios = {}
+	for name, _, _, _ in CODECS:
+		ratios[name] = {fs: med(results[fs][name]) / med(results[fs]["lz4 -1"]) for fs in fss}
+	best = min(ratios, key=lambda n: geomean([ratios[n][fs] for fs in base]))
+	g = geomean([ratios[best][fs] for fs in base])
+	smaller = 100.0 * (lz - b.sizes[best]) / lz
+	per = ", ".join("%.2fx on %s" % (ratios[best][fs], fs) for fs in fss)
+	if best == "lz4 -1":
+		print("recommendation: lz4 -1 (b10t's) loads fastest over %s; the next best, %s, is %.2fx its time"
+		      % ("/".join(base), min((n for n in ratios if n != best),
+					     key=lambda n: geomean([ratios[n][fs] for fs in base])),
+			 min(geomean([ratios[n][fs] for fs in base]) for n in ratios if n != best)))
+	else:
+		print("recommendation: %s: %.2fx of lz4's load time over %s (geometric mean; %s), %.0f%% smaller"
+		      % (best, g, "/".join(base), per, smaller))
+	for fs, why in skipped.items():
+		print("skipped %s: %s" % (fs, why))
+	print("load average: start %s, end %s (%d CPUs)" % (la0, la1, os.cpu_count()))
+
+
+def find_b10t(arg):
+	for p in ([arg] if arg else [os.path.join(REPO, "build", "cmd", "b10t"), shutil.which("b10t")]):
+		if p and os.access(p, os.X_OK):
+			return os.path.abspath(p)
+	sys.exit("netfs_bench: no b10t (build it, or --b10t PATH)")
+
+
+def main():
+	ap = argparse.ArgumentParser(description="b10t and codecs on network filesystems.")
+	ap.add_argument("--fs", default=",".join(ALL_FS),
+			help="comma-separated, of %s" % ",".join(ALL_FS))
+	ap.add_argument("--runs", type=int, default=5)
+	ap.add_argument("--tree", choices=("small", "cpu"), default="cpu")
+	ap.add_argument("--seed", type=int, default=1)
+	ap.add_argument("--b10t", default=None)
+	args = ap.parse_args()
+	fss = [f for f in args.fs.split(",") if f]
+	for f in fss:
+		if f not in ALL_FS:
+			sys.exit("netfs_bench: unknown --fs %s" % f)
+	if args.runs < 1:
+		sys.exit("netfs_bench: --runs must be >= 1")
+	if os.geteuid() != 0:
+		sys.exit("netfs_bench: needs root (mounts, /proc/sys/vm/drop_caches)")
+	b10t = find_b10t(args.b10t)
+	la0 = loadavg()
+	work = tempfile.mkdtemp(prefix="b10t-netbench.")
+	# One private tmpfs for everything: the local side and every FS's
+	# server side, so a drop of the page cache cannot evict them.
+	subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8g", "tmpfs", work], check=True)
+	results, skipped, notes = {}, {}, {}
+	try:
+		b = Bench(args, work, b10t)
+		b.prepare()
+		log("tree: %s" % gen_tree.describe(b.tree_stats))
+		for fs in fss:
+			log("%s: start (load average %s)" % (fs, loadavg()))
+			t0 = time.perf_counter()
+			try:
+				res, n = b.bench_fs(fs)
+				results[fs] = res
+				notes[fs] = n
+			except Exception as e:	# a FS that fails must not cost the others
+				skipped[fs] = "%s%s" % ("" if isinstance(e, SkipFS) else "FAILED: ", e)
+				log("%s: skipped: %s" % (fs, e))
+				continue
+			log("%s: done in %.0f s" % (fs, time.perf_counter() - t0))
+		if not results:
+			sys.exit("netfs_bench: no filesystem ran")
+		report(b, results, skipped, notes, la0, loadavg(), args.runs)
+	finally:
+		os.chdir("/")
+		subprocess.run(["umount", "-l", work])
+		os.rmdir(work)
+
+
+if __name__ == "__main__":
+	main()
