@@ -182,6 +182,8 @@ def _env_settings(kw: Mapping[str, Any]) -> Optional[Dict[str, str]]:
         return None
     if _SETTINGS is None:
         _SETTINGS = {opt.replace("-", "_"): env for env, opt, _ in _native.settings()}
+        # The CLI's --store is B10FS_CACHE_DIR; store_dir reads as the JSON's name.
+        _SETTINGS.setdefault("store_dir", "B10FS_CACHE_DIR")
     out: Dict[str, str] = {}
     for name, value in kw.items():
         if value is None:
