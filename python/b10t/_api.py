@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
-from . import _native
+from ._version import __version__
 
-__version__: str = _native.version
+if TYPE_CHECKING:  # typing costs milliseconds at import: annotations only
+    from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-Setting = Union[str, "os.PathLike[str]", int, bool]
+    Setting = Union[str, "os.PathLike[str]", int, bool]
+
+
+class _Lazy:
+    """b10t._native, imported on first use: loading the extension and the
+    libraries it vendors is most of the import time of b10t."""
+
+    def __getattr__(self, name: str) -> Any:
+        from . import _native as mod
+
+        globals()["_native"] = mod
+        return getattr(mod, name)
+
+
+_native: Any = _Lazy()
 
 
 class OperationStatus(enum.Enum):
@@ -40,7 +56,7 @@ _EXIT = {
 }
 
 
-class Result(Mapping[str, Any]):
+class Result(Mapping):  # Mapping[str, Any]
     """A verb's result: the keys of ``b10t VERB --json``, as attributes too.
 
     ``res.status`` is an OperationStatus; ``res["status"]`` and

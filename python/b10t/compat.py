@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 from . import _api
 from ._api import OperationStatus
+
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
 __all__ = [
     "CacheError",
