@@ -7,6 +7,7 @@ b10-compile-cache entry points, import time.  Needs only the standard
 library; torch is not imported.
 """
 import http.server
+import logging
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import tempfile
 import threading
 import time
 
+# The library's warnings as TAP comments, not stray lines on stderr.
+logging.basicConfig(stream=sys.stdout, format="# log %(name)s %(levelname)s: %(message)s")
 N = int(os.environ.get("T_START", "0"))
 FAILED = 0
 

@@ -29,7 +29,8 @@ replica() {	# replica NAME: run the README's Model().load(), print its summary
 		TORCHINDUCTOR_CACHE_DIR="$T_DIR/cache-$1" LOCAL_WORK_DIR="$T_DIR/work-$1" \
 		B10T_TORCH_VERSION=2.4.0 B10T_TRITON_VERSION=3.0.0 B10T_CUDART=/nonexistent \
 		B10T_CUDA_DRIVER=/nonexistent \
-		"$V/bin/python" "$SRCDIR/python/truss_model.py" | tail -n 1
+		"$V/bin/python" "$SRCDIR/python/truss_model.py" 2>"$T_DIR/replica-$1.err" | tail -n 1
+	sed 's/^/# stderr: /' "$T_DIR/replica-$1.err" >&2
 }
 a=$(replica a)
 echo "# replica a: $a"
