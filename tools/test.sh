@@ -50,7 +50,7 @@ for s in $STAGES; do
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 			meson test -C "$B-asan" --print-errorlogs --num-processes 2 \
-			--no-suite fuzz --no-suite valgrind --no-suite slow --no-suite e2e \
+			--no-suite fuzz --no-suite valgrind --no-suite slow --no-suite e2e --no-suite python \
 			--timeout-multiplier 3 || rc=1
 		logs="$logs $B-asan/meson-logs/testlog.json"
 		;;
