@@ -60,6 +60,8 @@ ssize_t b10t_lz4r_read(struct b10t_lz4r *r, const void **buf);
 /* The reader's -errno once it has failed (its message: b10t_lz4r_error), else 0. */
 int b10t_lz4r_failed(const struct b10t_lz4r *r);
 uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r);
+/* Whether the reader failed because read(2) ended the file inside the frame. */
+bool b10t_lz4r_short(const struct b10t_lz4r *r);
 const char *b10t_lz4r_error(const struct b10t_lz4r *r);
 void b10t_lz4r_free(struct b10t_lz4r *r);
 
@@ -77,6 +79,8 @@ int b10t_gzr_new(struct b10t_gzr **g, int fd, size_t out_size);
 ssize_t b10t_gzr_read(struct b10t_gzr *g, const void **buf);
 int b10t_gzr_failed(const struct b10t_gzr *g);
 uint64_t b10t_gzr_bytes_in(const struct b10t_gzr *g);
+/* Whether it failed at the end of the file (a truncated stream). */
+bool b10t_gzr_short(const struct b10t_gzr *g);
 const char *b10t_gzr_error(const struct b10t_gzr *g);
 void b10t_gzr_free(struct b10t_gzr *g);
 

@@ -242,6 +242,8 @@ struct b10t_pack_stats {
 	uint64_t skipped;		/* pack: entries left out (each warned about) */
 	bool archive_fault;		/* unpack: it failed because of the archive's
 					 * content, not the local side: move it aside */
+	bool archive_short;		/* unpack: the archive's file ended before its
+					 * data did (truncated, or a stale view of it) */
 };
 
 /*

@@ -414,7 +414,8 @@ int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 	if (cfg->fs_enabled == 0)
 		return b10t_set_error(ctx, EACCES,
 			"the store is disabled (BASETEN_FS_ENABLED is off)");
-	if (stat(cfg->store_dir, &st) < 0)
+	/* ESTALE: a stale NFS handle of the store dir; a second lookup asks afresh. */
+	if (stat(cfg->store_dir, &st) < 0 && (errno != ESTALE || stat(cfg->store_dir, &st) < 0))
 		return b10t_set_error(ctx, errno, "the store %s (B10FS_CACHE_DIR): %s", cfg->store_dir,
 				      strerror(errno));
 	if (!S_ISDIR(st.st_mode))

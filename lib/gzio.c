@@ -34,6 +34,7 @@ struct b10t_gzr {
 	bool member_done;	/* a member's trailer was checked; none open */
 	bool done;		/* the whole stream ended well */
 	bool eof;		/* read(2) said end of file */
+	bool ended_short;	/* ... inside a member: truncated */
 	uint64_t bytes_in;
 	unsigned char *in;
 	size_t in_size;
@@ -164,6 +165,7 @@ ssize_t b10t_gzr_read(struct b10t_gzr *g, const void **buf)
 		if (!g->z.avail_in) {
 			if (g->bytes_in == 0)
 				return g_fail(g, EBADMSG, "corrupt archive: empty file");
+			g->ended_short = true;
 			return g_fail(g, EBADMSG,
 				      "corrupt archive: truncated (ends inside the gzip stream)");
 		}
@@ -189,6 +191,11 @@ int b10t_gzr_failed(const struct b10t_gzr *g)
 uint64_t b10t_gzr_bytes_in(const struct b10t_gzr *g)
 {
 	return g->bytes_in;
+}
+
+bool b10t_gzr_short(const struct b10t_gzr *g)
+{
+	return g->ended_short;
 }
 
 const char *b10t_gzr_error(const struct b10t_gzr *g)

@@ -142,6 +142,10 @@ struct stat;
  * The fd, or -errno with the message set.  (lib/store.c)
  */
 int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st);
+/* lstat and fstatat of a name in the store, once more on ESTALE (a stale
+ * NFS handle: the second lookup asks the server afresh). */
+int b10t_lstat_fresh(const char *path, struct stat *st);
+int b10t_fstatat_fresh(int dfd, const char *name, struct stat *st, int flags);
 
 /* 64 random bits for unique names (getrandom, else pid/time/counter). */
 uint64_t b10t_random64(void);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,10 @@ struct load_job {
 	bool in_place;			/* staging is inside the cache dir */
 	const char *why_in_place;
 	int fd;				/* the archive */
+	struct stat seen;		/* fstat of fd at the open: what was read */
+	bool fault;			/* the extraction failed on the archive's content */
+	bool ended_short;		/* ... because its file ended inside the data */
+	uint64_t read_bytes;		/* the archive's bytes the reader got */
 	int sfd;			/* the staging dir, for its mtime */
 	double touched;
 	void (*user_progress)(void *arg, const struct b10t_progress *p);
@@ -92,7 +97,7 @@ static void move_aside(struct load_job *j)
 	struct stat a, b;
 	int n;
 
-	if (fstat(j->fd, &a) < 0 || lstat(j->path, &b) < 0 ||
+	if (fstat(j->fd, &a) < 0 || b10t_lstat_fresh(j->path, &b) < 0 ||
 	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
 		b10t_debug(ctx, "%s changed meanwhile: not moving it aside", j->path);
 		return;
@@ -417,8 +422,10 @@ static int extract(struct load_job *j, bool inside)
 
 		memcpy(msg, ctx->err, sizeof(msg));
 		b10t_set_error(ctx, -r, "extracting %s: %s", j->info.filename, msg);
-		if (st.archive_fault)
-			move_aside(j);
+		/* Moved aside only once load_archive has ruled out a stale view. */
+		j->fault = st.archive_fault;
+		j->ended_short = st.archive_short;
+		j->read_bytes = st.archive_bytes;
 		return r;
 	}
 	b10t_debug(ctx, "unpack: %llu entries, %llu bytes in %.3f s",
@@ -429,13 +436,16 @@ static int extract(struct load_job *j, bool inside)
 	return 0;
 }
 
-static int load_archive(struct load_job *j)
+/* One try: open, extract, install. */
+static int load_try(struct load_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
 	struct stat ast;
 	double t0;
 	int r;
 
+	j->fault = j->ended_short = false;
+	j->read_bytes = 0;
 	j->fd = b10t_open_archive(ctx, j->path, false, &ast);
 	if (j->fd < 0) {
 		if (j->fd == -ENOENT) {	/* moved aside or evicted meanwhile */
@@ -448,6 +458,7 @@ static int load_archive(struct load_job *j)
 		j->fd = -1;
 		return r;
 	}
+	j->seen = ast;
 	/* The size is the fd's: the name may hold another file by now. */
 	j->info.bytes = (uint64_t)ast.st_size;
 	j->res->archive_bytes = j->info.bytes;
@@ -487,6 +498,162 @@ static int load_archive(struct load_job *j)
 	futimens(j->fd, (const struct timespec[2]){ { 0, UTIME_NOW }, { 0, UTIME_OMIT } });
 	j->res->status = B10T_SUCCESS;
 	return 0;
+}
+
+/* The identity of an archive file: a different one is another file at the
+ * name, or the same file rewritten. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * After a failure blamed on the archive's content: was it a stale view of
+ * the store rather than a bad file?  A network client's caches can show the
+ * new file at a name with the old one's size (sshfs keeps attributes 20 s),
+ * so its reads end early and the archive looks truncated.  Stale when the
+ * fd's fstat now differs from the one at the open, when the read ended
+ * before the size the fd now reports or there are bytes past where it
+ * ended, or when the name now opens another file (or none).  The reason
+ * goes to why.  The error in the ctx is kept.
+ */
+static bool stale_view(struct load_job *j, char *why, size_t size)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	char msg[sizeof(ctx->err)];
+	int code = ctx->err_code, fd;
+	struct stat now, fresh;
+	char c;
+
+	if (fstat(j->fd, &now) < 0 || !same_file(&j->seen, &now)) {
+		snprintf(why, size, "the archive's size or mtime changed while it was read");
+		return true;
+	}
+	if (j->ended_short && j->read_bytes < (uint64_t)now.st_size) {
+		snprintf(why, size, "the read ended at %llu of its %llu bytes",
+			 (unsigned long long)j->read_bytes, (unsigned long long)now.st_size);
+		return true;
+	}
+	if (j->ended_short && pread(j->fd, &c, 1, (off_t)j->read_bytes) == 1) {
+		snprintf(why, size, "there is data past where the read ended (%llu bytes)",
+			 (unsigned long long)j->read_bytes);
+		return true;
+	}
+	memcpy(msg, ctx->err, sizeof(msg));
+	fd = b10t_open_archive(ctx, j->path, true, &fresh);
+	memcpy(ctx->err, msg, sizeof(msg));
+	ctx->err_code = code;
+	if (fd < 0) {
+		snprintf(why, size, "the name no longer opens: %s", strerror(-fd));
+		return true;
+	}
+	close(fd);
+	if (!same_file(&j->seen, &fresh)) {
+		snprintf(why, size, "the name holds another file now");
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the archive lies on a local disk filesystem, whose fstat is the
+ * truth.  Anything else (FUSE, NFS, SMB, unknown) may serve cached
+ * attributes, so a retry there waits a little first.
+ */
+static bool local_fs(int fd)
+{
+	static const unsigned long local[] = {
+		0xEF53,		/* ext2/3/4 */
+		0x58465342,	/* xfs */
+		0x9123683E,	/* btrfs */
+		0x01021994,	/* tmpfs */
+		0x858458F6,	/* ramfs */
+		0x794C7630,	/* overlayfs */
+		0xF2F52010,	/* f2fs */
+		0x2FC12FC1,	/* zfs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return true;
+	return false;
+}
+
+/* Undo a failed try: no staging, no fd; the result's counts start over. */
+static void end_try(struct load_job *j)
+{
+	if (j->sfd >= 0)
+		close(j->sfd);
+	j->sfd = -1;
+	if (j->staging[0])
+		b10t_rm_path_keep(j->staging, j->cfg);
+	j->staging[0] = '\0';
+	j->in_place = false;
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	j->res->files = j->res->bytes = 0;
+}
+
+/*
+ * Load, trying twice before an archive is moved aside.  A failure blamed on
+ * the archive (or a stale NFS handle) is retried once from a fresh open into
+ * a fresh staging dir; the archive is moved aside only when the second try
+ * fails on its content too, neither try saw a stale view (stale_view), and
+ * both read the same file (device, inode, size, mtime).  Anything else is an
+ * ERROR that leaves the store alone: "the store changed while loading".
+ */
+static int load_archive(struct load_job *j)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	char why[160] = "", msg[sizeof(ctx->err)];
+	struct stat first;
+	bool stale, was_fault;
+	int r;
+
+	r = load_try(j);
+	if (r >= 0 || (!j->fault && r != -ESTALE))
+		return r;
+	first = j->seen;
+	was_fault = j->fault;
+	stale = !was_fault || stale_view(j, why, sizeof(why));
+	if (!was_fault)
+		snprintf(why, sizeof(why), "a stale file handle");
+	if (stale)
+		b10t_warn(ctx, "%s; the store changed while loading (%s); retrying", ctx->err, why);
+	else
+		b10t_debug(ctx, "%s; loading it once more before moving it aside", ctx->err);
+	/* A client that may serve cached attributes gets a moment to let
+	 * them expire (FUSE's default attribute timeout is 1 s). */
+	if (j->fd >= 0 && !local_fs(j->fd))
+		usleep(1100 * 1000);
+	end_try(j);
+	b10t_clear_error(ctx);
+
+	r = load_try(j);
+	if (r >= 0 || !j->fault)
+		return r;
+	if (!stale_view(j, why, sizeof(why))) {
+		if (stale)
+			snprintf(why, sizeof(why), "the first try saw a stale view");
+		else if (!same_file(&first, &j->seen))
+			snprintf(why, sizeof(why), "the second try read another file");
+		else
+			why[0] = '\0';
+	}
+	if (why[0]) {
+		memcpy(msg, ctx->err, sizeof(msg));
+		b10t_set_error(ctx, -r, "%s; the store changed while loading (%s): "
+			       "not moving it aside", msg, why);
+		return r;
+	}
+	/* Corrupt twice, the same file both times, no sign of a stale view. */
+	move_aside(j);
+	return r;
 }
 
 /* The cache dir with symlinks resolved, so staging is on its filesystem. */

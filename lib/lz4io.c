@@ -557,6 +557,7 @@ struct b10t_lz4r {
 	size_t dict_len;
 	char *out;		/* unthreaded: decompressed, returned to the caller */
 	bool frame_done, at_eof;
+	bool read_eof;		/* a read(2) of the frame's bytes said end of file */
 	bool threaded, thread_started;
 	pthread_t thread;
 	struct queue q;
@@ -598,6 +599,7 @@ static int r_read(struct b10t_lz4r *r, void *buf, size_t len)
 		if (n < 0)
 			return r_fail(r, errno, "reading the archive: %s", strerror(errno));
 		if (n == 0) {
+			r->read_eof = true;
 			if (r->bytes_in == 0)
 				return r_fail(r, EBADMSG, "corrupt archive: empty file");
 			return r_fail(r, EBADMSG,
@@ -838,6 +840,11 @@ int b10t_lz4r_failed(const struct b10t_lz4r *r)
 uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r)
 {
 	return r->bytes_in;
+}
+
+bool b10t_lz4r_short(const struct b10t_lz4r *r)
+{
+	return r->read_eof;
 }
 
 const char *b10t_lz4r_error(const struct b10t_lz4r *r)

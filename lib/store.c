@@ -149,6 +149,39 @@ int b10t_incomplete_name(char *buf, size_t size, const char *key)
 	return 0;
 }
 
+/*
+ * ESTALE: an NFS client used a file handle the server no longer knows (the
+ * name was replaced or removed under a cached lookup).  A second lookup by
+ * name asks the server afresh and usually works, so every stat and open of
+ * the store is tried once more on it; a second ESTALE is an error.
+ */
+int b10t_lstat_fresh(const char *path, struct stat *st)
+{
+	int r = lstat(path, st);
+
+	if (r < 0 && errno == ESTALE)
+		r = lstat(path, st);
+	return r;
+}
+
+int b10t_fstatat_fresh(int dfd, const char *name, struct stat *st, int flags)
+{
+	int r = fstatat(dfd, name, st, flags);
+
+	if (r < 0 && errno == ESTALE)
+		r = fstatat(dfd, name, st, flags);
+	return r;
+}
+
+static DIR *opendir_fresh(const char *path)
+{
+	DIR *d = opendir(path);
+
+	if (!d && errno == ESTALE)
+		d = opendir(path);
+	return d;
+}
+
 static void fill_stat(struct b10t_archive_info *info, const struct stat *st)
 {
 	info->bytes = (uint64_t)st->st_size;
@@ -183,7 +216,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 
 	*out = NULL;
 	*n = 0;
-	d = opendir(cfg->store_dir);
+	d = opendir_fresh(cfg->store_dir);
 	if (!d)
 		return b10t_set_error(ctx, errno, "listing the store %s: %s",
 				      cfg->store_dir, strerror(errno));
@@ -213,7 +246,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			continue;
 		/* Gone since readdir (evicted, moved aside), or not a regular file
 		 * (a symlink, which load refuses): not listed. */
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		if (b10t_fstatat_fresh(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
 		fill_stat(&v[len].info, &st);
@@ -261,7 +294,7 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		snprintf(path, sizeof(path), "%s/%s", cfg->store_dir, name);
 		/* Which name exists, no more: a reader decides on fstat of the
 		 * fd it opened (b10t_open_archive), never on this. */
-		if (lstat(path, &st) < 0) {
+		if (b10t_lstat_fresh(path, &st) < 0) {
 			if (errno == ENOENT)
 				continue;
 			return b10t_set_error(ctx, errno, "looking up %s: %s", path,
@@ -280,7 +313,8 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return -ENOENT;
 }
 
-int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st)
+/* One open and fstat of the archive: the fd, or -errno (message in ctx). */
+static int open_once(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st)
 {
 	int fd, flags;
 
@@ -318,6 +352,18 @@ int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, stru
 
 		close(fd);
 		return b10t_set_error(ctx, e, "opening %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st)
+{
+	int fd = open_once(ctx, path, noatime, st);
+
+	/* A stale NFS handle, at the open or the fstat: once more by name. */
+	if (fd == -ESTALE) {
+		b10t_clear_error(ctx);
+		fd = open_once(ctx, path, noatime, st);
 	}
 	return fd;
 }

@@ -857,6 +857,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	if (r < 0 && (u.fault || r == -EBADMSG))
 		u.st.archive_fault = true;
 	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r) : u.g ? b10t_gzr_bytes_in(u.g) : 0;
+	u.st.archive_short = r < 0 && (u.r ? b10t_lz4r_short(u.r) : u.g ? b10t_gzr_short(u.g) : false);
 	if (stats)
 		*stats = u.st;
 	close_input(&u);
