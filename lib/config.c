@@ -404,7 +404,10 @@ bool b10t_store_enabled(const struct b10t_config *cfg)
 
 	if (cfg->fs_enabled >= 0)
 		return cfg->fs_enabled;
-	return stat(cfg->store_dir, &st) == 0 && S_ISDIR(st.st_mode);
+	/* ESTALE: a stale NFS handle of the store dir; a second lookup asks afresh. */
+	if (stat(cfg->store_dir, &st) < 0 && (errno != ESTALE || stat(cfg->store_dir, &st) < 0))
+		return false;
+	return S_ISDIR(st.st_mode);
 }
 
 int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg)

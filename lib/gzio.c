@@ -163,9 +163,9 @@ ssize_t b10t_gzr_read(struct b10t_gzr *g, const void **buf)
 		if ((e = g_fill(g)) < 0)
 			return e;
 		if (!g->z.avail_in) {
+			g->ended_short = true;
 			if (g->bytes_in == 0)
 				return g_fail(g, EBADMSG, "corrupt archive: empty file");
-			g->ended_short = true;
 			return g_fail(g, EBADMSG,
 				      "corrupt archive: truncated (ends inside the gzip stream)");
 		}
