@@ -5,15 +5,18 @@
  *
  * B10T_SHIM_MATCH=S1,S2   the paths it acts on (those containing one of them)
  * B10T_SHIM_SHORT=N       a stale view, as sshfs gives for a file replaced
- *                         by a larger one: an fd of a matching path shows
- *                         at most N bytes: fstat reports that size, reads
- *                         and preads end there.  Only the first open is
- *                         stale, unless
+ *                         by another one: an fd of a matching path has
+ *                         size N by fstat, and reads and preads end there
+ *                         when the file is longer (a larger file replaced
+ *                         a smaller one).  Only the first open is stale,
+ *                         unless
  * B10T_SHIM_SECS=S        every open within S seconds of the first is.
  * B10T_SHIM_NETFS=1       fstatfs/statfs report a FUSE filesystem.
  * B10T_SHIM_ESTALE=1      the first open, stat, lstat, fstatat and opendir
  *                         of each matching path fail with ESTALE, as after
  *                         an NFS server dropped a file handle.
+ * B10T_SHIM_ESTALE_READ=1 the first read of the first open of a matching
+ *                         path fails with ESTALE.
  */
 /* Both the plain and the *64 names are defined here (b10t calls the *64
  * ones on 32-bit builds): keep the headers from renaming one to the other. */
@@ -113,7 +116,7 @@ static void opened(const char *path, int fd)
 	const char *secs = getenv("B10T_SHIM_SECS");
 	bool stale;
 
-	if (fd < 0 || short_size() < 0 || !matches(path))
+	if (fd < 0 || (short_size() < 0 && !getenv("B10T_SHIM_ESTALE_READ")) || !matches(path))
 		return;
 	pthread_mutex_lock(&lock);
 	if (first_open < 0) {
@@ -203,7 +206,7 @@ static void shrink(int fd, struct stat *st)
 {
 	long long n = short_size();
 
-	if (is_stale(fd) && n >= 0 && st->st_size > n)
+	if (is_stale(fd) && n >= 0)
 		st->st_size = n;
 }
 
@@ -232,10 +235,30 @@ static long long left(int fd, off_t off)
 	return off >= n ? 0 : n - off;
 }
 
+static bool estale_read_once(int fd)
+{
+	static bool done;
+	bool fail = false;
+
+	if (!getenv("B10T_SHIM_ESTALE_READ") || !is_stale(fd))
+		return false;
+	pthread_mutex_lock(&lock);
+	if (!done)
+		fail = done = true;
+	pthread_mutex_unlock(&lock);
+	if (fail)
+		errno = ESTALE;
+	return fail;
+}
+
 ssize_t read(int fd, void *buf, size_t len)
 {
 	REAL(ssize_t, "read", int, void *, size_t);
-	long long l = left(fd, lseek(fd, 0, SEEK_CUR));
+	long long l;
+
+	if (estale_read_once(fd))
+		return -1;
+	l = left(fd, lseek(fd, 0, SEEK_CUR));
 
 	if (l >= 0 && (long long)len > l)
 		len = (size_t)l;

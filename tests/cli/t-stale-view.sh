@@ -50,6 +50,14 @@ ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 ok "... the good archive is not moved aside" sh -c '[ -e "$1" ]' - "$A"
 ok "... no corrupt.* in the store" no_aside
 
+# 1b. The first view larger than the file (a smaller archive republished
+#     over a larger one): the read ends before the size fstat gave.
+fresh
+srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=$((size * 2)) -- load -q
+ok "long first view: load SUCCESS after a retry" expect_rc 0
+ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "... nothing moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$A" "$S"
+
 # 2. Every open for 0.5 s is stale and all agree (a fresh open too), on a
 #    network filesystem: load waits past the attribute cache, then retries.
 fresh
@@ -134,6 +142,10 @@ cp "$T_DIR/good.lz4" "$A"
 fresh
 srun B10T_SHIM_MATCH="$S" B10T_SHIM_ESTALE=1 -- load -q
 ok "ESTALE once on each lookup: load SUCCESS" expect_rc 0
+ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+fresh
+srun B10T_SHIM_MATCH=.latest. B10T_SHIM_ESTALE_READ=1 -- load --json
+ok "ESTALE on the first read of the archive: load SUCCESS (retried)" expect_rc 0
 ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 srun B10T_SHIM_MATCH="$S,cache_" B10T_SHIM_ESTALE=1 -- list --json
 ok "ESTALE once: list lists the archive" expect_rc 0
