@@ -84,10 +84,14 @@ struct load_job {
 	void *user_arg;
 };
 
+static bool same_file(const struct stat *a, const struct stat *b);
+
 /*
  * Rename the archive aside so the next save can publish a good one, but
  * only if its name still points at the file we read: another load may have
- * moved it and a save published a new one meanwhile.
+ * moved it and a save published a new one meanwhile.  The same inode is not
+ * enough: sshfs numbers inodes by path, so a new file at the name has the
+ * old one's; size and mtime must match what was read too.
  */
 static void move_aside(struct load_job *j)
 {
@@ -98,7 +102,7 @@ static void move_aside(struct load_job *j)
 	int n;
 
 	if (fstat(j->fd, &a) < 0 || b10t_lstat_fresh(j->path, &b) < 0 ||
-	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+	    !same_file(&a, &b) || !same_file(&j->seen, &b)) {
 		b10t_debug(ctx, "%s changed meanwhile: not moving it aside", j->path);
 		return;
 	}

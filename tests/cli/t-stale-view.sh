@@ -137,6 +137,9 @@ ok "... not moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' -
 rm -f "$G"
 cp "$T_DIR/good.lz4" "$A"
 
+ok "no staging debris after all the retries" \
+	sh -c '! ls -A "$1" | grep -q b10t-staging' - "$T_DIR"
+
 # 8. ESTALE on the first stat/lstat/open of the store and of the archive:
 #    retried once, by load, info and list.
 fresh
