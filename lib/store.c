@@ -211,6 +211,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	struct entry *v = NULL, *t;
 	size_t len = 0, cap = 0;
 	struct dirent *de;
+	bool again = true;
 	DIR *d;
 	int r = 0;
 
@@ -225,6 +226,20 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 
 		errno = 0;
 		if (!(de = readdir(d))) {
+			/* The dir's handle went stale under the listing: list
+			 * it once more from a fresh open. */
+			if (errno == ESTALE && again) {
+				DIR *d2 = opendir_fresh(cfg->store_dir);
+
+				if (d2) {
+					closedir(d);
+					d = d2;
+					len = 0;
+					again = false;
+					continue;
+				}
+				errno = ESTALE;
+			}
 			if (errno)
 				r = b10t_set_error(ctx, errno, "listing the store %s: %s",
 						   cfg->store_dir, strerror(errno));

@@ -17,6 +17,8 @@
  *                         an NFS server dropped a file handle.
  * B10T_SHIM_ESTALE_READ=1 the first read of the first open of a matching
  *                         path fails with ESTALE.
+ * B10T_SHIM_ESTALE_READDIR=1  the first readdir of the process fails with
+ *                         ESTALE.
  */
 /* Both the plain and the *64 names are defined here (b10t calls the *64
  * ones on 32-bit builds): keep the headers from renaming one to the other. */
@@ -317,6 +319,34 @@ DIR *opendir(const char *path)
 {
 	REAL(DIR *, "opendir", const char *);
 	return estale_once("opendir", path) ? NULL : real(path);
+}
+
+static bool estale_readdir_once(void)
+{
+	static bool done;
+	bool fail = false;
+
+	if (!getenv("B10T_SHIM_ESTALE_READDIR"))
+		return false;
+	pthread_mutex_lock(&lock);
+	if (!done)
+		fail = done = true;
+	pthread_mutex_unlock(&lock);
+	if (fail)
+		errno = ESTALE;
+	return fail;
+}
+
+struct dirent *readdir(DIR *d)
+{
+	REAL(struct dirent *, "readdir", DIR *);
+	return estale_readdir_once() ? NULL : real(d);
+}
+
+struct dirent64 *readdir64(DIR *d)
+{
+	REAL(struct dirent64 *, "readdir64", DIR *);
+	return estale_readdir_once() ? NULL : real(d);
 }
 
 static void netfs(struct statfs *sf)

@@ -153,6 +153,8 @@ ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 srun B10T_SHIM_MATCH="$S,cache_" B10T_SHIM_ESTALE=1 -- list --json
 ok "ESTALE once: list lists the archive" expect_rc 0
 ok "... its name" contains "$OUT" "cache_$KEY.latest.tar.lz4"
+srun B10T_SHIM_ESTALE_READDIR=1 -- list --json
+ok "ESTALE from readdir of the store: list lists it (listed afresh)" contains "$OUT" "cache_$KEY.latest.tar.lz4"
 srun B10T_SHIM_MATCH="$S" B10T_SHIM_ESTALE=1 -- info --json
 ok "ESTALE once: info finds the archive" contains "$OUT" "cache_$KEY.latest.tar.lz4"
 ok "... nothing moved aside" no_aside
