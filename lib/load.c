@@ -84,7 +84,13 @@ struct load_job {
 	void *user_arg;
 };
 
-static bool same_file(const struct stat *a, const struct stat *b);
+/* The identity of an archive file: a different one is another file at the
+ * name, or the same file rewritten. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
 
 /*
  * Rename the archive aside so the next save can publish a good one, but
@@ -502,14 +508,6 @@ static int load_try(struct load_job *j)
 	futimens(j->fd, (const struct timespec[2]){ { 0, UTIME_NOW }, { 0, UTIME_OMIT } });
 	j->res->status = B10T_SUCCESS;
 	return 0;
-}
-
-/* The identity of an archive file: a different one is another file at the
- * name, or the same file rewritten. */
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 /*

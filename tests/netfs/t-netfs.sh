@@ -9,6 +9,8 @@
 #   3. Evict and republish in a reused store: client 1 removes the archive
 #      (gc eviction, then rm) and publishes other content; client 2, whose
 #      cache saw the old file, loads.
+#   4. Swing: republish a large and a small tree in turn, client 2 loads
+#      after each: its cached size is now too large, now too small.
 #
 # Counts go to the log as "# ..." lines.  Assertions of bugs that issue 11
 # describes and the current b10t still has are TAP TODO when they fail
@@ -298,6 +300,38 @@ done
 echo "# evict/republish: $CYCLES cycles in $(since "$t1") s: $n_first_ok first loads" \
 	"got the new tree ($n_retry after a retry on a stale view), $n_err ERROR, $n_stale old tree; $n_aside moved aside," \
 	"$n_good_aside of them good; $n_cold cold; $n_unhealed not healed in ${HEAL} s"
+
+# ---- 4. republish smaller and larger in turn, loads on client 2 at once
+# Part 3 grows the tree each cycle; here it alternates, so client 2's
+# cached size is now larger, now smaller than the new file's.  Wanted:
+# every load the new tree or DOES_NOT_EXIST (a publish not seen yet),
+# nothing moved aside.
+PART=swing
+mkdir "$M1/swing" && visible "$M2/swing" || { echo "Bail out! $M2/swing never appeared"; exit 1; }
+SWING=8
+t1=$(now)
+sw_new=0 sw_retry=0 sw_dne=0 sw_bad=0 sw_aside=0 sw_trail=
+for k in $(seq 0 $SWING); do
+	kb=$([ $((k % 2)) = 0 ] && echo 3072 || echo 256)
+	mktree "$T_DIR/sw$k" $((200 + k)) "$kb" $((20 + k))
+	rm -f "$M1/swing/$NAME"
+	b 1 "$T_DIR/sw$k" save -q
+	[ "$rc" = 0 ] || { sw_trail="$sw_trail save$k:$(status_of $rc)"; rm -rf "$T_DIR/sw$k"; continue; }
+	b 2 "$T_DIR/swl" load
+	l=$rc
+	printf '%s\n' "$FULL" | grep -q 'the store changed while loading' && sw_retry=$((sw_retry + 1))
+	if [ "$l" = 0 ] && treeq "$T_DIR/sw$k" "$T_DIR/swl"; then sw_new=$((sw_new + 1))
+	elif [ "$l" = 3 ]; then sw_dne=$((sw_dne + 1))
+	else sw_bad=$((sw_bad + 1)) sw_trail="$sw_trail load$k:$(status_of $l)"; fi
+	sw_aside=$((sw_aside + $(ls -A "$M1/swing" | grep -c corrupt)))
+	rm -f "$M1/swing/"*.corrupt.*
+	rm -rf "$T_DIR/swl" "$T_DIR/sw$k"
+done
+echo "# swing: $((SWING + 1)) republishes (3 MiB and 256 KiB in turn) in $(since "$t1") s:" \
+	"client 2 loads $sw_new new tree ($sw_retry after a retry), $sw_dne DOES_NOT_EXIST," \
+	"$sw_bad other; $sw_aside moved aside${sw_trail:+ (${sw_trail# })}"
+pub_ok "swing: client 2 loads every republished tree (or DOES_NOT_EXIST)" [ "$sw_bad" = 0 -a "$sw_new" -gt 0 ]
+ok "swing: nothing moved aside" [ "$sw_aside" = 0 ]
 echo "# $FS: total $(since "$t0") s, $T_TODO known bugs (TODO)"
 
 done_testing
