@@ -247,6 +247,7 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 	for (size_t i = 0; !r && i < s->n; i++) {
 		struct entry *e = &s->e[i], key = { 0 };
 		char name[NAME_MAX + 1];
+		struct stat st;
 
 		if (e->kind != K_ARCHIVE)
 			continue;
@@ -256,8 +257,15 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 		e->marker = bsearch(&key, s->e, s->n, sizeof(*s->e), by_name);
 		if (e->marker && e->marker->kind != K_MARKER)
 			e->marker = NULL;
-		if (e->marker && e->marker->mtime > e->last_used)
-			e->last_used = e->marker->mtime;
+		if (e->marker) {
+			if (e->marker->mtime > e->last_used)
+				e->last_used = e->marker->mtime;
+		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			   S_ISREG(st.st_mode) && st.st_mtime > e->last_used) {
+			/* Not in the listing, there by name: a cached directory
+			 * listing (sshfs) misses another client's fresh marker. */
+			e->last_used = st.st_mtime;
+		}
 	}
 	return r;
 }

@@ -273,6 +273,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	struct entry *v = NULL, *t;
 	struct marker *m = NULL, mk;
 	size_t len = 0, cap = 0, nm = 0, mcap = 0;
+	int dfd;
 	struct dirent *de;
 	DIR *d;
 	int r = 0;
@@ -334,24 +335,42 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		v[len].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		len++;
 	}
+	/* The markers the listing missed are looked up below, in the same dir. */
+	dfd = r == 0 ? dup(dirfd(d)) : -1;
 	closedir(d);
+	if (r == 0 && dfd < 0)
+		r = b10t_set_error(ctx, errno, "listing the store %s: %s", cfg->store_dir,
+				   strerror(errno));
 	if (r < 0) {
 		free(v);
 		free(m);
 		return r;
 	}
-	/* Each archive's last use counts its key's marker (a load's use). */
-	if (nm && len) {
+	/*
+	 * Each archive's last use counts its key's marker (a load's use).  One
+	 * the listing did not show is looked up by name: a client's cached
+	 * directory listing (sshfs keeps one 20 s) misses a marker another
+	 * client's load just made, a lookup does not.
+	 */
+	if (nm)
 		qsort(m, nm, sizeof(*m), by_marker_key);
-		for (size_t i = 0; i < len; i++) {
-			struct marker *hit = bsearch(v[i].info.key, m, nm, sizeof(*m),
-						     key_vs_marker);
+	for (size_t i = 0; r == 0 && i < len; i++) {
+		struct marker *hit = nm ? bsearch(v[i].info.key, m, nm, sizeof(*m),
+						  key_vs_marker) : NULL;
+		char name[NAME_MAX + 1];
+		struct stat st;
+		int64_t used = INT64_MIN;
 
-			if (hit && hit->mtime > v[i].info.last_used)
-				v[i].info.last_used = hit->mtime;
-		}
+		if (hit)
+			used = hit->mtime;
+		else if (b10t_use_marker_name(name, sizeof(name), v[i].info.key) == 0 &&
+			 fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			used = (int64_t)st.st_mtim.tv_sec;
+		if (used > v[i].info.last_used)
+			v[i].info.last_used = used;
 	}
 	free(m);
+	close(dfd);
 	if (len)
 		qsort(v, len, sizeof(*v), newest_first);
 	/* Compact in place: info is the first member of entry. */
