@@ -129,8 +129,10 @@ ok "once its writer stopped it is debris" absent cache_b.incomplete.h-5.tar.lz4
 
 # The cooperative cleanup of load and save keeps the floor too.
 mk cache_b.incomplete.h-6.tar.lz4 'now'
+mk cache_b.incomplete.h-7.tar.lz4 '30 seconds ago'
 CLEANUP_INCOMPLETE_TIMEOUT_SECONDS=0 "$B10T" load --cache-dir "$T_DIR/coop" >/dev/null 2>&1
 ok "load's cleanup with a 0 s timeout keeps a fresh upload" present cache_b.incomplete.h-6.tar.lz4
+ok "... and removes a 30 s old one" absent cache_b.incomplete.h-7.tar.lz4
 
 # ---- usage errors ---------------------------------------------------------------
 mk cache_c.incomplete.h-1.tar.lz4 '2 hours ago'

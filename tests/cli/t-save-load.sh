@@ -112,9 +112,13 @@ ok "load records its use in cache_<key>.used, an empty file" \
 	sh -c '[ -f "$1" ] && [ ! -s "$1" ]' - "$S/cache_$KEY.used"
 ok "no staging debris" no_debris
 
+touch -d '2 days ago' "$S/cache_$KEY.used"
+am=$(stat -c %Y "$A")
 rm -rf "$C" && mkdir "$C" && chmod 0750 "$C"
 run load
 ok "load into an empty cache dir: SUCCESS" expect_rc 0
+ok "... the load refreshes the use marker's mtime" [ "$(stat -c %Y "$S/cache_$KEY.used")" -ge $(($(date +%s) - 5)) ]
+ok "... and leaves the archive's mtime" [ "$(stat -c %Y "$A")" = "$am" ]
 ok "... text: one line with counts and the archive name" \
 	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from cache_$KEY.latest.tar.lz4"
 ok "... the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
