@@ -11,6 +11,11 @@
  * and not counted.  A load that already opened an archive keeps reading it
  * after the unlink (POSIX; NFS clients keep it as a `.nfsXXXX` silly-rename,
  * which we never touch).  Names we do not recognise are never touched.
+ *
+ * An archive's last use is the latest of its mtime, its atime and the mtime
+ * of its key's use marker cache_<key>.used, which load sets (never the
+ * archive: not every network filesystem keeps atime).  An upload being
+ * written is never debris, whatever --stale says (see check_live).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -193,6 +198,12 @@ static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_le
 	return 0;
 }
 
+/* The name of e's key's use marker. */
+static void marker_name(char *buf, size_t size, const struct entry *e)
+{
+	snprintf(buf, size, "cache_%.*s" B10T_USE_SUFFIX, (int)e->key_len, e->name + 6);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
@@ -251,8 +262,7 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 
 		if (e->kind != K_ARCHIVE)
 			continue;
-		snprintf(name, sizeof(name), "cache_%.*s" B10T_USE_SUFFIX, (int)e->key_len,
-			 e->name + 6);
+		marker_name(name, sizeof(name), e);
 		key.name = name;
 		e->marker = bsearch(&key, s->e, s->n, sizeof(*s->e), by_name);
 		if (e->marker && e->marker->kind != K_MARKER)
@@ -359,12 +369,6 @@ static void add_local(void *arg, const char *name, const char *reason, uint64_t 
 	struct entry e = { .name = (char *)name, .bytes = bytes };
 
 	add_item(arg, &e, reason);
-}
-
-/* The name of e's key's use marker. */
-static void marker_name(char *buf, size_t size, const struct entry *e)
-{
-	snprintf(buf, size, "cache_%.*s" B10T_USE_SUFFIX, (int)e->key_len, e->name + 6);
 }
 
 /* An archive's last use as the store shows it now: a load may have used it

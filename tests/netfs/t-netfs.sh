@@ -307,6 +307,17 @@ mktree "$T_DIR/usetree" 200 64 5
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/usetree B10FS_CACHE_DIR=$T_DIR/usestore "$B10T" save -q
 cp "$T_DIR/usestore/$NAME" "$M1/use/$NAME.tmp" && mv "$M1/use/$NAME.tmp" "$M1/use/$NAME"
 touch -d '2 days ago' "$M1/use/$NAME"
+# same_mtime FILE1 FILE2: until both clients show one mtime (30 s at most;
+# rclone uploads a closed file 5 s later, then its directory cache is 2 s).
+same_mtime() {
+	i=0
+	until [ -e "$2" ] && [ "$(stat -c %Y "$1")" = "$(stat -c %Y "$2")" ]; do
+		i=$((i + 1)); [ $i -le 300 ] || return 1; sleep 0.1
+	done
+}
+tw=$(now)
+same_mtime "$M1/use/$NAME" "$M2/use/$NAME" || echo "# use: client 2 never saw the archive"
+echo "# use: the archive reached client 2 in $(since "$tw") s"
 sleep 2	# past the clients' attribute caches
 l1() { TORCHINDUCTOR_CACHE_DIR=$T_DIR/uc1 B10FS_CACHE_DIR=$M1/use "$B10T" "$@" 2>/dev/null; }
 c0=$(l1 list --json | jq '.caches[0].created_time')
@@ -317,6 +328,9 @@ tl=$(date +%s)
 b 2 "$T_DIR/useload" load -q
 ok "use: client 2 loads it" sh -c '[ "$1" = 0 ] && python3 "$2" "$3" "$4" >/dev/null' \
 	- "$rc" "$SRCDIR/cli/treecmp.py" "$T_DIR/usetree" "$T_DIR/useload"
+tw=$(now)
+same_mtime "$M2/use/cache_$KEY.used" "$M1/use/cache_$KEY.used" || echo "# use: client 1 never saw the marker"
+echo "# use: the use marker reached client 1 in $(since "$tw") s"
 sleep 2
 c1=$(l1 list --json | jq '.caches[0].created_time')
 u1=$(l1 list --json | jq '.caches[0].last_used')
