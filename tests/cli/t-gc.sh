@@ -127,6 +127,29 @@ wait $wpid
 run gc --stale 0s
 ok "once its writer stopped it is debris" absent cache_b.incomplete.h-5.tar.lz4
 
+# A real save in flight, its writes slowed down: gc --stale 0s leaves it be.
+if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
+	mkdir -p "$T_DIR/slow/d"
+	head -c 16777216 /dev/urandom >"$T_DIR/slow/d/blob"
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/slow strace -f -o /dev/null -e trace=writev \
+		-e inject=writev:delay_enter=700000 "$B10T" save -q >"$T_DIR/slow.out" 2>&1 &
+	spid=$!
+	i=0
+	while [ $i -lt 100 ] && ! ls -A "$S" | grep -q '^cache_.*\.incomplete\.'; do
+		i=$((i + 1)); sleep 0.1
+	done
+	sleep 1
+	up=$(ls -A "$S" | grep -c "^cache_$("$B10T" envkey)\.incomplete\.")
+	run gc --stale 0s --json
+	wait $spid; src=$?
+	ok "a slowed save's upload was in the store during gc" [ "$up" = 1 ]
+	ok "gc --stale 0s during a real save removes no upload" jq_is '[.removed[] | select(.reason == "incomplete")] | length' 0
+	ok "... and the save succeeds" [ "$src" = 0 ]
+	rm -f "$S"/cache_*.latest.tar.lz4
+else
+	T_N=$((T_N + 1)); echo "ok $T_N # SKIP no usable strace to slow a save down"
+fi
+
 # The cooperative cleanup of load and save keeps the floor too.
 mk cache_b.incomplete.h-6.tar.lz4 'now'
 mk cache_b.incomplete.h-7.tar.lz4 '30 seconds ago'
