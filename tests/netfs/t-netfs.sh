@@ -348,6 +348,7 @@ mktree "$T_DIR/livetree" 300 16384 5
 t1=$(now)
 if command -v strace >/dev/null; then
 	# Slow the save's writes down (4 or so writev of 4 MiB, 1 s each).
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M2/live strace -f -o /dev/null \
 		-e trace=writev -e inject=writev:delay_enter=1000000 "$B10T" save -q \
 		>"$T_DIR/live.out" 2>&1 &
