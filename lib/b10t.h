@@ -185,7 +185,7 @@ struct b10t_archive_info {
 	enum b10t_format format;
 	uint64_t bytes;			/* size of the archive file */
 	int64_t mtime;			/* created (published) time, seconds */
-	int64_t last_used;		/* last load time, seconds (atime/mtime) */
+	int64_t last_used;		/* last use, seconds: max(mtime, atime, use marker's mtime) */
 };
 
 /* "cache_<key>.latest.tar.lz4" into buf. */
@@ -383,7 +383,7 @@ struct b10t_gc_opts {
 
 struct b10t_gc_item {
 	char filename[NAME_MAX + 1];
-	const char *reason;		/* "incomplete", "lock", "corrupt", "max-size", "max-age" */
+	const char *reason;		/* "incomplete", "lock", "corrupt", "marker", "max-size", "max-age" */
 	uint64_t bytes;
 };
 

@@ -11,6 +11,11 @@
  * and not counted.  A load that already opened an archive keeps reading it
  * after the unlink (POSIX; NFS clients keep it as a `.nfsXXXX` silly-rename,
  * which we never touch).  Names we do not recognise are never touched.
+ *
+ * An archive's last use is the latest of its mtime, its atime and the mtime
+ * of its key's use marker cache_<key>.used, which load sets (never the
+ * archive: not every network filesystem keeps atime).  An upload being
+ * written is never debris, whatever --stale says (see check_live).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,8 +32,23 @@
 #define CORRUPT_TIMEOUT_S 86400		/* moved-aside archives: kept a day for a post-mortem */
 #define COOP_BUDGET_S 0.005		/* cooperative cleanup: 5 ms ... */
 #define COOP_MAX_ENTRIES 10000		/* ... or this many directory entries */
+/*
+ * Live uploads (docs/b10t-gc.1.scd).  An upload modified less than
+ * UPLOAD_FLOOR_S ago is never debris, whatever --stale says: its save is
+ * writing it, or is between its last write and its publish.  An older
+ * candidate that looks younger than LIVE_CHECK_MAX_AGE_S is stat'ed again
+ * after LIVE_WAIT_MS (once for the whole pass), through a fresh open (NFS
+ * revalidates attributes on open), and kept when its size, mtime, ctime or
+ * inode moved: a writer whose clock is behind, or a client whose cached
+ * attributes are old, shows an old mtime on a file still growing.  sshfs
+ * stamps whole seconds and shows another client's writes within about a
+ * second, hence 2 s.  Past an hour no save is alive (nor skewed that far).
+ */
+#define UPLOAD_FLOOR_S 10
+#define LIVE_CHECK_MAX_AGE_S 3600
+#define LIVE_WAIT_MS 2000
 
-enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT };
+enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT, K_MARKER };
 
 static bool has_prefix(const char *s, const char *p)
 {
@@ -43,14 +63,15 @@ static bool has_suffix(const char *s, size_t len, const char *suf)
 }
 
 /*
- * What a store entry is, by name alone.  Published names are the store's
- * (b10t_parse_archive_name), so list and gc agree on them; uploads are any
+ * What a store entry is, by name alone.  Published names and use markers
+ * are the store's (b10t_parse_archive_name, b10t_parse_use_marker), so list
+ * and gc agree on them; uploads are any
  * `cache_*.incomplete*`, a superset of b10t_parse_incomplete_name that also
  * catches the reference's variants.  No published name contains
  * ".incomplete" or ".corrupt." or ends in ".lock", so the order of the tests
  * does not matter, and callers that only want debris pass key_len NULL to
- * skip the archive test.  For archives *key_len gets the key's length (the
- * key starts at name + 6).
+ * skip the archive and marker tests.  For archives and markers *key_len
+ * gets the key's length (the key starts at name + 6).
  */
 static enum kind classify(const char *name, size_t *key_len)
 {
@@ -73,6 +94,10 @@ static enum kind classify(const char *name, size_t *key_len)
 		*key_len = strlen(info.key);
 		return K_ARCHIVE;
 	}
+	if (key_len && b10t_parse_use_marker(name, info.key, sizeof(info.key))) {
+		*key_len = strlen(info.key);
+		return K_MARKER;
+	}
 	return K_OTHER;
 }
 
@@ -85,6 +110,8 @@ static const char *kind_reason(enum kind k)
 		return "lock";
 	case K_CORRUPT:
 		return "corrupt";
+	case K_MARKER:
+		return "marker";
 	default:
 		return "other";
 	}
@@ -96,16 +123,12 @@ static uint64_t age_of(int64_t now, int64_t t)
 	return now > t ? (uint64_t)(now - t) : 0;
 }
 
-/* Last use as load records it (it sets atime), else the publish time. */
-static int64_t last_used(const struct stat *st)
-{
-	return st->st_atime > st->st_mtime ? (int64_t)st->st_atime : (int64_t)st->st_mtime;
-}
-
 static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint64_t stale_s)
 {
 	switch (k) {
 	case K_UPLOAD:
+		return stale_s > UPLOAD_FLOOR_S ? stale_s : UPLOAD_FLOOR_S;
+	case K_MARKER:
 		return stale_s;
 	case K_LOCK:
 		return cfg->lock_timeout_s;
@@ -121,12 +144,16 @@ static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint6
 struct entry {
 	char *name;
 	enum kind kind;
-	size_t key_len;			/* archives: key at name + 6 */
+	size_t key_len;			/* archives, markers: key at name + 6 */
 	uint64_t bytes;
 	int64_t mtime, last_used;
+	struct timespec mtim, ctim;	/* to the ns: what "moved" compares */
 	dev_t dev;
 	ino_t ino;
 	const char *evict;		/* archives: eviction reason, or NULL */
+	struct entry *marker;		/* archives: their key's use marker, or NULL */
+	bool archive_kept;		/* markers: an archive of the key stays */
+	bool live;			/* uploads: moved during the pass */
 };
 
 struct scan {
@@ -162,11 +189,19 @@ static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_le
 	e->key_len = key_len;
 	e->bytes = (uint64_t)st->st_size;
 	e->mtime = st->st_mtime;
-	e->last_used = last_used(st);
+	e->mtim = st->st_mtim;
+	e->ctim = st->st_ctim;
+	e->last_used = b10t_last_used(st, NULL);
 	e->dev = st->st_dev;
 	e->ino = st->st_ino;
 	s->n++;
 	return 0;
+}
+
+/* The name of e's key's use marker. */
+static void marker_name(char *buf, size_t size, const struct entry *e)
+{
+	snprintf(buf, size, "cache_%.*s" B10T_USE_SUFFIX, (int)e->key_len, e->name + 6);
 }
 
 static int by_name(const void *a, const void *b)
@@ -219,6 +254,29 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 	closedir(d);
 	if (!r && s->n)
 		qsort(s->e, s->n, sizeof(*s->e), by_name);
+	/* Each archive's last use counts its key's marker: a load's use. */
+	for (size_t i = 0; !r && i < s->n; i++) {
+		struct entry *e = &s->e[i], key = { 0 };
+		char name[NAME_MAX + 1];
+		struct stat st;
+
+		if (e->kind != K_ARCHIVE)
+			continue;
+		marker_name(name, sizeof(name), e);
+		key.name = name;
+		e->marker = bsearch(&key, s->e, s->n, sizeof(*s->e), by_name);
+		if (e->marker && e->marker->kind != K_MARKER)
+			e->marker = NULL;
+		if (e->marker) {
+			if (e->marker->mtime > e->last_used)
+				e->last_used = e->marker->mtime;
+		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			   S_ISREG(st.st_mode) && st.st_mtime > e->last_used) {
+			/* Not in the listing, there by name: a cached directory
+			 * listing (sshfs) misses another client's fresh marker. */
+			e->last_used = st.st_mtime;
+		}
+	}
 	return r;
 }
 
@@ -313,6 +371,91 @@ static void add_local(void *arg, const char *name, const char *reason, uint64_t 
 	add_item(arg, &e, reason);
 }
 
+/* An archive's last use as the store shows it now: a load may have used it
+ * (touched or made its marker) since the scan. */
+static int64_t used_now(int dirfd, const struct entry *e, const struct stat *st)
+{
+	char name[NAME_MAX + 1];
+	struct stat mst;
+
+	marker_name(name, sizeof(name), e);
+	if (fstatat(dirfd, name, &mst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(mst.st_mode))
+		return b10t_last_used(st, &mst);
+	return b10t_last_used(st, NULL);
+}
+
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Written or touched since the scan (size or mtime), or another file. */
+static bool moved(const struct entry *e, const struct stat *st, bool with_ctime)
+{
+	return st->st_size != (off_t)e->bytes || !same_time(st->st_mtim, e->mtim) ||
+	       st->st_ino != e->ino || st->st_dev != e->dev ||
+	       (with_ctime && !same_time(st->st_ctim, e->ctim));
+}
+
+/*
+ * Live uploads: every upload gc would remove that looks younger than
+ * LIVE_CHECK_MAX_AGE_S is looked at again after LIVE_WAIT_MS, one wait for
+ * the whole pass; one that moved meanwhile is marked live and stays.
+ */
+static int check_live(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+		      struct scan *s, const struct b10t_gc_opts *o, int64_t now)
+{
+	size_t n = 0, live = 0;
+	double t0 = b10t_now();
+	int r;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i];
+		uint64_t age = age_of(now, e->mtime);
+
+		if (e->kind == K_UPLOAD && age >= debris_timeout(K_UPLOAD, cfg, o->stale_s) &&
+		    age < LIVE_CHECK_MAX_AGE_S)
+			n++;
+	}
+	if (!n)
+		return 0;
+	for (int waited = 0; waited < LIVE_WAIT_MS; waited += 100) {
+		if ((r = b10t_check_cancel(ctx)) < 0)
+			return r;
+		nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i];
+		uint64_t age = age_of(now, e->mtime);
+		struct stat st;
+		int fd;
+
+		if (e->kind != K_UPLOAD || age < debris_timeout(K_UPLOAD, cfg, o->stale_s) ||
+		    age >= LIVE_CHECK_MAX_AGE_S)
+			continue;
+		/* A fresh open: NFS revalidates the attributes on open (close-to-
+		 * open), where a stat may answer from the client's cache. */
+		fd = openat(dirfd, e->name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			r = fstat(fd, &st);
+			close(fd);
+		} else {
+			r = errno == ENOENT ? -1 : fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW);
+		}
+		if (r < 0)
+			continue;	/* gone (published, removed): remove_entry sees it */
+		if (moved(e, &st, true)) {
+			e->live = true;
+			live++;
+			b10t_debug(ctx, "gc: %s is live (its size or times moved during the pass): kept",
+				   e->name);
+		}
+	}
+	b10t_debug(ctx, "gc: %zu of %zu uploads past the stale age are live (%.1f s check)",
+		   live, n, b10t_now() - t0);
+	return 0;
+}
+
 /*
  * Remove one entry if it is still what the scan saw.  Returns 1 when removed
  * (or would be, dry run), 0 when skipped (gone, replaced, touched since),
@@ -334,10 +477,15 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 	if (!S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino)
 		return 0;	/* replaced by a new file of the same name */
 	if (e->kind == K_ARCHIVE) {
-		if (last_used(&st) != e->last_used)
+		if (used_now(dirfd, e, &st) != e->last_used)
 			return 0;	/* loaded since we looked: no longer the LRU */
 	} else if (age_of(now, st.st_mtime) < debris_timeout(e->kind, cfg, o->stale_s)) {
 		return 0;	/* its writer is alive after all */
+	} else if ((e->kind == K_UPLOAD || e->kind == K_MARKER) && moved(e, &st, false)) {
+		return 0;	/* written, or a load used the key, since the scan */
+	} else if (e->kind == K_MARKER && b10t_store_key_has_archive(dirfd, e->name + 6,
+								       e->key_len)) {
+		return 0;	/* published again since the scan: its last use */
 	}
 	if (!o->dry_run && unlinkat(dirfd, e->name, 0) < 0) {
 		if (errno == ENOENT)
@@ -390,12 +538,15 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		goto out;
 	}
 	b10t_debug(ctx, "gc: scanned %zu entries of interest in %.3f s", s.n, b10t_now() - t0);
+	if ((r = check_live(ctx, cfg, dirfd, &s, opts, now)) < 0)
+		goto out;
 
-	/* Debris first, then archives: name order, so the report is stable. */
+	/* Debris first, then archives, then the markers of gone archives: name
+	 * order, so the report is stable. */
 	for (size_t i = 0; i < s.n; i++) {
 		struct entry *e = &s.e[i];
 
-		if (e->kind == K_ARCHIVE ||
+		if (e->kind == K_ARCHIVE || e->kind == K_MARKER || e->live ||
 		    age_of(now, e->mtime) < debris_timeout(e->kind, cfg, opts->stale_s))
 			continue;
 		r = remove_entry(ctx, cfg, dirfd, e, opts, res, kind_reason(e->kind));
@@ -421,6 +572,20 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		}
 		res->kept++;
 		res->kept_bytes += e->bytes;
+		if (e->marker)
+			e->marker->archive_kept = true;
+	}
+	/* A marker whose key has no archive left records nothing: debris once
+	 * it is older than the stale window (a load may have just made it). */
+	for (size_t i = 0; i < s.n && first_err != -ENOMEM; i++) {
+		struct entry *e = &s.e[i];
+
+		if (e->kind != K_MARKER || e->archive_kept ||
+		    age_of(now, e->mtime) < debris_timeout(K_MARKER, cfg, opts->stale_s))
+			continue;
+		r = remove_entry(ctx, cfg, dirfd, e, opts, res, kind_reason(K_MARKER));
+		if (r < 0 && !first_err)
+			first_err = r;
 	}
 	/* What killed loads and clears left next to the local cache dir. */
 	b10t_local_debris(ctx, cfg, opts->dry_run, add_local, res);

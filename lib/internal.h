@@ -160,6 +160,30 @@ void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key);
 int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Last use without atime (docs/store-protocol.md, "Last use").  A load
+ * records its use of a key's archive as the mtime of the use marker
+ * `cache_<key>.used` (B10T_USE_SUFFIX), a small empty file of the store,
+ * never by touching the archive: some network filesystems keep no atime
+ * (rclone), others move the mtime with it (sshfs).  lib/store.c.
+ */
+#define B10T_USE_SUFFIX ".used"
+/* "cache_<key>.used" into buf; -ENAMETOOLONG, -EINVAL for a bad key. */
+int b10t_use_marker_name(char *buf, size_t size, const char *key);
+/* Whether name is a use marker; its key (NUL-terminated) into key. */
+bool b10t_parse_use_marker(const char *name, char *key, size_t size);
+/* An archive's last use, seconds: the latest of its mtime (publish), its
+ * atime where the filesystem keeps one, and its marker's mtime (marker may
+ * be NULL: none). */
+int64_t b10t_last_used(const struct stat *archive, const struct stat *marker);
+/* Record a use of key's archive: set the marker's times to now, creating
+ * it when missing.  Best effort (a read-only store is fine): 0 or -errno,
+ * never a message in ctx. */
+int b10t_store_mark_used(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *key);
+/* Whether the store (dirfd) holds a published name for the key (key_len
+ * bytes at key), any format; true when unsure. */
+bool b10t_store_key_has_archive(int dirfd, const char *key, size_t key_len);
+
 #pragma GCC visibility pop
 
 #endif

@@ -13,7 +13,7 @@
  * failure of any kind leaves the cache dir as it was and no staging debris.
  *
  * The store is not written on success except for a best-effort last-used
- * time (the archive's atime, for gc eviction) and, before looking, the
+ * time (the key's use marker cache_<key>.used, for gc eviction) and, before looking, the
  * cooperative cleanup of stale uploads and locks (b10t_gc_cooperative).  An archive that is corrupt,
  * hostile or over a cap is renamed aside as cache_<key>.corrupt.<unique>.<ext>
  * so the next save can publish a good one.
@@ -504,8 +504,9 @@ static int load_try(struct load_job *j)
 	j->staging[0] = '\0';	/* it is the cache dir now */
 	b10t_debug(ctx, "install: %s in %.3f s%s", j->target, b10t_now() - t0,
 		   j->in_place ? " (in place)" : "");
-	/* Last used, for gc eviction; a read-only store is fine. */
-	futimens(j->fd, (const struct timespec[2]){ { 0, UTIME_NOW }, { 0, UTIME_OMIT } });
+	/* Last used, for gc eviction, on the key's marker: never the archive
+	 * (sshfs moves its mtime with its atime); a read-only store is fine. */
+	b10t_store_mark_used(ctx, j->cfg, j->info.key);
 	j->res->status = B10T_SUCCESS;
 	return 0;
 }

@@ -2,9 +2,10 @@
 /*
  * The store's names and read-only views of it: published archives
  * (cache_<key>.latest.tar.lz4, the reference's .tar.gz), uploads in
- * progress (cache_<key>.incomplete.*), listing and lookup.  Nothing here
- * writes to the store: list and find are what `info` and `list` run against
- * a directory hundreds of replicas share.
+ * progress (cache_<key>.incomplete.*), use markers (cache_<key>.used),
+ * listing and lookup.  Nothing here writes to the store but
+ * b10t_store_mark_used (one utimensat of a load's marker): list and find are
+ * what `info` and `list` run against a directory hundreds of replicas share.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -182,12 +183,106 @@ static DIR *opendir_fresh(const char *path)
 	return d;
 }
 
+int b10t_use_marker_name(char *buf, size_t size, const char *key)
+{
+	int n;
+
+	if (!b10t_valid_key(key, strlen(key)))
+		return -EINVAL;
+	n = snprintf(buf, size, PREFIX "%s" B10T_USE_SUFFIX, key);
+	if (n < 0 || (size_t)n >= size || n > NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+bool b10t_parse_use_marker(const char *name, char *key, size_t size)
+{
+	size_t len = strlen(name), stem, klen;
+
+	if (len > NAME_MAX || strncmp(name, PREFIX, sizeof(PREFIX) - 1) ||
+	    !ends_with(name, len, B10T_USE_SUFFIX, &stem) || stem < sizeof(PREFIX) - 1)
+		return false;
+	klen = stem - (sizeof(PREFIX) - 1);
+	/* A valid key has no dot: "cache_a.latest.used" is no marker. */
+	if (!b10t_valid_key(name + sizeof(PREFIX) - 1, klen) || (key && klen >= size))
+		return false;
+	if (key) {
+		memcpy(key, name + sizeof(PREFIX) - 1, klen);
+		key[klen] = '\0';
+	}
+	return true;
+}
+
+int64_t b10t_last_used(const struct stat *archive, const struct stat *marker)
+{
+	int64_t t = (int64_t)archive->st_mtim.tv_sec;
+
+	/* atime: where the filesystem keeps it (relatime moves it on a read
+	 * after the publish, older b10t versions set it); mtime: the publish. */
+	if ((int64_t)archive->st_atim.tv_sec > t)
+		t = (int64_t)archive->st_atim.tv_sec;
+	if (marker && (int64_t)marker->st_mtim.tv_sec > t)
+		t = (int64_t)marker->st_mtim.tv_sec;
+	return t;
+}
+
+int b10t_store_mark_used(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *key)
+{
+	char name[NAME_MAX + 1], path[PATH_MAX + NAME_MAX + 2];
+	int r, fd, tries = 0;
+
+	if ((r = b10t_use_marker_name(name, sizeof(name), key)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s", cfg->store_dir, name);
+	/*
+	 * Both times to now (times NULL): write permission is enough, where
+	 * setting one time alone needs the file's owner.  Never followed: a
+	 * symlink planted at the name gets nothing touched but itself.
+	 */
+	while (utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ESTALE && tries++ == 0)
+			continue;	/* NFS: the handle went stale under us, once */
+		if (errno != ENOENT) {
+			r = -errno;
+			b10t_debug(ctx, "last use: cannot touch %s: %s", path, strerror(-r));
+			return r;
+		}
+		/* The first use since the publish: creating sets the mtime.  No
+		 * O_EXCL: two loads creating it at once are both right. */
+		fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			r = -errno;
+			b10t_debug(ctx, "last use: cannot create %s: %s", path, strerror(-r));
+			return r;
+		}
+		close(fd);
+		return 0;
+	}
+	return 0;
+}
+
+/* Size and times of an archive; last_used without its marker (see list). */
 static void fill_stat(struct b10t_archive_info *info, const struct stat *st)
 {
 	info->bytes = (uint64_t)st->st_size;
 	info->mtime = (int64_t)st->st_mtim.tv_sec;
-	info->last_used = st->st_atim.tv_sec > st->st_mtim.tv_sec ?
-			  (int64_t)st->st_atim.tv_sec : (int64_t)st->st_mtim.tv_sec;
+	info->last_used = b10t_last_used(st, NULL);
+}
+
+/* A use marker seen by list: its key and mtime, joined with the archives. */
+struct marker {
+	char key[NAME_MAX + 1];
+	int64_t mtime;
+};
+
+static int by_marker_key(const void *a, const void *b)
+{
+	return strcmp(((const struct marker *)a)->key, ((const struct marker *)b)->key);
+}
+
+static int key_vs_marker(const void *key, const void *m)
+{
+	return strcmp(key, ((const struct marker *)m)->key);
 }
 
 /* An entry and its mtime to the nanosecond, so "newest first" is exact. */
@@ -209,7 +304,9 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    struct b10t_archive_info **out, size_t *n)
 {
 	struct entry *v = NULL, *t;
-	size_t len = 0, cap = 0;
+	struct marker *m = NULL, mk;
+	size_t len = 0, cap = 0, nm = 0, mcap = 0;
+	int dfd;
 	struct dirent *de;
 	bool again = true;
 	DIR *d;
@@ -234,7 +331,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				if (d2) {
 					closedir(d);
 					d = d2;
-					len = 0;
+					len = nm = 0;
 					again = false;
 					continue;
 				}
@@ -257,8 +354,26 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			}
 			v = t;
 		}
-		if (!b10t_parse_archive_name(de->d_name, &v[len].info))
+		if (!b10t_parse_archive_name(de->d_name, &v[len].info)) {
+			if (b10t_parse_use_marker(de->d_name, mk.key, sizeof(mk.key)) &&
+			    b10t_fstatat_fresh(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode)) {
+				if (nm == mcap) {
+					struct marker *nmk;
+
+					mcap = mcap ? 2 * mcap : 16;
+					if (!(nmk = realloc(m, mcap * sizeof(*m)))) {
+						r = b10t_set_error(ctx, ENOMEM,
+								   "listing the store: out of memory");
+						break;
+					}
+					m = nmk;
+				}
+				mk.mtime = (int64_t)st.st_mtim.tv_sec;
+				m[nm++] = mk;
+			}
 			continue;
+		}
 		/* Gone since readdir (evicted, moved aside), or not a regular file
 		 * (a symlink, which load refuses): not listed. */
 		if (b10t_fstatat_fresh(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
@@ -268,11 +383,42 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		v[len].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		len++;
 	}
+	/* The markers the listing missed are looked up below, in the same dir. */
+	dfd = r == 0 ? dup(dirfd(d)) : -1;
 	closedir(d);
+	if (r == 0 && dfd < 0)
+		r = b10t_set_error(ctx, errno, "listing the store %s: %s", cfg->store_dir,
+				   strerror(errno));
 	if (r < 0) {
 		free(v);
+		free(m);
 		return r;
 	}
+	/*
+	 * Each archive's last use counts its key's marker (a load's use).  One
+	 * the listing did not show is looked up by name: a client's cached
+	 * directory listing (sshfs keeps one 20 s) misses a marker another
+	 * client's load just made, a lookup does not.
+	 */
+	if (nm)
+		qsort(m, nm, sizeof(*m), by_marker_key);
+	for (size_t i = 0; r == 0 && i < len; i++) {
+		struct marker *hit = nm ? bsearch(v[i].info.key, m, nm, sizeof(*m),
+						  key_vs_marker) : NULL;
+		char name[NAME_MAX + 1];
+		struct stat st;
+		int64_t used = INT64_MIN;
+
+		if (hit)
+			used = hit->mtime;
+		else if (b10t_use_marker_name(name, sizeof(name), v[i].info.key) == 0 &&
+			 fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			used = (int64_t)st.st_mtim.tv_sec;
+		if (used > v[i].info.last_used)
+			v[i].info.last_used = used;
+	}
+	free(m);
+	close(dfd);
 	if (len)
 		qsort(v, len, sizeof(*v), newest_first);
 	/* Compact in place: info is the first member of entry. */
@@ -327,6 +473,26 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	b10t_set_error(ctx, ENOENT, "no archive for key %s in %s", key, cfg->store_dir);
 	return -ENOENT;
 }
+
+bool b10t_store_key_has_archive(int dirfd, const char *key, size_t key_len)
+{
+	static const enum b10t_format order[] = { B10T_FMT_LZ4, B10T_FMT_GZ };
+	char k[NAME_MAX + 1], name[NAME_MAX + 1];
+	struct stat st;
+
+	if (key_len >= sizeof(k))
+		return false;
+	memcpy(k, key, key_len);
+	k[key_len] = '\0';
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		b10t_archive_name(name, sizeof(name), k, order[i]);
+		/* Unsure (an error other than ENOENT) counts as there: keep. */
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+			return true;
+	}
+	return false;
+}
+
 
 /* One open and fstat of the archive: the fd, or -errno (message in ctx). */
 static int open_once(struct b10t_ctx *ctx, const char *path, bool noatime, struct stat *st)

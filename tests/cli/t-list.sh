@@ -124,6 +124,27 @@ fi
 run list extra
 ok "an operand is a usage error" expect_rc 2
 
+# CREATED is the archive's mtime (its publish) and a load never moves it;
+# the load's use shows in last_used, through the key's use marker.
+rm -rf "$S" "$TORCHINDUCTOR_CACHE_DIR"; mkdir -p "$S" "$TORCHINDUCTOR_CACHE_DIR/d"
+echo data >"$TORCHINDUCTOR_CACHE_DIR/d/f"
+"$B10T" save -q >/dev/null 2>&1
+A=$S/cache_$KEY.latest.tar.lz4
+touch -d '2026-01-01 00:00:00 UTC' "$A"	# published long ago, never loaded
+c0=$("$B10T" list --json | jq '.caches[0].created_time')
+u0=$("$B10T" list --json | jq '.caches[0].last_used')
+m0=$(stat -c '%y' "$A")
+rm -rf "$TORCHINDUCTOR_CACHE_DIR"
+run load --json
+ok "load of a saved archive: SUCCESS" expect_rc 0
+run list --json
+ok "created_time does not move after a load" jq_is '.caches[0].created_time' "$c0"
+ok "... nor the archive's mtime" [ "$(stat -c '%y' "$A")" = "$m0" ]
+ok "last_used moves to the load" jq_is ".caches[0].last_used > $u0 and .caches[0].last_used >= $(date +%s) - 5" true
+ok "the use marker is no archive" jq_is .total_caches 1
+run list
+ok "text: CREATED is the publish date" contains "$OUT" "2026-01-01"
+
 # 1,000 archives: each of envkey, info, list stays fast.
 n0=$("$B10T" list --json | jq .total_caches)
 (cd "$S" && seq -f 'cache_%016g.latest.tar.lz4' 1 1000 | xargs touch)

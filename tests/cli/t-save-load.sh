@@ -15,8 +15,8 @@ make_tree() {
 	: >"$1/sub/deeper/zero"
 	ln -s ../a.py "$1/sub/link"
 }
-store_state() {	# names, sizes, mtimes and contents of the store
-	(cd "$S" && for f in $(ls -A | LC_ALL=C sort); do
+store_state() {	# names, sizes, mtimes and contents of the store, but use markers
+	(cd "$S" && for f in $(ls -A | grep -v '^cache_[A-Za-z0-9_-]*\.used$' | LC_ALL=C sort); do
 		printf '%s %s ' "$f" "$(stat -c '%s %Y' "$f")"
 		sha256sum <"$f"
 	done)
@@ -107,12 +107,18 @@ ok "... bytes" jq_is .bytes 100007
 ok "... archive_bytes" jq_is .archive_bytes "$(stat -c %s "$A")"
 ok "the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
 ok "the manifest is not extracted" [ ! -e "$C/.b10t" ]
-ok "load leaves the store unchanged" [ "$(store_state)" = "$before" ]
+ok "load leaves the store unchanged (but for its use marker)" [ "$(store_state)" = "$before" ]
+ok "load records its use in cache_<key>.used, an empty file" \
+	sh -c '[ -f "$1" ] && [ ! -s "$1" ]' - "$S/cache_$KEY.used"
 ok "no staging debris" no_debris
 
+touch -d '2 days ago' "$S/cache_$KEY.used"
+am=$(stat -c %Y "$A")
 rm -rf "$C" && mkdir "$C" && chmod 0750 "$C"
 run load
 ok "load into an empty cache dir: SUCCESS" expect_rc 0
+ok "... the load refreshes the use marker's mtime" [ "$(stat -c %Y "$S/cache_$KEY.used")" -ge $(($(date +%s) - 5)) ]
+ok "... and leaves the archive's mtime" [ "$(stat -c %Y "$A")" = "$am" ]
 ok "... text: one line with counts and the archive name" \
 	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from cache_$KEY.latest.tar.lz4"
 ok "... the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]

@@ -11,6 +11,10 @@
 #      cache saw the old file, loads.
 #   4. Swing: republish a large and a small tree in turn, client 2 loads
 #      after each: its cached size is now too large, now too small.
+#   5. Last use across clients: client 2 loads an old archive; through
+#      client 1, list's created_time stays and gc sees the use.
+#   6. gc --stale 0s on client 1 while a (slowed) save runs on client 2:
+#      the upload stays and the save succeeds.
 #
 # Counts go to the log as "# ..." lines.  Assertions of bugs that issue 11
 # describes and the current b10t still has are TAP TODO when they fail
@@ -94,8 +98,8 @@ for c in 1 2; do
 done
 
 # One store dir per part, so each part starts from a fresh store.
-for s in race spin cycle; do mkdir "$M1/$s" || { echo "Bail out! mkdir $M1/$s"; exit 1; }; done
-for s in race spin cycle; do visible "$M2/$s" || { echo "Bail out! $M2/$s never appeared"; exit 1; }; done
+for s in race spin cycle use live; do mkdir "$M1/$s" || { echo "Bail out! mkdir $M1/$s"; exit 1; }; done
+for s in race spin cycle use live; do visible "$M2/$s" || { echo "Bail out! $M2/$s never appeared"; exit 1; }; done
 
 # mktree DIR SEED BLOB_KB NFILES: a sample cache tree, different per seed.
 mktree() {
@@ -332,6 +336,84 @@ echo "# swing: $((SWING + 1)) republishes (3 MiB and 256 KiB in turn) in $(since
 	"$sw_bad other; $sw_aside moved aside${sw_trail:+ (${sw_trail# })}"
 pub_ok "swing: client 2 loads every republished tree (or DOES_NOT_EXIST)" [ "$sw_bad" = 0 -a "$sw_new" -gt 0 ]
 ok "swing: nothing moved aside" [ "$sw_aside" = 0 ]
+
+# ---- 5. last use across clients: a load on client 2, seen on client 1
+PART=use
+# Published by a copy (a plain write works everywhere, rclone too), so this
+# part does not depend on save's publish; made two days old, never used.
+rm -rf "$T_DIR/usestore"; mkdir -p "$T_DIR/usestore"
+mktree "$T_DIR/usetree" 200 64 5
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/usetree B10FS_CACHE_DIR=$T_DIR/usestore "$B10T" save -q
+cp "$T_DIR/usestore/$NAME" "$M1/use/$NAME.tmp" && mv "$M1/use/$NAME.tmp" "$M1/use/$NAME"
+touch -d '2 days ago' "$M1/use/$NAME"
+# same_mtime FILE1 FILE2: until both clients show one mtime (30 s at most;
+# rclone uploads a closed file 5 s later, then its directory cache is 2 s).
+same_mtime() {
+	i=0
+	until [ -e "$2" ] && [ "$(stat -c %Y "$1")" = "$(stat -c %Y "$2")" ]; do
+		i=$((i + 1)); [ $i -le 300 ] || return 1; sleep 0.1
+	done
+}
+tw=$(now)
+same_mtime "$M1/use/$NAME" "$M2/use/$NAME" || echo "# use: client 2 never saw the archive"
+echo "# use: the archive reached client 2 in $(since "$tw") s"
+sleep 2	# past the clients' attribute caches
+l1() { TORCHINDUCTOR_CACHE_DIR=$T_DIR/uc1 B10FS_CACHE_DIR=$M1/use "$B10T" "$@" 2>/dev/null; }
+c0=$(l1 list --json | jq '.caches[0].created_time')
+m0=$(stat -c %Y "$M1/use/$NAME")
+ev0=$(l1 gc --all --max-age 1h --dry-run --json | jq '[.removed[] | select(.reason == "max-age")] | length')
+ok "use: before any load, gc on client 1 would evict the 2-day-old archive" [ "$ev0" = 1 ]
+tl=$(date +%s)
+b 2 "$T_DIR/useload" load -q
+ok "use: client 2 loads it" sh -c '[ "$1" = 0 ] && python3 "$2" "$3" "$4" >/dev/null' \
+	- "$rc" "$SRCDIR/cli/treecmp.py" "$T_DIR/usetree" "$T_DIR/useload"
+tw=$(now)
+same_mtime "$M2/use/cache_$KEY.used" "$M1/use/cache_$KEY.used" || echo "# use: client 1 never saw the marker"
+echo "# use: the use marker reached client 1 in $(since "$tw") s"
+sleep 2
+c1=$(l1 list --json | jq '.caches[0].created_time')
+u1=$(l1 list --json | jq '.caches[0].last_used')
+gcj=$(l1 gc --all --max-age 1h --json)
+echo "# use: created_time $c0 -> $c1 (archive mtime $m0 -> $(stat -c %Y "$M1/use/$NAME")), last_used $u1 (load at $tl); store: $(ls -A "$M1/use" | tr '\n' ' ')"
+ok "use: created_time on client 1 does not move after client 2's load" [ "$c1" = "$c0" ]
+ok "use: nor does the archive's mtime" [ "$(stat -c %Y "$M1/use/$NAME")" = "$m0" ]
+ok "use: client 1's list shows the load as last_used" [ "$u1" -ge $((tl - 2)) ]
+ok "use: gc --max-age 1h on client 1 keeps the archive client 2 just used" \
+	sh -c '[ "$(printf "%s" "$1" | jq .kept)" = 1 ] && [ -e "$2" ]' - "$gcj" "$M1/use/$NAME"
+
+# ---- 6. gc --stale 0s on client 1 during a save on client 2
+PART=live
+mktree "$T_DIR/livetree" 300 16384 5
+t1=$(now)
+if command -v strace >/dev/null; then
+	# Slow the save's writes down (4 or so writev of 4 MiB, 1 s each).
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M2/live strace -f -o /dev/null \
+		-e trace=writev -e inject=writev:delay_enter=1000000 "$B10T" save -q \
+		>"$T_DIR/live.out" 2>&1 &
+else
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M2/live "$B10T" save -q \
+		>"$T_DIR/live.out" 2>&1 &
+fi
+spid=$!
+# Wait for the upload through the writer's own client (its cache knows its
+# own create); client 1 lists the dir first in gc itself, so no cached
+# listing of client 1 (sshfs keeps one 20 s) can hide the upload from gc.
+i=0
+while [ $i -lt 100 ] && kill -0 $spid 2>/dev/null; do
+	ls -A "$M2/live" | grep -q incomplete && break
+	i=$((i + 1)); sleep 0.1
+done
+sleep 1
+gcj=$(TORCHINDUCTOR_CACHE_DIR=$T_DIR/lc1 B10FS_CACHE_DIR=$M1/live "$B10T" gc --stale 0s -v --json 2>"$T_DIR/live.gc")
+seen=$(ls -A "$M1/live" | grep -c incomplete)
+sed -n 's/^b10t gc: debug: /# live: gc: /p' "$T_DIR/live.gc" | grep -v 'local\|staging' | head -5
+wait $spid; src=$?
+gone=$(printf '%s' "$gcj" | jq '[.removed[]? | select(.reason == "incomplete")] | length')
+echo "# live: client 1 saw the upload: $seen; gc --stale 0s removed $gone uploads; client 2 save $(status_of $src) in $(since "$t1") s: $(tail -1 "$T_DIR/live.out")"
+ok "live: gc --stale 0s on client 1 removes no upload of a save in flight" [ "$gone" = 0 ]
+pub_ok "live: the save on client 2 succeeds" [ "$src" = 0 ]
+
 echo "# $FS: total $(since "$t0") s, $T_TODO known bugs (TODO)"
 
 done_testing

@@ -212,6 +212,47 @@ static void test_never_fails(void)
 	ok(!ctx.err_code, "store missing: no error set for the caller");
 }
 
+/* A zero timeout still keeps an upload written in the last 10 s (the floor). */
+static void test_floor(void)
+{
+	struct b10t_config cfg;
+	char dir[PATH_MAX];
+
+	new_store(dir, sizeof(dir), "floor", &cfg);
+	cfg.incomplete_timeout_s = 0;
+	mk(dir, "cache_k.incomplete.h.1.a.tar.lz4", 2);
+	mk(dir, "cache_k.incomplete.h.2.b.tar.lz4", 30);
+	is_int(b10t_gc_cooperative(&ctx, &cfg), 1, "timeout 0: only the 30 s old upload goes");
+	is_int(count_prefix(dir, "cache_k.incomplete.h.1.", NULL), 1,
+	       "an upload written 2 s ago stays");
+}
+
+/* gc's use markers: the marker of a present archive stays, an orphan goes. */
+static void test_markers(void)
+{
+	struct b10t_config cfg;
+	struct b10t_gc_opts o;
+	struct b10t_gc_result res;
+	char dir[PATH_MAX];
+
+	new_store(dir, sizeof(dir), "markers", &cfg);
+	mk(dir, "cache_aaaa.latest.tar.lz4", 7200);
+	mk(dir, "cache_aaaa.used", 7200);
+	mk(dir, "cache_gone.used", 7200);
+	mk(dir, "cache_young.used", 5);
+	b10t_gc_opts_init(&o, &cfg);
+	is_int(b10t_gc(&ctx, &cfg, &o, &res), 0, "gc with markers succeeds");
+	is_int(res.n_items, 1, "one thing removed");
+	if (res.n_items == 1) {
+		is_str(res.items[0].filename, "cache_gone.used", "the marker of a gone archive");
+		is_str(res.items[0].reason, "marker", "reason marker");
+	}
+	is_int(res.kept, 1, "markers are not counted as archives");
+	is_int(count_prefix(dir, "cache_aaaa.used", NULL), 1, "a present archive's marker stays");
+	is_int(count_prefix(dir, "cache_young.used", NULL), 1, "a young orphan stays");
+	b10t_gc_result_free(&res);
+}
+
 int main(void)
 {
 	b10t_ctx_init(&ctx);
@@ -220,6 +261,8 @@ int main(void)
 	test_5000();
 	test_bounded();
 	test_never_fails();
+	test_floor();
+	test_markers();
 	tap_rmdir(root);
 	return tap_done();
 }

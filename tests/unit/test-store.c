@@ -253,12 +253,44 @@ static void test_clear(void)
 	ok(exists(outside), "nothing in $HOME touched");
 }
 
+/* last_used: the key's use marker counts (load sets its mtime), the
+ * archive's mtime (created) never moves with it; markers are no archives. */
+static void test_last_used(void)
+{
+	struct b10t_config cfg;
+	struct b10t_archive_info *v;
+	size_t n;
+	time_t now = time(NULL);
+
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.store_dir, sizeof(cfg.store_dir), "%s/used", tmp);
+	mkdir(cfg.store_dir, 0755);
+	mkfile(cfg.store_dir, "cache_aaaa.latest.tar.lz4", 10, now - 3000);
+	mkfile(cfg.store_dir, "cache_aaaa.used", 0, now - 60);
+	mkfile(cfg.store_dir, "cache_bbbb.latest.tar.gz", 10, now - 2000);
+	mkfile(cfg.store_dir, "cache_bbbb.used", 0, now - 5000);	/* older than the publish */
+	mkfile(cfg.store_dir, "cache_cccc.latest.tar.lz4", 10, now - 1000);
+	mkfile(cfg.store_dir, "cache_orphan.used", 0, now);
+	mkfile(cfg.store_dir, "cache_a.b.used", 0, now);
+	is_int(b10t_store_list(&ctx, &cfg, &v, &n), 0, "a store with markers lists");
+	is_int(n, 3, "markers are not archives");
+	if (n == 3) {
+		is_str(v[2].filename, "cache_aaaa.latest.tar.lz4", "order is by created (mtime)");
+		ok(v[2].mtime == now - 3000, "created stays the archive's mtime");
+		ok(v[2].last_used == now - 60, "last_used is the marker's mtime");
+		ok(v[1].last_used == now - 2000, "a marker older than the publish: the mtime");
+		ok(v[0].last_used == now - 1000, "no marker: the mtime");
+	}
+	free(v);
+}
+
 int main(void)
 {
 	b10t_ctx_init(&ctx);
 	tap_tmpdir(tmp, sizeof(tmp), "store");
 	test_names();
 	test_list();
+	test_last_used();
 	test_clear();
 	tap_rmdir(tmp);
 	return tap_done();
