@@ -123,6 +123,10 @@ const char *b10t_member_refusal(const char *path, size_t depth, mode_t mode,
  * first.  `depth` as there.
  */
 const char *b10t_name_refusal(const char *path, size_t depth);
+/* Its reason for a path over B10T_MAX_PATH bytes, for pack's own check of a
+ * name too long to join to its dir's path. */
+#define B10T_WHY_PATH_TOO_LONG "has a path longer than 4095 bytes"
+
 
 /*
  * Whether a symlink at member path `link` (normalised, no leading "./")

@@ -633,7 +633,7 @@ static int put_dir(struct pack *p, int dirfd, size_t len, size_t depth)
 		if (len + nlen > B10T_MAX_PATH) {
 			/* Show what fits of it; the rest cannot be a member. */
 			snprintf(p->path + len, sizeof(p->path) - len, "%s", name);
-			skip(p, "has a path longer than 4095 bytes");
+			skip(p, B10T_WHY_PATH_TOO_LONG);
 		} else {
 			memcpy(p->path + len, name, nlen + 1);
 			r = put_entry(p, dirfd, name, len, depth);

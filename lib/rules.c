@@ -97,7 +97,7 @@ const char *b10t_name_refusal(const char *path, size_t depth)
 				return "is nested too deep (more than 256 levels)";
 			len += n + (len ? 1 : 0);
 			if (len > B10T_MAX_PATH)
-				return "has a path longer than 4095 bytes";
+				return B10T_WHY_PATH_TOO_LONG;
 		}
 		p += n;
 		while (*p == '/')
