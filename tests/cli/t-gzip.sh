@@ -118,7 +118,6 @@ elif case == 'second-member-bad':
     gz += gzip.compress(b'\0' * 1024)[:-4] + b'\0\0\0\0'
 elif case == 'tar-trailing':
     # garbage after the tar's end, inside the (good) gzip stream
-    body = raw.rstrip(b'\0') if False else raw
     gz = gzip.compress(raw + b'after the end of the tar')
 open(sys.argv[2], 'wb').write(bytes(gz))
 PY

@@ -57,7 +57,8 @@ ok "... refused as a symlink" contains "$ERR" "is a symlink"
 ok "... the symlink stays in the store" [ -L "$A" ]
 ok "... nothing loaded" [ ! -e "$C" ]
 timeout 10 "$B10T" info --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
-ok "symlink at the name: info does not follow it" [ "$rc" -ne 124 ] && jq_is .b10fs_cache_exists false
+ok "symlink at the name: info does not hang" [ "$rc" -ne 124 ]
+ok "symlink at the name: info does not follow it" jq_is .b10fs_cache_exists false
 
 rm -f "$A"; mkdir "$A"
 timeout 10 "$B10T" load --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?; ERR=$(cat "$T_DIR/err")
@@ -121,7 +122,8 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	ln -s ".b10t-staging.x" "$M/.b10t-installing"
 	run load --cache-dir "$M" --json
 	ok "marker naming a symlink: cleaned and loaded (exit 0)" expect_rc 0
-	ok "... the symlink's target is untouched" [ -f "$T_DIR/elsewhere/f" ] && [ ! -e "$T_DIR/elsewhere/fxgraph" ]
+	ok "... the symlink's target is untouched" \
+		sh -c '[ -f "$1/f" ] && [ ! -e "$1/fxgraph" ]' - "$T_DIR/elsewhere"
 	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
 
 	# Killed before the marker: a partial staging never counts.
@@ -170,6 +172,8 @@ if command -v strace >/dev/null; then
 	ok "... the cache is the whole archive" treecmp "$ORIG" "$C"
 	ok "... no staging or marker left" no_b10t_left "$C"
 	rm -rf "$C"
+else
+	ok "# SKIP EBUSY at the final rename: needs strace" true
 fi
 
 # A hidden staging of a live load inside a plain cache dir: rename() says
@@ -273,10 +277,10 @@ if unshare --pid --fork true 2>/dev/null && command -v strace >/dev/null; then
 	st=$(ls -A "$parent" | grep "^\.$base\.b10t-staging\." | head -1)
 	ok "the other namespace's load made a tagged staging dir" sh -c "case '$st' in *.b10t-staging.ns*) [ '$st' != '' ] && ! echo '$st' | grep -q '$TAG' ;; *) exit 1 ;; esac"
 	run gc --json
-	ok "gc leaves the live foreign load's staging" [ -n "$st" ] && [ -d "$parent/$st" ]
+	ok "gc leaves the live foreign load's staging" sh -c '[ -n "$1" ] && [ -d "$2/$1" ]' - "$st" "$parent"
 	run load --json
 	ok "a load here succeeds meanwhile" expect_rc 0
-	ok "... and leaves the foreign staging" [ -n "$st" ] && [ -d "$parent/$st" ]
+	ok "... and leaves the foreign staging" sh -c '[ -n "$1" ] && [ -d "$2/$1" ]' - "$st" "$parent"
 	wait $ns; nrc=$?
 	ok "the foreign load ends SKIPPED (the cache filled meanwhile)" [ "$nrc" -eq 4 ]
 	ok "... and removed its staging" [ -z "$(ls -A "$parent" | grep "^\.$base\.b10t-")" ]
@@ -304,11 +308,13 @@ if command -v strace >/dev/null; then
 	[ -n "$st" ] && touch -d '2 hours ago' "$parent/$st"
 	sleep 7
 	age=$(( $(date +%s) - $(stat -c %Y "$parent/$st" 2>/dev/null || echo 0) ))
-	ok "a live load's staging dir is touched (mtime ${age}s old, under 10 s)" [ -n "$st" ] && [ "$age" -lt 10 ]
+	ok "a live load's staging dir is touched (mtime ${age}s old, under 10 s)" sh -c '[ -n "$1" ] && [ "$2" -lt 10 ]' - "$st" "$age"
 	wait $slow; src=$?
 	ok "... and the slow load succeeds" [ "$src" -eq 0 ]
 	rm -f "$A"; mv "$T_DIR/keep.tar.lz4" "$A"
 	rm -rf "$C"
+else
+	ok "# SKIP a live load touching its staging: needs strace" true
 fi
 
 done_testing

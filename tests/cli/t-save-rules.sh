@@ -136,11 +136,11 @@ run save --json -q
 ok "--quiet: no warnings, the count stays in the JSON" \
 	sh -c '[ "$(grep -c warning "$1")" = 0 ]' - "$T_DIR/err"
 ok "... skipped_entries" jq_is .skipped_entries "$nbad"
-rm -f "$A"
 
 # ---- load reports skipped_entries 0 -------------------------------------
 rm -rf "$L"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/loaded2 run load --json
+ok "load of that archive succeeds" expect_rc 0
 ok "load's JSON has skipped_entries 0" jq_is .skipped_entries 0
 
 # ---- the store inside the cache dir ---------------------------------------

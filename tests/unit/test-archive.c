@@ -617,9 +617,13 @@ static void test_sparse(void)
 		list[fread(list, 1, sizeof(list) - 1, f)] = '\0';
 		fclose(f);
 	}
+	int ncases = 0;
+
 	for (char *c = strtok_r(list, "\n", &save); c; c = strtok_r(NULL, "\n", &save)) {
 		struct stat sf;
 		int r;
+
+		ncases++;
 
 		sh("python3 '%s/hostile-tar.py' %s '%s' && lz4 -q -f '%s' '%s'", gen, c,
 		   path("sparse.tar"), path("sparse.tar"), path("sparse.tar.lz4"));
@@ -634,6 +638,7 @@ static void test_sparse(void)
 		ok(st.bytes <= (1 << 20), "%s: bytes written (%llu) within the cap", c,
 		   (unsigned long long)st.bytes);
 	}
+	ok(ncases >= 6, "the generator made its 6 sparse and overlong cases (%d)", ncases);
 }
 
 /* A member path of `depth` components of `len` bytes each, then "/f". */
