@@ -154,8 +154,11 @@ static PyObject *finish(struct call *c, PyObject *d, int bad)
 	if (!bad && d) {
 		log = PyList_New(0);
 		for (size_t i = 0; log && i < c->n_log; i++) {
-			PyObject *t = Py_BuildValue("(ss)", names[c->log[i].level],
-						    c->log[i].msg);
+			/* Messages hold paths, any bytes (and may be cut inside a
+			 * character): decoded as the filesystem's, never failing. */
+			PyObject *m = PyUnicode_DecodeFSDefault(c->log[i].msg);
+			PyObject *t = m ? Py_BuildValue("(sN)", names[c->log[i].level], m)
+					: NULL;
 
 			if (!t || PyList_Append(log, t) < 0)
 				bad = 1;
