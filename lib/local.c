@@ -191,6 +191,7 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 {
 	char keep[NAME_MAX + 1] = "", shown[2 * NAME_MAX + 2];
 	time_t now = time(NULL);
+	struct b10t_rm fresh;	/* the keep set, made once for all entries */
 	struct dirent *de;
 	int fd, count = 0;
 	DIR *d;
@@ -205,8 +206,9 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 	 * the next load finishes it, gc never takes it. */
 	if (!read_marker(fd, keep, sizeof(keep)))
 		keep[0] = '\0';
+	b10t_rm_init(&fresh, cfg);	/* the store is never debris, whatever its name */
 	while ((de = readdir(d))) {
-		struct b10t_rm rm = { 0 };
+		struct b10t_rm rm = fresh;
 		struct stat st;
 
 		if (strncmp(de->d_name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1) ||
@@ -217,7 +219,6 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 		if (stale(de->d_name + sizeof(INSIDE_PREFIX) - 1, &st, now) != 1)
 			continue;
 		snprintf(shown, sizeof(shown), "%s/%s", base, de->d_name);
-		b10t_rm_init(&rm, cfg);	/* the store is never debris, whatever its name */
 		if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
 			b10t_warn(ctx, "removing %s/%s: %s", cfg->cache_dir, de->d_name,
 				  strerror(rm.err ? rm.err : errno));
@@ -240,6 +241,7 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 {
 	char parent[PATH_MAX];
 	const char *base;
+	struct b10t_rm fresh;	/* the keep set, made once for all entries */
 	struct dirent *de;
 	time_t now = time(NULL);
 	int fd, count = 0;
@@ -254,9 +256,11 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 
 	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && (d = fdopendir(fd))) {
+		/* The store and our parent are never debris, whatever their name. */
+		b10t_rm_init(&fresh, cfg);
 		while ((de = readdir(d))) {
 			const char *reason;
-			struct b10t_rm rm = { 0 };
+			struct b10t_rm rm = fresh;
 			struct stat st;
 
 			if (de->d_name[0] != '.' || strstr(de->d_name, ".b10t-") == NULL)
@@ -266,8 +270,6 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 				continue;
 			if (!(reason = debris_kind(de->d_name, base, &st, now)))
 				continue;	/* not ours, or its process may still be working */
-			/* The store and our parent are never debris, whatever their name. */
-			b10t_rm_init(&rm, cfg);
 			if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {
 				b10t_warn(ctx, "removing %s/%s: %s", parent, de->d_name,
 					  strerror(rm.err ? rm.err : errno));
@@ -405,17 +407,18 @@ int b10t_local_finish(struct b10t_ctx *ctx, const struct b10t_config *cfg, int t
 static int clean_install(struct b10t_ctx *ctx, const struct b10t_config *cfg, int tfd,
 			 const char *dir)
 {
+	struct b10t_rm fresh;	/* the keep set, made once for all names */
 	char **names;
 	size_t n;
 	int r = list_names(dup(tfd), &names, &n);
 
 	if (r < 0)
 		return b10t_set_error(ctx, -r, "reading %s: %s", dir, strerror(-r));
+	b10t_rm_init(&fresh, cfg);	/* the store, should it sit in here, stays */
 	for (size_t i = 0; i < n; i++) {
-		struct b10t_rm rm;
+		struct b10t_rm rm = fresh;
 		struct stat st;
 
-		b10t_rm_init(&rm, cfg);	/* the store, should it sit in here, stays */
 		/* Other loads' staging dirs stay (the debris rules decide on
 		 * them), and the marker goes last. */
 		if (b10t_local_reserved(names[i]) &&
