@@ -68,8 +68,6 @@ void b10t_rm_contents(int dirfd, struct b10t_rm *rm);
 int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm);
 /* The same for an absolute path, keeping cfg's store (b10t_rm_init). */
 int b10t_rm_path_keep(const char *path, const struct b10t_config *cfg);
-/* The same with no keep set (prefer b10t_rm_path_keep). */
-int b10t_rm_path(const char *path);
 /* Count the entries and regular-file bytes below the dir fd (closed here),
  * of at most max_depth components (0: any), without following symlinks;
  * iterative, so any depth costs no stack and a bounded number of fds. */

@@ -622,8 +622,3 @@ int b10t_rm_path_keep(const char *path, const struct b10t_config *cfg)
 	close(pfd);
 	return r;
 }
-
-int b10t_rm_path(const char *path)
-{
-	return b10t_rm_path_keep(path, NULL);
-}
