@@ -286,7 +286,14 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				 * name rather than hold the store under a name
 				 * gc would take for debris.
 				 */
-				renameat(pfd, aside, pfd, base);
+				if (renameat(pfd, aside, pfd, base) < 0) {
+					int e = errno;
+
+					close(pfd);
+					return b10t_set_error(ctx, e, "removing %s: it holds the store, "
+							      "and moving it back from %s failed: %s",
+							      dir, aside_path, strerror(e));
+				}
 				close(pfd);
 				res->files = rm.files;
 				res->bytes = rm.bytes;
