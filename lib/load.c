@@ -703,20 +703,16 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (r < 0)
 		goto out;
 
-	/* An install into the cache dir that a killed load left half done:
-	 * finish it (or clean it) first, so a partial cache never passes for
-	 * a warm one below. */
 	r = resolve_target(&j);	/* a symlink to a system dir is refused first */
-	if (r == 0)
-		r = b10t_local_recover(ctx, cfg, j.target, note, sizeof(note));
 	if (r < 0)
 		goto out;
-	if (r > 0)
-		b10t_warn(ctx, "%s", note);
 
-	/* Cheap first: a warm cache dir needs nothing from the store. */
+	/* Cheap first: a warm cache dir needs nothing from the store.  A
+	 * marker of an install that a killed load left half done makes it
+	 * -EBUSY: finish it (or clean it) first, so a partial cache never
+	 * passes for a warm one. */
 	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
-	if (r == -EBUSY) {	/* an install began since: help it finish */
+	if (r == -EBUSY) {
 		b10t_clear_error(ctx);
 		r = b10t_local_recover(ctx, cfg, j.target, note, sizeof(note));
 		if (r > 0)
