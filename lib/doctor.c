@@ -83,14 +83,6 @@ static int make_file(int dfd, const char *name, struct stat *st)
 	return 0;
 }
 
-static bool same_inode(int dfd, const char *name, const struct stat *want)
-{
-	struct stat st;
-
-	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       st.st_ino == want->st_ino && st.st_dev == want->st_dev;
-}
-
 static void probe_rename(int dfd, struct b10t_publish_probe *p)
 {
 	struct b10t_cap *c = &p->rename_noreplace;
@@ -142,7 +134,7 @@ static void probe_link(int dfd, struct b10t_publish_probe *p)
 	 */
 	if (fstatat(dfd, "a", &st, 0) == 0) {
 		p->link_nlink = (unsigned long)st.st_nlink;
-		if (!same_inode(dfd, "l", &a))
+		if (!b10t_same_inode_at(dfd, "l", &a))
 			cap_set(&p->nlink, false, 0, "st_nlink is %lu after link(), and the new name shows another inode number",
 				(unsigned long)st.st_nlink);
 		else if (st.st_nlink == 2)

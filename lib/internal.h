@@ -49,6 +49,8 @@ struct b10t_rm {
 	struct b10t_rm_id keep[B10T_RM_KEEP_MAX];
 };
 
+/* Record the first failure of a removal (later ones are dropped). */
+void b10t_rm_fail(struct b10t_rm *rm, int err, const char *name);
 /* Zero rm and keep cfg's store and the cache dir's parent (cfg may be NULL). */
 void b10t_rm_init(struct b10t_rm *rm, const struct b10t_config *cfg);
 /* Add the dir at path (symlinks followed) to the keep set, if it exists,
@@ -147,6 +149,9 @@ int b10t_fstatat_fresh(int dfd, const char *name, struct stat *st, int flags);
 
 /* 64 random bits for unique names (getrandom, else pid/time/counter). */
 uint64_t b10t_random64(void);
+struct stat;
+/* Whether dirfd/name (not followed) is the inode of `want`. */
+bool b10t_same_inode_at(int dirfd, const char *name, const struct stat *want);
 /* 1 when the cache dir `path` has an entry, 0 when empty or missing (b10t's
  * in-place staging dirs do not count), -EBUSY when it holds an install
  * marker (an install running or interrupted: its content may be partial),

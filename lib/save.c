@@ -98,15 +98,6 @@ static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return 0;
 }
 
-/* Whether the store's name is the upload's inode: a publish that was ours. */
-static bool is_ours(int dirfd, const char *name, const struct stat *tmp)
-{
-	struct stat st;
-
-	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       st.st_ino == tmp->st_ino && st.st_dev == tmp->st_dev;
-}
-
 /*
  * Publish tmp (whose fstat is tst) as final without ever replacing final.
  * 0 when published, 1 when final already exists (lost the race), -1 when
@@ -133,7 +124,7 @@ static int publish(int dirfd, const char *tmp, const char *final, const struct s
 		return 0;
 	}
 	errs[0] = errno;
-	if (is_ours(dirfd, final, tst)) {
+	if (b10t_same_inode_at(dirfd, final, tst)) {
 		*renamed = true;	/* a retried rename: the first one made it */
 		return 0;
 	}
@@ -146,11 +137,11 @@ static int publish(int dirfd, const char *tmp, const char *final, const struct s
 		/* Our link made the name when tmp counts two links and final is
 		 * tmp's inode; otherwise another save published first. */
 		if (fstatat(dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 2 &&
-		    is_ours(dirfd, final, tst))
+		    b10t_same_inode_at(dirfd, final, tst))
 			return 0;
 		return 1;
 	}
-	if (is_ours(dirfd, final, tst))
+	if (b10t_same_inode_at(dirfd, final, tst))
 		return 0;	/* the link was made, its reply lost */
 	return -1;
 }

@@ -83,6 +83,14 @@ int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 	return 0;
 }
 
+bool b10t_same_inode_at(int dirfd, const char *name, const struct stat *want)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_ino == want->st_ino && st.st_dev == want->st_dev;
+}
+
 uint64_t b10t_random64(void)
 {
 	static unsigned counter;
