@@ -29,14 +29,6 @@
 
 #include "internal.h"
 
-static void rm_fail(struct b10t_rm *rm, int err, const char *name)
-{
-	if (rm->err)
-		return;
-	rm->err = err;
-	snprintf(rm->what, sizeof(rm->what), "%s", name);
-}
-
 /* Split an absolute normalised path into its parent and last component. */
 static int split(const char *path, char *parent, size_t psize, const char **base)
 {
@@ -276,7 +268,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		fd = openat(pfd, aside, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			/* Swapped for something else between the stat and the rename. */
-			rm_fail(&rm, errno, aside);
+			b10t_rm_fail(&rm, errno, aside);
 		} else {
 			b10t_rm_contents(fd, &rm);
 			if (!rm.err && rm.kept_inside) {
@@ -303,7 +295,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				return 0;
 			}
 			if (!rm.err && unlinkat(pfd, aside, AT_REMOVEDIR) < 0)
-				rm_fail(&rm, errno, aside);
+				b10t_rm_fail(&rm, errno, aside);
 		}
 		close(pfd);
 		res->files = rm.files;

@@ -80,7 +80,7 @@ struct walk {
 	size_t max_depth;		/* counting: dirs below this are not read; 0: all */
 };
 
-static void rm_fail(struct b10t_rm *rm, int err, const char *name)
+void b10t_rm_fail(struct b10t_rm *rm, int err, const char *name)
 {
 	if (rm->err)
 		return;
@@ -146,7 +146,7 @@ static int open_for_removal(int parent, const char *name, const struct stat *st)
 
 static void oom(struct walk *w)
 {
-	rm_fail(w->rm, ENOMEM, "(out of memory)");
+	b10t_rm_fail(w->rm, ENOMEM, "(out of memory)");
 	w->abort = true;
 }
 
@@ -210,7 +210,7 @@ static void take_file(struct walk *w, struct frame *f, const char *name, const s
 	}
 	if (!w->count_only && unlinkat(f->fd, name, 0) < 0) {
 		if (errno != ENOENT) {
-			rm_fail(rm, errno, name);
+			b10t_rm_fail(rm, errno, name);
 			f->failed = true;
 			skip_add(w, f, st->st_dev, st->st_ino);
 		}
@@ -235,7 +235,7 @@ static void scan(struct walk *w, struct frame *f)
 	fd = openat(f->fd, ".", DIR_FLAGS);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (!w->count_only) {
-			rm_fail(w->rm, errno, f->name ? f->name : ".");
+			b10t_rm_fail(w->rm, errno, f->name ? f->name : ".");
 			f->failed = true;
 		}
 		if (fd >= 0)
@@ -250,7 +250,7 @@ static void scan(struct walk *w, struct frame *f)
 			continue;
 		if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0) {
 			if (errno != ENOENT && !w->count_only) {
-				rm_fail(w->rm, errno, name);
+				b10t_rm_fail(w->rm, errno, name);
 				f->failed = true;
 			}
 			continue;
@@ -279,7 +279,7 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 
 	if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0) {
 		if (errno != ENOENT && !w->count_only) {
-			rm_fail(rm, errno, name);
+			b10t_rm_fail(rm, errno, name);
 			f->failed = true;
 		}
 		return;
@@ -299,14 +299,14 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 			return;
 	}
 	if (!w->count_only && st.st_dev != f->dev) {
-		rm_fail(rm, EBUSY, name);	/* another mount: left whole */
+		b10t_rm_fail(rm, EBUSY, name);	/* another mount: left whole */
 		f->failed = true;
 		return skip_add(w, f, st.st_dev, st.st_ino);
 	}
 	fd = w->count_only ? openat(f->fd, name, DIR_FLAGS) : open_for_removal(f->fd, name, &st);
 	if (fd < 0) {
 		if (errno != ENOENT && !w->count_only) {
-			rm_fail(rm, errno, name);
+			b10t_rm_fail(rm, errno, name);
 			f->failed = true;
 			skip_add(w, f, st.st_dev, st.st_ino);
 		}
@@ -316,7 +316,7 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 		/* Swapped between the stat and the open: not the dir we judged. */
 		close(fd);
 		if (!w->count_only) {
-			rm_fail(rm, EBUSY, name);
+			b10t_rm_fail(rm, EBUSY, name);
 			f->failed = true;
 			skip_add(w, f, st.st_dev, st.st_ino);
 		}
@@ -325,7 +325,7 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 	if (fd_is_mount_root(fd, f->dev, &fst)) {
 		if (!w->count_only) {
 			close(fd);
-			rm_fail(rm, EBUSY, name);
+			b10t_rm_fail(rm, EBUSY, name);
 			f->failed = true;
 			return skip_add(w, f, st.st_dev, st.st_ino);
 		}
@@ -400,7 +400,7 @@ static void ascend(struct walk *w)
 				close(fd);
 			snprintf(what, sizeof(what), "%.*s (its parent dir was moved during the walk)",
 				 NAME_MAX - 64, c->name);
-			rm_fail(rm, ESTALE, what);
+			b10t_rm_fail(rm, ESTALE, what);
 			w->abort = true;
 			return;
 		}
@@ -421,7 +421,7 @@ static void ascend(struct walk *w)
 			p->retries++;	/* filled since its read: once more */
 			pend_push(w, p, c->name);
 		} else if (errno != ENOENT) {
-			rm_fail(rm, errno, c->name);
+			b10t_rm_fail(rm, errno, c->name);
 			p->failed = true;
 			skip_add(w, p, c->dev, c->ino);
 		}
@@ -439,7 +439,7 @@ static void walk(struct b10t_rm *rm, int fd, const struct stat *st, bool count_o
 
 	if (!(w.f = calloc(w.cap, sizeof(*w.f)))) {
 		close(fd);
-		rm_fail(rm, ENOMEM, "(out of memory)");
+		b10t_rm_fail(rm, ENOMEM, "(out of memory)");
 		return;
 	}
 	w.f[0].fd = fd;
@@ -474,14 +474,14 @@ void b10t_rm_contents(int dirfd, struct b10t_rm *rm)
 	struct stat st;
 
 	if (fstat(dirfd, &st) < 0) {
-		rm_fail(rm, errno, ".");
+		b10t_rm_fail(rm, errno, ".");
 		close(dirfd);
 		return;
 	}
 	if (is_kept(rm, &st)) {
 		rm->kept++;
 		rm->kept_inside = true;
-		rm_fail(rm, EBUSY, "(the store)");
+		b10t_rm_fail(rm, EBUSY, "(the store)");
 		close(dirfd);
 		return;
 	}
@@ -517,7 +517,7 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 	if (S_ISDIR(st.st_mode)) {
 		if (is_kept(rm, &st)) {
 			rm->kept++;
-			rm_fail(rm, EBUSY, name);
+			b10t_rm_fail(rm, EBUSY, name);
 			return -EBUSY;
 		}
 		if (fstat(parent_fd, &pst) < 0)
@@ -529,7 +529,7 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 		    fd_is_mount_root(fd, pst.st_dev, &fst)) {
 			/* A mount named like our debris, or swapped since the stat. */
 			close(fd);
-			rm_fail(rm, EBUSY, name);
+			b10t_rm_fail(rm, EBUSY, name);
 			return -EBUSY;
 		}
 		b10t_rm_contents(fd, rm);
@@ -537,19 +537,19 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 			return -rm->err;
 		if (rm->kept_inside) {
 			/* Emptied around the store it holds: both stay. */
-			rm_fail(rm, EBUSY, name);
+			b10t_rm_fail(rm, EBUSY, name);
 			return -EBUSY;
 		}
 		if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-			rm_fail(rm, errno, name);
+			b10t_rm_fail(rm, errno, name);
 			return -errno;
 		}
 	} else if (is_kept(rm, &st)) {
 		rm->kept++;
-		rm_fail(rm, EBUSY, name);
+		b10t_rm_fail(rm, EBUSY, name);
 		return -EBUSY;
 	} else if (unlinkat(parent_fd, name, 0) < 0 && errno != ENOENT) {
-		rm_fail(rm, errno, name);
+		b10t_rm_fail(rm, errno, name);
 		return -errno;
 	} else if (S_ISREG(st.st_mode)) {
 		rm->bytes += (uint64_t)st.st_size;
