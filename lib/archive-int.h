@@ -127,7 +127,6 @@ const char *b10t_name_refusal(const char *path, size_t depth);
  * name too long to join to its dir's path. */
 #define B10T_WHY_PATH_TOO_LONG "has a path longer than 4095 bytes"
 
-
 /*
  * Whether a symlink at member path `link` (normalised, no leading "./")
  * with target `target` stays inside the tree.  The target must be
