@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 #define EXIT_USAGE 2
 

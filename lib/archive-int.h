@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 /* Not part of the API: never exported from libb10t.so. */
 #pragma GCC visibility push(hidden)

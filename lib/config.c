@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 #define MAX_CACHE_SIZE_MB_CAP (1024ULL * 1024)	/* 1 TiB */
 #define MAX_CONCURRENT_SAVES_CAP 100000

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 void b10t_ctx_init(struct b10t_ctx *ctx)
 {

@@ -7,7 +7,7 @@
 #ifndef B10T_ENVKEY_PRIV_H
 #define B10T_ENVKEY_PRIV_H
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 /* One fact and where it came from; value "" when not found. */
 struct envkey_fact {

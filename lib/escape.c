@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 static const char *escape(char *dst, size_t size, const char *s, size_t max,
 			  bool backslash)

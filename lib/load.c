@@ -390,7 +390,7 @@ static int check_manifest(struct load_job *j, const char *json)
 	    (r = b10t_manifest_check(j->ctx, &m, j->info.key, j->cfg->key_scheme)) < 0)
 		return r;
 	if (m.cache_dir[0] && strcmp(m.cache_dir, j->cfg->cache_dir)) {
-		/* the same size: b10t.h */
+		/* the same size: b10t-int.h */
 		memcpy(j->res->saved_cache_dir, m.cache_dir, sizeof(m.cache_dir));
 		b10t_warn(j->ctx, "the archive was saved from %s, loaded into %s: "
 			  "artifacts that embed their path may miss",

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The archive manifest, .b10t/manifest.json: one struct (b10t.h), one
+ * The archive manifest, .b10t/manifest.json: one struct (b10t-int.h), one
  * writer (save), one reader (load, info, list).  It is one JSON object:
  *   "b10t_manifest": 1, "key", "scheme", "components": {name: value},
  *   "files", "bytes" (as measured before packing), "created_time" (Unix

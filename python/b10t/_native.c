@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 /* ---- the context: collected log lines -------------------------------- */
 

@@ -34,7 +34,7 @@ ok "bin/b10-compile-cache is a link to b10t" [ "$(readlink "$BIN/b10-compile-cac
 ok "b10-compile-cache runs the vllm verb" sh -c '"$1" --help | grep -q "^Usage: b10t vllm"' - "$BIN/b10-compile-cache"
 ok "libb10t.so.0 is installed" [ -f "$(readlink -f "$LIB/libb10t.so.0")" ]
 ok "the libb10t.so dev link is installed" [ -L "$LIB/libb10t.so" ]
-ok "the header is installed" cmp -s "$INC/b10t/b10t.h" "$SRCDIR/../lib/b10t.h"
+ok "the header is installed" cmp -s "$INC/b10t/b10t-int.h" "$SRCDIR/../lib/b10t-int.h"
 ok "the pkg-config file is installed" [ -f "$LIB/pkgconfig/b10t.pc" ]
 ok "the shared library exports only b10t_* symbols" sh -c \
 	'! nm -D --defined-only "$1" | awk "\$2 ~ /^[TDBR]\$/ { print \$3 }" | grep -v "^b10t_"' - "$LIB/libb10t.so"
@@ -55,7 +55,7 @@ fi
 # A program built against the installed tree, through its pkg-config file.
 cat >"$T_DIR/prog.c" <<'EOF'
 #include <stdio.h>
-#include <b10t.h>
+#include <b10t-int.h>
 
 int main(void)
 {
@@ -89,9 +89,9 @@ ok "it uses the installed shared library" sh -c 'LD_LIBRARY_PATH="$1" ldd "$2" |
 if command -v nm >/dev/null; then
 	nm -D --defined-only "$LIB/libb10t.so.0" | awk '{print $3}' | sort -u >"$T_DIR/exported"
 	missing=$(while read -r sym; do
-		grep -qw "$sym" "$INC/b10t/b10t.h" || echo "$sym"
+		grep -qw "$sym" "$INC/b10t/b10t-int.h" || echo "$sym"
 	done <"$T_DIR/exported")
-	ok "exports only what b10t.h declares${missing:+ (not declared: $missing)}" [ -z "$missing" ]
+	ok "exports only what b10t-int.h declares${missing:+ (not declared: $missing)}" [ -z "$missing" ]
 	ok "exports the API (b10t_load, b10t_save, b10t_unpack)" sh -c \
 		'grep -qx b10t_load "$1" && grep -qx b10t_save "$1" && grep -qx b10t_unpack "$1"' - "$T_DIR/exported"
 fi

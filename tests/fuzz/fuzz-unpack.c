@@ -34,7 +34,7 @@
 #include <lz4frame.h>
 #include <zlib.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

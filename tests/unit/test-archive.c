@@ -24,7 +24,7 @@
 #include <archive_entry.h>
 
 #include "archive-int.h"
-#include "b10t.h"
+#include "b10t-int.h"
 #include "../tap.h"
 
 static struct b10t_ctx ctx;

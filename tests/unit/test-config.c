@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 #include "../tap.h"
 
 static struct b10t_ctx ctx;

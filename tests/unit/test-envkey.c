@@ -12,7 +12,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 #include "../tap.h"
 
 static struct b10t_ctx ctx;

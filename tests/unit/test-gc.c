@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 #include "../tap.h"
 
 static struct b10t_ctx ctx;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b10t.h"
+#include "b10t-int.h"
 #include "../tap.h"
 
 static struct b10t_ctx ctx;

@@ -7,8 +7,8 @@
  * (b10t_ctx_error()).  The library never prints and never exits; logs go
  * through the context's log callback.
  */
-#ifndef B10T_H
-#define B10T_H
+#ifndef B10T_INT_H
+#define B10T_INT_H
 
 #include <limits.h>
 #include <signal.h>
