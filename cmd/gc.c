@@ -57,9 +57,8 @@ static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
 	case OPT_KEEP:
 		/* a key, or an archive's file name as `b10t list` shows it */
 		if (b10t_parse_archive_name(arg, &info))
-			arg += strlen("cache_"), len = strlen(info.key);
-		else
-			len = strlen(arg);
+			arg = info.key;
+		len = strlen(arg);
 		if (!b10t_valid_key(arg, len))
 			return cmd_usage_error(c, "--keep '%s': not a key", esc(arg)), -1;
 		keep = realloc(a->keep, (a->o.n_keep + 1) * sizeof(*keep));

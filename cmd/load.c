@@ -7,7 +7,7 @@
  * archive is extracted into a staging dir next to the cache dir and moved
  * into place only when complete: a failed load leaves the cache dir as it
  * was.  A corrupt or hostile archive is renamed aside in the store
- * (cache_<key>.corrupt.*) so the next save can publish a good one.
+ * (a corrupt name, lib/names.c) so the next save can publish a good one.
  * Otherwise load writes nothing to the store except, best effort, the
  * archive's access time (its last use, which gc eviction reads).
  */

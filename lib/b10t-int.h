@@ -177,7 +177,9 @@ const char *b10t_envkey_get(const struct b10t_envkey *key, const char *name);
 
 /* ---- the store (CONTRACT.md "The store") ------------------------------ */
 
-enum b10t_format { B10T_FMT_LZ4 = 0, B10T_FMT_GZ };
+/* The formats and their extensions: lib/names.c.  zstd is named there so
+ * the store's names know it; reading and writing it is the codec's. */
+enum b10t_format { B10T_FMT_LZ4 = 0, B10T_FMT_GZ, B10T_FMT_ZSTD };
 
 struct b10t_archive_info {
 	char filename[NAME_MAX + 1];
@@ -201,7 +203,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 /* The archive for `key`: lz4 first, then the reference's gz; -ENOENT. */
 int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    const char *key, struct b10t_archive_info *info);
-/* "lz4" or "gz". (lib/store.c) */
+/* "lz4", "gz" or "zstd". (lib/names.c) */
 const char *b10t_format_name(enum b10t_format fmt);
 /* Whether key[0..len) can be a key in a store name: 1..223 of [A-Za-z0-9_-]. */
 bool b10t_valid_key(const char *key, size_t len);

@@ -259,7 +259,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	}
 	close(fd);
 
-	b10t_local_name(aside, sizeof(aside), base, "clear");	/* names: lib/local.c */
+	b10t_local_name(aside, sizeof(aside), B10T_NAME_CLEAR, base);	/* lib/names.c */
 	snprintf(aside_path, sizeof(aside_path), "%s%s%s", parent,
 		 strcmp(parent, "/") ? "/" : "", aside);
 

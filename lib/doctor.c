@@ -8,8 +8,8 @@
  * flag; rclone, gcsfuse and s3fs have no hard links either, and rclone
  * answers link() with EIO), and the errno a filesystem picks says little.
  * So the answer comes from trying: in a private probe dir of the store,
- * .b10t-doctor.<host>.<pid>.<rnd>, which is removed afterwards.  gc and
- * list only ever touch cache_* names, so they never see it.
+ * B10T_NAME_DOCTOR (lib/names.c), which is removed afterwards.  gc and
+ * list leave hidden names alone, so they never see it.
  *
  * Used by `b10t doctor`, and by save after both publish operations failed,
  * to tell "this filesystem cannot publish" from an I/O error.
@@ -220,17 +220,17 @@ static void probe_atime(int dfd, struct b10t_publish_probe *p)
 
 void b10t_probe_publish(int dirfd, const char *store, struct b10t_publish_probe *p)
 {
-	char name[NAME_MAX + 1], host[65] = "";
+	char name[NAME_MAX + 1], tag[NAME_MAX + 1];
+	struct b10t_name pn = { .kind = B10T_NAME_DOCTOR, .tag = tag };
 	int dfd, r;
 
 	memset(p, 0, sizeof(*p));
-	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-		strcpy(host, "host");
-	for (char *c = host; *c; c++)
-		if (*c == '/' || *c == '.' || (unsigned char)*c < 0x21)
-			*c = '-';
-	snprintf(name, sizeof(name), ".b10t-doctor.%s.%ld.%016llx", host, (long)getpid(),
-		 (unsigned long long)b10t_random64());
+	if (b10t_writer_tag(tag, sizeof(tag), B10T_TAG_HOST, '.') < 0 ||
+	    b10t_name_build(name, sizeof(name), &pn) < 0) {
+		snprintf(p->setup_error, sizeof(p->setup_error), "naming the probe dir: %s",
+			 strerror(ENAMETOOLONG));
+		return;
+	}
 	if (mkdirat(dirfd, name, 0700) < 0) {
 		snprintf(p->setup_error, sizeof(p->setup_error), "making the probe dir %s/%s: %s",
 			 store, name, strerror(errno));

@@ -13,7 +13,7 @@
  * which we never touch).  Names we do not recognise are never touched.
  *
  * An archive's last use is the latest of its mtime, its atime and the mtime
- * of its key's use marker cache_<key>.used, which load sets (never the
+ * of its key's use marker (lib/names.c), which load sets (never the
  * archive: not every network filesystem keeps atime).  An upload being
  * written is never debris, whatever --stale says (see check_live).
  */
@@ -50,55 +50,41 @@
 
 enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT, K_MARKER };
 
-static bool has_prefix(const char *s, const char *p)
-{
-	return !strncmp(s, p, strlen(p));
-}
-
-static bool has_suffix(const char *s, size_t len, const char *suf)
-{
-	size_t n = strlen(suf);
-
-	return len >= n && !memcmp(s + len - n, suf, n);
-}
-
 /*
- * What a store entry is, by name alone.  Published names and use markers
- * are the store's (b10t_parse_archive_name, b10t_parse_use_marker), so list
- * and gc agree on them; uploads are any
- * `cache_*.incomplete*`, a superset of b10t_parse_incomplete_name that also
- * catches the reference's variants.  No published name contains
- * ".incomplete" or ".corrupt." or ends in ".lock", so the order of the tests
- * does not matter, and callers that only want debris pass key_len NULL to
- * skip the archive and marker tests.  For archives and markers *key_len
- * gets the key's length (the key starts at name + 6).
+ * What a store entry is, by name alone: lib/names.c's table, so list and gc
+ * agree.  Uploads include the reference's variants and claim temps;
+ * corrupt names any moved-aside name.
+ * Debris kinds come first in the table, so a name that is both is debris.
+ * Callers that only want debris pass key NULL.  For archives and markers
+ * *key_off and *key_len say where the key is in the name.
  */
-static enum kind classify(const char *name, size_t *key_len)
+static enum kind classify(const char *name, size_t *key_off, size_t *key_len)
 {
-	struct b10t_archive_info info;
-	size_t len = strlen(name);
+	struct b10t_name n = { 0 };
 
-	/* NFS silly-renames hold files still open somewhere: never ours. */
-	if (has_prefix(name, ".nfs") || name[0] == '.')
-		return K_OTHER;
-	if (has_prefix(name, "cache_")) {
-		if (strstr(name, ".incomplete"))
-			return K_UPLOAD;
-		if (strstr(name, ".corrupt."))
-			return K_CORRUPT;
-	}
-	/* The reference (b10-transfer) leaves `*.lock` files and sweeps them so. */
-	if (len > 5 && has_suffix(name, len, ".lock"))
+	switch (b10t_name_parse(B10T_SIDE_STORE, name, &n)) {
+	case B10T_NAME_UPLOAD:
+	case B10T_NAME_CLAIM_TEMP:
+		return K_UPLOAD;
+	case B10T_NAME_CORRUPT:
+		return K_CORRUPT;
+	case B10T_NAME_LOCK:
 		return K_LOCK;
-	if (key_len && b10t_parse_archive_name(name, &info)) {
-		*key_len = strlen(info.key);
+	case B10T_NAME_LATEST:
+		if (!key_len)
+			return K_OTHER;
+		*key_off = n.key_off;
+		*key_len = n.key_len;
 		return K_ARCHIVE;
-	}
-	if (key_len && b10t_parse_use_marker(name, info.key, sizeof(info.key))) {
-		*key_len = strlen(info.key);
+	case B10T_NAME_MARKER:
+		if (!key_len)
+			return K_OTHER;
+		*key_off = n.key_off;
+		*key_len = n.key_len;
 		return K_MARKER;
+	default:
+		return K_OTHER;	/* .nfs*, probe dirs, what is not ours */
 	}
-	return K_OTHER;
 }
 
 static const char *kind_reason(enum kind k)
@@ -144,7 +130,7 @@ static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint6
 struct entry {
 	char *name;
 	enum kind kind;
-	size_t key_len;			/* archives, markers: key at name + 6 */
+	size_t key_off, key_len;	/* archives, markers: where the key is in name */
 	uint64_t bytes;
 	int64_t mtime, last_used;
 	struct timespec mtim, ctim;	/* to the ns: what "moved" compares */
@@ -168,8 +154,8 @@ static void scan_free(struct scan *s)
 	free(s->e);
 }
 
-static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_len,
-		    const struct stat *st)
+static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_off,
+		    size_t key_len, const struct stat *st)
 {
 	struct entry *e;
 
@@ -186,6 +172,7 @@ static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_le
 	if (!(e->name = strdup(name)))
 		return -ENOMEM;
 	e->kind = k;
+	e->key_off = key_off;
 	e->key_len = key_len;
 	e->bytes = (uint64_t)st->st_size;
 	e->mtime = st->st_mtime;
@@ -198,10 +185,19 @@ static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_le
 	return 0;
 }
 
+/* e's key, NUL-terminated. */
+static const char *key_of(const struct entry *e, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.*s", (int)e->key_len, e->name + e->key_off);
+	return buf;
+}
+
 /* The name of e's key's use marker. */
 static void marker_name(char *buf, size_t size, const struct entry *e)
 {
-	snprintf(buf, size, "cache_%.*s" B10T_USE_SUFFIX, (int)e->key_len, e->name + 6);
+	char key[NAME_MAX + 1];
+
+	b10t_use_marker_name(buf, size, key_of(e, key, sizeof(key)));
 }
 
 static int by_name(const void *a, const void *b)
@@ -228,8 +224,8 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 	errno = 0;
 	while ((de = readdir(d))) {
 		struct stat st;
-		size_t key_len = 0;
-		enum kind k = classify(de->d_name, &key_len);
+		size_t key_off = 0, key_len = 0;
+		enum kind k = classify(de->d_name, &key_off, &key_len);
 
 		if (k == K_OTHER)
 			continue;
@@ -242,7 +238,7 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 		}
 		if (!S_ISREG(st.st_mode))
 			continue;	/* a directory or link with our name: not ours */
-		if ((r = scan_add(s, de->d_name, k, key_len, &st)) < 0) {
+		if ((r = scan_add(s, de->d_name, k, key_off, key_len, &st)) < 0) {
 			b10t_set_error(ctx, ENOMEM, "reading the store: out of memory");
 			break;
 		}
@@ -282,7 +278,7 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 
 static bool key_listed(const struct entry *e, const char *key)
 {
-	return key && strlen(key) == e->key_len && !memcmp(e->name + 6, key, e->key_len);
+	return key && strlen(key) == e->key_len && !memcmp(e->name + e->key_off, key, e->key_len);
 }
 
 static bool protected(const struct entry *e, const struct b10t_gc_opts *o, int64_t now)
@@ -483,7 +479,7 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 		return 0;	/* its writer is alive after all */
 	} else if ((e->kind == K_UPLOAD || e->kind == K_MARKER) && moved(e, &st, false)) {
 		return 0;	/* written, or a load used the key, since the scan */
-	} else if (e->kind == K_MARKER && b10t_store_key_has_archive(dirfd, e->name + 6,
+	} else if (e->kind == K_MARKER && b10t_store_key_has_archive(dirfd, e->name + e->key_off,
 								       e->key_len)) {
 		return 0;	/* published again since the scan: its last use */
 	}
@@ -630,7 +626,7 @@ int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 			break;
 		if (n % 16 == 0 && b10t_now() - t0 > COOP_BUDGET_S)
 			break;
-		k = classify(de->d_name, NULL);
+		k = classify(de->d_name, NULL, NULL);
 		if (k != K_UPLOAD && k != K_LOCK)
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)

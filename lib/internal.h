@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "b10t-int.h"
+#include "names.h"
 
 /* Not part of the API: never exported from libb10t.so. */
 #pragma GCC visibility push(hidden)
@@ -77,23 +78,23 @@ int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *file
 
 /*
  * Local staging (lib/local.c, docs/store-protocol.md).  Load stages next to
- * the cache dir as `.<name>.b10t-staging.<tag>.<pid>.<rnd>`, or inside it as
- * `.b10t-staging.<tag>.<pid>.<rnd>` when the dir is a mount point or its
- * parent is not writable; clear renames it aside as
- * `.<name>.b10t-clear.<tag>.<pid>.<rnd>`.  <tag> is "ns<pid ns inode>-<boot
- * id, 8 hex>".  An in-place install moves the staging's entries into the
- * cache dir under the marker B10T_INSTALL_MARKER, a symlink to the staging
- * dir that exists only once the staging was verified whole.
+ * the cache dir (B10T_NAME_STAGING), or inside it (B10T_NAME_INSIDE) when
+ * the dir is a mount point or its parent is not writable; clear renames it
+ * aside (B10T_NAME_CLEAR); the names are lib/names.c's, their tag
+ * "ns<pid ns inode>-<boot id, 8 hex>.<pid>.<rnd>".  An in-place install
+ * moves the staging's entries into the cache dir under the marker
+ * B10T_INSTALL_MARKER, a symlink to the staging dir that exists only once
+ * the staging was verified whole.
  */
-#define B10T_INSTALL_MARKER ".b10t-installing"
 /* A staging of another pid namespace or boot is debris when untouched this long. */
 #define B10T_FOREIGN_MAX_AGE 3600
 /* How often a live load touches its staging dir's mtime, seconds. */
 #define B10T_STAGING_TOUCH_S 5
 
-/* A fresh name for `kind` ("staging", "clear"): next to the cache dir named
- * `base`, or inside it when base is NULL.  -ENAMETOOLONG. */
-int b10t_local_name(char *buf, size_t size, const char *base, const char *kind);
+/* A fresh local name of `kind` (B10T_NAME_STAGING, _CLEAR: next to the
+ * cache dir named `base`; B10T_NAME_INSIDE: base NULL).  -ENAMETOOLONG.
+ * (lib/names.c) */
+int b10t_local_name(char *buf, size_t size, enum b10t_name_kind kind, const char *base);
 /* Whether a top-level cache dir entry has a name b10t keeps for itself (the
  * marker, in-place staging): never packed, never taken from an archive. */
 bool b10t_local_reserved(const char *name);
@@ -165,13 +166,13 @@ int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const c
 
 /*
  * Last use without atime (docs/store-protocol.md, "Last use").  A load
- * records its use of a key's archive as the mtime of the use marker
- * `cache_<key>.used` (B10T_USE_SUFFIX), a small empty file of the store,
- * never by touching the archive: some network filesystems keep no atime
- * (rclone), others move the mtime with it (sshfs).  lib/store.c.
+ * records its use of a key's archive as the mtime of the key's use marker
+ * (B10T_NAME_MARKER), a small empty file of the store, never by touching
+ * the archive: some network filesystems keep no atime (rclone), others
+ * move the mtime with it (sshfs).  lib/store.c.
  */
-#define B10T_USE_SUFFIX ".used"
-/* "cache_<key>.used" into buf; -ENAMETOOLONG, -EINVAL for a bad key. */
+/* The key's use marker name into buf; -ENAMETOOLONG, -EINVAL for a bad key.
+ * (lib/names.c, as the parser) */
 int b10t_use_marker_name(char *buf, size_t size, const char *key);
 /* Whether name is a use marker; its key (NUL-terminated) into key. */
 bool b10t_parse_use_marker(const char *name, char *key, size_t size);

@@ -13,10 +13,10 @@
  * failure of any kind leaves the cache dir as it was and no staging debris.
  *
  * The store is not written on success except for a best-effort last-used
- * time (the key's use marker cache_<key>.used, for gc eviction) and, before looking, the
+ * time (the key's use marker, for gc eviction) and, before looking, the
  * cooperative cleanup of stale uploads and locks (b10t_gc_cooperative).  An archive that is corrupt,
- * hostile or over a cap is renamed aside as cache_<key>.corrupt.<unique>.<ext>
- * so the next save can publish a good one.
+ * hostile or over a cap is renamed aside under a corrupt name
+ * (B10T_NAME_CORRUPT) so the next save can publish a good one.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -102,8 +102,8 @@ static bool same_file(const struct stat *a, const struct stat *b)
 static void move_aside(struct load_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
-	char aside[PATH_MAX], msg[sizeof(ctx->err)];
-	const char *ext = j->info.format == B10T_FMT_GZ ? "tar.gz" : "tar.lz4";
+	char aside[PATH_MAX], msg[sizeof(ctx->err)], name[NAME_MAX + 1], tag[NAME_MAX + 1];
+	struct b10t_name an = { .kind = B10T_NAME_CORRUPT, .format = j->info.format };
 	struct stat a, b;
 	int n;
 
@@ -112,8 +112,12 @@ static void move_aside(struct load_job *j)
 		b10t_debug(ctx, "%s changed meanwhile: not moving it aside", j->path);
 		return;
 	}
-	n = snprintf(aside, sizeof(aside), "%s/cache_%s.corrupt.%ld.%016llx.%s",
-		     j->cfg->store_dir, j->info.key, (long)getpid(), (unsigned long long)b10t_random64(), ext);
+	snprintf(an.key, sizeof(an.key), "%s", j->info.key);
+	an.tag = tag;
+	if (b10t_writer_tag(tag, sizeof(tag), B10T_TAG_PID, '.') < 0 ||
+	    b10t_name_build(name, sizeof(name), &an) < 0)
+		return;
+	n = snprintf(aside, sizeof(aside), "%s/%s", j->cfg->store_dir, name);
 	if (n >= (int)sizeof(aside))
 		return;
 	memcpy(msg, ctx->err, sizeof(msg));
@@ -158,12 +162,12 @@ static int open_staging(struct load_job *j)
 	return 0;
 }
 
-/* Stage inside the cache dir: .b10t-staging.<tag>.<pid>.<rnd> */
+/* Stage inside the cache dir (B10T_NAME_INSIDE). */
 static int make_staging_inside(struct load_job *j)
 {
 	char name[NAME_MAX + 1];
 
-	if (b10t_local_name(name, sizeof(name), NULL, "staging") < 0 ||
+	if (b10t_local_name(name, sizeof(name), B10T_NAME_INSIDE, NULL) < 0 ||
 	    snprintf(j->staging, sizeof(j->staging), "%s/%s", j->target, name) >=
 	    (int)sizeof(j->staging)) {
 		j->staging[0] = '\0';
@@ -182,7 +186,7 @@ static int make_staging_inside(struct load_job *j)
 }
 
 /*
- * Make the staging dir: next to the target, .<name>.b10t-staging.<tag>.<pid>.<rnd>,
+ * Make the staging dir: next to the target (B10T_NAME_STAGING),
  * so one rename() puts it in place; inside the existing cache dir when that
  * cannot work (a mount point, a parent we may not write).
  */
@@ -198,7 +202,7 @@ static int make_staging(struct load_job *j)
 	snprintf(tmp, sizeof(tmp), "%s", j->target);
 	snprintf(parent, sizeof(parent), "%s", dirname(tmp));
 	snprintf(tmp, sizeof(tmp), "%s", j->target);
-	if (b10t_local_name(name, sizeof(name), basename(tmp), "staging") < 0 ||
+	if (b10t_local_name(name, sizeof(name), B10T_NAME_STAGING, basename(tmp)) < 0 ||
 	    snprintf(j->staging, sizeof(j->staging), "%s/%s", strcmp(parent, "/") ? parent : "",
 		     name) >= (int)sizeof(j->staging)) {
 		j->staging[0] = '\0';
@@ -363,7 +367,7 @@ static int install(struct load_job *j)
 	}
 	if (r != 0)
 		return r;
-	if (b10t_local_name(name, sizeof(name), NULL, "staging") < 0 ||
+	if (b10t_local_name(name, sizeof(name), B10T_NAME_INSIDE, NULL) < 0 ||
 	    snprintf(inside, sizeof(inside), "%s/%s", j->target, name) >= (int)sizeof(inside))
 		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
 	if (rename(j->staging, inside) < 0)

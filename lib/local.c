@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Local staging: the names load and clear give their temporary dirs, the
- * install marker of an in-place load, and the debris rules for what a
- * killed process leaves behind.
+ * Local staging: the install marker of an in-place load, and the debris
+ * rules for what a killed process leaves behind.
  *
- * Names (docs/store-protocol.md, "Local staging"):
- *   .<name>.b10t-staging.<tag>.<pid>.<rnd>   a load's staging, next to the cache dir
- *   .b10t-staging.<tag>.<pid>.<rnd>          a load's staging inside the cache dir
- *                                            (a mount point, an unwritable parent)
- *   .<name>.b10t-clear.<tag>.<pid>.<rnd>     a cache dir that clear renamed aside
- *   .b10t-installing                         (inside) symlink to the staging dir whose
- *                                            entries are being moved into place
- * <tag> is "ns<pid namespace inode>-<first 8 hex digits of the boot id>": a pid
- * means something only in its own pid namespace and boot.  Names of older
- * versions have no tag (".<name>.b10t-staging.<pid>.<rnd>").
+ * Names (lib/names.c's table; docs/store-protocol.md, "Local staging"): a
+ * load's staging next to the cache dir (B10T_NAME_STAGING) or inside it
+ * (B10T_NAME_INSIDE: a mount point, an unwritable parent), a cache dir
+ * that clear renamed aside (B10T_NAME_CLEAR), all ending in the writer's
+ * tag "ns<pid namespace inode>-<first 8 hex digits of the boot id>.<pid>.<rnd>":
+ * a pid means something only in its own pid namespace and boot.  Names of
+ * older versions have no namespace part ("<pid>.<rnd>"); the install
+ * marker B10T_INSTALL_MARKER is a symlink to the staging dir whose entries
+ * are being moved into place.
  *
  * Debris rules: a tagged name of our namespace and boot is debris once its
  * pid is gone (kill(pid, 0) answers ESRCH), or after a day (pid reuse).  A
@@ -41,61 +39,6 @@
 #endif
 
 #define DEBRIS_MAX_AGE (24 * 3600)
-#define BASE_MAX 160		/* the cache dir's name, as it appears in a sibling's name */
-#define INSIDE_PREFIX ".b10t-staging."
-
-/* "ns<inode>-<8 hex>" of this process; "" when either cannot be read. */
-static const char *origin_tag(void)
-{
-	static char tag[48];
-	static bool done;
-	char boot[64] = "";
-	struct stat st;
-	FILE *f;
-	size_t i;
-
-	if (done)
-		return tag;
-	done = true;
-	if (stat("/proc/self/ns/pid", &st) < 0)
-		return tag;
-	f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (!f)
-		return tag;
-	if (!fgets(boot, sizeof(boot), f))
-		boot[0] = '\0';
-	fclose(f);
-	for (i = 0; i < 8 && isxdigit((unsigned char)boot[i]); i++)
-		boot[i] = (char)tolower((unsigned char)boot[i]);
-	if (i < 8)
-		return tag;
-	snprintf(tag, sizeof(tag), "ns%llu-%.8s", (unsigned long long)st.st_ino, boot);
-	return tag;
-}
-
-int b10t_local_name(char *buf, size_t size, const char *base, const char *kind)
-{
-	const char *tag = origin_tag();
-	int n;
-
-	/* Without /proc the tag is "ns0-00000000": matches no one, so the
-	 * age rule applies to it everywhere, never the pid rule. */
-	if (base)
-		n = snprintf(buf, size, ".%.*s.b10t-%s.%s.%ld.%016llx", BASE_MAX, base, kind,
-			     tag[0] ? tag : "ns0-00000000", (long)getpid(),
-			     (unsigned long long)b10t_random64());
-	else
-		n = snprintf(buf, size, ".b10t-%s.%s.%ld.%016llx", kind,
-			     tag[0] ? tag : "ns0-00000000", (long)getpid(),
-			     (unsigned long long)b10t_random64());
-	return n < 0 || (size_t)n >= size || n > NAME_MAX ? -ENAMETOOLONG : 0;
-}
-
-bool b10t_local_reserved(const char *name)
-{
-	return !strcmp(name, B10T_INSTALL_MARKER) ||
-	       !strncmp(name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1);
-}
 
 static bool digits(const char **p, unsigned long long *v)
 {
@@ -112,12 +55,12 @@ static bool digits(const char **p, unsigned long long *v)
 }
 
 /*
- * Whether `rest` (the name after "b10t-staging." or "b10t-clear.") with
+ * Whether `rest` (a local name's tag part, names.c's rest_off) with
  * stat `st` is debris now.  -1 when the name is not of our making.
  */
 static int stale(const char *rest, const struct stat *st, time_t now)
 {
-	const char *p = rest, *tag = origin_tag();
+	const char *p = rest, *tag = b10t_origin_tag();
 	unsigned long long ns, pid;
 	bool ours = true;
 
@@ -150,25 +93,16 @@ static int stale(const char *rest, const struct stat *st, time_t now)
 static const char *debris_kind(const char *name, const char *base, const struct stat *st,
 			       time_t now)
 {
-	static const char *const kinds[][2] = {
-		{ ".b10t-staging.", "stale-staging" },
-		{ ".b10t-clear.", "stale-clear" },
-	};
-	size_t blen = strlen(base);
+	struct b10t_name n = { .base = base };
 
-	if (blen > BASE_MAX)
-		blen = BASE_MAX;
-	if (name[0] != '.' || strncmp(name + 1, base, blen))
+	switch (b10t_name_parse(B10T_SIDE_LOCAL, name, &n)) {
+	case B10T_NAME_STAGING:
+		return stale(name + n.rest_off, st, now) == 1 ? "stale-staging" : NULL;
+	case B10T_NAME_CLEAR:
+		return stale(name + n.rest_off, st, now) == 1 ? "stale-clear" : NULL;
+	default:
 		return NULL;
-	name += 1 + blen;
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		size_t klen = strlen(kinds[i][0]);
-
-		if (strncmp(name, kinds[i][0], klen))
-			continue;
-		return stale(name + klen, st, now) == 1 ? kinds[i][1] : NULL;
 	}
-	return NULL;
 }
 
 /* The staging dir the marker in dirfd names, into name[size]; false when none. */
@@ -179,7 +113,8 @@ static bool read_marker(int dirfd, char *name, size_t size)
 	if (n <= 0)
 		return false;
 	name[n] = '\0';
-	return !strncmp(name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1) && !strchr(name, '/');
+	return b10t_name_parse(B10T_SIDE_LOCAL, name, NULL) == B10T_NAME_INSIDE &&
+	       !strchr(name, '/');
 }
 
 /* Debris inside the cache dir: in-place staging of dead loads. */
@@ -209,14 +144,15 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 	b10t_rm_init(&fresh, cfg);	/* the store is never debris, whatever its name */
 	while ((de = readdir(d))) {
 		struct b10t_rm rm = fresh;
+		struct b10t_name n = { 0 };
 		struct stat st;
 
-		if (strncmp(de->d_name, INSIDE_PREFIX, sizeof(INSIDE_PREFIX) - 1) ||
+		if (b10t_name_parse(B10T_SIDE_LOCAL, de->d_name, &n) != B10T_NAME_INSIDE ||
 		    !strcmp(de->d_name, keep))
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 			continue;
-		if (stale(de->d_name + sizeof(INSIDE_PREFIX) - 1, &st, now) != 1)
+		if (stale(de->d_name + n.rest_off, &st, now) != 1)
 			continue;
 		snprintf(shown, sizeof(shown), "%s/%s", base, de->d_name);
 		if (!dry_run && b10t_rm_tree_at(fd, de->d_name, &rm) < 0) {

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store's names and read-only views of it: published archives
- * (cache_<key>.latest.tar.lz4, the reference's .tar.gz), uploads in
- * progress (cache_<key>.incomplete.*), use markers (cache_<key>.used),
- * listing and lookup.  Nothing here writes to the store but
+ * Read-only views of the store: listing and lookup of published archives
+ * and use markers (their names: lib/names.c).  Nothing here writes to the store but
  * b10t_store_mark_used (one utimensat of a load's marker): list and find are
  * what `info` and `list` run against a directory hundreds of replicas share.
  */
@@ -18,137 +16,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-#define PREFIX "cache_"
-#define LATEST ".latest"
-#define INCOMPLETE ".incomplete"
-
-static const char *const format_ext[] = {
-	[B10T_FMT_LZ4] = ".tar.lz4",
-	[B10T_FMT_GZ] = ".tar.gz",
-};
-
-const char *b10t_format_name(enum b10t_format fmt)
-{
-	return fmt == B10T_FMT_GZ ? "gz" : "lz4";
-}
-
-static bool key_char(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	       (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
-}
-
-bool b10t_valid_key(const char *key, size_t len)
-{
-	if (len == 0 || len > NAME_MAX - 32)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!key_char(key[i]))
-			return false;
-	return true;
-}
-
-void b10t_archive_name(char *buf, size_t size, const char *key, enum b10t_format fmt)
-{
-	snprintf(buf, size, PREFIX "%s" LATEST "%s", key, format_ext[fmt]);
-}
-
-static bool ends_with(const char *s, size_t len, const char *suffix, size_t *stem)
-{
-	size_t n = strlen(suffix);
-
-	if (len < n || memcmp(s + len - n, suffix, n))
-		return false;
-	*stem = len - n;
-	return true;
-}
-
-bool b10t_parse_archive_name(const char *name, struct b10t_archive_info *info)
-{
-	size_t len = strlen(name), stem, klen;
-	enum b10t_format fmt;
-
-	if (len > NAME_MAX || strncmp(name, PREFIX, sizeof(PREFIX) - 1))
-		return false;
-	if (ends_with(name, len, LATEST ".tar.lz4", &stem))
-		fmt = B10T_FMT_LZ4;
-	else if (ends_with(name, len, LATEST ".tar.gz", &stem))
-		fmt = B10T_FMT_GZ;
-	else
-		return false;
-	if (stem < sizeof(PREFIX) - 1)
-		return false;	/* "cache_.latest.tar.gz" overlaps itself */
-	klen = stem - (sizeof(PREFIX) - 1);
-	if (!b10t_valid_key(name + sizeof(PREFIX) - 1, klen))
-		return false;
-	if (info) {
-		memset(info, 0, sizeof(*info));
-		memcpy(info->filename, name, len + 1);
-		memcpy(info->key, name + sizeof(PREFIX) - 1, klen);
-		info->key[klen] = '\0';
-		info->format = fmt;
-	}
-	return true;
-}
-
-bool b10t_parse_incomplete_name(const char *name, char *key, size_t size)
-{
-	const char *k = name + sizeof(PREFIX) - 1, *end;
-	size_t klen;
-
-	if (strncmp(name, PREFIX, sizeof(PREFIX) - 1))
-		return false;
-	/* The key has no '.', so the first '.' ends it. */
-	end = strchr(k, '.');
-	if (!end || strncmp(end, INCOMPLETE, sizeof(INCOMPLETE) - 1))
-		return false;
-	if (end[sizeof(INCOMPLETE) - 1] != '.' && end[sizeof(INCOMPLETE) - 1] != '\0')
-		return false;
-	klen = (size_t)(end - k);
-	if (!b10t_valid_key(k, klen))
-		return false;
-	if (key) {
-		if (klen >= size)
-			return false;
-		memcpy(key, k, klen);
-		key[klen] = '\0';
-	}
-	return true;
-}
-
-static void random_hex(char *out, size_t nbytes)
-{
-	uint64_t r[2] = { b10t_random64(), b10t_random64() };
-	const unsigned char *b = (const unsigned char *)r;
-
-	if (nbytes > sizeof(r))
-		nbytes = sizeof(r);
-	for (size_t i = 0; i < nbytes; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
-
-int b10t_incomplete_name(char *buf, size_t size, const char *key)
-{
-	char host[65] = "", rnd[17];
-	int n;
-
-	if (!b10t_valid_key(key, strlen(key)))
-		return -EINVAL;
-	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-		strcpy(host, "host");
-	host[sizeof(host) - 1] = '\0';
-	/* Keep the name one token per dot: the host's dots and oddities go. */
-	for (char *p = host; *p; p++)
-		if (!key_char(*p) || *p == '_')
-			*p = '-';
-	random_hex(rnd, 8);
-	n = snprintf(buf, size, PREFIX "%s" INCOMPLETE ".%s.%ld.%s.tar.lz4", key, host,
-		     (long)getpid(), rnd);
-	if (n < 0 || (size_t)n >= size || n > NAME_MAX)
-		return -ENAMETOOLONG;
-	return 0;
-}
 
 /*
  * ESTALE: an NFS client used a file handle the server no longer knows (the
@@ -181,36 +48,6 @@ static DIR *opendir_fresh(const char *path)
 	if (!d && errno == ESTALE)
 		d = opendir(path);
 	return d;
-}
-
-int b10t_use_marker_name(char *buf, size_t size, const char *key)
-{
-	int n;
-
-	if (!b10t_valid_key(key, strlen(key)))
-		return -EINVAL;
-	n = snprintf(buf, size, PREFIX "%s" B10T_USE_SUFFIX, key);
-	if (n < 0 || (size_t)n >= size || n > NAME_MAX)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-bool b10t_parse_use_marker(const char *name, char *key, size_t size)
-{
-	size_t len = strlen(name), stem, klen;
-
-	if (len > NAME_MAX || strncmp(name, PREFIX, sizeof(PREFIX) - 1) ||
-	    !ends_with(name, len, B10T_USE_SUFFIX, &stem) || stem < sizeof(PREFIX) - 1)
-		return false;
-	klen = stem - (sizeof(PREFIX) - 1);
-	/* A valid key has no dot: "cache_a.latest.used" is no marker. */
-	if (!b10t_valid_key(name + sizeof(PREFIX) - 1, klen) || (key && klen >= size))
-		return false;
-	if (key) {
-		memcpy(key, name + sizeof(PREFIX) - 1, klen);
-		key[klen] = '\0';
-	}
-	return true;
 }
 
 int64_t b10t_last_used(const struct stat *archive, const struct stat *marker)

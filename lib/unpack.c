@@ -786,6 +786,9 @@ static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t 
 				      archive_error_string(u->a));
 	if (check_end && !(u->tail = malloc(TAIL_SIZE)))
 		return b10t_set_error(u->ctx, ENOMEM, "reading the archive: out of memory");
+	if (fmt == B10T_FMT_ZSTD)	/* named in the store, not read by this build */
+		return b10t_set_error(u->ctx, EPROTONOSUPPORT,
+				      "reading the archive: this b10t cannot read zstd archives");
 	if (fmt == B10T_FMT_GZ)
 		r = b10t_gzr_new(&u->g, in_fd, read_size);
 	else
