@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the archive layer (pack.c, unpack.c, lz4io.c, gzio.c,
- * rules.c): the lz4 frame writer and reader, the gzip reader, and the path
- * rules that pack and unpack share so that pack never writes a member that
- * unpack would refuse.
+ * Internals of the archive layer (pack.c, unpack.c, lz4w.c, lz4r.c,
+ * gzio.c, bufq.c, progress.c, rules.c): the lz4 frame writer and reader,
+ * the gzip reader, the buffer queue the readers' threads share, and the
+ * path rules that pack and unpack share so that pack never writes a member
+ * that unpack would refuse.
  */
 #ifndef B10T_ARCHIVE_INT_H
 #define B10T_ARCHIVE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,39 @@
 
 /* lz4 frames: 4 MB blocks, linked, block and content checksums. */
 #define B10T_LZ4_BLOCK (4u << 20)
+#define B10T_LZ4_DICT (64u << 10)	/* what a linked block may refer back to */
+#define B10T_LZ4_MAGIC 0x184D2204u
+
+/*
+ * bufq.c: whole buffers handed from a decoder thread to its consumer, in
+ * order, B10T_BUFQ_LEN of them allocated once.  Either side may stop the
+ * queue; the other then gets NULL / false.  A full chunk with data NULL is
+ * the decoder's "no more" (at the end or after a failure).
+ */
+#define B10T_BUFQ_LEN 3
+struct b10t_chunk {
+	char *data;
+	size_t len;
+};
+struct b10t_bufq {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct b10t_chunk full[B10T_BUFQ_LEN + 1];	/* produced, not yet consumed */
+	size_t nfull, head;
+	char *free[B10T_BUFQ_LEN + 1];			/* empty buffers */
+	size_t nfree;
+	bool stop;					/* either side gave up */
+};
+int b10t_bufq_init(struct b10t_bufq *q, size_t bufsize);
+/* Frees every buffer, those in the queue and the one or two held outside. */
+void b10t_bufq_destroy(struct b10t_bufq *q, char *extra1, char *extra2);
+/* An empty buffer; NULL once stopped. */
+char *b10t_bufq_get_free(struct b10t_bufq *q);
+void b10t_bufq_put_free(struct b10t_bufq *q, char *b);
+void b10t_bufq_put_full(struct b10t_bufq *q, struct b10t_chunk c);
+/* The next produced buffer; false once stopped (the rest dropped unread). */
+bool b10t_bufq_get_full(struct b10t_bufq *q, struct b10t_chunk *c);
+void b10t_bufq_stop(struct b10t_bufq *q);
 
 /*
  * The frame writer: takes the tar stream in any pieces, compresses whole
@@ -85,7 +120,7 @@ const char *b10t_gzr_error(const struct b10t_gzr *g);
 void b10t_gzr_free(struct b10t_gzr *g);
 
 /*
- * Progress of pack and unpack: the context's callback (if any) every 64
+ * progress.c: progress of pack and unpack: the context's callback (if any) every 64
  * entries or 4 MiB, and once with done.
  */
 struct b10t_progress_gate {

@@ -5,7 +5,7 @@
  * The walk is our own (openat, no symlink ever followed, names sorted per
  * directory so the same tree gives the same archive).  libarchive writes the
  * tar headers into our callback, which stages the stream for the lz4 writer
- * (lz4io.c); with two cores the compression runs in its own thread.
+ * (lz4w.c); with two cores the compression runs in its own thread.
  *
  * Only what unpack accepts goes in (b10t_member_refusal, rules.c, is the
  * one list): an entry it refuses is left out with one warning and counted

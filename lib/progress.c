@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What pack and unpack share beyond the codecs: the progress throttle and
+ * whether a second thread can help.
+ */
+#include <sched.h>
+#include <unistd.h>
+
+#include "archive-int.h"
+#include "internal.h"
+
+bool b10t_use_threads(void)
+{
+	cpu_set_t set;
+
+	/* The CPUs we may run on (taskset, cgroup cpusets), not the machine's. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return CPU_COUNT(&set) > 1;
+	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+}
+
+void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
+			const struct b10t_pack_stats *st, bool done)
+{
+	struct b10t_progress pr = { .files = st->files, .bytes = st->bytes, .done = done };
+
+	if (!ctx->progress)
+		return;
+	if (!done && st->files - g->files < 64 && st->bytes - g->bytes < (4u << 20))
+		return;
+	g->files = st->files;
+	g->bytes = st->bytes;
+	ctx->progress(ctx->progress_arg, &pr);
+}
