@@ -4,8 +4,6 @@
 
 #include "cmd.h"
 
-const struct verb_option clear_options[] = { { { 0 }, NULL, NULL } };
-
 static cJSON *clear_json(const struct cmd *c, const struct b10t_result *res)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -19,16 +17,10 @@ static cJSON *clear_json(const struct cmd *c, const struct b10t_result *res)
 	return o;
 }
 
-int cmd_clear(struct cmd *c, int argc, char **argv)
+int cmd_clear(struct cmd *c)
 {
 	struct b10t_result res;
 	char size[32];
-	int i = cmd_parse(c, verb_find("clear"), argc, argv, NULL, NULL);
-
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 
 	if (b10t_clear(&c->ctx, &c->cfg, &res) < 0)
 		return cmd_fail(c, clear_json(c, &res));

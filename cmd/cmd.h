@@ -13,14 +13,21 @@
 
 #define EXIT_USAGE 2
 
+struct verb;
+
 /* One invocation: global state shared by main and the verb. */
 struct cmd {
 	const char *verb;		/* "load", or "b10t" before dispatch */
+	const struct verb *v;		/* the verb being run, NULL before dispatch */
 	bool json;
 	bool quiet;
 	int verbose;
+	bool cache_dir_given;		/* --cache-dir was on the command line */
+	int argc;			/* the verb's operands, after its options */
+	char **argv;
 	struct b10t_ctx ctx;
 	struct b10t_config cfg;
+	struct b10t_envkey key;		/* computed before run for VERB_KEY */
 };
 
 /* A verb's own option: a long option, and how --help shows it. */
@@ -30,28 +37,46 @@ struct verb_option {
 	const char *help;
 };
 
+/* What a verb needs before its run() is called (struct verb's flags). */
+enum verb_flags {
+	VERB_KEY = 1 << 0,	/* computes the environment key into c->key first */
+	VERB_STORE = 1 << 1,	/* reads the store: --store, --fs-enabled, timeouts */
+	VERB_CACHE = 1 << 2,	/* reads or writes the local cache dir */
+	VERB_PUBLISH = 1 << 3,	/* publishes: the size and concurrency caps */
+	VERB_SCHEME = 1 << 4,	/* may compute the key itself (VERB_KEY implies it) */
+};
+
+/*
+ * One verb: what every verb would otherwise repeat lives here, and
+ * verb_run() does it before run(): parsing the verb's options (handed to
+ * on_opt) and the common ones, --help, the operand count, the key.
+ */
 struct verb {
 	const char *name;
-	int (*run)(struct cmd *c, int argc, char **argv);
+	int (*run)(struct cmd *c);	/* returns the exit code */
 	const char *args;		/* synopsis after the options, or "" */
 	const char *summary;		/* one line, for --help and --list-cmds */
-	const struct verb_option *options;	/* terminated by a zero .opt.name */
+	unsigned min_args, max_args;	/* operands */
+	unsigned flags;			/* enum verb_flags */
+	const struct verb_option *options;	/* NULL, or ended by a zero .opt.name */
+	/* One of options: its .opt.val and argument.  0, or -1 after a usage error. */
+	int (*on_opt)(struct cmd *c, int val, const char *arg);
 };
 
 extern const struct verb verbs[];
 extern const size_t verbs_count;
 const struct verb *verb_find(const char *name);
+/* Parse the verb's arguments, check them, then run it: the exit code. */
+int verb_run(struct cmd *c, const struct verb *v, int argc, char **argv);
 
 /*
- * Parse the verb's arguments: its own options (handed to on_opt with the
+ * Parse the verb's arguments: its own options (handed to v->on_opt with the
  * option's val and optarg) and the common ones (--json, -q, -v, -h and every
  * setting's option).  Returns the index of the first operand, or -1 after
  * printing a usage error (the caller exits EXIT_USAGE), or -2 after --help
  * (exit 0).
  */
-int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
-	      int (*on_opt)(struct cmd *c, int val, const char *arg, void *data),
-	      void *data);
+int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv);
 
 /* Print "b10t VERB: error: ..." and, for usage, the --help hint. */
 void cmd_error(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -92,33 +117,35 @@ void cmd_progress_setup(struct cmd *c, const char *what);
 void cmd_progress_end(struct cmd *c);
 
 /*
- * Print the result of load or save (cmd/result.c): JSON, or one line such as
+ * The result of load or save: JSON, or one line such as
  * "load: SUCCESS: 12 files, 1.2 MiB from NAME (0.3 MiB) in 0.01 s" where
  * `prep` is "from" or "to"; failures through cmd_fail().  Returns the exit code.
  */
 int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *prep);
-/* The whole of load and save: options, key, fn with a progress bar, result. */
-int cmd_transfer(struct cmd *c, int argc, char **argv,
-		 int (*fn)(struct b10t_ctx *ctx, const struct b10t_config *cfg,
-			   const struct b10t_envkey *key, struct b10t_result *res),
-		 const char *prep);
+/*
+ * SIGINT/SIGTERM/SIGHUP stop load or save cleanly (the library sees
+ * ctx.cancel); cmd_stopped() turns exit 1 into 128 + the signal.
+ */
+void cmd_stop_signals(struct cmd *c);
+int cmd_stopped(int code);
 
 /* Compute the environment key, reporting errors. 0 or exit code. */
 int cmd_envkey(struct cmd *c, struct b10t_envkey *key);
 
-int cmd_clear(struct cmd *c, int argc, char **argv);
-int cmd_doctor(struct cmd *c, int argc, char **argv);
-int cmd_envkey_verb(struct cmd *c, int argc, char **argv);
-int cmd_gc(struct cmd *c, int argc, char **argv);
-int cmd_info(struct cmd *c, int argc, char **argv);
-int cmd_list(struct cmd *c, int argc, char **argv);
-int cmd_load(struct cmd *c, int argc, char **argv);
-int cmd_save(struct cmd *c, int argc, char **argv);
-int cmd_vllm(struct cmd *c, int argc, char **argv);
+/* The verbs (main.c's table): run, and the options of those that have any. */
+int cmd_clear(struct cmd *c);
+int cmd_doctor(struct cmd *c);
+int cmd_envkey_verb(struct cmd *c);
+int cmd_gc(struct cmd *c);
+int cmd_info(struct cmd *c);
+int cmd_list(struct cmd *c);
+int cmd_load(struct cmd *c);
+int cmd_save(struct cmd *c);
+int cmd_vllm(struct cmd *c);
 
-extern const struct verb_option no_options[];
-extern const struct verb_option clear_options[], doctor_options[], envkey_options[], gc_options[],
-	info_options[], list_options[], load_options[], save_options[],
-	vllm_options[];
+extern const struct verb_option gc_options[], list_options[], vllm_options[];
+int gc_opt(struct cmd *c, int val, const char *arg);
+int list_opt(struct cmd *c, int val, const char *arg);
+int vllm_opt(struct cmd *c, int val, const char *arg);
 
 #endif

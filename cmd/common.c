@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* What every verb shares: options, errors, JSON, the progress bar. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,6 @@
 #include "cmd.h"
 
 enum { OPT_JSON = 0x200, OPT_SETTING = 0x1000 };
-
-const struct verb_option no_options[] = { { { 0 }, NULL, NULL } };
 
 static const struct verb_option common_options[] = {
 	{ { "json", no_argument, NULL, OPT_JSON }, NULL, "print the result as one JSON object" },
@@ -30,31 +30,45 @@ static size_t count_options(const struct verb_option *o)
 	return n;
 }
 
+/*
+ * git's padding rule (parse-options.c): the help starts in column
+ * OPTS_WIDTH + GAP; an option too long for its column puts its help on the
+ * next line at that column, so no help text starts off the column.
+ */
+#define OPTS_WIDTH 26
+#define OPTS_GAP 2
+
 static void print_option(FILE *out, const struct option *o, const char *metavar,
 			 const char *help)
 {
-	char left[64];
 	int shortopt = o->val > 0 && o->val < 0x80 && o->val != '?';
+	int pos;
 
 	if (shortopt)
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->val, o->name,
-			 metavar ? " " : "", metavar ? metavar : "");
+		pos = fprintf(out, "  -%c, --%s", o->val, o->name);
 	else
-		snprintf(left, sizeof(left), "    --%s%s%s", o->name,
-			 metavar ? " " : "", metavar ? metavar : "");
-	fprintf(out, "  %-28s %s\n", left, help);
+		pos = fprintf(out, "      --%s", o->name);
+	if (metavar)
+		pos += fprintf(out, " %s", metavar);
+	if (pos > OPTS_WIDTH) {
+		fputc('\n', out);
+		pos = 0;
+	}
+	fprintf(out, "%*s%s\n", OPTS_WIDTH + OPTS_GAP - pos, "", help);
 }
 
 void cmd_help(const struct verb *v, FILE *out)
 {
-	if (v) {
-		fprintf(out, "Usage: b10t %s [OPTIONS]%s%s\n\n%s.\n", v->name,
-			v->args[0] ? " " : "", v->args, v->summary);
-		if (count_options(v->options)) {
-			fprintf(out, "\nOptions:\n");
-			for (const struct verb_option *o = v->options; o->opt.name; o++)
-				print_option(out, &o->opt, o->metavar, o->help);
-		}
+	bool top = !strcmp(v->name, "b10t");
+
+	if (!top)
+		fprintf(out, "Usage: b10t %s [OPTIONS]%s%s\n\n%c%s.\n", v->name,
+			v->args[0] ? " " : "", v->args, toupper((unsigned char)v->summary[0]),
+			v->summary + 1);
+	if (count_options(v->options)) {
+		fprintf(out, "\nOptions:\n");
+		for (const struct verb_option *o = v->options; o->opt.name; o++)
+			print_option(out, &o->opt, o->metavar, o->help);
 	}
 	fprintf(out, "\nCommon options:\n");
 	for (const struct verb_option *o = common_options; o->opt.name; o++)
@@ -68,8 +82,7 @@ void cmd_help(const struct verb *v, FILE *out)
 		snprintf(help, sizeof(help), "%s [%s]", s->help, s->env);
 		print_option(out, &o, s->metavar, help);
 	}
-	if (v)
-		fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n");
+	fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n");
 }
 
 static void vreport(struct cmd *c, const char *fmt, va_list ap)
@@ -99,6 +112,18 @@ int cmd_usage_error(struct cmd *c, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "Try 'b10t %s%s--help' for more information.\n",
 		top ? "" : c->verb, top ? "" : " ");
+	if (c->json) {	/* a pipeline reading stdout gets an object too */
+		cJSON *o = cJSON_CreateObject();
+		char msg[1024];
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		cJSON_AddStringToObject(o, "status", "ERROR");
+		cJSON_AddStringToObject(o, "error", msg);
+		cJSON_AddBoolToObject(o, "usage_error", true);
+		cmd_print_json(c, o);
+	}
 	return EXIT_USAGE;
 }
 
@@ -110,9 +135,7 @@ static void log_to_stderr(void *arg, enum b10t_log_level level, const char *msg)
 	fprintf(stderr, "b10t %s: %s: %s\n", c->verb, names[level], esc_msg(msg));
 }
 
-int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
-	      int (*on_opt)(struct cmd *c, int val, const char *arg, void *data),
-	      void *data)
+int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 {
 	size_t nv = count_options(v->options), nc = count_options(common_options);
 	size_t n = nv + nc + b10t_settings_count;
@@ -120,6 +143,12 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
 	bool top = !strcmp(v->name, "b10t");
 	int r = 0, ch;
 
+	/* --json after a bad option still makes the usage error an object. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (top && argv[i][0] != '-')
+			break;	/* the verb: its options are its own */
+		c->json |= !strcmp(argv[i], "--json");
+	}
 	if (!opts) {
 		cmd_error(c, "out of memory");
 		return -1;
@@ -166,12 +195,13 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
 				char origin[64];
 
 				snprintf(origin, sizeof(origin), "--%s", s->option);
+				c->cache_dir_given |= !strcmp(s->env, "TORCHINDUCTOR_CACHE_DIR");
 				if (b10t_config_set(&c->ctx, &c->cfg, s->env, optarg, origin) < 0) {
 					cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 					free(opts);
 					exit(1);	/* a bad value: exit 1 and touch nothing */
 				}
-			} else if (!on_opt || on_opt(c, ch, optarg, data) < 0) {
+			} else if (!v->on_opt || v->on_opt(c, ch, optarg) < 0) {
 				r = -1;
 			}
 		}
@@ -190,6 +220,27 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv,
 	c->ctx.log_arg = c;
 	c->ctx.log_level = c->verbose ? B10T_LOG_DEBUG : c->quiet ? B10T_LOG_ERROR : B10T_LOG_WARN;
 	return optind;
+}
+
+int verb_run(struct cmd *c, const struct verb *v, int argc, char **argv)
+{
+	int i, n, r;
+
+	c->verb = v->name;
+	c->v = v;
+	i = cmd_parse(c, v, argc, argv);
+	if (i < 0)
+		return i == -2 ? 0 : EXIT_USAGE;
+	n = argc - i;
+	if ((unsigned)n > v->max_args)
+		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i + v->max_args]));
+	if ((unsigned)n < v->min_args)
+		return cmd_usage_error(c, "missing operand: %s", v->args);
+	c->argc = n;
+	c->argv = argv + i;
+	if ((v->flags & VERB_KEY) && (r = cmd_envkey(c, &c->key)) != 0)
+		return r;
+	return v->run(c);
 }
 
 int cmd_exit_code(enum b10t_status status)
@@ -273,6 +324,100 @@ const char *human_bytes(uint64_t bytes, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%.1f %s", v, units[u]);
 	return buf;
+}
+
+/* ---- load and save: the result, stop signals ----------------------- */
+
+/* The fields every result has, after "status" (added by the caller). */
+static cJSON *result_json(cJSON *o, const struct b10t_result *res)
+{
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "environment_key", res->environment_key);
+	if (res->archive[0])
+		cJSON_AddStringToObject(o, "archive", res->archive);
+	else
+		cJSON_AddNullToObject(o, "archive");
+	json_add_u64(o, "files", res->files);
+	json_add_u64(o, "bytes", res->bytes);
+	json_add_u64(o, "archive_bytes", res->archive_bytes);
+	json_add_u64(o, "skipped_entries", res->skipped);
+	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
+	if (res->reason[0])
+		cJSON_AddStringToObject(o, "reason", res->reason);
+	if (res->saved_cache_dir[0])
+		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
+	return o;
+}
+
+int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *prep)
+{
+	char b[32], ab[32];
+	const char *name;
+
+	if (r < 0 || res->status == B10T_ERROR)
+		return cmd_fail(c, result_json(cJSON_CreateObject(), res));
+	if (c->json) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o) {
+			b10t_set_error(&c->ctx, ENOMEM, "out of memory");
+			return cmd_fail(c, NULL);
+		}
+		cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
+		if (cmd_print_json(c, result_json(o, res)) < 0)
+			return 1;
+		return cmd_exit_code(res->status);
+	}
+	if (res->status != B10T_SUCCESS) {
+		printf("%s: %s: %s\n", c->verb, b10t_status_name(res->status),
+		       esc_msg(res->reason));
+		return cmd_exit_code(res->status);
+	}
+	name = strrchr(res->archive, '/');
+	name = name ? name + 1 : res->archive;
+	printf("%s: SUCCESS: %" PRIu64 " files, %s %s %s (%s) in %.2f s", c->verb,
+	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
+	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
+	if (res->skipped)	/* each one named in a warning on stderr */
+		printf(", %" PRIu64 " %s left out", res->skipped,
+		       res->skipped == 1 ? "entry" : "entries");
+	printf("\n");
+	return cmd_exit_code(res->status);
+}
+
+static volatile sig_atomic_t stop_signal;
+
+/* First SIGINT/SIGTERM/SIGHUP: stop cleanly; a second one kills at once. */
+static void on_stop_signal(int sig)
+{
+	if (stop_signal) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	stop_signal = sig;
+}
+
+void cmd_stop_signals(struct cmd *c)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
+	struct sigaction old;
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* A signal ignored by whoever started us (nohup, `&`) stays ignored. */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+	c->ctx.cancel = &stop_signal;
+}
+
+int cmd_stopped(int code)
+{
+	/* Stopped by a signal: cleaned up, and the shell's usual 128 + N. */
+	return code == 1 && stop_signal ? 128 + stop_signal : code;
 }
 
 /* ---- progress bar ---------------------------------------------------- */

@@ -11,8 +11,6 @@
 
 #include "cmd.h"
 
-const struct verb_option doctor_options[] = { { { 0 }, NULL, NULL } };
-
 static cJSON *fs_json(const struct b10t_fs_info *fs)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -147,15 +145,11 @@ static void doctor_text(const struct cmd *c, const struct b10t_doctor *d)
 	printf("%-22s %s\n", "verdict:", esc_msg(d->verdict));
 }
 
-int cmd_doctor(struct cmd *c, int argc, char **argv)
+int cmd_doctor(struct cmd *c)
 {
 	static struct b10t_doctor d;
-	int i = cmd_parse(c, verb_find("doctor"), argc, argv, NULL, NULL), r;
+	int r;
 
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
 	b10t_doctor(&c->cfg, &d);
 	if (c->json)
 		r = cmd_print_json(c, doctor_json(c, &d)) < 0;

@@ -2,8 +2,6 @@
 /* b10t envkey: print this environment's key and what it was made from. */
 #include "cmd.h"
 
-const struct verb_option envkey_options[] = { { { 0 }, NULL, NULL } };
-
 static cJSON *envkey_json(const struct b10t_envkey *key)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -21,22 +19,15 @@ static cJSON *envkey_json(const struct b10t_envkey *key)
 	return o;
 }
 
-int cmd_envkey_verb(struct cmd *c, int argc, char **argv)
+int cmd_envkey_verb(struct cmd *c)
 {
-	struct b10t_envkey key;
-	int i = cmd_parse(c, verb_find("envkey"), argc, argv, NULL, NULL), r;
+	const struct b10t_envkey *key = &c->key;
 
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
-	if ((r = cmd_envkey(c, &key)))
-		return r;
 	if (c->json)
-		return cmd_print_json(c, envkey_json(&key)) ? 1 : 0;
+		return cmd_print_json(c, envkey_json(key)) ? 1 : 0;
 	if (c->verbose)
-		for (size_t k = 0; k < key.n; k++)
-			fprintf(stderr, "%s=%s (%s)\n", key.comp[k].name,
-				esc(key.comp[k].value), esc(key.comp[k].source));
-	return printf("%s\n", key.key) < 0 ? 1 : 0;
+		for (size_t k = 0; k < key->n; k++)
+			fprintf(stderr, "%s=%s (%s)\n", key->comp[k].name,
+				esc(key->comp[k].value), esc(key->comp[k].source));
+	return printf("%s\n", key->key) < 0 ? 1 : 0;
 }

@@ -25,15 +25,19 @@ const struct verb_option gc_options[] = {
 	{ { 0 }, NULL, NULL },
 };
 
-struct gc_args {
+/*
+ * The options as given; cmd_gc() lays them over the defaults that the
+ * settings (parsed in any order with them) make.
+ */
+static struct gc_args {
 	struct b10t_gc_opts o;
 	bool stale_set;
 	char **keep;
-};
+} gc_args;
 
-static int gc_opt(struct cmd *c, int val, const char *arg, void *data)
+int gc_opt(struct cmd *c, int val, const char *arg)
 {
-	struct gc_args *a = data;
+	struct gc_args *a = &gc_args;
 	struct b10t_archive_info info;
 	char **keep;
 	size_t len;
@@ -122,24 +126,24 @@ static void gc_text(const struct b10t_gc_result *res)
 	       res->kept, res->kept == 1 ? "" : "s");
 }
 
-int cmd_gc(struct cmd *c, int argc, char **argv)
+int cmd_gc(struct cmd *c)
 {
-	struct gc_args a = { 0 };
+	struct gc_args a = gc_args;
 	struct b10t_gc_result res;
-	struct b10t_envkey key;
-	int i, r, code;
+	struct b10t_envkey *key = &c->key;
+	int r, code;
 
+	/* The defaults from the settings, then what the options set. */
 	b10t_gc_opts_init(&a.o, &c->cfg);
-	i = cmd_parse(c, verb_find("gc"), argc, argv, gc_opt, &a);
-	if (i >= 0 && i < argc)
-		i = (cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i])), -1);
-	if (i < 0) {
-		gc_args_free(&a);
-		return i == -2 ? 0 : EXIT_USAGE;
-	}
-	/* --incomplete-timeout may come after gc_opts_init: --stale wins, else it. */
-	if (!a.stale_set)
-		a.o.stale_s = c->cfg.incomplete_timeout_s;
+	if (a.stale_set)
+		a.o.stale_s = gc_args.o.stale_s;
+	if ((a.o.max_age_set = gc_args.o.max_age_set))
+		a.o.max_age_s = gc_args.o.max_age_s;
+	if ((a.o.max_size_set = gc_args.o.max_size_set))
+		a.o.max_size = gc_args.o.max_size;
+	a.o.all = gc_args.o.all;
+	a.o.dry_run = gc_args.o.dry_run;
+	a.o.n_keep = gc_args.o.n_keep;
 	a.o.keep = (const char *const *)a.keep;
 
 	/* The key costs a GPU probe: only when eviction may need it. */
@@ -148,11 +152,11 @@ int cmd_gc(struct cmd *c, int argc, char **argv)
 			gc_args_free(&a);
 			return cmd_fail(c, NULL);
 		}
-		if ((code = cmd_envkey(c, &key)) != 0) {
+		if ((code = cmd_envkey(c, key)) != 0) {
 			gc_args_free(&a);
 			return code;
 		}
-		a.o.current_key = key.key;
+		a.o.current_key = key->key;
 	}
 
 	r = b10t_gc(&c->ctx, &c->cfg, &a.o, &res);

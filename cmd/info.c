@@ -14,8 +14,6 @@
 
 #include "cmd.h"
 
-const struct verb_option info_options[] = { { { 0 }, NULL, NULL } };
-
 struct info {
 	struct b10t_envkey key;
 	bool local_exists;
@@ -167,18 +165,13 @@ static void info_text(const struct cmd *c, const struct info *in)
 		       in->store_error[0] ? "unreadable" : "none");
 }
 
-int cmd_info(struct cmd *c, int argc, char **argv)
+int cmd_info(struct cmd *c)
 {
 	static struct info in;
 	double t0 = b10t_now();
-	int i = cmd_parse(c, verb_find("info"), argc, argv, NULL, NULL), r;
+	int r;
 
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
-	if ((r = cmd_envkey(c, &in.key)) != 0)
-		return r;
+	in.key = c->key;
 	gather(c, &in);
 	b10t_debug(&c->ctx, "info took %.1f ms", (b10t_now() - t0) * 1e3);
 	if (c->json) {

@@ -23,9 +23,9 @@ const struct verb_option list_options[] = {
 	{ { 0 }, NULL, NULL },
 };
 
-struct list_args {
+static struct {
 	bool manifest;
-};
+} args;
 
 struct listing {
 	struct b10t_envkey key;
@@ -36,13 +36,11 @@ struct listing {
 	bool current_exists;
 };
 
-static int list_opt(struct cmd *c, int val, const char *arg, void *data)
+int list_opt(struct cmd *c, int val, const char *arg)
 {
-	struct list_args *a = data;
-
 	if (val != OPT_MANIFEST)
 		return -1;
-	a->manifest = true;
+	args.manifest = true;
 	return 0;
 }
 
@@ -178,19 +176,13 @@ static void listing_free(struct listing *l)
 	free(l->v);
 }
 
-int cmd_list(struct cmd *c, int argc, char **argv)
+int cmd_list(struct cmd *c)
 {
 	static struct listing l;
-	struct list_args args = { 0 };
 	double t0 = b10t_now();
-	int i = cmd_parse(c, verb_find("list"), argc, argv, list_opt, &args), r = 0;
+	int r = 0;
 
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
-	if ((r = cmd_envkey(c, &l.key)) != 0)
-		return r;
+	l.key = c->key;
 	b10t_debug(&c->ctx, "environment key %s in %.1f ms", l.key.key, (b10t_now() - t0) * 1e3);
 	t0 = b10t_now();
 

@@ -10,12 +10,20 @@
  * (a corrupt name, lib/names.c) so the next save can publish a good one.
  * Otherwise load writes nothing to the store except, best effort, the
  * archive's access time (its last use, which gc eviction reads).
+ *
+ * The verb table gives it the key (c->key) and no operands; a signal stops
+ * the extraction cleanly (staging removed) and exits 128 + N.
  */
 #include "cmd.h"
 
-const struct verb_option load_options[] = { { { 0 }, NULL, NULL } };
-
-int cmd_load(struct cmd *c, int argc, char **argv)
+int cmd_load(struct cmd *c)
 {
-	return cmd_transfer(c, argc, argv, b10t_load, "from");
+	struct b10t_result res;
+	int r;
+
+	cmd_stop_signals(c);
+	cmd_progress_setup(c, "load");
+	r = b10t_load(&c->ctx, &c->cfg, &c->key, &res);
+	cmd_progress_end(c);
+	return cmd_stopped(cmd_result(c, &res, r, "from"));
 }

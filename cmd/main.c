@@ -8,18 +8,34 @@
 
 #include "cmd.h"
 
-/* Sorted by name; --help, --list-cmds and the completions follow it. */
+static int cmd_help_verb(struct cmd *c);
+
+/*
+ * Sorted by name; --help, --list-cmds and the completions follow it.
+ * Columns: name, run, operands, summary, min and max operands, what the
+ * verb needs (enum verb_flags), its own options and their callback.
+ */
 const struct verb verbs[] = {
-	{ "clear", cmd_clear, "", "remove the local cache dir", clear_options },
-	{ "doctor", cmd_doctor, "", "probe what the store's filesystem can do", doctor_options },
-	{ "envkey", cmd_envkey_verb, "", "print this environment's key", envkey_options },
-	{ "gc", cmd_gc, "", "remove stale debris and evict old archives", gc_options },
-	{ "help", NULL, "[VERB]", "show help for b10t or a verb", no_options },
-	{ "info", cmd_info, "", "status of this environment's caches", info_options },
-	{ "list", cmd_list, "", "list the archives in the store", list_options },
-	{ "load", cmd_load, "", "extract this environment's archive into the cache dir", load_options },
-	{ "save", cmd_save, "", "publish the cache dir to the store", save_options },
-	{ "vllm", cmd_vllm, "", "beside vllm serve: load, or save once vLLM is ready", vllm_options },
+	{ "clear", cmd_clear, "", "remove the local cache dir",
+	  0, 0, VERB_CACHE | VERB_STORE, NULL, NULL },
+	{ "doctor", cmd_doctor, "", "probe what the store's filesystem can do",
+	  0, 0, VERB_CACHE | VERB_STORE, NULL, NULL },
+	{ "envkey", cmd_envkey_verb, "", "print this environment's key",
+	  0, 0, VERB_KEY, NULL, NULL },
+	{ "gc", cmd_gc, "", "remove stale debris and evict old archives",
+	  0, 0, VERB_STORE | VERB_SCHEME, gc_options, gc_opt },
+	{ "help", cmd_help_verb, "[VERB]", "show help for b10t or a verb",
+	  0, 1, 0, NULL, NULL },
+	{ "info", cmd_info, "", "status of this environment's caches",
+	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE, NULL, NULL },
+	{ "list", cmd_list, "", "list the archives in the store",
+	  0, 0, VERB_KEY | VERB_STORE, list_options, list_opt },
+	{ "load", cmd_load, "", "extract this environment's archive into the cache dir",
+	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE, NULL, NULL },
+	{ "save", cmd_save, "", "publish the cache dir to the store",
+	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE | VERB_PUBLISH, NULL, NULL },
+	{ "vllm", cmd_vllm, "", "beside vllm serve: load, or save once vLLM is ready",
+	  0, 0, VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_PUBLISH, vllm_options, vllm_opt },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);
 
@@ -31,60 +47,118 @@ const struct verb *verb_find(const char *name)
 	return NULL;
 }
 
-static void main_help(FILE *out)
+/* Levenshtein distance of two short strings (each under 64 bytes). */
+static size_t edit_distance(const char *a, const char *b)
 {
-	fprintf(out, "Usage: b10t [OPTIONS] VERB [OPTIONS]\n\n"
-		     "Share torch.compile caches between replicas through a shared directory.\n\n"
-		     "Verbs:\n");
-	for (size_t i = 0; i < verbs_count; i++)
-		fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
-	fprintf(out, "\nOptions:\n"
-		     "      --version            print the version and exit\n"
-		     "      --list-cmds          print the verbs, one a line\n");
-	cmd_help(NULL, out);
-	fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n"
-		     "Run 'b10t help VERB' for a verb's options.\n");
+	size_t la = strlen(a), lb = strlen(b), row[64], prev, tmp;
+
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = prev + (a[i - 1] != b[j - 1]);	/* substitute */
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;			/* delete */
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;			/* insert */
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
 }
 
-static int help_verb(struct cmd *c, int argc, char **argv)
+/*
+ * "unknown verb 'lod'; did you mean 'load'?": the verbs nearest by edit
+ * distance, when it is small against the name (at most 2, and under half
+ * its length), so "x" or "frobnicate" get no guess, as git's typo help.
+ */
+static int unknown_verb(struct cmd *c, const char *name)
+{
+	char hint[256] = "";
+	size_t best = (size_t)-1, len = strlen(name), limit = len / 2 < 2 ? len / 2 : 2, n = 0;
+
+	if (len < 64) {
+		for (size_t i = 0; i < verbs_count; i++) {
+			size_t d = edit_distance(name, verbs[i].name);
+
+			if (d < best)
+				best = d;
+		}
+		for (size_t i = 0; best <= limit && i < verbs_count; i++)
+			if (edit_distance(name, verbs[i].name) == best)
+				snprintf(hint + strlen(hint), sizeof(hint) - strlen(hint), "%s'%s'",
+					 n++ ? " or " : "; did you mean ", verbs[i].name);
+	}
+	return cmd_usage_error(c, "unknown verb '%s'%s%s", esc(name), hint, n ? "?" : "");
+}
+
+static void main_help(FILE *out);
+
+/* b10t help [VERB]: what b10t VERB --help prints; help itself included. */
+static int cmd_help_verb(struct cmd *c)
 {
 	const struct verb *v;
 
-	if (argc < 2) {
+	if (!c->argc) {
 		main_help(stdout);
 		return 0;
 	}
-	if (!(v = verb_find(argv[1])) || !v->run) {
-		c->verb = "help";
-		return cmd_usage_error(c, "unknown verb '%s'", esc(argv[1]));
-	}
+	if (!(v = verb_find(c->argv[0])))
+		return unknown_verb(c, c->argv[0]);
 	cmd_help(v, stdout);
 	return 0;
 }
 
 enum { OPT_VERSION = 0x100, OPT_LIST_CMDS };
 
-static int main_opt(struct cmd *c, int val, const char *arg, void *data)
-{
-	switch (val) {
-	case OPT_VERSION:
-		printf("b10t %s\n", B10T_VERSION_STRING);
-		*(int *)data = 1;
-		return 0;
-	case OPT_LIST_CMDS:
-		for (size_t i = 0; i < verbs_count; i++)
-			printf("%s\n", verbs[i].name);
-		*(int *)data = 1;
-		return 0;
-	}
-	return -1;
-}
-
 static const struct verb_option main_options[] = {
 	{ { "version", no_argument, NULL, OPT_VERSION }, NULL, "print the version and exit" },
 	{ { "list-cmds", no_argument, NULL, OPT_LIST_CMDS }, NULL, "print the verbs, one a line" },
 	{ { 0 }, NULL, NULL },
 };
+
+static bool main_done;
+
+static int main_opt(struct cmd *c, int val, const char *arg)
+{
+	switch (val) {
+	case OPT_VERSION:
+		printf("b10t %s\n", B10T_VERSION_STRING);
+		main_done = true;
+		return 0;
+	case OPT_LIST_CMDS:
+		for (size_t i = 0; i < verbs_count; i++)
+			printf("%s\n", verbs[i].name);
+		main_done = true;
+		return 0;
+	}
+	return -1;
+}
+
+static const struct verb vmain = {
+	"b10t", NULL, "VERB [OPTIONS]", "", 0, 0, 0, main_options, main_opt,
+};
+
+static void main_help(FILE *out)
+{
+	size_t w = 0;
+
+	fprintf(out, "Usage: b10t [OPTIONS] VERB [OPTIONS]\n\n"
+		     "Share torch.compile caches between replicas through a shared directory.\n\n"
+		     "Verbs:\n");
+	for (size_t i = 0; i < verbs_count; i++)
+		if (strlen(verbs[i].name) > w)
+			w = strlen(verbs[i].name);
+	for (size_t i = 0; i < verbs_count; i++)
+		fprintf(out, "  %-*s  %s\n", (int)w, verbs[i].name, verbs[i].summary);
+	cmd_help(&vmain, out);
+	fprintf(out, "Run 'b10t help VERB' for a verb's options.\n");
+}
 
 static int finish(int code)
 {
@@ -100,11 +174,10 @@ static int finish(int code)
 int main(int argc, char **argv)
 {
 	struct cmd c = { .verb = "b10t" };
-	struct verb vmain = { "b10t", NULL, "VERB [OPTIONS]", "", main_options };
 	const struct verb *v = NULL;
 	const char *log = getenv("B10T_LOG");
 	char *base = basename(argv[0]);
-	int done = 0, i, r;
+	int i, r;
 
 	b10t_ctx_init(&c.ctx);
 	if (log && (!strcmp(log, "debug") || !strcmp(log, "trace")))
@@ -124,29 +197,21 @@ int main(int argc, char **argv)
 		v = verb_find("vllm");
 	else if (strcmp(base, "b10t"))
 		v = verb_find(base);
-	if (v && v->run) {
-		c.verb = v->name;
-		return finish(v->run(&c, argc, argv));
-	}
+	if (v)
+		return finish(verb_run(&c, v, argc, argv));
 
-	i = cmd_parse(&c, &vmain, argc, argv, main_opt, &done);
+	i = cmd_parse(&c, &vmain, argc, argv);
 	if (i == -1)
-		return EXIT_USAGE;
+		return finish(EXIT_USAGE);
 	if (i == -2) {
 		main_help(stdout);
 		return finish(0);
 	}
-	if (done)
+	if (main_done)
 		return finish(0);
-	if (i >= argc) {
-		cmd_usage_error(&c, "no verb given");
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[i], "help"))
-		return finish(help_verb(&c, argc - i, argv + i));
-	v = verb_find(argv[i]);
-	if (!v || !v->run)
-		return cmd_usage_error(&c, "unknown verb '%s'", esc(argv[i]));
-	c.verb = v->name;
-	return finish(v->run(&c, argc - i, argv + i));
+	if (i >= argc)
+		return finish(cmd_usage_error(&c, "no verb given"));
+	if (!(v = verb_find(argv[i])))
+		return finish(unknown_verb(&c, argv[i]));
+	return finish(verb_run(&c, v, argc - i, argv + i));
 }

@@ -7,12 +7,20 @@
  * MAX_CONCURRENT_SAVES uploads younger than CLEANUP_INCOMPLETE_TIMEOUT_SECONDS
  * are in the store.  When only the reference's .tar.gz exists for the key,
  * the .tar.lz4 is published next to it (load prefers it).
+ *
+ * The verb table gives it the key (c->key) and no operands; a signal stops
+ * the upload cleanly (its temp file removed) and exits 128 + N.
  */
 #include "cmd.h"
 
-const struct verb_option save_options[] = { { { 0 }, NULL, NULL } };
-
-int cmd_save(struct cmd *c, int argc, char **argv)
+int cmd_save(struct cmd *c)
 {
-	return cmd_transfer(c, argc, argv, b10t_save, "to");
+	struct b10t_result res;
+	int r;
+
+	cmd_stop_signals(c);
+	cmd_progress_setup(c, "save");
+	r = b10t_save(&c->ctx, &c->cfg, &c->key, &res);
+	cmd_progress_end(c);
+	return cmd_stopped(cmd_result(c, &res, r, "to"));
 }

@@ -261,19 +261,20 @@ static int vllm_cache_root(char *buf, size_t size, const char **origin)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int on_opt(struct cmd *c, int val, const char *arg, void *data)
-{
-	struct vllm *s = data;
+/* The options as given; cmd_vllm() lays them over the variables. */
+static struct raw opt_url, opt_timeout, opt_interval;
 
+int vllm_opt(struct cmd *c, int val, const char *arg)
+{
 	switch (val) {
 	case OPT_URL:
-		s->url = (struct raw){ arg, "--url" };
+		opt_url = (struct raw){ arg, "--url" };
 		return 0;
 	case OPT_TIMEOUT:
-		s->timeout = (struct raw){ arg, "--timeout" };
+		opt_timeout = (struct raw){ arg, "--timeout" };
 		return 0;
 	case OPT_INTERVAL:
-		s->interval = (struct raw){ arg, "--interval" };
+		opt_interval = (struct raw){ arg, "--interval" };
 		return 0;
 	}
 	return -1;
@@ -491,38 +492,31 @@ static void interrupted(struct vllm *s, const char *during)
 		 signal_name(s->signo), during);
 }
 
-int cmd_vllm(struct cmd *c, int argc, char **argv)
+int cmd_vllm(struct cmd *c)
 {
 	struct vllm s = {
-		.url = raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
-		.timeout = raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
-		.interval = raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
+		.url = opt_url.value ? opt_url : raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
+		.timeout = opt_timeout.value ? opt_timeout :
+			   raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
+		.interval = opt_interval.value ? opt_interval :
+			    raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
 	};
-	char root[PATH_MAX], before[PATH_MAX], root_err[sizeof(c->ctx.err)] = "";
+	char root[PATH_MAX];
 	const char *root_origin;
 	struct b10t_envkey key;
-	int i, r;
+	int r;
 
-	/*
-	 * vLLM's cache root replaces TORCHINDUCTOR_CACHE_DIR; --cache-dir,
-	 * parsed next, still wins.  A bad root is reported only if it is used.
-	 */
-	if (vllm_cache_root(root, sizeof(root), &root_origin) < 0)
-		snprintf(root_err, sizeof(root_err), "%s: vLLM cache root too long", root_origin);
-	else if (b10t_config_set(&c->ctx, &c->cfg, "TORCHINDUCTOR_CACHE_DIR", root,
-				 root_origin) < 0)
-		snprintf(root_err, sizeof(root_err), "%s", b10t_ctx_error(&c->ctx));
-	b10t_clear_error(&c->ctx);
-	snprintf(before, sizeof(before), "%s", c->cfg.cache_dir);
-
-	i = cmd_parse(c, verb_find("vllm"), argc, argv, on_opt, &s);
-	if (i < 0)
-		return i == -2 ? 0 : EXIT_USAGE;
-	if (i < argc)
-		return cmd_usage_error(c, "unexpected argument '%s'", esc(argv[i]));
-	if (root_err[0] && !strcmp(before, c->cfg.cache_dir)) {
-		cmd_error(c, "%s", esc_msg(root_err));
-		return 1;
+	/* vLLM's cache root replaces TORCHINDUCTOR_CACHE_DIR; --cache-dir wins. */
+	if (!c->cache_dir_given) {
+		if (vllm_cache_root(root, sizeof(root), &root_origin) < 0) {
+			cmd_error(c, "%s: vLLM cache root too long", root_origin);
+			return 1;
+		}
+		if (b10t_config_set(&c->ctx, &c->cfg, "TORCHINDUCTOR_CACHE_DIR", root,
+				    root_origin) < 0) {
+			cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
+			return 1;
+		}
 	}
 	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0 ||
 	    parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||

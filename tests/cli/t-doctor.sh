@@ -162,7 +162,7 @@ rm -rf "$P" "$S"/*
 # ---- usage
 run help doctor
 ok "help doctor: exit 0" expect_rc 0
-ok "help doctor: the summary" contains "$OUT" "probe what the store's filesystem can do"
+ok "help doctor: the summary" contains "$OUT" "Probe what the store's filesystem can do."
 run doctor extra
 ok "an operand: usage error" expect_rc 2
 

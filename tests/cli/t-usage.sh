@@ -35,4 +35,55 @@ ok "no verb exits 2" expect_rc 2
 run help nosuch
 ok "help of an unknown verb exits 2" expect_rc 2
 
+# The verb table: help is a verb like the others.
+run help help
+ok "help help exits 0" expect_rc 0
+ok "help help shows help's usage" contains "$OUT" "Usage: b10t help [OPTIONS] [VERB]"
+run help --help
+ok "help --help exits 0" expect_rc 0
+ok "help --help matches help help" [ "$OUT" = "$("$B10T" help help)" ]
+run help load save
+ok "help with two operands is a usage error" expect_rc 2
+ok "help with two operands names the extra one" contains "$ERR" "unexpected argument 'save'"
+run envkey extra
+ok "an operand to a verb without operands exits 2" expect_rc 2
+ok "an operand names itself" contains "$ERR" "b10t envkey: error: unexpected argument 'extra'"
+
+# Typos: the nearest verb by edit distance, as git suggests.
+run lod
+ok "a typo exits 2" expect_rc 2
+ok "a typo suggests the nearest verb" contains "$ERR" "unknown verb 'lod'; did you mean 'load'?"
+run lsit
+ok "a transposition suggests list" contains "$ERR" "did you mean 'list'?"
+run help sav
+ok "help of a typo suggests the verb" contains "$ERR" "did you mean 'save'?"
+run frobnicate
+ok "a far name gets no guess" sh -c '! printf "%s" "$1" | grep -q "did you mean"' - "$ERR"
+run x
+ok "a one-letter name gets no guess" sh -c '! printf "%s" "$1" | grep -q "did you mean"' - "$ERR"
+
+# git's padding rule: every option's help starts in one column (28), on
+# the option's line or, when the option is too long, alone on the next.
+aligned() {
+	"$B10T" ${1:+"$1"} --help | awk '
+		pend { if ($0 !~ /^                            [^ ]/) bad = bad " " NR; pend = 0; next }
+		/^ +-/ { if (match($0, /^ +-[^ ]*( --[^ ]+)?( [A-Z_]+)?  +/)) {
+				if (RLENGTH != 28) bad = bad " " NR
+			 } else pend = 1 }
+		END { if (bad != "") { print "#   misaligned lines:" bad; exit 1 } }'
+}
+for v in "" $("$B10T" --list-cmds); do
+	ok "${v:-b10t} --help: option help in one column" aligned "$v"
+done
+ok "a long option puts its help on the next line" \
+	sh -c '"$1" --help | grep -A1 -- "--incomplete-timeout SECONDS$" | tail -1 | grep -q "^                            age"' - "$B10T"
+
+# Usage errors under --json: an object on stdout too.
+run list --frob --json
+ok "a usage error with --json exits 2" expect_rc 2
+ok "a usage error with --json prints an object" jq_is '.status + " " + (.usage_error|tostring)' "ERROR true"
+ok "the object names the error" jq_is .error "unknown option '--frob'"
+run --json lod
+ok "an unknown verb with --json prints an object" jq_is .error "unknown verb 'lod'; did you mean 'load'?"
+
 done_testing
