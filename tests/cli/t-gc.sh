@@ -381,8 +381,10 @@ mk "$A1" '3 days ago'
 "$B10T" gc --json >"$T_DIR/gc2" 2>"$T_DIR/gc2.err" & p2=$!
 wait $p1; rc1=$?
 wait $p2; rc2=$?
-ok "parallel gc: both exit 0" sh -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ]' - "$rc1" "$rc2"
-ok "parallel gc: no error output" sh -c '[ ! -s "$1" ] && [ ! -s "$2" ]' - "$T_DIR/gc1.err" "$T_DIR/gc2.err"
+ok "parallel gc: both exit 0" sh -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ]' - "$rc1" "$rc2" ||
+	echo "#   exit codes $rc1 and $rc2"
+ok "parallel gc: no error output" sh -c '[ ! -s "$1" ] && [ ! -s "$2" ]' - "$T_DIR/gc1.err" "$T_DIR/gc2.err" ||
+	sed 's/^/#   err: /' "$T_DIR/gc1.err" "$T_DIR/gc2.err"
 ok "parallel gc: all debris is gone" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$A1"
 ok "parallel gc: each file counted once" \
 	[ "$(jq -s '[.[].removed | length] | add' "$T_DIR/gc1" "$T_DIR/gc2")" -eq 800 ]
