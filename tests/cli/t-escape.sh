@@ -61,7 +61,8 @@ ok "list: exit 0" expect_rc 0
 ok "list: header, one archive, summary" [ "$(wc -l <"$T_DIR/out")" -eq 3 ]
 ok "list: no raw control byte" no_raw "$T_DIR/out"
 run list --manifest
-ok "list --manifest: header, one archive, summary" [ "$(wc -l <"$T_DIR/out")" -eq 3 ]
+ok "list --manifest: header, one archive, its components, summary" [ "$(wc -l <"$T_DIR/out")" -eq 4 ]
+ok "list --manifest: no raw control byte" no_raw "$T_DIR/out"
 run info
 ok "info: exit 0" expect_rc 0
 ok "info: no raw control byte" no_raw "$T_DIR/out"
