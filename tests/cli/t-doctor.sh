@@ -91,7 +91,7 @@ if [ -f "${NO_RENAMEAT2:-}" ] && [ -f "${NO_LINK:-}" ]; then
 	ok "no renameat2: renameat2 no, and why" contains "$OUT" "renameat2 NOREPLACE: no: renameat2(RENAME_NOREPLACE): Invalid argument"
 	preload "$NO_RENAMEAT2" save
 	ok "no renameat2: save SUCCESS" expect_rc 0
-	ok "... one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
+	ok "no renameat2, save: one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
 	rm -f "$S"/*
 
 	# ---- neither (rclone): doctor says so, save refuses in one line
@@ -125,13 +125,13 @@ if [ -f "${NO_RENAMEAT2:-}" ] && [ -f "${NO_LINK:-}" ]; then
 	# ---- NFS: a retried link() or rename() whose first reply was lost
 	NO_LINK_MODE=lost preload "$NO_LINK" save
 	ok "lost link reply (EEXIST, st_nlink 2): save SUCCESS" expect_rc 0
-	ok "... one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
+	ok "lost link reply (EEXIST, st_nlink 2), save: one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
 	NO_LINK_MODE=lost preload "$NO_LINK" save
 	ok "published already: SKIPPED" expect_rc 4
 	rm -f "$S"/*
 	NO_LINK_MODE=lost-rename preload "$NO_LINK" save
 	ok "lost rename reply (EIO, the name is our inode): save SUCCESS" expect_rc 0
-	ok "... one name, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$NAME"
+	ok "lost rename reply (EIO, the name is our inode), save: one name, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$NAME"
 	# A link that answers EEXIST because another save published first:
 	# the name is not our inode, so SKIPPED (and the other archive stays).
 	rm -f "$S"/*

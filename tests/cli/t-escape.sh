@@ -82,8 +82,8 @@ PY
 	rm -rf "$C" && mkdir "$C"
 	run load
 	ok "load of a member named $(printf '%s' "$n" | head -c 1)...: exit 1" expect_rc 1
-	ok "  stderr is one line" [ "$(wc -l <"$T_DIR/err")" -eq 1 ]
-	ok "  no raw control byte" no_raw "$T_DIR/err"
+	ok "load of a member named $(printf '%s' "$n" | head -c 1)...: stderr is one line" [ "$(wc -l <"$T_DIR/err")" -eq 1 ]
+	ok "load of a member named $(printf '%s' "$n" | head -c 1)...: no raw control byte" no_raw "$T_DIR/err"
 	rm -f "$S"/cache_*
 done
 

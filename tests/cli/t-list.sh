@@ -163,7 +163,7 @@ run load --json
 ok "load of a saved archive: SUCCESS" expect_rc 0
 run list --json
 ok "created_time does not move after a load" jq_is '.caches[0].created_time' "$c0"
-ok "... nor the archive's mtime" [ "$(stat -c '%y' "$A")" = "$m0" ]
+ok "a load does not move the archive's mtime either" [ "$(stat -c '%y' "$A")" = "$m0" ]
 ok "last_used moves to the load" jq_is ".caches[0].last_used > $u0 and .caches[0].last_used >= $(date +%s) - 5" true
 ok "the use marker is no archive" jq_is .total_caches 1
 run list

@@ -57,7 +57,7 @@ ok "no staging left" no_staging
 ok "key A's own archive is still there" [ -f "$S/cache_$KEY_A.latest.tar.lz4" ]
 run load --json
 ok "key A's own archive still loads" expect_rc 0
-ok "... SUCCESS" jq_is .status SUCCESS
+ok "key A's own archive: load status SUCCESS" jq_is .status SUCCESS
 
 # ---- the scheme, where present ------------------------------------------------
 mkarchive "$S/cache_$KEY_B.latest.tar.lz4" "{\"b10t_manifest\":1,\"key\":\"$KEY_B\",\"scheme\":\"b10-transfer\"}"
