@@ -135,7 +135,8 @@ if [ -f "${NO_RENAMEAT2:-}" ] && [ -f "${NO_LINK:-}" ]; then
 	# A link that answers EEXIST because another save published first:
 	# the name is not our inode, so SKIPPED (and the other archive stays).
 	rm -f "$S"/*
-	"$B10T" save -q >/dev/null 2>&1
+	run save -q
+	ok "existing archive: the first save publishes it" expect_rc 0
 	ino=$(stat -c %i "$S/$NAME")
 	rm -rf "$T_DIR/c2" && mkdir -p "$T_DIR/c2" && echo other >"$T_DIR/c2/x.py"
 	# the name exists: save's cheap check says SKIPPED before packing; the
@@ -150,7 +151,8 @@ fi
 # ---- gc and list leave a probe dir in flight alone
 P="$S/.b10t-doctor.otherhost.123.0123456789abcdef"
 mkdir "$P" && echo x >"$P/a" && touch -d '2 days ago' "$P/a" "$P"
-"$B10T" save -q >/dev/null 2>&1
+run save -q
+ok "gc with a probe dir: a save publishes beside it" expect_rc 0
 run gc --all --stale 0s --max-size 0
 ok "gc with a probe dir: exit 0" expect_rc 0
 ok "gc leaves the probe dir and its file" [ -f "$P/a" ]
