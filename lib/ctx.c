@@ -57,6 +57,18 @@ int b10t_wrap_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 	return b10t_set_error(ctx, errnum, "%s: %s", what, inner);
 }
 
+int b10t_append_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+{
+	char more[sizeof(ctx->err)], inner[sizeof(ctx->err)];
+	va_list ap;
+
+	snprintf(inner, sizeof(inner), "%s", b10t_ctx_error(ctx));
+	va_start(ap, fmt);
+	vsnprintf(more, sizeof(more), fmt, ap);
+	va_end(ap);
+	return b10t_set_error(ctx, errnum, "%s%s", inner, more);
+}
+
 void b10t_clear_error(struct b10t_ctx *ctx)
 {
 	ctx->err[0] = '\0';

@@ -154,11 +154,15 @@ int b10t_fstatat_fresh(int dfd, const char *name, struct stat *st, int flags);
  *
  * Errors: b10t_sys_error() is b10t_set_error() with ": <strerror(errnum)>"
  * after the message; b10t_wrap_error() puts what was being done before the
- * message already in the ctx ("extracting X: <what failed inside>").
+ * message already in the ctx ("extracting X: <what failed inside>"), and
+ * b10t_append_error() what came of it after.
  */
 int b10t_sys_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int b10t_wrap_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same after the message: "<what failed>; moved aside as X". */
+int b10t_append_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Split an absolute normalised path into its parent ("/" for a top-level
