@@ -27,6 +27,10 @@ static void test_errors(void)
 	is_str(b10t_ctx_error(&ctx), "loading k: opening /x: No such file or directory",
 	       "wrap_error: what was being done, before the inner message");
 	is_int(ctx.err_code, -EIO, "wrap_error sets the code it was given");
+	is_int(b10t_append_error(&ctx, EBADMSG, "; moved aside as %s", "y"), -EBADMSG,
+	       "append_error returns -errnum");
+	is_str(b10t_ctx_error(&ctx), "loading k: opening /x: No such file or directory; moved aside as y",
+	       "append_error: what came of it, after the message");
 	b10t_clear_error(&ctx);
 	b10t_wrap_error(&ctx, EIO, "loading");
 	is_str(b10t_ctx_error(&ctx), "loading: unknown error", "wrap_error of no message");
