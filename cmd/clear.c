@@ -31,8 +31,8 @@ int cmd_clear(struct cmd *c)
 	} else if (res.reason[0] && !res.files) {
 		printf("%s: %s\n", c->cfg.cache_dir, esc_msg(res.reason));
 	} else {
-		printf("removed %s: %" PRIu64 " entries, %s%s%s\n", c->cfg.cache_dir, res.files,
-		       human_bytes(res.bytes, size, sizeof(size)),
+		printf("removed %s: %" PRIu64 " %s, %s%s%s\n", c->cfg.cache_dir, res.files,
+		       plural(res.files, "entry", "entries"), human_bytes(res.bytes, size, sizeof(size)),
 		       res.reason[0] ? "; " : "", res.reason);
 	}
 	return cmd_exit_code(res.status);

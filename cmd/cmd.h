@@ -111,6 +111,12 @@ const char *esc_msg(const char *s);
 
 /* Human sizes: "1.2 MiB". */
 const char *human_bytes(uint64_t bytes, char *buf, size_t size);
+/* `one` when n is 1, else `many`: "1 file", "2 files". */
+const char *plural(uint64_t n, const char *one, const char *many);
+/* How long ago `then` was, in its largest whole unit: "3 d ago", "5 min ago". */
+const char *human_age(int64_t then, int64_t now, char *buf, size_t size);
+/* b10t --version; with -v the libraries and their versions (cmd/version.c). */
+void cmd_version(const struct cmd *c);
 
 /* Install the progress bar on the context when stderr is a terminal. */
 void cmd_progress_setup(struct cmd *c, const char *what);

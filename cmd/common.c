@@ -309,6 +309,30 @@ const char *esc_msg(const char *s)
 	return b10t_escape_msg(b, sizeof(bufs[0]), s ? s : "");
 }
 
+const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+const char *human_age(int64_t then, int64_t now, char *buf, size_t size)
+{
+	static const struct { int64_t s; const char *unit; } units[] = {
+		{ 86400, "d" }, { 3600, "h" }, { 60, "min" }, { 1, "s" },
+	};
+	int64_t age = now - then;
+	size_t u = 0;
+
+	/* A clock ahead of ours (another host's) must not read as "-5 s ago". */
+	if (age < 0) {
+		snprintf(buf, size, "in the future");
+		return buf;
+	}
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && age < units[u].s)
+		u++;
+	snprintf(buf, size, "%" PRId64 " %s ago", age / units[u].s, units[u].unit);
+	return buf;
+}
+
 const char *human_bytes(uint64_t bytes, char *buf, size_t size)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -376,12 +400,13 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	}
 	name = strrchr(res->archive, '/');
 	name = name ? name + 1 : res->archive;
-	printf("%s: SUCCESS: %" PRIu64 " files, %s %s %s (%s) in %.2f s", c->verb,
-	       res->files, human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
+	printf("%s: SUCCESS: %" PRIu64 " %s, %s %s %s (%s) in %.2f s", c->verb,
+	       res->files, plural(res->files, "file", "files"),
+	       human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
 	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
 	if (res->skipped)	/* each one named in a warning on stderr */
 		printf(", %" PRIu64 " %s left out", res->skipped,
-		       res->skipped == 1 ? "entry" : "entries");
+		       plural(res->skipped, "entry", "entries"));
 	printf("\n");
 	return cmd_exit_code(res->status);
 }

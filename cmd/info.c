@@ -138,8 +138,8 @@ static void info_text(const struct cmd *c, const struct info *in)
 	}
 	printf("%-20s %s\n", "cache_dir:", c->cfg.cache_dir);
 	if (in->local_exists)
-		printf("%-20s %" PRIu64 " entries, %s (%" PRIu64 " bytes)\n", "local_cache:",
-		       in->local_files, human_bytes(in->local_bytes, size, sizeof(size)),
+		printf("%-20s %" PRIu64 " %s, %s (%" PRIu64 " bytes)\n", "local_cache:",
+		       in->local_files, plural(in->local_files, "entry", "entries"), human_bytes(in->local_bytes, size, sizeof(size)),
 		       in->local_bytes);
 	else
 		printf("%-20s %s\n", "local_cache:", in->local_error[0] ? "unreadable" :
@@ -153,8 +153,8 @@ static void info_text(const struct cmd *c, const struct info *in)
 		       esc(in->archive.filename), human_bytes(in->archive.bytes, size, sizeof(size)),
 		       in->archive.bytes);
 		if (in->has_manifest && m->has_files && m->has_bytes)
-			printf("%-20s %" PRIu64 " entries, %s\n", "b10fs_cache_holds:", m->files,
-			       human_bytes(m->bytes, size, sizeof(size)));
+			printf("%-20s %" PRIu64 " %s, %s\n", "b10fs_cache_holds:", m->files,
+			       plural(m->files, "entry", "entries"), human_bytes(m->bytes, size, sizeof(size)));
 		if (in->has_manifest && (m->host[0] || m->b10t_version[0]))
 			printf("%-20s host %s, b10t %s\n", "b10fs_cache_made:", esc(m->host),
 			       esc(m->b10t_version));

@@ -85,12 +85,14 @@ static const struct b10t_manifest *manifest_of(const struct listing *l, size_t i
 static cJSON *list_json(const struct cmd *c, const struct listing *l)
 {
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "caches");
+	uint64_t total = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
 		const struct b10t_archive_info *a = &l->v[i];
 		cJSON *e = cJSON_CreateObject();
 		const struct b10t_manifest *m = manifest_of(l, i);
 
+		total += a->bytes;
 		cJSON_AddStringToObject(e, "filename", a->filename);
 		cJSON_AddStringToObject(e, "environment_key", a->key);
 		cJSON_AddNumberToObject(e, "size_mb", mb(a->bytes));
@@ -113,6 +115,7 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 	}
 	cJSON_AddStringToObject(o, "current_environment", l->key.key);
 	cJSON_AddNumberToObject(o, "total_caches", (double)l->n);
+	json_add_u64(o, "total_bytes", total);
 	cJSON_AddBoolToObject(o, "current_cache_exists", l->current_exists);
 	cJSON_AddBoolToObject(o, "b10fs_enabled", l->store_enabled);
 	cJSON_AddStringToObject(o, "store_dir", c->cfg.store_dir);
@@ -133,8 +136,10 @@ static const char *utc(int64_t t, char *buf, size_t size)
 
 static void list_text(const struct cmd *c, const struct listing *l)
 {
-	char size[32], created[32], used[32];
+	char size[32], created[32], used[32], total_s[32];
 	bool m = l->manifests != NULL;
+	int64_t now = (int64_t)time(NULL);
+	uint64_t total = 0;
 
 	if (!l->store_enabled) {
 		printf("store disabled (BASETEN_FS_ENABLED, or %s missing): no archives listed\n",
@@ -145,26 +150,36 @@ static void list_text(const struct cmd *c, const struct listing *l)
 		printf("no archives in %s\n", c->cfg.store_dir);
 		return;
 	}
-	printf("  %-16s  %-3s  %10s  %-19s  %-19s  %sFILE\n", "KEY", "FMT", "SIZE",
-	       "CREATED (UTC)", "LAST USED (UTC)", m ? "     FILES  UNPACKED  " : "");
+	printf("  %-16s  %-3s  %10s  %-19s  %-13s  %sFILE\n", "KEY", "FMT", "SIZE",
+	       "CREATED (UTC)", "LAST USED", m ? "     FILES  UNPACKED  " : "");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct b10t_archive_info *a = &l->v[i];
 		char files[32] = "-", unpacked[32] = "-";
 		const struct b10t_manifest *mf = manifest_of(l, i);
 
+		total += a->bytes;
 		if (mf && mf->has_files)
 			snprintf(files, sizeof(files), "%" PRIu64, mf->files);
 		if (mf && mf->has_bytes)
 			human_bytes(mf->bytes, unpacked, sizeof(unpacked));
-		printf("%c %-16s  %-3s  %10s  %-19s  %-19s  ", strcmp(a->key, l->key.key) ? ' ' : '*',
+		printf("%c %-16s  %-3s  %10s  %-19s  %-13s  ", strcmp(a->key, l->key.key) ? ' ' : '*',
 		       esc(a->key), b10t_format_name(a->format),
 		       human_bytes(a->bytes, size, sizeof(size)),
-		       utc(a->mtime, created, sizeof(created)), utc(a->last_used, used, sizeof(used)));
+		       utc(a->mtime, created, sizeof(created)),
+		       human_age(a->last_used, now, used, sizeof(used)));
 		if (m)
 			printf("%10s  %8s  ", files, unpacked);
 		printf("%s\n", esc(a->filename));
+		/* --manifest: what the key was made of, on a line of its own. */
+		if (mf && mf->n) {
+			printf("    components:");
+			for (size_t k = 0; k < mf->n; k++)
+				printf(" %s=%s", esc(mf->comp[k].name), esc(mf->comp[k].value));
+			printf("\n");
+		}
 	}
-	printf("%zu archive%s; this environment (%s): %s\n", l->n, l->n == 1 ? "" : "s",
+	printf("%zu %s, %s in all; this environment (%s): %s\n", l->n,
+	       plural(l->n, "archive", "archives"), human_bytes(total, total_s, sizeof(total_s)),
 	       l->key.key, l->current_exists ? "marked *" : "none");
 }
 

@@ -117,19 +117,19 @@ static int cmd_help_verb(struct cmd *c)
 enum { OPT_VERSION = 0x100, OPT_LIST_CMDS };
 
 static const struct verb_option main_options[] = {
-	{ { "version", no_argument, NULL, OPT_VERSION }, NULL, "print the version and exit" },
+	{ { "version", no_argument, NULL, OPT_VERSION }, NULL,
+	  "print the version and exit (with -v: the libraries)" },
 	{ { "list-cmds", no_argument, NULL, OPT_LIST_CMDS }, NULL, "print the verbs, one a line" },
 	{ { 0 }, NULL, NULL },
 };
 
-static bool main_done;
+static bool main_done, main_version;
 
 static int main_opt(struct cmd *c, int val, const char *arg)
 {
 	switch (val) {
 	case OPT_VERSION:
-		printf("b10t %s\n", B10T_VERSION_STRING);
-		main_done = true;
+		main_version = main_done = true;	/* printed once -v, before or after, is known */
 		return 0;
 	case OPT_LIST_CMDS:
 		for (size_t i = 0; i < verbs_count; i++)
@@ -207,6 +207,8 @@ int main(int argc, char **argv)
 		main_help(stdout);
 		return finish(0);
 	}
+	if (main_version)
+		cmd_version(&c);
 	if (main_done)
 		return finish(0);
 	if (i >= argc)

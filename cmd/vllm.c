@@ -449,8 +449,8 @@ static void print_op(const char *what, const struct b10t_result *r, bool failed,
 	}
 	printf("%s: %s", what, b10t_status_name(r->status));
 	if (r->status == B10T_SUCCESS)
-		printf(" %s (%llu files, %s)", esc(r->archive), (unsigned long long)r->files,
-		       human_bytes(r->bytes, b, sizeof(b)));
+		printf(" %s (%llu %s, %s)", esc(r->archive), (unsigned long long)r->files,
+		       plural(r->files, "file", "files"), human_bytes(r->bytes, b, sizeof(b)));
 	else if (r->reason[0])
 		printf(" (%s)", esc_msg(r->reason));
 	putchar('\n');
@@ -460,9 +460,10 @@ static void result_text(const struct vllm *s)
 {
 	print_op("load", &s->load, s->load_failed, s->load_err);
 	if (s->waited)
-		printf("wait: %s after %.1f s, %u probes of %s\n",
+		printf("wait: %s after %.1f s, %u %s of %s\n",
 		       s->ready ? "ready" : s->signo ? "interrupted" : "timed out",
-		       s->waited_s, s->polls, esc(s->url.value));
+		       s->waited_s, s->polls, plural(s->polls, "probe", "probes"),
+		       esc(s->url.value));
 	if (s->save_tried)
 		print_op("save", &s->save, s->save_failed, s->save_err);
 	printf("status: %s\n", b10t_status_name(s->status));

@@ -74,6 +74,28 @@ void b10t_log(struct b10t_ctx *ctx, enum b10t_log_level level, const char *fmt, 
 /* Monotonic seconds, for phase timings. */
 double b10t_now(void);
 
+/* ---- what b10t runs with (b10t --version -v) --------------------------- */
+
+/*
+ * A library b10t uses: linked in, or loaded with dlopen only when a verb
+ * needs it (libcurl for vllm's readiness probe, the CUDA runtime and
+ * driver for the key's GPU facts), so that one binary runs on machines
+ * without them.
+ */
+struct b10t_library {
+	const char *name;		/* "libarchive", "libcurl.so.4" */
+	const char *use;		/* what b10t needs it for */
+	bool dlopen;			/* loaded when needed, not linked */
+	bool found;			/* linked: always; dlopen: loadable here now */
+	char version[160];		/* "3.6.2 zlib/1.2.13 ...", "" when unknown */
+	char path[PATH_MAX];		/* dlopen: the file it loads, else "" */
+};
+#define B10T_LIBRARIES_MAX 12
+/* Fill out[0..max) with the linked libraries (their versions at run time)
+ * and the dlopen ones: with probe, whether and where they load now (which
+ * loads them); without, only their names.  The count. */
+size_t b10t_libraries(struct b10t_library *out, size_t max, bool probe);
+
 /* ---- configuration (CONTRACT.md "Configuration") ---------------------- */
 
 enum b10t_key_scheme {

@@ -29,31 +29,13 @@
 
 #include "internal.h"
 
-/* Split an absolute normalised path into its parent and last component. */
-static int split(const char *path, char *parent, size_t psize, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n;
-
-	if (!slash || !slash[1])
-		return -EINVAL;
-	n = slash == path ? 1 : (size_t)(slash - path);
-	if (n >= psize)
-		return -ENAMETOOLONG;
-	memcpy(parent, path, n);
-	parent[n] = '\0';
-	*base = slash + 1;
-	return 0;
-}
-
 static int finish_error(struct b10t_ctx *ctx, const struct b10t_rm *rm, const char *dir,
 			const char *left)
 {
 	if (left)
 		return b10t_set_error(ctx, rm->err, "removing %s: %s: %s (the rest is left in %s)",
 				      dir, rm->what, strerror(rm->err), left);
-	return b10t_set_error(ctx, rm->err, "removing %s: %s: %s", dir, rm->what,
-			      strerror(rm->err));
+	return b10t_sys_error(ctx, rm->err, "removing %s: %s", dir, rm->what);
 }
 
 /*
@@ -197,30 +179,28 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	res->status = B10T_ERROR;
 	if ((r = b10t_check_cache_dir(ctx, dir)) < 0)
 		return r;
-	if ((r = split(dir, parent, sizeof(parent), &base)) < 0)
+	if ((r = b10t_path_split(dir, parent, sizeof(parent), &base)) < 0)
 		return b10t_set_error(ctx, -r, "removing %s: not a usable path", dir);
 
 	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			goto absent;
-		return b10t_set_error(ctx, errno, "removing %s: opening %s: %s", dir, parent,
-				      strerror(errno));
+		return b10t_sys_error(ctx, errno, "removing %s: opening %s", dir, parent);
 	}
 	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = errno;
 		close(pfd);
 		if (r == ENOENT)
 			goto absent;
-		return b10t_set_error(ctx, r, "removing %s: %s", dir, strerror(r));
+		return b10t_sys_error(ctx, r, "removing %s", dir);
 	}
 	if (S_ISLNK(st.st_mode)) {
 		/* The link is the cache dir's name; its target is not ours to delete. */
 		if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT) {
 			r = errno;
 			close(pfd);
-			return b10t_set_error(ctx, r, "removing the symlink %s: %s", dir,
-					      strerror(r));
+			return b10t_sys_error(ctx, r, "removing the symlink %s", dir);
 		}
 		close(pfd);
 		res->files = 1;
@@ -244,7 +224,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		close(pfd);
 		if (r == ENOENT)
 			goto absent;
-		return b10t_set_error(ctx, r, "removing %s: %s", dir, strerror(r));
+		return b10t_sys_error(ctx, r, "removing %s", dir);
 	}
 	r = store_place(ctx, cfg, fd, &st);
 	if (r < 0) {
@@ -282,9 +262,9 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 					int e = errno;
 
 					close(pfd);
-					return b10t_set_error(ctx, e, "removing %s: it holds the store, "
-							      "and moving it back from %s failed: %s",
-							      dir, aside_path, strerror(e));
+					return b10t_sys_error(ctx, e, "removing %s: it holds the store, "
+							      "and moving it back from %s failed",
+							      dir, aside_path);
 				}
 				close(pfd);
 				res->files = rm.files;
@@ -312,8 +292,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	}
 	if (r != EBUSY && r != EACCES && r != EPERM && r != EXDEV && r != EROFS) {
 		close(pfd);
-		return b10t_set_error(ctx, r, "removing %s: renaming it aside: %s", dir,
-				      strerror(r));
+		return b10t_sys_error(ctx, r, "removing %s: renaming it aside", dir);
 	}
 
 	/* Cannot move it (a mount point, a read-only parent): empty it in place. */
@@ -321,7 +300,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	close(pfd);
 	if (fd < 0)
-		return b10t_set_error(ctx, errno, "removing %s: %s", dir, strerror(errno));
+		return b10t_sys_error(ctx, errno, "removing %s", dir);
 	return empty_in_place(ctx, cfg, fd, &rm, res);
 
 absent:

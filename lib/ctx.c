@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "b10t-int.h"
+#include "internal.h"
 
 void b10t_ctx_init(struct b10t_ctx *ctx)
 {
@@ -29,6 +29,44 @@ int b10t_set_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 	va_end(ap);
 	ctx->err_code = -errnum;
 	return -errnum;
+}
+
+int b10t_sys_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+{
+	char what[sizeof(ctx->err)];
+	va_list ap;
+
+	if (errnum <= 0)
+		errnum = EIO;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return b10t_set_error(ctx, errnum, "%s: %s", what, strerror(errnum));
+}
+
+int b10t_wrap_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+{
+	char what[sizeof(ctx->err)], inner[sizeof(ctx->err)];
+	va_list ap;
+
+	/* The inner message first: the new one is written over it. */
+	snprintf(inner, sizeof(inner), "%s", b10t_ctx_error(ctx));
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return b10t_set_error(ctx, errnum, "%s: %s", what, inner);
+}
+
+int b10t_append_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+{
+	char more[sizeof(ctx->err)], inner[sizeof(ctx->err)];
+	va_list ap;
+
+	snprintf(inner, sizeof(inner), "%s", b10t_ctx_error(ctx));
+	va_start(ap, fmt);
+	vsnprintf(more, sizeof(more), fmt, ap);
+	va_end(ap);
+	return b10t_set_error(ctx, errnum, "%s%s", inner, more);
 }
 
 void b10t_clear_error(struct b10t_ctx *ctx)

@@ -53,6 +53,9 @@ struct envkey_gpu {
  * all give present = false with the reason in `why`.
  */
 void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *gpu);
+/* The CUDA runtime and driver as b10t --version -v shows them (lib/version.c):
+ * found where the key's probe would find them, with their versions. */
+void envkey_cuda_libraries(struct b10t_library *runtime, struct b10t_library *driver);
 
 /* Copy src into a fact, truncating; "" for NULL. */
 void envkey_fact_set(struct envkey_fact *f, const char *value, const char *source);

@@ -17,20 +17,19 @@
 
 #include "envkey-priv.h"
 
-/* Enough for 8 components of 255 bytes each escaped 6 times over. */
-#define JSON_MAX 16384
-
+/*
+ * The key's JSON goes straight into the hash as it is written: nothing to
+ * allocate, so hashing cannot fail.  It used to malloc a 16 KiB buffer and
+ * answer the valid-looking key "none" when that failed, so every process
+ * short of memory shared one wrong key.
+ */
 struct out {
-	char buf[JSON_MAX];
-	size_t len;
+	struct sha256_ctx sha;
 };
 
 static void put(struct out *o, const char *s, size_t n)
 {
-	if (o->len + n < sizeof(o->buf)) {
-		memcpy(o->buf + o->len, s, n);
-		o->len += n;
-	}
+	sha256_update(&o->sha, n, (const uint8_t *)s);
 }
 
 static void put_u(struct out *o, unsigned cp)
@@ -116,7 +115,6 @@ static void serialise(const struct b10t_envkey *key, struct out *o)
 {
 	bool compat = key->scheme == B10T_SCHEME_B10_TRANSFER;
 
-	o->len = 0;
 	put(o, "{", 1);
 	for (size_t i = 0; i < key->n; i++) {
 		if (i)
@@ -132,18 +130,11 @@ void b10t_envkey_hash(struct b10t_envkey *key)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t digest[SHA256_DIGEST_SIZE];
-	struct sha256_ctx sha;
-	struct out *o = malloc(sizeof(*o));
+	struct out o;
 
-	if (!o) {
-		snprintf(key->key, sizeof(key->key), "%s", "none");
-		return;
-	}
-	serialise(key, o);
-	sha256_init(&sha);
-	sha256_update(&sha, o->len, (const uint8_t *)o->buf);
-	sha256_digest(&sha, sizeof(digest), digest);
-	free(o);
+	sha256_init(&o.sha);
+	serialise(key, &o);
+	sha256_digest(&o.sha, sizeof(digest), digest);
 	for (size_t i = 0; i < B10T_KEY_LEN / 2; i++) {
 		key->key[2 * i] = hex[digest[i] >> 4];
 		key->key[2 * i + 1] = hex[digest[i] & 15];

@@ -159,14 +159,8 @@ static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_of
 {
 	struct entry *e;
 
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct entry *ne = realloc(s->e, cap * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		s->e = ne;
-		s->cap = cap;
-	}
+	if (B10T_GROW(s->e, s->cap, s->n + 1, 64) < 0)
+		return -ENOMEM;
 	e = &s->e[s->n];
 	memset(e, 0, sizeof(*e));
 	if (!(e->name = strdup(name)))
@@ -212,17 +206,15 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 	int fd = dup(dirfd);
 	DIR *d;
 	struct dirent *de;
-	int r = 0;
+	int r = 0, err;
 
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		r = -errno;
 		if (fd >= 0)
 			close(fd);
-		return b10t_set_error(ctx, -r, "reading the store %s: %s", cfg->store_dir,
-				      strerror(-r));
+		return b10t_sys_error(ctx, -r, "reading the store %s", cfg->store_dir);
 	}
-	errno = 0;
-	while ((de = readdir(d))) {
+	while ((de = b10t_readdir(d, &err))) {
 		struct stat st;
 		size_t key_off = 0, key_len = 0;
 		enum kind k = classify(de->d_name, &key_off, &key_len);
@@ -232,8 +224,8 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;	/* removed under us */
-			r = b10t_set_error(ctx, errno, "reading %s/%s: %s", cfg->store_dir,
-					   de->d_name, strerror(errno));
+			r = b10t_sys_error(ctx, errno, "reading %s/%s", cfg->store_dir,
+					   de->d_name);
 			break;
 		}
 		if (!S_ISREG(st.st_mode))
@@ -242,11 +234,9 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 			b10t_set_error(ctx, ENOMEM, "reading the store: out of memory");
 			break;
 		}
-		errno = 0;
 	}
-	if (!r && errno)
-		r = b10t_set_error(ctx, errno, "reading the store %s: %s", cfg->store_dir,
-				   strerror(errno));
+	if (!r && err)
+		r = b10t_sys_error(ctx, err, "reading the store %s", cfg->store_dir);
 	closedir(d);
 	if (!r && s->n)
 		qsort(s->e, s->n, sizeof(*s->e), by_name);
@@ -467,8 +457,8 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 	if (fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0;	/* another gc or a load's corrupt-rename won */
-		return b10t_set_error(ctx, errno, "checking %s/%s: %s", cfg->store_dir,
-				      e->name, strerror(errno));
+		return b10t_sys_error(ctx, errno, "checking %s/%s", cfg->store_dir,
+				      e->name);
 	}
 	if (!S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino)
 		return 0;	/* replaced by a new file of the same name */
@@ -486,8 +476,8 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 	if (!o->dry_run && unlinkat(dirfd, e->name, 0) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return b10t_set_error(ctx, errno, "removing %s/%s: %s", cfg->store_dir,
-				      e->name, strerror(errno));
+		return b10t_sys_error(ctx, errno, "removing %s/%s", cfg->store_dir,
+				      e->name);
 	}
 	b10t_debug(ctx, "%s %s (%s, %llu bytes)", o->dry_run ? "would remove" : "removed",
 		   e->name, reason, (unsigned long long)e->bytes);
@@ -524,8 +514,7 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		return r;
 	dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
-		return b10t_set_error(ctx, errno, "opening the store %s: %s", cfg->store_dir,
-				      strerror(errno));
+		return b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
 	if ((r = scan_store(ctx, cfg, dirfd, &s)) < 0)
 		goto out;
 	if ((opts->max_size_set || opts->max_age_set) &&
@@ -605,7 +594,7 @@ int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 	int64_t now = time(NULL);
 	struct dirent *de;
 	unsigned long n = 0;
-	int fd, removed = 0;
+	int fd, removed = 0, err;
 	DIR *d;
 
 	if (!b10t_store_enabled(cfg))
@@ -618,7 +607,7 @@ int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 			close(fd);
 		return 0;
 	}
-	while ((de = readdir(d))) {
+	while ((de = b10t_readdir(d, &err))) {
 		enum kind k;
 		struct stat st;
 
@@ -643,6 +632,9 @@ int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 		if (b10t_now() - t0 > COOP_BUDGET_S)
 			break;
 	}
+	/* Housekeeping: a failed read ends it, said only in the debug log. */
+	if (err)
+		b10t_debug(ctx, "cleanup: reading the store %s: %s", cfg->store_dir, strerror(err));
 	closedir(d);
 	b10t_debug(ctx, "cleanup: %d stale files removed, %lu entries seen, %.2f ms",
 		   removed, n, (b10t_now() - t0) * 1e3);

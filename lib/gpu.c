@@ -248,3 +248,38 @@ void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *g
 	}
 	b10t_debug(ctx, "envkey: %d CUDA device(s) through %s", count, gpu->lib);
 }
+
+/* cudaRuntimeGetVersion and cuDriverGetVersion: 12040 is "12.4". */
+static void cuda_version(void *h, const char *fn, char *buf, size_t size)
+{
+	cuda_version_fn get = (cuda_version_fn)sym(h, fn);
+	int v = 0;
+
+	if (get && !get(&v) && v > 0)
+		snprintf(buf, size, "%d.%d", v / 1000, v % 1000 / 10);
+}
+
+void envkey_cuda_libraries(struct b10t_library *runtime, struct b10t_library *driver)
+{
+	struct envkey_gpu *gpu = calloc(1, sizeof(*gpu));
+	struct b10t_ctx quiet;
+	const char *path = getenv("B10T_CUDA_DRIVER");
+	void *h;
+
+	b10t_ctx_init(&quiet);
+	/* Never dlclosed: the runtime and the driver register exit handlers. */
+	if (gpu && (h = open_cudart(&quiet, gpu))) {
+		runtime->found = true;
+		lib_path(sym(h, "cudaRuntimeGetVersion"), getenv("B10T_CUDART") ?
+			 getenv("B10T_CUDART") : "libcudart.so", runtime->path, sizeof(runtime->path));
+		cuda_version(h, "cudaRuntimeGetVersion", runtime->version, sizeof(runtime->version));
+	}
+	free(gpu);
+	if (!path || !*path)
+		path = "libcuda.so.1";
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+		driver->found = true;
+		lib_path(sym(h, "cuDriverGetVersion"), path, driver->path, sizeof(driver->path));
+		cuda_version(h, "cuDriverGetVersion", driver->version, sizeof(driver->version));
+	}
+}

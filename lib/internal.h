@@ -3,6 +3,7 @@
 #ifndef B10T_INTERNAL_H
 #define B10T_INTERNAL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <limits.h>
@@ -147,6 +148,62 @@ int b10t_open_archive(struct b10t_ctx *ctx, const char *path, bool noatime, stru
  * NFS handle: the second lookup asks the server afresh). */
 int b10t_lstat_fresh(const char *path, struct stat *st);
 int b10t_fstatat_fresh(int dfd, const char *name, struct stat *st, int flags);
+
+/*
+ * The idioms every file needs, written once (lib/ctx.c, lib/util.c).
+ *
+ * Errors: b10t_sys_error() is b10t_set_error() with ": <strerror(errnum)>"
+ * after the message; b10t_wrap_error() puts what was being done before the
+ * message already in the ctx ("extracting X: <what failed inside>"), and
+ * b10t_append_error() what came of it after.
+ */
+int b10t_sys_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int b10t_wrap_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same after the message: "<what failed>; moved aside as X". */
+int b10t_append_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Split an absolute normalised path into its parent ("/" for a top-level
+ * name) and last component, which points into path.  -EINVAL for no last
+ * component ("/", "x", "/a/"), -ENAMETOOLONG when the parent does not fit. */
+int b10t_path_split(const char *path, char *parent, size_t psize, const char **base);
+
+/*
+ * The one readdir rule: the next entry of d other than "." and "..", or
+ * NULL at the end of the directory (*err = 0) or on a read error (*err =
+ * the errno).  readdir() answers NULL for both, and only errno cleared
+ * before the call tells them apart: a loop that skips that treats a failed
+ * NFS read as "no more entries" (a half listing, a half removal).
+ */
+struct dirent *b10t_readdir(DIR *d, int *err);
+/* The names in the directory fd (closed here) but "." and "..", sorted
+ * bytewise (a stable order for archives and moves): *n of them in *names,
+ * each malloc'ed; free with b10t_free_names.  0, or -errno with nothing
+ * left allocated. */
+int b10t_dir_names(int fd, char ***names, size_t *n);
+void b10t_free_names(char **names, size_t n);
+/* A DIR reading the directory dirfd from its start, on a fresh open file
+ * description (a dup would share dirfd's read offset); dirfd stays open
+ * and usable.  NULL with errno set. */
+DIR *b10t_opendir_at(int dirfd);
+
+/*
+ * Room for `need` elements of `size` bytes in the array *arrp (a pointer
+ * to the array's pointer, of any type) with *cap allocated: the capacity
+ * doubles from `first`, every product checked for overflow.  0 or -ENOMEM;
+ * on failure the array and *cap are as they were.  B10T_GROW checks the
+ * element size against the array's type.
+ */
+int b10t_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
+#define B10T_GROW(arr, cap, need, first) \
+	b10t_grow(&(arr), &(cap), (need), sizeof(*(arr)), (first))
+
+/* The process umask, read without changing it where /proc tells it (a
+ * umask(0)-and-back would let another thread create a file mode 0666
+ * meanwhile); else by that dance. */
+mode_t b10t_umask(void);
 
 /* 64 random bits for unique names (getrandom, else pid/time/counter). */
 uint64_t b10t_random64(void);

@@ -102,7 +102,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 static void move_aside(struct load_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
-	char aside[PATH_MAX], msg[sizeof(ctx->err)], name[NAME_MAX + 1], tag[NAME_MAX + 1];
+	char aside[PATH_MAX], name[NAME_MAX + 1], tag[NAME_MAX + 1];
 	struct b10t_name an = { .kind = B10T_NAME_CORRUPT, .format = j->info.format };
 	struct stat a, b;
 	int n;
@@ -120,15 +120,14 @@ static void move_aside(struct load_job *j)
 	n = snprintf(aside, sizeof(aside), "%s/%s", j->cfg->store_dir, name);
 	if (n >= (int)sizeof(aside))
 		return;
-	memcpy(msg, ctx->err, sizeof(msg));
 	if (renameat2(AT_FDCWD, j->path, AT_FDCWD, aside, RENAME_NOREPLACE) < 0 &&
 	    ((errno != EINVAL && errno != ENOSYS && errno != EPERM && errno != EOPNOTSUPP) ||
 	     rename(j->path, aside) < 0)) {
-		b10t_set_error(ctx, -ctx->err_code, "%s (moving it aside failed: %s)",
-			       msg, strerror(errno));
+		b10t_append_error(ctx, -ctx->err_code, " (moving it aside failed: %s)",
+				  strerror(errno));
 		return;
 	}
-	b10t_set_error(ctx, -ctx->err_code, "%s; moved aside as %s", msg, aside);
+	b10t_append_error(ctx, -ctx->err_code, "; moved aside as %s", aside);
 }
 
 /*
@@ -156,8 +155,8 @@ static int open_staging(struct load_job *j)
 {
 	j->sfd = open(j->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (j->sfd < 0)
-		return b10t_set_error(j->ctx, errno, "opening the staging dir %s: %s",
-				      j->staging, strerror(errno));
+		return b10t_sys_error(j->ctx, errno, "opening the staging dir %s",
+				      j->staging);
 	j->touched = b10t_now();
 	return 0;
 }
@@ -174,8 +173,8 @@ static int make_staging_inside(struct load_job *j)
 		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
 	}
 	if (mkdir(j->staging, 0700) < 0) {
-		int r = b10t_set_error(j->ctx, errno, "creating the staging dir %s: %s",
-				       j->staging, strerror(errno));
+		int r = b10t_sys_error(j->ctx, errno, "creating the staging dir %s",
+				       j->staging);
 
 		j->staging[0] = '\0';	/* not ours: never remove it */
 		return r;
@@ -218,8 +217,7 @@ static int make_staging(struct load_job *j)
 		j->why_in_place = "its parent is not writable";
 		return make_staging_inside(j);
 	}
-	return b10t_set_error(j->ctx, -r, "creating the staging dir in %s: %s", parent,
-			      strerror(-r));
+	return b10t_sys_error(j->ctx, -r, "creating the staging dir in %s", parent);
 }
 
 /*
@@ -232,19 +230,22 @@ static int check_reserved(struct load_job *j)
 	int fd = dup(j->sfd);
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
+	int r = 0, err;
 
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return b10t_set_error(j->ctx, errno, "reading %s: %s", j->staging, strerror(errno));
+		return b10t_sys_error(j->ctx, errno, "reading %s", j->staging);
 	}
-	while ((de = readdir(d)))
+	while ((de = b10t_readdir(d, &err)))
 		if (b10t_local_reserved(de->d_name)) {
 			r = b10t_set_error(j->ctx, EPERM, "member '%s' has a name b10t reserves "
 					   "for its own use", de->d_name);
 			break;
 		}
+	/* A name it did not show may be the reserved one: not "none found". */
+	if (!r && err)
+		r = b10t_sys_error(j->ctx, err, "reading %s", j->staging);
 	closedir(d);
 	return r;
 }
@@ -289,13 +290,12 @@ static int install_in_place(struct load_job *j)
 
 	tfd = open(j->target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0)
-		return b10t_set_error(j->ctx, errno, "opening the cache dir %s: %s", j->target,
-				      strerror(errno));
+		return b10t_sys_error(j->ctx, errno, "opening the cache dir %s", j->target);
 	r = b10t_cache_dir_has_entries(j->ctx, j->target);
 	if (r == 0 && symlinkat(sname, tfd, B10T_INSTALL_MARKER) < 0)
 		r = errno == EEXIST ? -EBUSY :
-		    b10t_set_error(j->ctx, errno, "creating %s/%s: %s", j->target,
-				   B10T_INSTALL_MARKER, strerror(errno));
+		    b10t_sys_error(j->ctx, errno, "creating %s/%s", j->target,
+				   B10T_INSTALL_MARKER);
 	if (r == -EBUSY) {	/* another load's install is under way */
 		b10t_clear_error(j->ctx);
 		r = finish_other(j);
@@ -333,10 +333,9 @@ static int install(struct load_job *j)
 {
 	char name[NAME_MAX + 1], inside[PATH_MAX];
 	struct stat st;
-	mode_t mask = umask(0), mode;
+	mode_t mask = b10t_umask(), mode;
 	int r;
 
-	umask(mask);
 	if (j->in_place)
 		return install_in_place(j);
 	mode = 0777 & ~mask;
@@ -354,8 +353,8 @@ static int install(struct load_job *j)
 		return 2;
 	}
 	if (r != ENOTEMPTY && r != EEXIST)
-		return b10t_set_error(j->ctx, r, "moving %s into place as %s: %s",
-				      j->staging, j->target, strerror(r));
+		return b10t_sys_error(j->ctx, r, "moving %s into place as %s",
+				      j->staging, j->target);
 	/* Not empty: really (SKIPPED), or only b10t's own in-place staging or
 	 * marker.  Then join the in-place protocol: one rename takes our
 	 * staging into the cache dir (same filesystem: rename() said so). */
@@ -371,8 +370,8 @@ static int install(struct load_job *j)
 	    snprintf(inside, sizeof(inside), "%s/%s", j->target, name) >= (int)sizeof(inside))
 		return b10t_set_error(j->ctx, ENAMETOOLONG, "%s: path too long", j->target);
 	if (rename(j->staging, inside) < 0)
-		return b10t_set_error(j->ctx, errno, "moving %s into %s: %s", j->staging,
-				      j->target, strerror(errno));
+		return b10t_sys_error(j->ctx, errno, "moving %s into %s", j->staging,
+				      j->target);
 	memcpy(j->staging, inside, sizeof(inside));
 	j->in_place = true;
 	return install_in_place(j);
@@ -432,10 +431,7 @@ static int extract(struct load_job *j, bool inside)
 	if (r == 0 && (r = check_reserved(j)) < 0)
 		st.archive_fault = true;
 	if (r < 0) {
-		char msg[sizeof(ctx->err)];
-
-		memcpy(msg, ctx->err, sizeof(msg));
-		b10t_set_error(ctx, -r, "extracting %s: %s", j->info.filename, msg);
+		b10t_wrap_error(ctx, -r, "extracting %s", j->info.filename);
 		/* Moved aside only once load_archive has ruled out a stale view. */
 		j->fault = st.archive_fault;
 		j->ended_short = st.archive_short;
@@ -492,8 +488,7 @@ static int load_try(struct load_job *j)
 		b10t_rm_path_keep(j->staging, j->cfg);
 		j->staging[0] = '\0';
 		if (lseek(j->fd, 0, SEEK_SET) < 0)
-			return b10t_set_error(ctx, errno, "rereading %s: %s", j->path,
-					      strerror(errno));
+			return b10t_sys_error(ctx, errno, "rereading %s", j->path);
 		r = extract(j, true);
 		if (r < 0)
 			return r;
@@ -617,7 +612,7 @@ static void end_try(struct load_job *j)
 static int load_archive(struct load_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
-	char why[160] = "", msg[sizeof(ctx->err)];
+	char why[160] = "";
 	struct stat first;
 	bool stale, was_fault;
 	int r;
@@ -653,9 +648,8 @@ static int load_archive(struct load_job *j)
 			why[0] = '\0';
 	}
 	if (why[0]) {
-		memcpy(msg, ctx->err, sizeof(msg));
-		b10t_set_error(ctx, -r, "%s; the store changed while loading (%s): "
-			       "not moving it aside", msg, why);
+		b10t_append_error(ctx, -r, "; the store changed while loading (%s): "
+				  "not moving it aside", why);
 		return r;
 	}
 	/* Corrupt twice, the same file both times, no sign of a stale view. */
@@ -671,21 +665,18 @@ static int resolve_target(struct load_job *j)
 
 	if (lstat(cache, &st) < 0) {
 		if (errno != ENOENT)
-			return b10t_set_error(j->ctx, errno, "cache dir %s: %s", cache,
-					      strerror(errno));
+			return b10t_sys_error(j->ctx, errno, "cache dir %s", cache);
 		snprintf(j->target, sizeof(j->target), "%s", cache);
 		return 0;
 	}
 	j->target_exists = true;
 	if (S_ISLNK(st.st_mode)) {
 		if (!realpath(cache, j->target))
-			return b10t_set_error(j->ctx, errno, "cache dir %s: %s", cache,
-					      strerror(errno));
+			return b10t_sys_error(j->ctx, errno, "cache dir %s", cache);
 		if (b10t_check_cache_dir(j->ctx, j->target) < 0)
 			return j->ctx->err_code;
 		if (stat(j->target, &st) < 0)
-			return b10t_set_error(j->ctx, errno, "cache dir %s: %s", cache,
-					      strerror(errno));
+			return b10t_sys_error(j->ctx, errno, "cache dir %s", cache);
 	} else {
 		snprintf(j->target, sizeof(j->target), "%s", cache);
 	}

@@ -128,7 +128,7 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 	time_t now = time(NULL);
 	struct b10t_rm fresh;	/* the keep set, made once for all entries */
 	struct dirent *de;
-	int fd, count = 0;
+	int fd, count = 0, err;
 	DIR *d;
 
 	fd = open(cfg->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -142,7 +142,7 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 	if (!read_marker(fd, keep, sizeof(keep)))
 		keep[0] = '\0';
 	b10t_rm_init(&fresh, cfg);	/* the store is never debris, whatever its name */
-	while ((de = readdir(d))) {
+	while ((de = b10t_readdir(d, &err))) {
 		struct b10t_rm rm = fresh;
 		struct b10t_name n = { 0 };
 		struct stat st;
@@ -166,6 +166,9 @@ static int inside_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bo
 			found(arg, shown, "stale-staging", rm.bytes);
 		count++;
 	}
+	/* Housekeeping: a failed read ends the pass with a warning, not an error. */
+	if (err)
+		b10t_warn(ctx, "reading %s: %s", cfg->cache_dir, strerror(err));
 	closedir(d);
 	return count;
 }
@@ -180,21 +183,17 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 	struct b10t_rm fresh;	/* the keep set, made once for all entries */
 	struct dirent *de;
 	time_t now = time(NULL);
-	int fd, count = 0;
+	int fd, count = 0, err;
 	DIR *d;
 
-	base = strrchr(cfg->cache_dir, '/');
-	if (!base || !base[1])
+	if (b10t_path_split(cfg->cache_dir, parent, sizeof(parent), &base) < 0)
 		return 0;
-	snprintf(parent, sizeof(parent), "%.*s", base == cfg->cache_dir ? 1 :
-		 (int)(base - cfg->cache_dir), cfg->cache_dir);
-	base++;
 
 	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && (d = fdopendir(fd))) {
 		/* The store and our parent are never debris, whatever their name. */
 		b10t_rm_init(&fresh, cfg);
-		while ((de = readdir(d))) {
+		while ((de = b10t_readdir(d, &err))) {
 			const char *reason;
 			struct b10t_rm rm = fresh;
 			struct stat st;
@@ -217,6 +216,8 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 				found(arg, de->d_name, reason, rm.bytes);
 			count++;
 		}
+		if (err)
+			b10t_warn(ctx, "reading %s: %s", parent, strerror(err));
 		closedir(d);
 	} else if (fd >= 0) {
 		close(fd);
@@ -225,52 +226,6 @@ int b10t_local_debris(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool 
 }
 
 /* ---- the in-place install ------------------------------------------- */
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in dirfd (consumed), sorted; *n of them in *out (free each). */
-static int list_names(int dirfd, char ***out, size_t *n)
-{
-	char **v = NULL, **t;
-	size_t len = 0, cap = 0;
-	struct dirent *de;
-	DIR *d = fdopendir(dirfd);
-
-	*out = NULL;
-	*n = 0;
-	if (!d) {
-		close(dirfd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (len == cap) {
-			cap = cap ? 2 * cap : 32;
-			if (!(t = realloc(v, cap * sizeof(*v))))
-				goto nomem;
-			v = t;
-		}
-		if (!(v[len] = strdup(de->d_name)))
-			goto nomem;
-		len++;
-	}
-	closedir(d);
-	if (len)
-		qsort(v, len, sizeof(*v), cmp_names);
-	*out = v;
-	*n = len;
-	return 0;
-nomem:
-	closedir(d);
-	while (len)
-		free(v[--len]);
-	free(v);
-	return -ENOMEM;
-}
 
 /* rename without replacing; the fallback has a tiny window, said below. */
 static int move_noreplace(int sfd, const char *name, int tfd)
@@ -302,13 +257,12 @@ int b10t_local_finish(struct b10t_ctx *ctx, const struct b10t_config *cfg, int t
 	sfd = openat(tfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sfd < 0)	/* gone, or not a dir of ours (a symlink): nothing to finish */
 		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? -ENOENT :
-		       b10t_set_error(ctx, errno, "installing into %s: opening %s: %s", dir,
-				      sname, strerror(errno));
-	r = list_names(dup(sfd), &names, &n);
+		       b10t_sys_error(ctx, errno, "installing into %s: opening %s", dir,
+				      sname);
+	r = b10t_dir_names(dup(sfd), &names, &n);
 	if (r < 0) {
 		close(sfd);
-		return b10t_set_error(ctx, -r, "installing into %s: reading %s: %s", dir, sname,
-				      strerror(-r));
+		return b10t_sys_error(ctx, -r, "installing into %s: reading %s", dir, sname);
 	}
 	for (size_t i = 0; i < n; i++) {
 		int m = r ? 0 : move_noreplace(sfd, names[i], tfd);
@@ -332,8 +286,8 @@ int b10t_local_finish(struct b10t_ctx *ctx, const struct b10t_config *cfg, int t
 	/* The marker first: a kill after it leaves only an empty staging dir,
 	 * which is plain debris, never a cache that looks complete but is not. */
 	if (unlinkat(tfd, B10T_INSTALL_MARKER, 0) < 0 && errno != ENOENT)
-		return b10t_set_error(ctx, errno, "installing into %s: removing %s: %s", dir,
-				      B10T_INSTALL_MARKER, strerror(errno));
+		return b10t_sys_error(ctx, errno, "installing into %s: removing %s", dir,
+				      B10T_INSTALL_MARKER);
 	b10t_rm_init(&rm, cfg);
 	b10t_rm_tree_at(tfd, sname, &rm);
 	return 0;
@@ -346,10 +300,10 @@ static int clean_install(struct b10t_ctx *ctx, const struct b10t_config *cfg, in
 	struct b10t_rm fresh;	/* the keep set, made once for all names */
 	char **names;
 	size_t n;
-	int r = list_names(dup(tfd), &names, &n);
+	int r = b10t_dir_names(dup(tfd), &names, &n);
 
 	if (r < 0)
-		return b10t_set_error(ctx, -r, "reading %s: %s", dir, strerror(-r));
+		return b10t_sys_error(ctx, -r, "reading %s", dir);
 	b10t_rm_init(&fresh, cfg);	/* the store, should it sit in here, stays */
 	for (size_t i = 0; i < n; i++) {
 		struct b10t_rm rm = fresh;
@@ -364,17 +318,16 @@ static int clean_install(struct b10t_ctx *ctx, const struct b10t_config *cfg, in
 			continue;
 		}
 		if (!r && b10t_rm_tree_at(tfd, names[i], &rm) < 0)
-			r = b10t_set_error(ctx, rm.err ? rm.err : errno,
-					   "cleaning the interrupted install in %s: %s: %s", dir,
-					   rm.err ? rm.what : names[i], strerror(rm.err ? rm.err : errno));
+			r = b10t_sys_error(ctx, rm.err ? rm.err : errno,
+					   "cleaning the interrupted install in %s: %s", dir,
+					   rm.err ? rm.what : names[i]);
 		free(names[i]);
 	}
 	free(names);
 	if (r < 0)
 		return r;
 	if (unlinkat(tfd, B10T_INSTALL_MARKER, 0) < 0 && errno != ENOENT)
-		return b10t_set_error(ctx, errno, "removing %s/%s: %s", dir, B10T_INSTALL_MARKER,
-				      strerror(errno));
+		return b10t_sys_error(ctx, errno, "removing %s/%s", dir, B10T_INSTALL_MARKER);
 	return 0;
 }
 

@@ -260,8 +260,7 @@ static ssize_t read_at(int fd, char *buf, size_t want, uint64_t off)
 
 static int read_error(struct pack *p, int err)
 {
-	return b10t_set_error(p->ctx, err, "reading %s/%s: %s", p->src, p->path,
-			      strerror(err));
+	return b10t_sys_error(p->ctx, err, "reading %s/%s", p->src, p->path);
 }
 
 /* 1 when the file still holds buf[0..size), 0 when not, or -errno. */
@@ -453,8 +452,8 @@ static int put_file(struct pack *p, int dirfd, const char *name)
 			skip(p, "changed type while it was packed");
 			return 0;
 		}
-		return b10t_set_error(p->ctx, errno, "opening %s/%s: %s", p->src,
-				      p->path, strerror(errno));
+		return b10t_sys_error(p->ctx, errno, "opening %s/%s", p->src,
+				      p->path);
 	}
 	if (fstat(fd, &st) < 0)
 		r = read_error(p, errno);
@@ -468,59 +467,6 @@ static int put_file(struct pack *p, int dirfd, const char *name)
 	return r;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of a directory; *names is malloc'ed, each name too. */
-static int read_names(int fd, char ***names, size_t *n)
-{
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	size_t cap = 0;
-	int r = 0;
-
-	*names = NULL;
-	*n = 0;
-	if (!d) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	while ((errno = 0, de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (*n == cap) {
-			char **nn = realloc(*names, (cap = cap ? 2 * cap : 64) * sizeof(char *));
-
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			*names = nn;
-		}
-		if (!((*names)[*n] = strdup(de->d_name))) {
-			r = -ENOMEM;
-			break;
-		}
-		(*n)++;
-	}
-	if (!de && errno)
-		r = -errno;
-	closedir(d);
-	if (!r && *n > 1)
-		qsort(*names, *n, sizeof(char *), cmp_names);
-	return r;
-}
-
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* A symlink, its target read into p->link; 1 when it vanished or changed type. */
 static int read_link(struct pack *p, int dirfd, const char *name)
 {
@@ -530,8 +476,8 @@ static int read_link(struct pack *p, int dirfd, const char *name)
 	if (n < 0) {
 		if (errno == ENOENT || errno == EINVAL)
 			return 1;	/* removed, or no longer a symlink */
-		return b10t_set_error(p->ctx, errno, "reading the link %s/%s: %s",
-				      p->src, p->path, strerror(errno));
+		return b10t_sys_error(p->ctx, errno, "reading the link %s/%s",
+				      p->src, p->path);
 	}
 	p->link[n] = '\0';
 	return 0;
@@ -553,8 +499,8 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return b10t_set_error(p->ctx, errno, "reading %s/%s: %s", p->src,
-				      p->path, strerror(errno));
+		return b10t_sys_error(p->ctx, errno, "reading %s/%s", p->src,
+				      p->path);
 	}
 	if (S_ISLNK(st.st_mode) && (r = read_link(p, dirfd, name)) != 0)
 		return r < 0 ? r : 0;
@@ -580,8 +526,8 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 			skip(p, "changed type while it was packed");
 			return 0;
 		}
-		return b10t_set_error(p->ctx, errno, "opening %s/%s: %s", p->src,
-				      p->path, strerror(errno));
+		return b10t_sys_error(p->ctx, errno, "opening %s/%s", p->src,
+				      p->path);
 	}
 	if (fstat(fd, &st) < 0) {
 		r = read_error(p, errno);
@@ -617,12 +563,12 @@ static int put_dir(struct pack *p, int dirfd, size_t len, size_t depth)
 	size_t n, i;
 	int r;
 
-	/* read_names consumes the fd; keep our own for the openat calls. */
-	r = read_names(dup(dirfd), &names, &n);
+	/* b10t_dir_names consumes the fd; keep our own for the openat calls. */
+	r = b10t_dir_names(dup(dirfd), &names, &n);
 	if (r < 0) {
 		close(dirfd);
-		return b10t_set_error(p->ctx, -r, "reading %s/%s: %s", p->src,
-				      len ? p->path : "", strerror(-r));
+		return b10t_sys_error(p->ctx, -r, "reading %s/%s", p->src,
+				      len ? p->path : "");
 	}
 	for (i = 0; i < n && !r; i++) {
 		const char *name = names[i];
@@ -644,7 +590,7 @@ static int put_dir(struct pack *p, int dirfd, size_t len, size_t depth)
 			r = b10t_check_cancel(p->ctx);
 	}
 	p->path[len] = '\0';
-	free_names(names, n);
+	b10t_free_names(names, n);
 	close(dirfd);
 	return r;
 }
@@ -688,7 +634,7 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 	p.lim = lim;
 	fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return b10t_set_error(ctx, errno, "opening %s: %s", src, strerror(errno));
+		return b10t_sys_error(ctx, errno, "opening %s", src);
 	if (lim->exclude_ino && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == lim->exclude_dev &&
 	    (uint64_t)st.st_ino == lim->exclude_ino) {
 		close(fd);
@@ -702,8 +648,7 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 	p.e = archive_entry_new();
 	r = b10t_lz4w_new(&p.w, out_fd, lim->max_archive_bytes, b10t_use_threads());
 	if (r < 0 || !p.buf || !p.a || !p.e || !p.h1 || !p.h2) {
-		r = b10t_set_error(ctx, r < 0 ? -r : ENOMEM, "packing %s: %s", src,
-				   strerror(r < 0 ? -r : ENOMEM));
+		r = b10t_sys_error(ctx, r < 0 ? -r : ENOMEM, "packing %s", src);
 		close(fd);
 		goto out;
 	}

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "envkey-priv.h"
+#include "internal.h"
 
 extern char **environ;
 
@@ -253,6 +254,7 @@ static void scan_dir(struct search *s, const char *dir)
 	size_t n = 0;
 	struct dirent *de;
 	struct stat st;
+	int err;
 	DIR *d;
 
 	if (done(s) || !*dir || stat(dir, &st) || !S_ISDIR(st.st_mode))
@@ -267,13 +269,16 @@ static void scan_dir(struct search *s, const char *dir)
 	if (!(d = opendir(dir)))
 		return;
 	/* Only the entries that can matter, sorted for a stable choice. */
-	while ((de = readdir(d)) && n < sizeof(names) / sizeof(names[0])) {
+	/* A read error ends the search of this dir: what was read still counts. */
+	while (n < sizeof(names) / sizeof(names[0]) && (de = b10t_readdir(d, &err))) {
 		const char *e = de->d_name;
 
 		if ((!strncmp(e, "torch-", 6) || !strncmp(e, "triton-", 7) ||
 		     !strncmp(e, "pytorch_triton-", 15)) && (names[n] = strdup(e)))
 			n++;
 	}
+	if (err)
+		b10t_debug(s->ctx, "envkey: reading %s: %s", dir, strerror(err));
 	closedir(d);
 	qsort(names, n, sizeof(names[0]), cmp_names);
 	b10t_debug(s->ctx, "envkey: searching %s", dir);

@@ -152,15 +152,8 @@ static void oom(struct walk *w)
 
 static void skip_add(struct walk *w, struct frame *f, dev_t dev, ino_t ino)
 {
-	if (f->n_skip == f->cap_skip) {
-		size_t cap = f->cap_skip ? f->cap_skip * 2 : 4;
-		struct b10t_rm_id *n = realloc(f->skip, cap * sizeof(*n));
-
-		if (!n)
-			return oom(w);
-		f->skip = n;
-		f->cap_skip = cap;
-	}
+	if (B10T_GROW(f->skip, f->cap_skip, f->n_skip + 1, 4) < 0)
+		return oom(w);
 	f->skip[f->n_skip++] = (struct b10t_rm_id){ dev, ino };
 }
 
@@ -168,17 +161,8 @@ static void pend_push(struct walk *w, struct frame *f, const char *name)
 {
 	size_t n = strlen(name) + 1;
 
-	if (f->pend_len + n > f->pend_cap) {
-		size_t cap = f->pend_cap ? f->pend_cap * 2 : 256;
-		char *p;
-
-		while (cap < f->pend_len + n)
-			cap *= 2;
-		if (!(p = realloc(f->pend, cap)))
-			return oom(w);
-		f->pend = p;
-		f->pend_cap = cap;
-	}
+	if (B10T_GROW(f->pend, f->pend_cap, f->pend_len + n, 256) < 0)
+		return oom(w);
 	memcpy(f->pend + f->pend_len, name, n);
 	f->pend_len += n;
 }
@@ -226,7 +210,7 @@ static void take_file(struct walk *w, struct frame *f, const char *name, const s
 static void scan(struct walk *w, struct frame *f)
 {
 	struct dirent *de;
-	int fd;
+	int fd, err;
 	DIR *d;
 
 	f->passes++;
@@ -242,12 +226,10 @@ static void scan(struct walk *w, struct frame *f)
 			close(fd);
 		return;
 	}
-	while (!w->abort && (de = readdir(d))) {
+	while (!w->abort && (de = b10t_readdir(d, &err))) {
 		const char *name = de->d_name;
 		struct stat st;
 
-		if (!strcmp(name, ".") || !strcmp(name, ".."))
-			continue;
 		if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) < 0) {
 			if (errno != ENOENT && !w->count_only) {
 				b10t_rm_fail(w->rm, errno, name);
@@ -261,6 +243,12 @@ static void scan(struct walk *w, struct frame *f)
 			pend_push(w, f, name);
 		else
 			take_file(w, f, name, &st);
+	}
+	/* A failed read is this dir's failure, as a failed open is: what it
+	 * did not show cannot be said to be gone. */
+	if (err && !w->abort && !w->count_only) {
+		b10t_rm_fail(w->rm, err, f->name ? f->name : ".");
+		f->failed = true;
 	}
 	closedir(d);
 }
@@ -344,18 +332,11 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 	if (!w->count_only && (fst.st_mode & 0700) != 0700)
 		fchmod(fd, fst.st_mode | 0700);
 
-	if (w->depth + 1 == w->cap) {
-		size_t cap = w->cap * 2;
-		struct frame *nf = realloc(w->f, cap * sizeof(*nf));
-
-		if (!nf) {
-			close(fd);
-			return oom(w);
-		}
-		w->f = nf;
-		w->cap = cap;
-		f = &w->f[w->depth];
+	if (B10T_GROW(w->f, w->cap, w->depth + 2, 64) < 0) {
+		close(fd);
+		return oom(w);
 	}
+	f = &w->f[w->depth];	/* the array may have moved */
 	if (!(cname = strdup(name))) {
 		close(fd);
 		return oom(w);
@@ -590,35 +571,32 @@ void b10t_rm_keep(struct b10t_rm *rm, const char *path)
 void b10t_rm_init(struct b10t_rm *rm, const struct b10t_config *cfg)
 {
 	char parent[PATH_MAX];
-	const char *slash;
+	const char *base;
 
 	memset(rm, 0, sizeof(*rm));
 	if (!cfg)
 		return;
 	b10t_rm_keep(rm, cfg->store_dir);
-	slash = strrchr(cfg->cache_dir, '/');
-	if (slash && slash != cfg->cache_dir) {
-		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - cfg->cache_dir),
-			 cfg->cache_dir);
+	/* "/" holds nothing a removal under the cache dir could reach. */
+	if (b10t_path_split(cfg->cache_dir, parent, sizeof(parent), &base) == 0 &&
+	    strcmp(parent, "/"))
 		b10t_rm_keep(rm, parent);
-	}
 }
 
 int b10t_rm_path_keep(const char *path, const struct b10t_config *cfg)
 {
 	struct b10t_rm rm;
-	const char *slash = strrchr(path, '/');
+	const char *base;
 	char parent[PATH_MAX];
 	int pfd, r;
 
 	b10t_rm_init(&rm, cfg);
-	if (!slash || !slash[1] || slash - path >= (long)sizeof(parent))
+	if (b10t_path_split(path, parent, sizeof(parent), &base) < 0)
 		return -EINVAL;
-	snprintf(parent, sizeof(parent), "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	r = b10t_rm_tree_at(pfd, slash + 1, &rm);
+	r = b10t_rm_tree_at(pfd, base, &rm);
 	close(pfd);
 	return r;
 }

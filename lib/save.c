@@ -43,16 +43,17 @@ static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	int fd = dup(dirfd);
 	time_t now = time(NULL);
 	struct dirent *de;
+	int err;
 	DIR *d;
 
 	*count = 0;
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return b10t_set_error(ctx, errno, "reading the store %s: %s",
-				      cfg->store_dir, strerror(errno));
+		return b10t_sys_error(ctx, errno, "reading the store %s",
+				      cfg->store_dir);
 	}
-	while ((de = readdir(d))) {
+	while ((de = b10t_readdir(d, &err))) {
 		struct stat st;
 
 		/* Ours and the reference's uploads, whatever their key. */
@@ -64,6 +65,9 @@ static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			(*count)++;
 	}
 	closedir(d);
+	/* A count cut short would let more saves through than the limit. */
+	if (err)
+		return b10t_sys_error(ctx, err, "reading the store %s", cfg->store_dir);
 	return 0;
 }
 
@@ -160,8 +164,8 @@ static int publish_failed(struct b10t_ctx *ctx, int dirfd, const char *store,
 	int r;
 
 	if (!p)
-		return b10t_set_error(ctx, errs[1] ? errs[1] : errs[0], "publishing %s/%s: %s",
-				      store, final, strerror(errs[1] ? errs[1] : errs[0]));
+		return b10t_sys_error(ctx, errs[1] ? errs[1] : errs[0], "publishing %s/%s",
+				      store, final);
 	b10t_probe_publish(dirfd, store, p);
 	if (p->ran && p->path == B10T_PUBLISH_NONE)
 		r = b10t_set_error(ctx, EOPNOTSUPP,
@@ -218,8 +222,8 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 
 	fd = openat(j->dirfd, j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return b10t_set_error(ctx, errno, "creating %s/%s: %s",
-				      j->cfg->store_dir, j->tmp, strerror(errno));
+		return b10t_sys_error(ctx, errno, "creating %s/%s",
+				      j->cfg->store_dir, j->tmp);
 	b10t_limits_default(&lim);
 	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
 	/* A store inside the cache dir (a misconfiguration) stays out of it. */
@@ -237,17 +241,13 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		ctx->progress_arg = total.arg;
 	}
 	if (r < 0) {
-		char msg[sizeof(ctx->err)];
-
 		close(fd);
-		memcpy(msg, ctx->err, sizeof(msg));
 		if (r == -EFBIG)
-			return b10t_set_error(ctx, EFBIG,
-				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB=%llu: %s",
-				j->cfg->cache_dir,
-				(unsigned long long)j->cfg->max_cache_size_mb, msg);
-		return b10t_set_error(ctx, -r, "packing %s into %s/%s: %s",
-				      j->cfg->cache_dir, j->cfg->store_dir, j->tmp, msg);
+			return b10t_wrap_error(ctx, EFBIG,
+				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB=%llu",
+				j->cfg->cache_dir, (unsigned long long)j->cfg->max_cache_size_mb);
+		return b10t_wrap_error(ctx, -r, "packing %s into %s/%s",
+				       j->cfg->cache_dir, j->cfg->store_dir, j->tmp);
 	}
 	b10t_debug(ctx, "pack: %llu entries, %llu bytes -> %llu archive bytes in %.3f s, %llu left out",
 		   (unsigned long long)st.files, (unsigned long long)st.bytes,
@@ -256,17 +256,17 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 	t0 = b10t_now();
 	/* close() reports delayed write errors on NFS: check both. */
 	if (fsync(fd) < 0 || fstat(fd, &j->tst) < 0) {
-		r = b10t_set_error(ctx, errno, "flushing %s/%s: %s",
-				   j->cfg->store_dir, j->tmp, strerror(errno));
+		r = b10t_sys_error(ctx, errno, "flushing %s/%s",
+				   j->cfg->store_dir, j->tmp);
 		close(fd);
 		return r;
 	}
 	if (close(fd) < 0)
-		return b10t_set_error(ctx, errno, "closing %s/%s: %s",
-				      j->cfg->store_dir, j->tmp, strerror(errno));
+		return b10t_sys_error(ctx, errno, "closing %s/%s",
+				      j->cfg->store_dir, j->tmp);
 	if (fsync(j->dirfd) < 0 && errno != EINVAL)
-		return b10t_set_error(ctx, errno, "flushing the store %s: %s",
-				      j->cfg->store_dir, strerror(errno));
+		return b10t_sys_error(ctx, errno, "flushing the store %s",
+				      j->cfg->store_dir);
 	b10t_debug(ctx, "fsync: %.3f s", b10t_now() - t0);
 	j->res->files = st.files;
 	j->res->bytes = st.bytes;
@@ -318,8 +318,8 @@ static int save_in_store(struct save_job *j)
 	r = b10t_incomplete_name(j->tmp, sizeof(j->tmp), j->key->key);
 	if (r < 0) {
 		free(manifest);
-		return b10t_set_error(ctx, -r, "naming the upload for key %s: %s",
-				      j->key->key, strerror(-r));
+		return b10t_sys_error(ctx, -r, "naming the upload for key %s",
+				      j->key->key);
 	}
 	r = pack_to_temp(j, manifest, tree_bytes);
 	free(manifest);
@@ -390,8 +390,8 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 
 	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (j.dirfd < 0) {
-		r = b10t_set_error(ctx, errno, "opening the store %s: %s",
-				   cfg->store_dir, strerror(errno));
+		r = b10t_sys_error(ctx, errno, "opening the store %s",
+				   cfg->store_dir);
 		goto out;
 	}
 	r = save_in_store(&j);

@@ -140,10 +140,10 @@ static int newest_first(const void *a, const void *b)
 int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    struct b10t_archive_info **out, size_t *n)
 {
-	struct entry *v = NULL, *t;
+	struct entry *v = NULL;
 	struct marker *m = NULL, mk;
 	size_t len = 0, cap = 0, nm = 0, mcap = 0;
-	int dfd;
+	int dfd, err;
 	struct dirent *de;
 	bool again = true;
 	DIR *d;
@@ -153,16 +153,15 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	*n = 0;
 	d = opendir_fresh(cfg->store_dir);
 	if (!d)
-		return b10t_set_error(ctx, errno, "listing the store %s: %s",
-				      cfg->store_dir, strerror(errno));
+		return b10t_sys_error(ctx, errno, "listing the store %s",
+				      cfg->store_dir);
 	for (;;) {
 		struct stat st;
 
-		errno = 0;
-		if (!(de = readdir(d))) {
+		if (!(de = b10t_readdir(d, &err))) {
 			/* The dir's handle went stale under the listing: list
 			 * it once more from a fresh open. */
-			if (errno == ESTALE && again) {
+			if (err == ESTALE && again) {
 				DIR *d2 = opendir_fresh(cfg->store_dir);
 
 				if (d2) {
@@ -172,39 +171,28 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 					again = false;
 					continue;
 				}
-				errno = ESTALE;
 			}
-			if (errno)
-				r = b10t_set_error(ctx, errno, "listing the store %s: %s",
-						   cfg->store_dir, strerror(errno));
+			if (err)
+				r = b10t_sys_error(ctx, err, "listing the store %s",
+						   cfg->store_dir);
 			break;
 		}
 		/* Cheap test first: most debris fails on the first bytes. */
 		if (de->d_name[0] != 'c' || (de->d_type != DT_REG &&
 		    de->d_type != DT_UNKNOWN && de->d_type != DT_LNK))
 			continue;
-		if (len == cap) {
-			cap = cap ? 2 * cap : 64;
-			if (!(t = realloc(v, cap * sizeof(*v)))) {
-				r = b10t_set_error(ctx, ENOMEM, "listing the store: out of memory");
-				break;
-			}
-			v = t;
+		if (B10T_GROW(v, cap, len + 1, 64) < 0) {
+			r = b10t_set_error(ctx, ENOMEM, "listing the store: out of memory");
+			break;
 		}
 		if (!b10t_parse_archive_name(de->d_name, &v[len].info)) {
 			if (b10t_parse_use_marker(de->d_name, mk.key, sizeof(mk.key)) &&
 			    b10t_fstatat_fresh(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISREG(st.st_mode)) {
-				if (nm == mcap) {
-					struct marker *nmk;
-
-					mcap = mcap ? 2 * mcap : 16;
-					if (!(nmk = realloc(m, mcap * sizeof(*m)))) {
-						r = b10t_set_error(ctx, ENOMEM,
-								   "listing the store: out of memory");
-						break;
-					}
-					m = nmk;
+				if (B10T_GROW(m, mcap, nm + 1, 16) < 0) {
+					r = b10t_set_error(ctx, ENOMEM,
+							   "listing the store: out of memory");
+					break;
 				}
 				mk.mtime = (int64_t)st.st_mtim.tv_sec;
 				m[nm++] = mk;
@@ -224,8 +212,7 @@ int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	dfd = r == 0 ? dup(dirfd(d)) : -1;
 	closedir(d);
 	if (r == 0 && dfd < 0)
-		r = b10t_set_error(ctx, errno, "listing the store %s: %s", cfg->store_dir,
-				   strerror(errno));
+		r = b10t_sys_error(ctx, errno, "listing the store %s", cfg->store_dir);
 	if (r < 0) {
 		free(v);
 		free(m);
@@ -295,8 +282,7 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		if (b10t_lstat_fresh(path, &st) < 0) {
 			if (errno == ENOENT)
 				continue;
-			return b10t_set_error(ctx, errno, "looking up %s: %s", path,
-					      strerror(errno));
+			return b10t_sys_error(ctx, errno, "looking up %s", path);
 		}
 		if (!S_ISREG(st.st_mode))
 			return b10t_set_error(ctx, S_ISLNK(st.st_mode) ? ELOOP :
@@ -350,13 +336,13 @@ static int open_once(struct b10t_ctx *ctx, const char *path, bool noatime, struc
 		if (errno == ENXIO)	/* a socket */
 			return b10t_set_error(ctx, EINVAL, "%s is not a regular file: refusing it",
 					      path);
-		return b10t_set_error(ctx, errno, "opening %s: %s", path, strerror(errno));
+		return b10t_sys_error(ctx, errno, "opening %s", path);
 	}
 	if (fstat(fd, st) < 0) {
 		int e = errno;
 
 		close(fd);
-		return b10t_set_error(ctx, e, "opening %s: %s", path, strerror(e));
+		return b10t_sys_error(ctx, e, "opening %s", path);
 	}
 	if (!S_ISREG(st->st_mode)) {
 		close(fd);
@@ -369,7 +355,7 @@ static int open_once(struct b10t_ctx *ctx, const char *path, bool noatime, struc
 		int e = errno;
 
 		close(fd);
-		return b10t_set_error(ctx, e, "opening %s: %s", path, strerror(e));
+		return b10t_sys_error(ctx, e, "opening %s", path);
 	}
 	return fd;
 }

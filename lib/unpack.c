@@ -230,11 +230,10 @@ static bool local_errno(int e)
 static int fs_error(struct unpack *u, int e, const char *what, const char *path, int len)
 {
 	if (local_errno(e))
-		return b10t_set_error(u->ctx, e, "%s %s/%.*s: %s", what, u->dst, len, path,
-				      strerror(e));
+		return b10t_sys_error(u->ctx, e, "%s %s/%.*s", what, u->dst, len, path);
 	u->fault = true;
-	return b10t_set_error(u->ctx, e, "member '%s': %s %s/%.*s: %s", u->shown, what, u->dst,
-			      len, path, strerror(e));
+	return b10t_sys_error(u->ctx, e, "member '%s': %s %s/%.*s", u->shown, what, u->dst,
+			      len, path);
 }
 
 /*
@@ -270,20 +269,6 @@ static int normalise(struct unpack *u, const char *raw)
 
 /* ---- directories ----------------------------------------------------------- */
 
-static int remember(void **arr, size_t *n, size_t *cap, size_t size)
-{
-	if (*n == *cap) {
-		size_t c = *cap ? 2 * *cap : 64;
-		void *a = realloc(*arr, c * size);
-
-		if (!a)
-			return -ENOMEM;
-		*arr = a;
-		*cap = c;
-	}
-	return 0;
-}
-
 /*
  * Directories made for members listed before their own directory get mode
  * IMPLICIT_MODE at once; the ones the archive lists are made 0700 and get
@@ -312,7 +297,7 @@ static int remember_dir(struct unpack *u, const char *path, size_t len, mode_t m
 {
 	struct dir_fixup *d;
 
-	if (remember((void **)&u->dirs, &u->ndirs, &u->cap_dirs, sizeof(*u->dirs)) < 0)
+	if (B10T_GROW(u->dirs, u->cap_dirs, u->ndirs + 1, 64) < 0)
 		return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
 	d = &u->dirs[u->ndirs];
 	if (!(d->path = strndup(path, len)))
@@ -794,7 +779,7 @@ static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t 
 	else
 		r = b10t_lz4r_new(&u->r, in_fd, threaded);
 	if (r < 0)
-		return b10t_set_error(u->ctx, -r, "reading the archive: %s", strerror(-r));
+		return b10t_sys_error(u->ctx, -r, "reading the archive");
 	if (archive_read_open(u->a, u, NULL, stream_in, NULL) != ARCHIVE_OK)
 		return input_error(u);
 	return 0;
@@ -825,11 +810,10 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 		b10t_limits_default(&def);
 		u.lim = &def;
 	}
-	u.umask = umask(022);
-	umask(u.umask);
+	u.umask = b10t_umask();
 	u.root = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u.root < 0)
-		return b10t_set_error(ctx, errno, "opening %s: %s", dst, strerror(errno));
+		return b10t_sys_error(ctx, errno, "opening %s", dst);
 	r = open_input(&u, in_fd, fmt, READ_SIZE, b10t_use_threads(), true);
 	while (!r) {
 		int ar = archive_read_next_header(u.a, &e);

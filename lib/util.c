@@ -72,15 +72,159 @@ int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return b10t_set_error(ctx, errno, "reading %s: %s", path, strerror(errno));
+		return b10t_sys_error(ctx, errno, "reading %s", path);
 	}
 	/* What pack takes: entries of up to B10T_MAX_DEPTH components, so the
 	 * manifest's counts agree with the archive.  Iterative (rmtree.c): a
 	 * deeper tree costs no stack and no fd per level. */
 	r = b10t_count_tree(fd, B10T_MAX_DEPTH, bytes, files);
 	if (r < 0)
-		return b10t_set_error(ctx, -r, "reading %s: %s", path, strerror(-r));
+		return b10t_sys_error(ctx, -r, "reading %s", path);
 	return 0;
+}
+
+int b10t_path_split(const char *path, char *parent, size_t psize, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash || !slash[1])
+		return -EINVAL;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= psize)
+		return -ENAMETOOLONG;
+	memcpy(parent, path, n);
+	parent[n] = '\0';
+	*base = slash + 1;
+	return 0;
+}
+
+struct dirent *b10t_readdir(DIR *d, int *err)
+{
+	struct dirent *de;
+
+	for (;;) {
+		errno = 0;
+		if (!(de = readdir(d))) {
+			*err = errno;
+			return NULL;
+		}
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			break;
+	}
+	*err = 0;
+	return de;
+}
+
+DIR *b10t_opendir_at(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	if (!(d = fdopendir(fd))) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int b10t_dir_names(int fd, char ***names, size_t *n)
+{
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	char **v = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	int err = fd >= 0 ? 0 : EBADF;
+
+	*names = NULL;
+	*n = 0;
+	if (!d) {
+		err = err ? err : errno;
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	while ((de = b10t_readdir(d, &err))) {
+		if (B10T_GROW(v, cap, len + 1, 32) < 0 || !(v[len] = strdup(de->d_name))) {
+			err = ENOMEM;
+			break;
+		}
+		len++;
+	}
+	closedir(d);
+	if (err) {
+		b10t_free_names(v, len);
+		return -err;
+	}
+	if (len > 1)
+		qsort(v, len, sizeof(*v), cmp_names);
+	*names = v;
+	*n = len;
+	return 0;
+}
+
+void b10t_free_names(char **names, size_t n)
+{
+	while (n)
+		free(names[--n]);
+	free(names);
+}
+
+int b10t_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
+{
+	size_t c = *cap;
+	void *arr, *p;
+
+	if (need <= c)
+		return 0;
+	if (!c)
+		c = first ? first : 1;
+	while (c < need) {
+		if (c > SIZE_MAX / 2)
+			return -ENOMEM;
+		c *= 2;
+	}
+	if (!size || c > SIZE_MAX / size)
+		return -ENOMEM;
+	/* arrp points at a pointer of the caller's type: read and write it
+	 * as bytes, which every object pointer on this platform shares. */
+	memcpy(&arr, arrp, sizeof(arr));
+	if (!(p = realloc(arr, c * size)))
+		return -ENOMEM;
+	memcpy(arrp, &p, sizeof(p));
+	*cap = c;
+	return 0;
+}
+
+mode_t b10t_umask(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	mode_t mask;
+
+	/* Linux 4.7 and later show it as "Umask:\t0022". */
+	if (f) {
+		unsigned m;
+		bool got = false;
+
+		while (!got && fgets(line, sizeof(line), f))
+			got = sscanf(line, "Umask: %o", &m) == 1 && m <= 0777;
+		fclose(f);
+		if (got)
+			return (mode_t)m;
+	}
+	mask = umask(022);
+	umask(mask);
+	return mask;
 }
 
 bool b10t_same_inode_at(int dirfd, const char *name, const struct stat *want)
@@ -113,20 +257,17 @@ static int cache_dir_scan(struct b10t_ctx *ctx, const char *path, bool *marker)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
-	int found = 0;
+	int found = 0, err;
 
 	*marker = false;
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		return b10t_set_error(ctx, errno, "reading the cache dir %s: %s", path,
-				      strerror(errno));
+		return b10t_sys_error(ctx, errno, "reading the cache dir %s", path);
 	}
-	while ((de = readdir(d))) {
+	while ((de = b10t_readdir(d, &err))) {
 		struct stat st;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
 		/* b10t's own in-place staging (a load at work, or a dead one's
 		 * debris) is no cache; its install marker means "partial". */
 		if (b10t_local_reserved(de->d_name) &&
@@ -140,6 +281,8 @@ static int cache_dir_scan(struct b10t_ctx *ctx, const char *path, bool *marker)
 		found = 1;
 	}
 	closedir(d);
+	if (err)
+		return b10t_sys_error(ctx, err, "reading the cache dir %s", path);
 	return found;
 }
 

@@ -4,8 +4,7 @@ set -u
 
 : "${B10T:?B10T must point at the built binary}"
 : "${SRCDIR:=$(dirname "$0")/..}"
-T_N=0
-T_FAILED=0
+. "$SRCDIR/tap.sh"
 
 # A fresh sandbox per test file, removed at exit.
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/b10t-test.XXXXXX")
@@ -22,17 +21,6 @@ export B10T_TORCH_VERSION=2.4.0 B10T_TRITON_VERSION=3.0.0
 unset BASETEN_FS_ENABLED B10T_KEY_SCHEME MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES \
       CLEANUP_LOCK_TIMEOUT_SECONDS CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_LOG \
       B10T_CUDA_VERSION B10T_COMPUTE_CAPABILITY B10T_DEVICE_NAME
-
-ok() {	# ok DESCRIPTION COMMAND...: passes when COMMAND exits 0
-	desc=$1; shift
-	T_N=$((T_N + 1))
-	if "$@"; then
-		echo "ok $T_N - $desc"
-	else
-		echo "not ok $T_N - $desc"
-		T_FAILED=$((T_FAILED + 1))
-	fi
-}
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -69,9 +57,4 @@ jq_is() {
 	[ "$got" = "$2" ] && return 0
 	echo "#   jq '$1': got '$got', want '$2'"
 	return 1
-}
-
-done_testing() {
-	echo "1..$T_N"
-	[ "$T_FAILED" -eq 0 ]
 }

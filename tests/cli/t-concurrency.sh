@@ -44,10 +44,10 @@ PY
 
 python3 "$T_DIR/fleet.py" $N save "$B10T" "$T_DIR" >"$T_DIR/codes"
 ok "$N saves at once: exactly one SUCCESS" [ "$(grep -c '^0' "$T_DIR/codes")" = 1 ]
-ok "... the others SKIPPED" [ "$(grep -c '^4' "$T_DIR/codes")" = $((N - 1)) ] ||
+ok "$N saves at once: the others SKIPPED" [ "$(grep -c '^4' "$T_DIR/codes")" = $((N - 1)) ] ||
 	sed 's/^/#   /' "$T_DIR/codes"
 echo "# $(grep -c meanwhile "$T_DIR/codes") saves lost the publish race itself"
-ok "... one archive in the store, nothing else" \
+ok "$N saves at once: one archive in the store, nothing else" \
 	[ "$(ls -A "$S")" = "cache_$KEY.latest.tar.lz4" ]
 
 # The same where renameat2(RENAME_NOREPLACE) is missing: link() + unlink().
@@ -58,9 +58,9 @@ if [ -n "${NO_RENAMEAT2:-}" ] && [ -f "$NO_RENAMEAT2" ]; then
 	chmod +x "$T_DIR/b10t-link"
 	python3 "$T_DIR/fleet.py" 16 save "$T_DIR/b10t-link" "$T_DIR" >"$T_DIR/codes"
 	ok "16 saves publishing with link(): exactly one SUCCESS" [ "$(grep -c '^0' "$T_DIR/codes")" = 1 ]
-	ok "... the others SKIPPED" [ "$(grep -c '^4' "$T_DIR/codes")" = 15 ] ||
+	ok "16 saves publishing with link(): the others SKIPPED" [ "$(grep -c '^4' "$T_DIR/codes")" = 15 ] ||
 		sed 's/^/#   /' "$T_DIR/codes"
-	ok "... one archive, single link, no upload left" sh -c \
+	ok "16 saves publishing with link(): one archive, single link, no upload left" sh -c \
 		'[ "$(ls -A "$1")" = "cache_$2.latest.tar.lz4" ] && [ "$(stat -c %h "$1/cache_$2.latest.tar.lz4")" = 1 ]' - "$S" "$KEY"
 	rm -f "$S"/*
 fi

@@ -64,7 +64,7 @@ env "MAX_CACHE_SIZE_MB=5$(printf '\001')" "$B10T" info 2>"$T_DIR/err" >/dev/null
 ok "a control byte is echoed as \\x01" grep -qF 'MAX_CACHE_SIZE_MB=5\x01: not a whole number' "$T_DIR/err"
 env "MAX_CACHE_SIZE_MB=$long" "$B10T" info 2>"$T_DIR/err" >/dev/null
 ok "a 5000-byte value is cut with ..." grep -q '=7*\.\.\.: must be between' "$T_DIR/err"
-ok "... to a short line" [ "$(wc -c <"$T_DIR/err")" -lt 300 ]
+ok "a 5000-byte value: to a short line" [ "$(wc -c <"$T_DIR/err")" -lt 300 ]
 for v in " 5" "5 " "-1" "0x10" "" "$nl"; do
 	run info --max-cache-size-mb "$v"
 	ok "--max-cache-size-mb '$(printf '%s' "$v" | tr '\n' N)': exit 1, one line" \

@@ -91,7 +91,7 @@ if [ -f "${NO_RENAMEAT2:-}" ] && [ -f "${NO_LINK:-}" ]; then
 	ok "no renameat2: renameat2 no, and why" contains "$OUT" "renameat2 NOREPLACE: no: renameat2(RENAME_NOREPLACE): Invalid argument"
 	preload "$NO_RENAMEAT2" save
 	ok "no renameat2: save SUCCESS" expect_rc 0
-	ok "... one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
+	ok "no renameat2, save: one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
 	rm -f "$S"/*
 
 	# ---- neither (rclone): doctor says so, save refuses in one line
@@ -125,17 +125,18 @@ if [ -f "${NO_RENAMEAT2:-}" ] && [ -f "${NO_LINK:-}" ]; then
 	# ---- NFS: a retried link() or rename() whose first reply was lost
 	NO_LINK_MODE=lost preload "$NO_LINK" save
 	ok "lost link reply (EEXIST, st_nlink 2): save SUCCESS" expect_rc 0
-	ok "... one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
+	ok "lost link reply (EEXIST, st_nlink 2), save: one name, one link, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ] && [ "$(stat -c %h "$1/$2")" = 1 ]' - "$S" "$NAME"
 	NO_LINK_MODE=lost preload "$NO_LINK" save
 	ok "published already: SKIPPED" expect_rc 4
 	rm -f "$S"/*
 	NO_LINK_MODE=lost-rename preload "$NO_LINK" save
 	ok "lost rename reply (EIO, the name is our inode): save SUCCESS" expect_rc 0
-	ok "... one name, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$NAME"
+	ok "lost rename reply (EIO, the name is our inode), save: one name, no upload" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$NAME"
 	# A link that answers EEXIST because another save published first:
 	# the name is not our inode, so SKIPPED (and the other archive stays).
 	rm -f "$S"/*
-	"$B10T" save -q >/dev/null 2>&1
+	run save -q
+	ok "existing archive: the first save publishes it" expect_rc 0
 	ino=$(stat -c %i "$S/$NAME")
 	rm -rf "$T_DIR/c2" && mkdir -p "$T_DIR/c2" && echo other >"$T_DIR/c2/x.py"
 	# the name exists: save's cheap check says SKIPPED before packing; the
@@ -150,7 +151,8 @@ fi
 # ---- gc and list leave a probe dir in flight alone
 P="$S/.b10t-doctor.otherhost.123.0123456789abcdef"
 mkdir "$P" && echo x >"$P/a" && touch -d '2 days ago' "$P/a" "$P"
-"$B10T" save -q >/dev/null 2>&1
+run save -q
+ok "gc with a probe dir: a save publishes beside it" expect_rc 0
 run gc --all --stale 0s --max-size 0
 ok "gc with a probe dir: exit 0" expect_rc 0
 ok "gc leaves the probe dir and its file" [ -f "$P/a" ]

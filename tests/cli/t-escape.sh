@@ -61,7 +61,8 @@ ok "list: exit 0" expect_rc 0
 ok "list: header, one archive, summary" [ "$(wc -l <"$T_DIR/out")" -eq 3 ]
 ok "list: no raw control byte" no_raw "$T_DIR/out"
 run list --manifest
-ok "list --manifest: header, one archive, summary" [ "$(wc -l <"$T_DIR/out")" -eq 3 ]
+ok "list --manifest: header, one archive, its components, summary" [ "$(wc -l <"$T_DIR/out")" -eq 4 ]
+ok "list --manifest: no raw control byte" no_raw "$T_DIR/out"
 run info
 ok "info: exit 0" expect_rc 0
 ok "info: no raw control byte" no_raw "$T_DIR/out"
@@ -81,8 +82,8 @@ PY
 	rm -rf "$C" && mkdir "$C"
 	run load
 	ok "load of a member named $(printf '%s' "$n" | head -c 1)...: exit 1" expect_rc 1
-	ok "  stderr is one line" [ "$(wc -l <"$T_DIR/err")" -eq 1 ]
-	ok "  no raw control byte" no_raw "$T_DIR/err"
+	ok "load of a member named $(printf '%s' "$n" | head -c 1)...: stderr is one line" [ "$(wc -l <"$T_DIR/err")" -eq 1 ]
+	ok "load of a member named $(printf '%s' "$n" | head -c 1)...: no raw control byte" no_raw "$T_DIR/err"
 	rm -f "$S"/cache_*
 done
 

@@ -95,7 +95,7 @@ t1=$(date +%s)
 ok "--stale 0s exits 0" expect_rc 0
 ok "--stale 0s keeps an upload younger than 10 s (the floor)" present cache_b.incomplete.h-3.tar.lz4
 ok "--stale 0s removes a 30 s old upload that does not move" absent cache_b.incomplete.h-4.tar.lz4
-ok "... after one short wait for the whole pass (2 s)" [ $((t1 - t0)) -ge 2 ]
+ok "--stale 0s removes a 30 s old upload that does not move: after one short wait for the whole pass (2 s)" [ $((t1 - t0)) -ge 2 ]
 touch -d '2 hours ago' "$S/cache_b.incomplete.h-3.tar.lz4"
 t0=$(date +%s)
 run gc --stale 0s
@@ -121,8 +121,8 @@ python3 "$T_DIR/writer.py" "$S/cache_b.incomplete.h-5.tar.lz4" 60 & wpid=$!
 sleep 0.3
 run gc --stale 0s --json
 ok "a growing upload with an old mtime: gc exits 0" expect_rc 0
-ok "... and it stays (live)" present cache_b.incomplete.h-5.tar.lz4
-ok "... not reported as removed" jq_is '[.removed[].file] | index("cache_b.incomplete.h-5.tar.lz4")' null
+ok "a growing upload with an old mtime: it stays (live)" present cache_b.incomplete.h-5.tar.lz4
+ok "a growing upload with an old mtime: not reported as removed" jq_is '[.removed[].file] | index("cache_b.incomplete.h-5.tar.lz4")' null
 wait $wpid
 run gc --stale 0s
 ok "once its writer stopped it is debris" absent cache_b.incomplete.h-5.tar.lz4
@@ -147,7 +147,7 @@ if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
 	ok "a slowed save's upload was in the store during gc" [ "$up" = 1 ]
 	ok "gc --stale 0s during a real save removes no upload" jq_is '[.removed[] | select(.reason == "incomplete")] | length' 0
 	[ "$src" = 0 ] || sed "s|^|#   |" "$T_DIR/slow.out"
-	ok "... and the save succeeds" [ "$src" = 0 ]
+	ok "gc --stale 0s during a real save removes no upload: the save succeeds" [ "$src" = 0 ]
 	rm -f "$S"/cache_*.latest.tar.lz4
 else
 	T_N=$((T_N + 1)); echo "ok $T_N # SKIP no usable strace to slow a save down"
@@ -158,7 +158,7 @@ mk cache_b.incomplete.h-6.tar.lz4 'now'
 mk cache_b.incomplete.h-7.tar.lz4 '30 seconds ago'
 CLEANUP_INCOMPLETE_TIMEOUT_SECONDS=0 "$B10T" load --cache-dir "$T_DIR/coop" >/dev/null 2>&1
 ok "load's cleanup with a 0 s timeout keeps a fresh upload" present cache_b.incomplete.h-6.tar.lz4
-ok "... and removes a 30 s old one" absent cache_b.incomplete.h-7.tar.lz4
+ok "load's cleanup with a 0 s timeout: removes a 30 s old one" absent cache_b.incomplete.h-7.tar.lz4
 
 # ---- usage errors ---------------------------------------------------------------
 mk cache_c.incomplete.h-1.tar.lz4 '2 hours ago'
@@ -235,8 +235,8 @@ run gc --all --max-size 2000 --json
 ok "the use marker is a use: --max-size keeps the most recently loaded" \
 	sh -c '[ -e "$1/$2" ] && [ -e "$1/$3" ] && [ ! -e "$1/$4" ] && [ ! -e "$1/$5" ]' - \
 	"$S" "$A1" "$A2" "$A3" "$AGZ"
-ok "... the marker of a kept archive stays" present cache_aaaaaaaaaaaaaaa1.used
-ok "... markers are not counted as archives" jq_is '.kept' 2
+ok "--max-size with use markers: the marker of a kept archive stays" present cache_aaaaaaaaaaaaaaa1.used
+ok "--max-size with use markers: markers are not counted as archives" jq_is '.kept' 2
 evict_setup
 touch -a -d '10 hours ago' "$S/$A1" "$S/$A2" "$S/$A3"	# a filesystem without atime
 marked aaaaaaaaaaaaaaa1 '1 hour ago'
@@ -245,15 +245,15 @@ marked aaaaaaaaaaaaaaa3 '2 hours ago'
 run gc --all --max-size 2000 --json
 ok "eviction without atime orders by the markers (least recently loaded first)" \
 	jq_is '[.removed[] | select(.reason == "max-size") | .file] | join(",")' "$A2,$AGZ"
-ok "... the evicted archive's marker goes with it" \
+ok "eviction without atime: the evicted archive's marker goes with it" \
 	sh -c '[ ! -e "$1/cache_aaaaaaaaaaaaaaa2.used" ] && [ -e "$1/cache_aaaaaaaaaaaaaaa1.used" ]' - "$S"
-ok "... reported as a marker" jq_is '[.removed[] | select(.reason == "marker") | .file] | join(",")' \
+ok "eviction without atime: reported as a marker" jq_is '[.removed[] | select(.reason == "marker") | .file] | join(",")' \
 	cache_aaaaaaaaaaaaaaa2.used
 evict_setup
 marked aaaaaaaaaaaaaaa3 '30 minutes ago'
 run gc --all --max-age 2h --json
 ok "--max-age counts the marker: a recently loaded archive stays" present "$A3"
-ok "... the unused ones go" sh -c '[ ! -e "$1/$2" ] && [ ! -e "$1/$3" ]' - "$S" "$A1" "$AGZ"
+ok "--max-age with use markers: the unused ones go" sh -c '[ ! -e "$1/$2" ] && [ ! -e "$1/$3" ]' - "$S" "$A1" "$AGZ"
 
 # markers of gone archives; markers gc must not take for anything else
 reset_store
@@ -267,7 +267,7 @@ mkdir "$S/cache_dir.used"; touch -d '3 days ago' "$S/cache_dir.used"
 run gc --json
 ok "gc with markers exits 0" expect_rc 0
 ok "a marker whose archive is gone is removed after the stale window" absent cache_orphan1.used
-ok "... reason marker" jq_is '[.removed[] | select(.file == "cache_orphan1.used") | .reason] | join(",")' marker
+ok "a marker whose archive is gone: reason marker" jq_is '[.removed[] | select(.file == "cache_orphan1.used") | .reason] | join(",")' marker
 ok "a young marker of a gone archive stays (a load may have just made it)" present cache_orphan2.used
 ok "the marker of a present archive stays, however old" present cache_aaaaaaaaaaaaaaa1.used
 for f in cache_bad.key.used cache_linked.used cache_dir.used; do
@@ -278,7 +278,7 @@ run list --json
 ok "list does not show markers as archives" jq_is '[.caches[].filename] | join(",")' "$A1"
 run gc --stale 0s --json
 ok "--stale 0s: a marker of a gone archive goes" absent cache_orphan2.used
-ok "... never the marker of a present one" present cache_aaaaaaaaaaaaaaa1.used
+ok "--stale 0s with use markers: never the marker of a present one" present cache_aaaaaaaaaaaaaaa1.used
 
 evict_setup
 run gc --all --max-size 20G --json
@@ -298,7 +298,7 @@ ok "--keep takes an archive's file name too" sh -c '[ -e "$1/$2" ] && [ ! -e "$1
 evict_setup
 run gc --all --max-age 2h --keep ../etc
 ok "--keep with a bad key exits 2" expect_rc 2
-ok "... and removes nothing" present "$A1"
+ok "--keep with a bad key: removes nothing" present "$A1"
 evict_setup
 run gc --all --max-size 0 --dry-run --json
 ok "--dry-run eviction lists all four" jq_is '.removed | length' 4
@@ -362,9 +362,9 @@ if [ "$rc" = skip ]; then
 	T_N=$((T_N + 1)); echo "ok $T_N # SKIP root without setpriv removes anything"
 else
 	ok "a file that cannot be removed: exit 1" expect_rc 1
-	ok "... status ERROR" jq_is '.status' ERROR
-	ok "... the message says why" contains "$ERR" "Permission denied"
-	ok "... and the files stay" present cache_e.lock
+	ok "a file that cannot be removed: status ERROR" jq_is '.status' ERROR
+	ok "a file that cannot be removed: the message says why" contains "$ERR" "Permission denied"
+	ok "a file that cannot be removed: the files stay" present cache_e.lock
 fi
 
 # ---- two gc runs at once --------------------------------------------------------------------
@@ -381,8 +381,10 @@ mk "$A1" '3 days ago'
 "$B10T" gc --json >"$T_DIR/gc2" 2>"$T_DIR/gc2.err" & p2=$!
 wait $p1; rc1=$?
 wait $p2; rc2=$?
-ok "parallel gc: both exit 0" sh -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ]' - "$rc1" "$rc2"
-ok "parallel gc: no error output" sh -c '[ ! -s "$1" ] && [ ! -s "$2" ]' - "$T_DIR/gc1.err" "$T_DIR/gc2.err"
+ok "parallel gc: both exit 0" sh -c '[ "$1" -eq 0 ] && [ "$2" -eq 0 ]' - "$rc1" "$rc2" ||
+	echo "#   exit codes $rc1 and $rc2"
+ok "parallel gc: no error output" sh -c '[ ! -s "$1" ] && [ ! -s "$2" ]' - "$T_DIR/gc1.err" "$T_DIR/gc2.err" ||
+	sed 's/^/#   err: /' "$T_DIR/gc1.err" "$T_DIR/gc2.err"
 ok "parallel gc: all debris is gone" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$A1"
 ok "parallel gc: each file counted once" \
 	[ "$(jq -s '[.[].removed | length] | add' "$T_DIR/gc1" "$T_DIR/gc2")" -eq 800 ]

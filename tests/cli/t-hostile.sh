@@ -156,6 +156,6 @@ ok "signal: the archive stays published" published
 ok "signal: no staging left" no_staging "$T_DIR"
 run load -q
 ok "then an undisturbed load succeeds" expect_rc 0
-ok "... with the saved tree" diff -r "$SRC" "$C"
+ok "the undisturbed load after them: it has the saved tree" diff -r "$SRC" "$C"
 
 done_testing

@@ -40,7 +40,20 @@ ok "the shared library exports only b10t_* symbols" sh -c \
 	'! nm -D --defined-only "$1" | awk "\$2 ~ /^[TDBR]\$/ { print \$3 }" | grep -v "^b10t_"' - "$LIB/libb10t.so"
 ok "bash completion installed" [ -f "$DATA/bash-completion/completions/b10t" ]
 ok "zsh completion installed" [ -f "$DATA/zsh/site-functions/_b10t" ]
-ok "fish completion installed" [ -f "$DATA/fish/vendor_completions.d/b10t.fish" ]
+# fish: where the installed fish looks (its pkg-config completionsdir),
+# else the usual place under the prefix.
+FISH_DIR=$(pkg-config --variable completionsdir fish 2>/dev/null)
+if [ -n "$FISH_DIR" ]; then
+	ok "fish completion installed in fish's completionsdir ($FISH_DIR)" [ -f "$D$FISH_DIR/b10t.fish" ]
+	if command -v fish >/dev/null 2>&1; then
+		ok "fish searches that dir even with XDG_DATA_DIRS unset" sh -c \
+			'env -u XDG_DATA_DIRS fish -c "printf \"%s\n\" \$__fish_vendor_completionsdirs" |
+			 grep -qx "$1"' - "$FISH_DIR"
+	fi
+else
+	ok "fish completion installed (no fish.pc: under the prefix)" \
+		[ -f "$DATA/fish/vendor_completions.d/b10t.fish" ]
+fi
 if command -v scdoc >/dev/null 2>&1 && [ "$(opt docs)" != disabled ]; then
 	for v in "" $("$B10T" --list-cmds); do
 		[ "$v" = help ] && continue
@@ -71,6 +84,13 @@ export PKG_CONFIG_PATH="$LIB/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$D"
 flags=$(pkg-config --cflags --libs b10t 2>"$T_DIR/pc.err")
 ok "pkg-config finds b10t" [ $? -eq 0 ]
 ok "pkg-config has the version" [ "$(pkg-config --modversion b10t)" = "$("$B10T" --version | cut -d' ' -f2)" ]
+ok "pkg-config: Requires.private names every library libb10t links" \
+	[ "$(pkg-config --print-requires-private b10t | awk '{print $1}' | LC_ALL=C sort | tr '\n' ' ')" = \
+	  "libarchive libcjson liblz4 libxxhash nettle zlib " ]
+ok "pkg-config --static --libs gives a static link every library" sh -c \
+	'for l in -larchive -llz4 -lxxhash -lz -lcjson -lnettle; do
+		printf " %s " "$1" | grep -q -- " $l " || { echo "#   missing $l in: $1"; exit 1; }
+	 done' - "$(pkg-config --static --libs b10t)"
 # A sanitizer build's library needs the sanitizer's runtime in the program too.
 [ "${B10T_SANITIZE:-none}" = none ] || flags="$flags -fsanitize=$B10T_SANITIZE"
 # shellcheck disable=SC2086

@@ -62,6 +62,10 @@ ok "text: the current one is marked *" sh -c 'printf "%s\n" "$1" | grep -Eq "^\*
 ok "text: only one mark" [ "$(printf '%s\n' "$OUT" | grep -c '^\*')" -eq 1 ]
 ok "text: newest first" [ "$(printf '%s\n' "$OUT" | sed -n 2p | awk '{print $1}')" = 5fa34e7ede0685bf ]
 ok "text: debris not shown" [ "$(printf '%s\n' "$OUT" | grep -c 'incomplete\|README\|corrupt\|lock')" -eq 0 ]
+ok "text: the summary counts the archives and the store's total size" \
+	contains "$OUT" "3 archives, 5.9 KiB in all; this environment ($KEY): marked *"
+ok "list --json: total_bytes is the sum of the archives' sizes" \
+	sh -c '[ "$("$1" list --json | jq .total_bytes)" = 6000 ]' - "$B10T"
 
 # Read-only: names, sizes, mtimes of the store and its files, and the files'
 # atimes (no archive opened), unchanged.  (Reading a dir may touch its atime.)
@@ -94,6 +98,26 @@ ok "--manifest: files from the manifest" jq_is \
 	'.caches[] | select(.is_current_environment) | .files' 2
 ok "--manifest: bytes from the manifest" jq_is \
 	'.caches[] | select(.is_current_environment) | .bytes' 6
+run list --manifest
+ok "list --manifest text: the key's components under the archive" \
+	sh -c 'printf "%s\n" "$1" | grep -A1 "cache_$2.latest.tar.lz4" | tail -1 |
+	       grep -qx "    components: .*torch_version=2.4.0.*triton_version=3.0.0"' - "$OUT" "$KEY"
+ok "list --manifest text: no components line for an archive without a manifest" \
+	[ "$(printf '%s\n' "$OUT" | grep -c '^    components:')" = 1 ]
+
+# Ages and plurals, in a store of its own: one archive used 3 days ago.
+S1=$T_DIR/store-ages
+mkdir -p "$S1" && head -c 1024 /dev/zero >"$S1/cache_$KEY.latest.tar.lz4"
+touch -d '3 days ago' "$S1/cache_$KEY.latest.tar.lz4"
+run list --store "$S1"
+ok "one archive: text exit 0" expect_rc 0
+ok "one archive: LAST USED is an age, '3 d ago'" \
+	sh -c 'printf "%s\n" "$1" | grep -q "^\* $2 .* 3 d ago  "' - "$OUT" "$KEY"
+ok "one archive: the summary says '1 archive', singular" \
+	contains "$OUT" "1 archive, 1.0 KiB in all;"
+touch -d '5 minutes ago' "$S1/cache_$KEY.latest.tar.lz4"
+run list --store "$S1"
+ok "an archive used 5 minutes ago: '5 min ago'" contains "$OUT" " 5 min ago "
 
 # Store disabled or missing: an empty list, exit 0 (as b10-transfer).
 BASETEN_FS_ENABLED=0 run list --json
@@ -128,7 +152,8 @@ ok "an operand is a usage error" expect_rc 2
 # the load's use shows in last_used, through the key's use marker.
 rm -rf "$S" "$TORCHINDUCTOR_CACHE_DIR"; mkdir -p "$S" "$TORCHINDUCTOR_CACHE_DIR/d"
 echo data >"$TORCHINDUCTOR_CACHE_DIR/d/f"
-"$B10T" save -q >/dev/null 2>&1
+run save -q
+ok "a save to list after a load" expect_rc 0
 A=$S/cache_$KEY.latest.tar.lz4
 touch -d '2026-01-01 00:00:00 UTC' "$A"	# published long ago, never loaded
 c0=$("$B10T" list --json | jq '.caches[0].created_time')
@@ -139,7 +164,7 @@ run load --json
 ok "load of a saved archive: SUCCESS" expect_rc 0
 run list --json
 ok "created_time does not move after a load" jq_is '.caches[0].created_time' "$c0"
-ok "... nor the archive's mtime" [ "$(stat -c '%y' "$A")" = "$m0" ]
+ok "a load does not move the archive's mtime either" [ "$(stat -c '%y' "$A")" = "$m0" ]
 ok "last_used moves to the load" jq_is ".caches[0].last_used > $u0 and .caches[0].last_used >= $(date +%s) - 5" true
 ok "the use marker is no archive" jq_is .total_caches 1
 run list

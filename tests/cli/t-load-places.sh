@@ -36,9 +36,9 @@ restore() { rm -rf "$A"; cp "$T_DIR/good.tar.lz4" "$A"; }
 mkfifo "$A"
 timeout 10 "$B10T" load --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?; ERR=$(cat "$T_DIR/err")
 ok "FIFO at the name: load exits at once with 1 (no hang)" expect_rc 1
-ok "... status ERROR" jq_is .status ERROR
-ok "... the message names the FIFO" contains "$ERR" "is a FIFO"
-ok "... no cache dir made, no staging left" [ ! -e "$C" ]
+ok "load of a FIFO at the name: status ERROR" jq_is .status ERROR
+ok "load of a FIFO at the name: the message names the FIFO" contains "$ERR" "is a FIFO"
+ok "load of a FIFO at the name: no cache dir made, no staging left" [ ! -e "$C" ]
 timeout 10 "$B10T" info --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
 ok "FIFO at the name: info does not hang" [ "$rc" -ne 124 ]
 timeout 10 "$B10T" list --manifest --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
@@ -53,9 +53,9 @@ ok "symlink to a FIFO: load exits 1" expect_rc 1
 rm -f "$A"; ln -s "$T_DIR/good.tar.lz4" "$A"
 timeout 10 "$B10T" load --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?; ERR=$(cat "$T_DIR/err")
 ok "symlink at the name (to a good archive): load exits 1" expect_rc 1
-ok "... refused as a symlink" contains "$ERR" "is a symlink"
-ok "... the symlink stays in the store" [ -L "$A" ]
-ok "... nothing loaded" [ ! -e "$C" ]
+ok "load of a symlink at the name: refused as a symlink" contains "$ERR" "is a symlink"
+ok "load of a symlink at the name: the symlink stays in the store" [ -L "$A" ]
+ok "load of a symlink at the name: nothing loaded" [ ! -e "$C" ]
 timeout 10 "$B10T" info --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
 ok "symlink at the name: info does not hang" [ "$rc" -ne 124 ]
 ok "symlink at the name: info does not follow it" jq_is .b10fs_cache_exists false
@@ -63,13 +63,13 @@ ok "symlink at the name: info does not follow it" jq_is .b10fs_cache_exists fals
 rm -f "$A"; mkdir "$A"
 timeout 10 "$B10T" load --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?; ERR=$(cat "$T_DIR/err")
 ok "directory at the name: load exits 1" expect_rc 1
-ok "... saying it is a directory" contains "$ERR" "is a directory"
+ok "load of a dir at the name: saying it is a directory" contains "$ERR" "is a directory"
 rmdir "$A"
 
 restore
 run load --json
 ok "the real archive loads" expect_rc 0
-ok "... archive_bytes is the archive's size" jq_is .archive_bytes "$(stat -c %s "$A")"
+ok "load of the real archive: archive_bytes is the archive's size" jq_is .archive_bytes "$(stat -c %s "$A")"
 rm -rf "$C"
 
 # ---- 2a. the cache dir is a mount point (tmpfs) ---------------------------
@@ -79,12 +79,12 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	trap 'umount "$M" 2>/dev/null; rm -rf "$T_DIR"' EXIT
 	run load --cache-dir "$M" --json
 	ok "tmpfs mount point as cache dir: load exits 0" expect_rc 0
-	ok "... status SUCCESS" jq_is .status SUCCESS
-	ok "... the tree is the archive's" treecmp "$ORIG" "$M"
-	ok "... still a mount point" mountpoint -q "$M"
-	ok "... no staging or marker left" no_b10t_left "$M"
+	ok "load into a tmpfs mount point: status SUCCESS" jq_is .status SUCCESS
+	ok "load into a tmpfs mount point: the tree is the archive's" treecmp "$ORIG" "$M"
+	ok "load into a tmpfs mount point: still a mount point" mountpoint -q "$M"
+	ok "load into a tmpfs mount point: no staging or marker left" no_b10t_left "$M"
 	run load --cache-dir "$M" --json
-	ok "... a second load is SKIPPED" expect_rc 4
+	ok "load into a tmpfs mount point: a second load is SKIPPED" expect_rc 4
 
 	# Killed after the marker, half moved: the next load finishes the move.
 	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
@@ -96,14 +96,14 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	mv "$A" "$T_DIR/keep.tar.lz4"
 	run save --cache-dir "$M" --json
 	ok "interrupted install: save refuses the partial cache (exit 1)" expect_rc 1
-	ok "... saying an install is unfinished" contains "$ERR" "unfinished install"
-	ok "... nothing published" [ ! -e "$A" ]
+	ok "save of an interrupted install: saying an install is unfinished" contains "$ERR" "unfinished install"
+	ok "save of an interrupted install: nothing published" [ ! -e "$A" ]
 	mv "$T_DIR/keep.tar.lz4" "$A"
 	run load --cache-dir "$M" --json
 	ok "interrupted install: the next load finishes it, then SKIPPED" expect_rc 4
-	ok "... and says so" contains "$ERR$OUT" "finished an interrupted install"
-	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
-	ok "... marker and staging gone" no_b10t_left "$M"
+	ok "the load after an interrupted install: says so" contains "$ERR$OUT" "finished an interrupted install"
+	ok "the load after an interrupted install: the cache is the whole archive" treecmp "$ORIG" "$M"
+	ok "the load after an interrupted install: marker and staging gone" no_b10t_left "$M"
 
 	# Killed after the marker, staging gone (removed by hand): cleaned.
 	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
@@ -111,8 +111,8 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	ln -s ".b10t-staging.ns1-00000000.999999.0123456789abcdef" "$M/.b10t-installing"
 	run load --cache-dir "$M" --json
 	ok "install without its staging: not SKIPPED, cleaned and loaded (exit 0)" expect_rc 0
-	ok "... and says it cleaned" contains "$ERR" "cleaned an interrupted install"
-	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
+	ok "install without its staging: says it cleaned" contains "$ERR" "cleaned an interrupted install"
+	ok "install without its staging: the cache is the whole archive" treecmp "$ORIG" "$M"
 
 	# The marker names a symlink, not a staging dir: cleaned, not followed.
 	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
@@ -122,9 +122,9 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	ln -s ".b10t-staging.x" "$M/.b10t-installing"
 	run load --cache-dir "$M" --json
 	ok "marker naming a symlink: cleaned and loaded (exit 0)" expect_rc 0
-	ok "... the symlink's target is untouched" \
+	ok "marker naming a symlink: the symlink's target is untouched" \
 		sh -c '[ -f "$1/f" ] && [ ! -e "$1/fxgraph" ]' - "$T_DIR/elsewhere"
-	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
+	ok "marker naming a symlink: the cache is the whole archive" treecmp "$ORIG" "$M"
 
 	# Killed before the marker: a partial staging never counts.
 	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
@@ -132,12 +132,12 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	mv "$A" "$T_DIR/keep.tar.lz4"
 	run save --cache-dir "$M" --json
 	ok "only a dead load's staging: save finds nothing to save (SKIPPED)" expect_rc 4
-	ok "... because the cache dir is empty" contains "$OUT" "empty"
+	ok "only a dead load's staging: because the cache dir is empty" contains "$OUT" "empty"
 	mv "$T_DIR/keep.tar.lz4" "$A"
 	run load --cache-dir "$M" --json
-	ok "... load is not SKIPPED: it loads (exit 0)" expect_rc 0
-	ok "... the dead staging is removed" no_b10t_left "$M"
-	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
+	ok "only a dead load's staging: load is not SKIPPED: it loads (exit 0)" expect_rc 0
+	ok "only a dead load's staging: the dead staging is removed" no_b10t_left "$M"
+	ok "only a dead load's staging: the cache is the whole archive" treecmp "$ORIG" "$M"
 	# Four loads at once into the mount point: one installs, the others
 	# answer SKIPPED only once the cache is whole.
 	rm -rf "$M"/* "$M"/.[!.]* 2>/dev/null
@@ -153,8 +153,8 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	done
 	ok "four loads at once into a mount point: one SUCCESS, three SKIPPED ($succ/$skip/$other)" \
 		[ "$succ" = 1 ] && [ "$skip" = 3 ]
-	ok "... the cache is the whole archive" treecmp "$ORIG" "$M"
-	ok "... no staging or marker left" no_b10t_left "$M"
+	ok "four loads at once into a mount point: the cache is the whole archive" treecmp "$ORIG" "$M"
+	ok "four loads at once into a mount point: no staging or marker left" no_b10t_left "$M"
 	umount "$M"
 	trap 'rm -rf "$T_DIR"' EXIT
 else
@@ -168,9 +168,9 @@ if command -v strace >/dev/null; then
 	traced -e trace=rename -e inject=rename:error=EBUSY:when=1 \
 		"$B10T" load -v --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?; ERR=$(cat "$T_DIR/err")
 	ok "EBUSY at the final rename: load exits 0" expect_rc 0
-	ok "... after staging again inside" contains "$ERR" "staging again inside"
-	ok "... the cache is the whole archive" treecmp "$ORIG" "$C"
-	ok "... no staging or marker left" no_b10t_left "$C"
+	ok "EBUSY at the final rename: after staging again inside" contains "$ERR" "staging again inside"
+	ok "EBUSY at the final rename: the cache is the whole archive" treecmp "$ORIG" "$C"
+	ok "EBUSY at the final rename: no staging or marker left" no_b10t_left "$C"
 	rm -rf "$C"
 else
 	ok "# SKIP EBUSY at the final rename: needs strace" true
@@ -182,9 +182,9 @@ sleep 60 & live=$!
 mkdir -p "$C/.b10t-staging.$TAG.$live.0123456789abcdef/x"
 run load --json
 ok "cache dir holding only a live load's staging: load exits 0" expect_rc 0
-ok "... the other load's staging stays" [ -d "$C/.b10t-staging.$TAG.$live.0123456789abcdef/x" ]
+ok "load into a cache dir holding only a live load's staging: the other load's staging stays" [ -d "$C/.b10t-staging.$TAG.$live.0123456789abcdef/x" ]
 mv "$C/.b10t-staging.$TAG.$live.0123456789abcdef" "$T_DIR/keep"
-ok "... the rest is the archive" treecmp "$ORIG" "$C"
+ok "load into a cache dir holding only a live load's staging: the rest is the archive" treecmp "$ORIG" "$C"
 mv "$T_DIR/keep" "$C/.b10t-staging.$TAG.$live.0123456789abcdef"
 rm -rf "$C"
 
@@ -195,8 +195,8 @@ echo y >"$T_DIR/withstaging/real"
 mv "$A" "$T_DIR/keep.tar.lz4"
 run save --cache-dir "$T_DIR/withstaging" --json
 ok "save with a staging dir inside: exit 0" expect_rc 0
-ok "... the archive holds no b10t staging" sh -c "lz4 -dc '$A' | tar -t | grep -q b10t-staging && exit 1 || exit 0"
-ok "... but holds the real file" sh -c "lz4 -dc '$A' | tar -t | grep -qx real"
+ok "save with a staging dir inside: the archive holds no b10t staging" sh -c "lz4 -dc '$A' | tar -t | grep -q b10t-staging && exit 1 || exit 0"
+ok "save with a staging dir inside: holds the real file" sh -c "lz4 -dc '$A' | tar -t | grep -qx real"
 mv "$T_DIR/keep.tar.lz4" "$A"
 kill $live 2>/dev/null; wait $live 2>/dev/null
 
@@ -208,9 +208,9 @@ echo y >"$T_DIR/evil/real"
 cp "$T_DIR/evil.tar.lz4" "$A"
 run load --json
 ok "archive with a '.b10t-installing' member: ERROR" expect_rc 1
-ok "... naming the member" contains "$ERR" ".b10t-installing"
-ok "... the cache dir is as it was (absent)" [ ! -e "$C" ]
-ok "... the archive is moved aside" sh -c "[ ! -e '$A' ] && ls '$S' | grep -q '\.corrupt\.'"
+ok "archive with a '.b10t-installing' member: naming the member" contains "$ERR" ".b10t-installing"
+ok "archive with a '.b10t-installing' member: the cache dir is as it was (absent)" [ ! -e "$C" ]
+ok "archive with a '.b10t-installing' member: the archive is moved aside" sh -c "[ ! -e '$A' ] && ls '$S' | grep -q '\.corrupt\.'"
 rm -f "$S"/*.corrupt.*
 restore
 
@@ -225,16 +225,16 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	asuser() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 	asuser "$B10T" load --cache-dir "$P/cache" --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
 	ok "user cache dir under a root-owned parent: load exits 0" expect_rc 0
-	ok "... the tree is the archive's" treecmp "$ORIG" "$P/cache"
-	ok "... owned by the user" [ "$(stat -c %u "$P/cache/top.py")" = 65534 ]
-	ok "... no staging or marker left" no_b10t_left "$P/cache"
+	ok "load into a user cache dir under a root-owned parent: the tree is the archive's" treecmp "$ORIG" "$P/cache"
+	ok "load into a user cache dir under a root-owned parent: owned by the user" [ "$(stat -c %u "$P/cache/top.py")" = 65534 ]
+	ok "load into a user cache dir under a root-owned parent: no staging or marker left" no_b10t_left "$P/cache"
 	asuser "$B10T" load --cache-dir "$P/cache" --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
-	ok "... a second load is SKIPPED" expect_rc 4
+	ok "load into a user cache dir under a root-owned parent: a second load is SKIPPED" expect_rc 4
 	# The same user, a missing cache dir it cannot create: a clear ERROR.
 	asuser "$B10T" load --cache-dir "$P/missing" --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
 	ok "a missing cache dir under a root-owned parent: ERROR (exit 1)" expect_rc 1
-	ok "... saying permission denied" contains "$(cat "$T_DIR/err")" "ermission denied"
-	ok "... the store is untouched" [ -f "$A" ]
+	ok "load into a missing cache dir under a root-owned parent: saying permission denied" contains "$(cat "$T_DIR/err")" "ermission denied"
+	ok "load into a missing cache dir under a root-owned parent: the store is untouched" [ -f "$A" ]
 	rm -rf "$P"
 else
 	ok "# SKIP non-root user under a root-owned parent: needs root and setpriv" true
@@ -259,7 +259,7 @@ ok "one of our namespace with a dead pid is removed" [ ! -e "$parent/.$base.b10t
 ok "an old-format one with a dead pid is removed" [ ! -e "$parent/.$base.b10t-staging.$dead.fedcba9876543210" ]
 run load --json
 ok "load exits 0 beside a foreign staging" expect_rc 0
-ok "... the foreign staging survives load" [ -d "$parent/.$base.b10t-staging.ns1-deadbeef.$dead.0123456789abcdef/sub" ]
+ok "load beside a foreign staging: the foreign staging survives load" [ -d "$parent/.$base.b10t-staging.ns1-deadbeef.$dead.0123456789abcdef/sub" ]
 rm -rf "$C" "$parent/.$base.b10t-"*
 
 # A real load in another pid namespace, held (strace delays its final
@@ -280,10 +280,10 @@ if unshare --pid --fork true 2>/dev/null && command -v strace >/dev/null; then
 	ok "gc leaves the live foreign load's staging" sh -c '[ -n "$1" ] && [ -d "$2/$1" ]' - "$st" "$parent"
 	run load --json
 	ok "a load here succeeds meanwhile" expect_rc 0
-	ok "... and leaves the foreign staging" sh -c '[ -n "$1" ] && [ -d "$2/$1" ]' - "$st" "$parent"
+	ok "a load here meanwhile: leaves the foreign staging" sh -c '[ -n "$1" ] && [ -d "$2/$1" ]' - "$st" "$parent"
 	wait $ns; nrc=$?
 	ok "the foreign load ends SKIPPED (the cache filled meanwhile)" [ "$nrc" -eq 4 ]
-	ok "... and removed its staging" [ -z "$(ls -A "$parent" | grep "^\.$base\.b10t-")" ]
+	ok "the foreign load: removed its staging" [ -z "$(ls -A "$parent" | grep "^\.$base\.b10t-")" ]
 else
 	ok "# SKIP a real foreign pid namespace: needs unshare --pid and strace" true
 fi
@@ -310,7 +310,7 @@ if command -v strace >/dev/null; then
 	age=$(( $(date +%s) - $(stat -c %Y "$parent/$st" 2>/dev/null || echo 0) ))
 	ok "a live load's staging dir is touched (mtime ${age}s old, under 10 s)" sh -c '[ -n "$1" ] && [ "$2" -lt 10 ]' - "$st" "$age"
 	wait $slow; src=$?
-	ok "... and the slow load succeeds" [ "$src" -eq 0 ]
+	ok "a slow load: the slow load succeeds" [ "$src" -eq 0 ]
 	rm -f "$A"; mv "$T_DIR/keep.tar.lz4" "$A"
 	rm -rf "$C"
 else

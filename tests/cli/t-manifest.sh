@@ -57,7 +57,7 @@ ok "no staging left" no_staging
 ok "key A's own archive is still there" [ -f "$S/cache_$KEY_A.latest.tar.lz4" ]
 run load --json
 ok "key A's own archive still loads" expect_rc 0
-ok "... SUCCESS" jq_is .status SUCCESS
+ok "key A's own archive: load status SUCCESS" jq_is .status SUCCESS
 
 # ---- the scheme, where present ------------------------------------------------
 mkarchive "$S/cache_$KEY_B.latest.tar.lz4" "{\"b10t_manifest\":1,\"key\":\"$KEY_B\",\"scheme\":\"b10-transfer\"}"
@@ -120,7 +120,10 @@ run list --manifest --json
 ok "hostile strings: list --json keeps the component" jq_is ".caches[] | select(.environment_key == \"$KEY_B\") | .components.torch_version" "2.5.0
 forged"
 run list --manifest
-ok "hostile strings: list text: header, 2 archives, summary" [ "$(wc -l <"$T_DIR/out")" -eq 4 ]
+ok "hostile strings: list text: header, 2 archives with their components, summary" [ "$(wc -l <"$T_DIR/out")" -eq 6 ]
+ok "hostile strings: list text: the component escaped on its line" \
+	contains "$OUT" 'torch_version=2.5.0\nforged'
+ok "hostile strings: list text: no escape byte" sh -c '! grep -q "$(printf "\033")" "$1"' - "$T_DIR/out"
 fresh_cache
 B10T_TORCH_VERSION=2.5.0 run load
 ok "hostile strings: a valid manifest of the right key loads" expect_rc 0

@@ -16,20 +16,20 @@ ok "the manifest records the cache dir" contains "$man" "\"cache_dir\":\"$C\""
 rm -rf "$C"
 run load --json
 ok "load at the same path succeeds" expect_rc 0
-ok "  without saved_cache_dir" jq_is '.saved_cache_dir' null
-ok "  and without a warning" [ -z "$ERR" ]
+ok "load at the same path: without saved_cache_dir" jq_is '.saved_cache_dir' null
+ok "load at the same path: without a warning" [ -z "$ERR" ]
 
 D=$T_DIR/elsewhere/inductor
 run load --json --cache-dir "$D"
 ok "load into another dir succeeds" expect_rc 0
-ok "  and extracts" [ "$(cat "$D/ab/c1.so")" = kernel ]
-ok "  --json names the dir it was saved from" jq_is '.saved_cache_dir' "$C"
-ok "  stderr warns, naming both dirs" contains "$ERR" "warning: the archive was saved from $C, loaded into $D"
+ok "load into another dir: extracts" [ "$(cat "$D/ab/c1.so")" = kernel ]
+ok "load into another dir: --json names the dir it was saved from" jq_is '.saved_cache_dir' "$C"
+ok "load into another dir: stderr warns, naming both dirs" contains "$ERR" "warning: the archive was saved from $C, loaded into $D"
 
 rm -rf "$D"
 run load -q --cache-dir "$D"
 ok "-q: loaded" expect_rc 0
-ok "  without the warning" [ -z "$ERR" ]
+ok "load -q into another dir: without the warning" [ -z "$ERR" ]
 
 # An archive without the record (as an older b10t or the reference wrote).
 rm -rf "$S"/* "$D" && mkdir -p "$T_DIR/src/x" && echo y >"$T_DIR/src/x/f"
@@ -46,6 +46,6 @@ sys.stdout.buffer.write(out.getvalue())
 PY
 run load --json --cache-dir "$D"
 ok "an archive without cache_dir loads anywhere" expect_rc 0
-ok "  with no saved_cache_dir" jq_is '.saved_cache_dir' null
-ok "  and no warning" [ -z "$ERR" ]
+ok "an archive without cache_dir: with no saved_cache_dir" jq_is '.saved_cache_dir' null
+ok "an archive without cache_dir: no warning" [ -z "$ERR" ]
 done_testing

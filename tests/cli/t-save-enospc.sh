@@ -14,14 +14,14 @@ mkdir -p "$C"
 head -c 20000000 /dev/urandom >"$C/incompressible"
 run save --json
 ok "save of 20 MB of random bytes into an 8 MiB store: ERROR" expect_rc 1
-ok "... mentions no space" contains "$ERR" "No space left"
-ok "... JSON error too" jq_is '.error | test("No space left")' true
-ok "... no temp file, nothing published" [ -z "$(ls -A "$S")" ]
+ok "save of 20 MB of random bytes into an 8 MiB store: mentions no space" contains "$ERR" "No space left"
+ok "save of 20 MB of random bytes into an 8 MiB store: JSON error too" jq_is '.error | test("No space left")' true
+ok "save of 20 MB of random bytes into an 8 MiB store: no temp file, nothing published" [ -z "$(ls -A "$S")" ]
 
 # obviously too big: refused before writing anything
 truncate -s 4G "$C/sparse"
 run save
 ok "save of 4 GB into an 8 MiB store fails fast" expect_rc 1
-ok "... saying how much is free" contains "$ERR" "bytes free"
+ok "save of 4 GB into an 8 MiB store fails fast: saying how much is free" contains "$ERR" "bytes free"
 
 done_testing

@@ -30,8 +30,8 @@ no_debris() {	# no upload or staging leftovers
 mkdir -p "$C" && make_tree "$C"
 BASETEN_FS_ENABLED=0 run save --json
 ok "save with the store disabled exits 1" expect_rc 1
-ok "... status ERROR" jq_is .status ERROR
-ok "... says the store is disabled" contains "$ERR" "disabled"
+ok "save with the store disabled: status ERROR" jq_is .status ERROR
+ok "save with the store disabled: says the store is disabled" contains "$ERR" "disabled"
 BASETEN_FS_ENABLED=0 run load --json
 ok "load with the store disabled exits 1" expect_rc 1
 ok "store still empty" [ -z "$(ls -A "$S")" ]
@@ -40,12 +40,12 @@ ok "store still empty" [ -z "$(ls -A "$S")" ]
 rm -rf "$C"
 run save --json
 ok "save of a missing cache dir is SKIPPED (4)" expect_rc 4
-ok "... JSON status SKIPPED" jq_is .status SKIPPED
-ok "... with a reason" jq_is '.reason | test("empty or missing")' true
+ok "save of a missing cache dir: JSON status SKIPPED" jq_is .status SKIPPED
+ok "save of a missing cache dir: with a reason" jq_is '.reason | test("empty or missing")' true
 mkdir "$C"
 run save
 ok "save of an empty cache dir is SKIPPED" expect_rc 4
-ok "... text names the status" contains "$OUT" "save: SKIPPED:"
+ok "save of an empty cache dir: text names the status" contains "$OUT" "save: SKIPPED:"
 make_tree "$C"
 
 fake1=$S/cache_0123456789abcdef.incomplete.hostA.11.00000000000000aa.tar.lz4
@@ -53,8 +53,8 @@ fake2=$S/cache_fedcba9876543210.incomplete.hostB.12.00000000000000bb.tar.lz4
 touch "$fake1" "$fake2"
 MAX_CONCURRENT_SAVES=2 run save --json
 ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight is SKIPPED" expect_rc 4
-ok "... reason names MAX_CONCURRENT_SAVES" jq_is '.reason | test("MAX_CONCURRENT_SAVES")' true
-ok "... nothing published" [ ! -e "$A" ]
+ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: reason names MAX_CONCURRENT_SAVES" jq_is '.reason | test("MAX_CONCURRENT_SAVES")' true
+ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: nothing published" [ ! -e "$A" ]
 MAX_CONCURRENT_SAVES=3 run save --json -q
 rm -f "$A"
 ok "fewer uploads than MAX_CONCURRENT_SAVES: save proceeds" expect_rc 0
@@ -65,13 +65,13 @@ rm -f "$fake1" "$fake2"
 
 # ---- the published archive --------------------------------------------
 ok "save SUCCESS JSON status" jq_is .status SUCCESS
-ok "... environment_key" jq_is .environment_key "$KEY"
-ok "... archive is the published path" jq_is .archive "$A"
-ok "... files counts every entry" jq_is .files 7
-ok "... bytes are the uncompressed file bytes" jq_is .bytes 100007
-ok "... archive_bytes is the archive's size" jq_is .archive_bytes "$(stat -c %s "$A")"
-ok "... elapsed_s is a number" jq_is '.elapsed_s | type' number
-ok "... no reason on SUCCESS" jq_is 'has("reason")' false
+ok "save's SUCCESS JSON: environment_key" jq_is .environment_key "$KEY"
+ok "save's SUCCESS JSON: archive is the published path" jq_is .archive "$A"
+ok "save's SUCCESS JSON: files counts every entry" jq_is .files 7
+ok "save's SUCCESS JSON: bytes are the uncompressed file bytes" jq_is .bytes 100007
+ok "save's SUCCESS JSON: archive_bytes is the archive's size" jq_is .archive_bytes "$(stat -c %s "$A")"
+ok "save's SUCCESS JSON: elapsed_s is a number" jq_is '.elapsed_s | type' number
+ok "save's SUCCESS JSON: no reason on SUCCESS" jq_is 'has("reason")' false
 ok "the archive is an lz4 frame" sh -c 'lz4 -t "$1" 2>/dev/null' - "$A"
 ok "its first member is the manifest" \
 	[ "$(lz4 -dc "$A" | tar -tf - | head -1)" = .b10t/manifest.json ]
@@ -88,23 +88,23 @@ ok "no upload left in the store" no_debris
 before=$(store_state)
 run save --json
 ok "save when the archive exists is SKIPPED" expect_rc 4
-ok "... reason: already exists" jq_is '.reason | test("already exists")' true
-ok "... the store is unchanged" [ "$(store_state)" = "$before" ]
+ok "save when the archive exists: reason: already exists" jq_is '.reason | test("already exists")' true
+ok "save when the archive exists: the store is unchanged" [ "$(store_state)" = "$before" ]
 
 # ---- load --------------------------------------------------------------
 run load --json
 ok "load into a non-empty cache dir is SKIPPED" expect_rc 4
-ok "... reason: not empty" jq_is '.reason | test("not empty")' true
+ok "load into a non-empty cache dir: reason: not empty" jq_is '.reason | test("not empty")' true
 
 cp -a "$C" "$T_DIR/orig"
 rm -rf "$C"
 run load --json
 ok "load into a missing cache dir: SUCCESS" expect_rc 0
-ok "... JSON status" jq_is .status SUCCESS
-ok "... archive" jq_is .archive "$A"
-ok "... files" jq_is .files 7
-ok "... bytes" jq_is .bytes 100007
-ok "... archive_bytes" jq_is .archive_bytes "$(stat -c %s "$A")"
+ok "load into a missing cache dir: JSON status" jq_is .status SUCCESS
+ok "load into a missing cache dir: archive" jq_is .archive "$A"
+ok "load into a missing cache dir: files" jq_is .files 7
+ok "load into a missing cache dir: bytes" jq_is .bytes 100007
+ok "load into a missing cache dir: archive_bytes" jq_is .archive_bytes "$(stat -c %s "$A")"
 ok "the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
 ok "the manifest is not extracted" [ ! -e "$C/.b10t" ]
 ok "load leaves the store unchanged (but for its use marker)" [ "$(store_state)" = "$before" ]
@@ -117,21 +117,21 @@ am=$(stat -c %Y "$A")
 rm -rf "$C" && mkdir "$C" && chmod 0750 "$C"
 run load
 ok "load into an empty cache dir: SUCCESS" expect_rc 0
-ok "... the load refreshes the use marker's mtime" [ "$(stat -c %Y "$S/cache_$KEY.used")" -ge $(($(date +%s) - 5)) ]
-ok "... and leaves the archive's mtime" [ "$(stat -c %Y "$A")" = "$am" ]
-ok "... text: one line with counts and the archive name" \
+ok "load into an empty cache dir: the load refreshes the use marker's mtime" [ "$(stat -c %Y "$S/cache_$KEY.used")" -ge $(($(date +%s) - 5)) ]
+ok "load into an empty cache dir: leaves the archive's mtime" [ "$(stat -c %Y "$A")" = "$am" ]
+ok "load into an empty cache dir: text: one line with counts and the archive name" \
 	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from cache_$KEY.latest.tar.lz4"
-ok "... the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
-ok "... the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
+ok "load into an empty cache dir: the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
+ok "load into an empty cache dir: the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
 
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/new/parents/cache run load
 ok "load creates missing parents of the cache dir" expect_rc 0
-ok "... the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$T_DIR/new/parents/cache"
+ok "load into missing parents: the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$T_DIR/new/parents/cache"
 mkdir "$T_DIR/real-cache"
 ln -s real-cache "$T_DIR/cache-link"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/cache-link run load
 ok "load through a symlinked empty cache dir: SUCCESS" expect_rc 0
-ok "... the link is kept and the tree is in its target" \
+ok "load through a symlinked empty cache dir: the link is kept and the tree is in its target" \
 	sh -c '[ -L "$1/cache-link" ] && diff -r --no-dereference "$1/orig" "$1/real-cache"' - "$T_DIR"
 
 # ---- DOES_NOT_EXIST -----------------------------------------------------
@@ -141,18 +141,18 @@ mkdir "$B10FS_CACHE_DIR"
 export B10FS_CACHE_DIR
 run load --json
 ok "load with no archive: DOES_NOT_EXIST (3)" expect_rc 3
-ok "... JSON status" jq_is .status DOES_NOT_EXIST
-ok "... reason names the key" jq_is ".reason | test(\"$KEY\")" true
-ok "... the cache dir was not created" [ ! -e "$C" ]
+ok "load with no archive: JSON status" jq_is .status DOES_NOT_EXIST
+ok "load with no archive: reason names the key" jq_is ".reason | test(\"$KEY\")" true
+ok "load with no archive: the cache dir was not created" [ ! -e "$C" ]
 
 # ---- MAX_CACHE_SIZE_MB ---------------------------------------------------
 mkdir -p "$C"
 head -c 3000000 /dev/urandom >"$C/big"
 MAX_CACHE_SIZE_MB=1 run save --json
 ok "save over MAX_CACHE_SIZE_MB is an ERROR" expect_rc 1
-ok "... JSON status ERROR" jq_is .status ERROR
-ok "... error names MAX_CACHE_SIZE_MB" jq_is '.error | test("MAX_CACHE_SIZE_MB")' true
-ok "... nothing left in the store" [ -z "$(ls -A "$B10FS_CACHE_DIR")" ]
+ok "save over MAX_CACHE_SIZE_MB: JSON status ERROR" jq_is .status ERROR
+ok "save over MAX_CACHE_SIZE_MB: error names MAX_CACHE_SIZE_MB" jq_is '.error | test("MAX_CACHE_SIZE_MB")' true
+ok "save over MAX_CACHE_SIZE_MB: nothing left in the store" [ -z "$(ls -A "$B10FS_CACHE_DIR")" ]
 rm -f "$B10FS_CACHE_DIR"/*
 
 # ---- progress bar: on a terminal only, never with -q ----------------------
@@ -166,7 +166,7 @@ if command -v script >/dev/null; then
 	rm -rf "$C"
 	script -qec "'$B10T' load -q" /dev/null >"$T_DIR/tty" 2>&1
 	ok "no progress bar with -q" sh -c '! grep -q "$1" "$2"' - "$esc" "$T_DIR/tty"
-	ok "... the result still printed" grep -q "load: SUCCESS" "$T_DIR/tty"
+	ok "no progress bar with -q: the result still printed" grep -q "load: SUCCESS" "$T_DIR/tty"
 fi
 export B10FS_CACHE_DIR=$S
 

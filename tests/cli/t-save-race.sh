@@ -106,6 +106,6 @@ done
 wait $bpid
 echo "# large file: $n saves, $published published, $failed failed cleanly"
 ok "a large file rewritten in place: never published torn" [ $bad -eq 0 ]
-ok "... over at least one save" [ $n -gt 0 ]
+ok "a large file rewritten in place: never published torn: over at least one save" [ $n -gt 0 ]
 
 done_testing

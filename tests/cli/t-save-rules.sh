@@ -76,38 +76,38 @@ EOF
 
 run save --json
 ok "save with $nbad bad entries next to good ones: SUCCESS" expect_rc 0
-ok "... JSON status SUCCESS" jq_is .status SUCCESS
-ok "... skipped_entries counts each bad entry" jq_is .skipped_entries "$nbad"
-ok "... exactly one warning per bad entry" [ "$(warnings)" -eq "$nbad" ]
-ok "... the FIFO" one_warning "fifo: it is a FIFO"
-ok "... the socket" one_warning "sub/sock: it is a socket"
+ok "save with $nbad bad entries next to good ones: JSON status SUCCESS" jq_is .status SUCCESS
+ok "save with $nbad bad entries next to good ones: skipped_entries counts each bad entry" jq_is .skipped_entries "$nbad"
+ok "save with $nbad bad entries next to good ones: exactly one warning per bad entry" [ "$(warnings)" -eq "$nbad" ]
+ok "save with $nbad bad entries next to good ones: the FIFO" one_warning "fifo: it is a FIFO"
+ok "save with $nbad bad entries next to good ones: the socket" one_warning "sub/sock: it is a socket"
 [ -n "$DEV" ] && ok "... the device" one_warning "sub/null: it is a character device"
-ok "... a newline in a name, shown escaped" \
+ok "save with $nbad bad entries next to good ones: a newline in a name, shown escaped" \
 	one_warning "bad\\nname: it has a control character in its name"
-ok "... \\x01 in a name, shown escaped" \
+ok "save with $nbad bad entries next to good ones: \\x01 in a name, shown escaped" \
 	one_warning "sub/ctl\\x01x: it has a control character in its name"
-ok "... a dir with a control character: one warning for the dir" \
+ok "save with $nbad bad entries next to good ones: a dir with a control character: one warning for the dir" \
 	one_warning "dir\\tx: it has a control character in its name"
-ok "... the 257th component" one_warning "/e/too-deep: it is nested too deep (more than 256 levels)"
-ok "... the reserved .b10t dir" one_warning ".b10t: it is in b10t's reserved .b10t dir"
-ok "... an absolute link" one_warning "abs-link: it is a symlink pointing outside the cache dir"
-ok "... a link escaping the tree" \
+ok "save with $nbad bad entries next to good ones: the 257th component" one_warning "/e/too-deep: it is nested too deep (more than 256 levels)"
+ok "save with $nbad bad entries next to good ones: the reserved .b10t dir" one_warning ".b10t: it is in b10t's reserved .b10t dir"
+ok "save with $nbad bad entries next to good ones: an absolute link" one_warning "abs-link: it is a symlink pointing outside the cache dir"
+ok "save with $nbad bad entries next to good ones: a link escaping the tree" \
 	one_warning "sub/escape-link: it is a symlink pointing outside the cache dir"
-ok "... a link through a dir and up" \
+ok "save with $nbad bad entries next to good ones: a link through a dir and up" \
 	one_warning "via-dir-link: it is a symlink pointing outside the cache dir"
-ok "... a link target with a control character" \
+ok "save with $nbad bad entries next to good ones: a link target with a control character" \
 	one_warning "ctl-target-link: it is a symlink with a control character in its target"
-ok "... a path over 4095 bytes" one_warning "it has a path longer than 4095 bytes"
-ok "... no warning about the good entries" \
+ok "save with $nbad bad entries next to good ones: a path over 4095 bytes" one_warning "it has a path longer than 4095 bytes"
+ok "save with $nbad bad entries next to good ones: no warning about the good entries" \
 	sh -c '! grep -e "run.sh" -e "sgdir" -e "h1" -e "h2" -e "/f:" "$1"' - "$T_DIR/err"
-ok "... published" [ -f "$A" ]
-ok "... no upload left" no_upload
+ok "save with $nbad bad entries next to good ones: published" [ -f "$A" ]
+ok "save with $nbad bad entries next to good ones: no upload left" no_upload
 
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/loaded run load --json
 ok "the published archive loads: SUCCESS" expect_rc 0
-ok "... JSON status SUCCESS" jq_is .status SUCCESS
+ok "the published archive loads: JSON status SUCCESS" jq_is .status SUCCESS
 L=$T_DIR/loaded
-ok "... the long chain arrived up to 4095 bytes, not past them" python3 - "$L" <<'EOF'
+ok "the published archive loads: the long chain arrived up to 4095 bytes, not past them" python3 - "$L" <<'EOF'
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 for i in range(17):
@@ -121,10 +121,10 @@ for i in range(17):
 sys.exit(1)
 EOF
 rm -rf "$L/00$(printf 'L%.0s' $(seq 253))"
-ok "... the tree is the good part, set-id bits cleared" python3 "$SRCDIR/cli/treecmp.py" "$T_DIR/expect" "$L"
-ok "... the hard links arrived as two separate files" \
+ok "the published archive loads: the tree is the good part, set-id bits cleared" python3 "$SRCDIR/cli/treecmp.py" "$T_DIR/expect" "$L"
+ok "the published archive loads: the hard links arrived as two separate files" \
 	sh -c '[ "$(stat -c %h "$1/sub/h1")" = 1 ] && [ "$(cat "$1/sub/h2")" = shared ]' - "$L"
-ok "... the archive has no tar hardlink" sh -c '! lz4 -dc "$1" | tar -tvf - | grep -q "^h"' - "$A"
+ok "the published archive loads: the archive has no tar hardlink" sh -c '! lz4 -dc "$1" | tar -tvf - | grep -q "^h"' - "$A"
 
 run save
 rm -f "$A"
@@ -135,7 +135,7 @@ rm -f "$A"
 run save --json -q
 ok "--quiet: no warnings, the count stays in the JSON" \
 	sh -c '[ "$(grep -c warning "$1")" = 0 ]' - "$T_DIR/err"
-ok "... skipped_entries" jq_is .skipped_entries "$nbad"
+ok "--quiet: no warnings, the count stays in the JSON: skipped_entries" jq_is .skipped_entries "$nbad"
 
 # ---- load reports skipped_entries 0 -------------------------------------
 rm -rf "$L"
@@ -151,14 +151,14 @@ cp -a "$C2" "$T_DIR/expect2"
 mkdir "$C2/sub/store"
 TORCHINDUCTOR_CACHE_DIR=$C2 B10FS_CACHE_DIR=$C2/sub/store run save --json
 ok "store inside the cache dir: save SUCCESS" expect_rc 0
-ok "... one warning, naming the store" one_warning "sub/store: it is the store"
-ok "... skipped_entries 1" jq_is .skipped_entries 1
+ok "save with the store inside the cache dir: one warning, naming the store" one_warning "sub/store: it is the store"
+ok "save with the store inside the cache dir: skipped_entries 1" jq_is .skipped_entries 1
 A2=$C2/sub/store/cache_$KEY.latest.tar.lz4
-ok "... the archive holds neither the store nor the upload" \
+ok "save with the store inside the cache dir: the archive holds neither the store nor the upload" \
 	sh -c '! lz4 -dc "$1" | tar -tf - | grep -q store' - "$A2"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/loaded3 B10FS_CACHE_DIR=$C2/sub/store run load --json
-ok "... it loads: SUCCESS" expect_rc 0
-ok "... the tree is the cache without the store" \
+ok "save with the store inside the cache dir: it loads: SUCCESS" expect_rc 0
+ok "save with the store inside the cache dir: the tree is the cache without the store" \
 	python3 "$SRCDIR/cli/treecmp.py" "$T_DIR/expect2" "$T_DIR/loaded3"
 # The store the cache dir itself: nothing can be packed without packing it.
 rm -f "$A2"
@@ -166,8 +166,8 @@ C3=$T_DIR/c3
 mkdir -p "$C3" && printf 'x\n' >"$C3/a"
 TORCHINDUCTOR_CACHE_DIR=$C3 B10FS_CACHE_DIR=$C3 run save --json
 ok "store == cache dir: save is an ERROR (exit 1)" expect_rc 1
-ok "... saying the cache dir is the store" contains "$ERR" "is the store itself"
-ok "... nothing published, no upload left" \
+ok "save with the store as the cache dir: saying the cache dir is the store" contains "$ERR" "is the store itself"
+ok "save with the store as the cache dir: nothing published, no upload left" \
 	[ "$(ls -A "$C3")" = a ]
 
 done_testing

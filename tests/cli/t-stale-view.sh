@@ -45,33 +45,33 @@ half=$((size / 2))
 fresh
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=$half -- load --json
 ok "short first view: load SUCCESS after a retry" expect_rc 0
-ok "... it said the store changed while loading" contains "$ERR" "the store changed while loading"
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
-ok "... the good archive is not moved aside" sh -c '[ -e "$1" ]' - "$A"
-ok "... no corrupt.* in the store" no_aside
+ok "load of a short first view: it said the store changed while loading" contains "$ERR" "the store changed while loading"
+ok "load of a short first view: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "load of a short first view: the good archive is not moved aside" sh -c '[ -e "$1" ]' - "$A"
+ok "load of a short first view: no corrupt.* in the store" no_aside
 
 # 1b. The first view larger than the file (a smaller archive republished
 #     over a larger one): the read ends before the size fstat gave.
 fresh
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=$((size * 2)) -- load -q
 ok "long first view: load SUCCESS after a retry" expect_rc 0
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
-ok "... nothing moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$A" "$S"
+ok "load of a long first view: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "load of a long first view: nothing moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$A" "$S"
 
 # 2. Every open for 0.5 s is stale and all agree (a fresh open too), on a
 #    network filesystem: load waits past the attribute cache, then retries.
 fresh
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=$half B10T_SHIM_SECS=0.5 B10T_SHIM_NETFS=1 -- load -q
 ok "stale for 0.5 s on a network fs: load SUCCESS" expect_rc 0
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
-ok "... nothing moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$A" "$S"
+ok "load stale for 0.5 s on a network fs: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "load stale for 0.5 s on a network fs: nothing moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$A" "$S"
 
 # 3. An empty first view ("empty file"), whole afterwards.
 fresh
 cp "$A" "$T_DIR/good.lz4"
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=0 -- load -q
 ok "empty first view: load SUCCESS after a retry" expect_rc 0
-ok "... not moved aside" no_aside
+ok "load of an empty first view: not moved aside" no_aside
 
 # 3b. A damaged file seen stale on the first try (shorter still), as it is
 #     on the second: the two tries read different views, so ERROR and
@@ -80,13 +80,13 @@ fresh
 truncate -s $((size * 2 / 3)) "$A"
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=$((size / 3)) -- load --json
 ok "truncated file, stale first view: load ERROR" expect_rc 1
-ok "... the store changed while loading: not moved aside" \
+ok "load of a truncated file, stale first view: the store changed while loading: not moved aside" \
 	jq_is '.error | test("the store changed while loading .*not moving it aside")' true
-ok "... the archive is still there" sh -c '[ -e "$1" ]' - "$A"
+ok "load of a truncated file, stale first view: the archive is still there" sh -c '[ -e "$1" ]' - "$A"
 fresh
 run load -q
-ok "... the next load (steady view): ERROR" expect_rc 1
-ok "... and moves it aside" aside
+ok "load of a truncated file, stale first view: the next load (steady view): ERROR" expect_rc 1
+ok "load of a truncated file, stale first view: moves it aside" aside
 rm -f "$S"/*.corrupt.*
 cp "$T_DIR/good.lz4" "$A"
 
@@ -97,9 +97,9 @@ cp "$T_DIR/good.lz4" "$A"
 truncate -s $half "$A"
 srun B10T_SHIM_MATCH=nothing-matches -- load --json
 ok "truncated on a local disk: load ERROR" expect_rc 1
-ok "... moved aside (corrupt twice, same file)" aside
-ok "... the error says moved aside" jq_is '.error | test("moved aside")' true
-ok "... the cache dir is not created" [ ! -e "$C" ]
+ok "load of a file truncated on a local disk: moved aside (corrupt twice, same file)" aside
+ok "load of a file truncated on a local disk: the error says moved aside" jq_is '.error | test("moved aside")' true
+ok "load of a file truncated on a local disk: the cache dir is not created" [ ! -e "$C" ]
 rm -f "$S"/*.corrupt.*
 
 # 5. The same on a network filesystem: the wait, the same file again:
@@ -111,8 +111,8 @@ srun B10T_SHIM_MATCH=nothing-matches B10T_SHIM_NETFS=1 -- load -q
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "# truncated on a network fs: load took $ms ms"
 ok "truncated on a network fs: load ERROR" expect_rc 1
-ok "... moved aside after the second try" aside
-ok "... the retry waited for the client's attribute cache (>= 1 s)" [ "$ms" -ge 1000 ]
+ok "load of a file truncated on a network fs: moved aside after the second try" aside
+ok "load of a file truncated on a network fs: the retry waited for the client's attribute cache (>= 1 s)" [ "$ms" -ge 1000 ]
 rm -f "$S"/*.corrupt.*
 
 # 6. A flipped byte (a checksum failure, not a short read) on a local disk:
@@ -121,7 +121,7 @@ cp "$T_DIR/good.lz4" "$A"
 printf 'XXXXXXXXXXXXXXXX' | dd of="$A" bs=1 seek=$half conv=notrunc status=none
 srun B10T_SHIM_MATCH=nothing-matches -- load -q
 ok "flipped bytes: load ERROR" expect_rc 1
-ok "... moved aside" aside
+ok "load of flipped bytes: moved aside" aside
 rm -f "$S"/*.corrupt.*
 
 # 7. The reference's .tar.gz seen short first: SUCCESS after a retry.
@@ -132,8 +132,8 @@ gsize=$(stat -c %s "$G")
 fresh
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=$((gsize / 2)) -- load -q
 ok "short first view of a .tar.gz: load SUCCESS" expect_rc 0
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
-ok "... not moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$G" "$S"
+ok "load of a short first view of a .tar.gz: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "load of a short first view of a .tar.gz: not moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$G" "$S"
 rm -f "$G"
 cp "$T_DIR/good.lz4" "$A"
 
@@ -145,18 +145,18 @@ ok "no staging debris after all the retries" \
 fresh
 srun B10T_SHIM_MATCH="$S" B10T_SHIM_ESTALE=1 -- load -q
 ok "ESTALE once on each lookup: load SUCCESS" expect_rc 0
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "load with ESTALE once on each lookup: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 fresh
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_ESTALE_READ=1 -- load --json
 ok "ESTALE on the first read of the archive: load SUCCESS (retried)" expect_rc 0
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "load with ESTALE on the first read: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 srun B10T_SHIM_MATCH="$S,cache_" B10T_SHIM_ESTALE=1 -- list --json
 ok "ESTALE once: list lists the archive" expect_rc 0
-ok "... its name" contains "$OUT" "cache_$KEY.latest.tar.lz4"
+ok "list with ESTALE once: its name" contains "$OUT" "cache_$KEY.latest.tar.lz4"
 srun B10T_SHIM_ESTALE_READDIR=1 -- list --json
 ok "ESTALE from readdir of the store: list lists it (listed afresh)" contains "$OUT" "cache_$KEY.latest.tar.lz4"
 srun B10T_SHIM_MATCH="$S" B10T_SHIM_ESTALE=1 -- info --json
 ok "ESTALE once: info finds the archive" contains "$OUT" "cache_$KEY.latest.tar.lz4"
-ok "... nothing moved aside" no_aside
+ok "info with ESTALE once: nothing moved aside" no_aside
 
 done_testing

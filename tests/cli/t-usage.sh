@@ -8,6 +8,36 @@ ok "--help lists every verb" sh -c 'for v in $("$B10T" --list-cmds); do printf "
 run --version
 ok "--version exits 0" expect_rc 0
 ok "--version prints the version" contains "$OUT" "b10t 0."
+ok "--version is one line" [ "$(printf '%s\n' "$OUT" | wc -l)" = 1 ]
+ok "--version names the libraries loaded with dlopen" \
+	contains "$OUT" "(dlopen: libcurl.so.4, libcudart.so, libcuda.so.1)"
+run --version -v
+ok "--version -v exits 0" expect_rc 0
+ok "--version -v starts with the --version line" \
+	[ "$(printf '%s\n' "$OUT" | head -1)" = "$("$B10T" --version)" ]
+for lib in libarchive liblz4 libxxhash zlib libcjson nettle; do
+	ok "--version -v lists $lib with a version" \
+		sh -c 'printf "%s\n" "$1" | grep -Eq "^  $2 +[0-9]+\.[0-9]"' - "$OUT" "$lib"
+done
+ok "--version -v: libarchive's version is the one it answers at run time" \
+	contains "$OUT" "libarchive     $(python3 -c 'import ctypes, ctypes.util
+l = ctypes.CDLL(ctypes.util.find_library("archive")); l.archive_version_details.restype = ctypes.c_char_p
+print(l.archive_version_details().decode().split(" ", 1)[1])')"
+ok "--version -v: zlib's version is the one it answers at run time" \
+	contains "$OUT" "zlib           $(python3 -c 'import zlib; print(zlib.ZLIB_RUNTIME_VERSION)')"
+run -v --version
+ok "-v before --version works too" contains "$OUT" "Linked:"
+B10T_CUDART=$FAKE_CUDART run --version -v
+ok "--version -v: the CUDA runtime found, its version and file" \
+	sh -c 'printf "%s\n" "$1" | grep -q "^  libcudart.so   12.4 (.*) $2\$"' - "$OUT" "$FAKE_CUDART"
+ok "--version -v: a library that does not load is 'not found'" \
+	sh -c 'printf "%s\n" "$1" | grep -q "^  libcuda.so.1   not found ("' - "$OUT"
+if [ -n "$(ldconfig -p 2>/dev/null | grep 'libcurl.so.4 ')" ]; then
+	ok "--version -v: libcurl's version, as curl_version() says it" \
+		sh -c 'printf "%s\n" "$1" | grep -Eq "^  libcurl.so.4   [0-9]+\.[0-9]+\.[0-9]+ "' - "$OUT"
+else
+	T_N=$((T_N + 1)); echo "ok $T_N # SKIP libcurl.so.4 is not installed"
+fi
 run --list-cmds
 ok "--list-cmds lists verbs one a line" [ "$(echo "$OUT" | head -1)" = clear ]
 ok "--list-cmds is sorted" sh -c '[ "$1" = "$(printf "%s\n" "$1" | LC_ALL=C sort)" ]' - "$OUT"

@@ -121,6 +121,7 @@ ok "text: the non-empty cache dir is SKIPPED, the wait and save reported" \
 	sh -c 'printf "%s" "$1" | grep -q "^load: SKIPPED" && printf "%s" "$1" | grep -q "^wait: ready" &&
 	       printf "%s" "$1" | grep -q "^save: SKIPPED"' - "$OUT"
 ok "text: already published: exit 4 (save's SKIPPED)" expect_rc 4
+ok "text: a wait of one probe says '1 probe', singular" contains "$OUT" ", 1 probe of "
 
 # ---- never ready: time out, save nothing ---------------------------------
 export B10FS_CACHE_DIR="$T_DIR/store2"

@@ -6,21 +6,9 @@ set -u
 : "${SRCDIR:?SRCDIR must point at tests/}"
 ROOT=$(cd "$SRCDIR/.." && pwd)
 PY=${PYTHON:-python3}
-T_N=0
-T_FAILED=0
+. "$SRCDIR/tap.sh"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/b10t-pytest.XXXXXX")
 trap 'rm -rf "$T_DIR"' EXIT
-
-ok() {	# ok DESCRIPTION COMMAND...
-	desc=$1; shift
-	T_N=$((T_N + 1))
-	if "$@"; then
-		echo "ok $T_N - $desc"
-	else
-		echo "not ok $T_N - $desc"
-		T_FAILED=$((T_FAILED + 1))
-	fi
-}
 
 need_build_tools() {	# exit 77 (skip) without meson-python or auditwheel
 	if ! "$PY" -c 'import mesonpy' 2>/dev/null; then
@@ -47,9 +35,4 @@ make_venv() {
 	"$PY" -m venv --without-pip "$1" &&
 	"$PY" -m pip --python "$1/bin/python" install -q --no-deps --no-index "$WHEEL" \
 		>"$T_DIR/install.log" 2>&1 || { sed 's/^/# /' "$T_DIR/install.log"; return 1; }
-}
-
-done_testing() {
-	echo "1..$T_N"
-	[ "$T_FAILED" -eq 0 ]
 }
