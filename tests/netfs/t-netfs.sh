@@ -13,8 +13,18 @@
 #      after each: its cached size is now too large, now too small.
 #   5. Last use across clients: client 2 loads an old archive; through
 #      client 1, list's created_time stays and gc sees the use.
-#   6. gc --stale 0s on client 1 while a (slowed) save runs on client 2:
-#      the upload stays and the save succeeds.
+#   6. gc --stale 0s on client 2 while a (slowed) save runs on client 1,
+#      the upload's mtime set an hour back: gc sees it move, keeps it, and
+#      the save succeeds.
+#   7. kill -9 of save (client 1) and of load (client 2) at points spread
+#      over their runs: in the pack, at each fsync, rename and link, and by
+#      time.  Seen through the other client: nothing partial; then gc
+#      removes the debris and the next save and load work.
+#   8. netfs.sh stop, then: no mount and no daemon of ours is left.
+#
+# The assertions go by behaviour (exit codes, JSON, the store's files by
+# pattern), not by the store's exact names, so they hold for every store
+# layout that keeps docs/store-protocol.md's guarantees.
 #
 # Counts go to the log as "# ..." lines.  Assertions of bugs that issue 11
 # describes and the current b10t still has are TAP TODO when they fail
@@ -72,7 +82,33 @@ M1=$(sed -n 1p "$T_DIR/mounts") M2=$(sed -n 2p "$T_DIR/mounts")
 echo "# $FS: setup $(since "$t0") s, client 1 $M1, client 2 $M2"
 
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
+# The legacy published name: every b10t reads it (store-protocol.md); used
+# only to place an archive by hand.
 NAME=cache_$KEY.latest.tar.lz4
+# No call may hang the suite: each b10t and each look at a mount has a limit.
+LIM=${NETFS_CALL_LIMIT:-120}
+lsa() { timeout 30 ls -A "$@"; }
+# archives DIR: the published archives in a store dir (names ending in an
+# archive suffix that are neither uploads nor moved aside), by pattern.
+archives() {
+	lsa "$1" | grep -E '^cache_[A-Za-z0-9_-]+\..*\.tar\.(lz4|zst|gz)$' |
+		grep -vE '\.incomplete|\.corrupt\.'
+}
+# debris DIR: what a save or doctor leaves in flight (uploads, claim temps,
+# probe dirs).
+debris() { lsa "$1" | grep -E '\.incomplete|b10t-doctor'; }
+# evict DIR: remove the key's published files by hand (claims, archives),
+# keeping the use marker and what was moved aside.  Claims sort first.
+evict() {
+	for f in $(lsa "$1" | grep "^cache_$KEY\." | grep -vE '\.used$|\.corrupt\.|\.incomplete'); do
+		rm -f "$1/$f"
+	done
+}
+# ncaches STORE: how many caches b10t list --json shows there.
+ncaches() {
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/lscache B10FS_CACHE_DIR=$1 timeout "$LIM" "$B10T" list --json 2>/dev/null |
+		jq '.caches | length'
+}
 
 # visible PATH: PATH exists, waiting out the client caches (30 s at most).
 visible() {
@@ -98,8 +134,9 @@ for c in 1 2; do
 done
 
 # One store dir per part, so each part starts from a fresh store.
-for s in race spin cycle use live; do mkdir "$M1/$s" || { echo "Bail out! mkdir $M1/$s"; exit 1; }; done
-for s in race spin cycle use live; do visible "$M2/$s" || { echo "Bail out! $M2/$s never appeared"; exit 1; }; done
+PARTS="race spin cycle swing use live kill"
+for s in $PARTS; do mkdir "$M1/$s" || { echo "Bail out! mkdir $M1/$s"; exit 1; }; done
+for s in $PARTS; do visible "$M2/$s" || { echo "Bail out! $M2/$s never appeared"; exit 1; }; done
 
 # mktree DIR SEED BLOB_KB NFILES: a sample cache tree, different per seed.
 mktree() {
@@ -117,7 +154,7 @@ treeq() { python3 "$SRCDIR/cli/treecmp.py" "$@" >/dev/null; }
 b() {
 	c=$1 cache=$2; shift 2
 	if [ "$c" = 1 ]; then st=$M1; else st=$M2; fi
-	FULL=$(TORCHINDUCTOR_CACHE_DIR=$cache B10FS_CACHE_DIR=$st/$PART "$B10T" "$@" 2>&1)
+	FULL=$(TORCHINDUCTOR_CACHE_DIR=$cache B10FS_CACHE_DIR=$st/$PART timeout "$LIM" "$B10T" "$@" 2>&1)
 	rc=$?
 	OUT=$(printf '%s\n' "$FULL" | tail -1)
 }
@@ -157,11 +194,15 @@ fi
 pub_ok "$N saves across two clients: exactly one SUCCESS" [ "$succ" = 1 ]
 pub_ok "... the other $((N - 1)) SKIPPED" [ "$skip" = $((N - 1)) ]
 sleep 2	# past the clients' attribute and directory caches
-ls -A "$M1/race" >"$T_DIR/ls1"; ls -A "$M2/race" >"$T_DIR/ls2"
+lsa "$M1/race" >"$T_DIR/ls1"; lsa "$M2/race" >"$T_DIR/ls2"
 echo "# race: store through client 1: $(tr '\n' ' ' <"$T_DIR/ls1")"
 echo "# race: store through client 2: $(tr '\n' ' ' <"$T_DIR/ls2")"
-pub_ok "... one archive in the store, as both clients see it" \
-	sh -c '[ "$(cat "$1")" = "$3" ] && [ "$(cat "$2")" = "$3" ]' - "$T_DIR/ls1" "$T_DIR/ls2" "$NAME"
+a1=$(archives "$M1/race") a2=$(archives "$M2/race")
+l1=$(ncaches "$M1/race") l2=$(ncaches "$M2/race")
+echo "# race: archives through client 1: $(printf '%s\n' "$a1" | grep -c .), client 2: $(printf '%s\n' "$a2" | grep -c .); list --json: $l1 and $l2 caches"
+pub_ok "... one archive in the store, the same through both clients" \
+	sh -c '[ "$(printf "%s\n" "$1" | grep -c .)" = 1 ] && [ "$1" = "$2" ]' - "$a1" "$a2"
+pub_ok "... list --json shows one cache through each client" [ "$l1" = 1 -a "$l2" = 1 ]
 ok "... no upload or probe dir left behind" sh -c '! grep -qE "incomplete|b10t-doctor" "$1" "$2"' - "$T_DIR/ls1" "$T_DIR/ls2"
 if [ "$FS" = rclone ]; then
 	# Why save has no mkdir-claim fallback here: is a mkdir of one name,
@@ -202,6 +243,8 @@ bad=0
 ok "every tree loaded on client 2 is the saved one" [ "$bad" = 0 ]
 pub_ok "client 2 got the archive once it was published" [ "$got" -gt 0 ]
 ok "no archive moved aside" sh -c '! ls -A "$1" | grep -q corrupt' - "$M1/spin"
+na=$(archives "$M1/spin" | grep -c .) nd=$(debris "$M1/spin" | grep -c .)
+ok "spin: one archive ($na), no upload left ($nd)" [ "$na" = 1 -a "$nd" = 0 ]
 
 # ---- 3. evict and republish in a reused store, loads on client 2
 PART=cycle
@@ -221,15 +264,16 @@ for k in $(seq 1 $CYCLES); do
 	# Each tree larger than the last: a client that keeps the old size reads
 	# the new file short.
 	mktree "$T_DIR/tree$k" $((100 + k)) $((1024 + 512 * k)) $((50 + 10 * k))
-	aside0=$(ls -A "$M1/cycle" | grep -c corrupt)
+	aside0=$(lsa "$M1/cycle" | grep -c corrupt)
 	if [ $((k % 2)) = 1 ]; then
 		how="gc eviction"
 		b 1 "$T_DIR/tree$((k - 1))" gc -q --all --stale 0s --max-size 0
 	else
 		how="rm"
-		rm -f "$M1/cycle/$NAME"
+		evict "$M1/cycle"
 	fi
-	ok "cycle $k: client 1 evicts the archive ($how)" [ ! -e "$M1/cycle/$NAME" ]
+	na=$(archives "$M1/cycle" | grep -c .) nc=$(ncaches "$M1/cycle")
+	ok "cycle $k: client 1 evicts the archive ($how): $na archives, list shows $nc" [ "$na" = 0 -a "$nc" = 0 ]
 	b 1 "$T_DIR/tree$k" save -q
 	save1=$(status_of $rc)
 	pub_ok "cycle $k: client 1 publishes tree $k" [ "$rc" = 0 ]
@@ -250,14 +294,14 @@ for k in $(seq 1 $CYCLES); do
 
 	# Was a good archive moved aside?  Load each new corrupt.* from a
 	# private store: a SUCCESS with tree k means it was the good one.
-	ls -A "$M1/cycle" | grep corrupt >"$T_DIR/aside.now"
+	lsa "$M1/cycle" | grep corrupt >"$T_DIR/aside.now"
 	aside=$(($(grep -c . "$T_DIR/aside.now") - aside0))
 	good=0
 	for f in $(cat "$T_DIR/aside.now"); do
 		grep -qx "$f" "$T_DIR/aside.seen" 2>/dev/null && continue
 		echo "$f" >>"$T_DIR/aside.seen"
 		rm -rf "$T_DIR/probe"; mkdir -p "$T_DIR/probe/store"
-		cp "$M1/cycle/$f" "$T_DIR/probe/store/$NAME"
+		cp "$M1/cycle/$f" "$T_DIR/probe/store/$NAME"	# legacy name: read by every b10t
 		TORCHINDUCTOR_CACHE_DIR=$T_DIR/probe/cache B10FS_CACHE_DIR=$T_DIR/probe/store \
 			"$B10T" load -q >/dev/null 2>&1 &&
 			treeq "$T_DIR/tree$k" "$T_DIR/probe/cache" && good=$((good + 1))
@@ -311,14 +355,13 @@ echo "# evict/republish: $CYCLES cycles in $(since "$t1") s: $n_first_ok first l
 # every load the new tree or DOES_NOT_EXIST (a publish not seen yet),
 # nothing moved aside.
 PART=swing
-mkdir "$M1/swing" && visible "$M2/swing" || { echo "Bail out! $M2/swing never appeared"; exit 1; }
 SWING=8
 t1=$(now)
 sw_new=0 sw_retry=0 sw_dne=0 sw_bad=0 sw_aside=0 sw_trail=
 for k in $(seq 0 $SWING); do
 	kb=$([ $((k % 2)) = 0 ] && echo 3072 || echo 256)
 	mktree "$T_DIR/sw$k" $((200 + k)) "$kb" $((20 + k))
-	rm -f "$M1/swing/$NAME"
+	evict "$M1/swing"
 	b 1 "$T_DIR/sw$k" save -q
 	[ "$rc" = 0 ] || { sw_trail="$sw_trail save$k:$(status_of $rc)"; rm -rf "$T_DIR/sw$k"; continue; }
 	b 2 "$T_DIR/swl" load
@@ -327,7 +370,7 @@ for k in $(seq 0 $SWING); do
 	if [ "$l" = 0 ] && treeq "$T_DIR/sw$k" "$T_DIR/swl"; then sw_new=$((sw_new + 1))
 	elif [ "$l" = 3 ]; then sw_dne=$((sw_dne + 1))
 	else sw_bad=$((sw_bad + 1)) sw_trail="$sw_trail load$k:$(status_of $l)"; fi
-	sw_aside=$((sw_aside + $(ls -A "$M1/swing" | grep -c corrupt)))
+	sw_aside=$((sw_aside + $(lsa "$M1/swing" | grep -c corrupt)))
 	rm -f "$M1/swing/"*.corrupt.*
 	rm -rf "$T_DIR/swl" "$T_DIR/sw$k"
 done
@@ -337,15 +380,25 @@ echo "# swing: $((SWING + 1)) republishes (3 MiB and 256 KiB in turn) in $(since
 pub_ok "swing: client 2 loads every republished tree (or DOES_NOT_EXIST)" [ "$sw_bad" = 0 -a "$sw_new" -gt 0 ]
 ok "swing: nothing moved aside" [ "$sw_aside" = 0 ]
 
-# ---- 5. last use across clients: a load on client 2, seen on client 1
+# ---- 5. last use across clients, on a mount that keeps no atime
 PART=use
-# Published by a copy (a plain write works everywhere, rclone too), so this
-# part does not depend on save's publish; made two days old, never used.
+# Published by copying a store made locally (a plain write works
+# everywhere, rclone too), so this part does not depend on save's publish:
+# key A made two days old, key B (another torch version) one day old, both
+# never used.  Archives first, then the rest (claims), as a publish does.
 rm -rf "$T_DIR/usestore"; mkdir -p "$T_DIR/usestore"
 mktree "$T_DIR/usetree" 200 64 5
-TORCHINDUCTOR_CACHE_DIR=$T_DIR/usetree B10FS_CACHE_DIR=$T_DIR/usestore "$B10T" save -q
-cp "$T_DIR/usestore/$NAME" "$M1/use/$NAME.tmp" && mv "$M1/use/$NAME.tmp" "$M1/use/$NAME"
-touch -d '2 days ago' "$M1/use/$NAME"
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/usetree B10FS_CACHE_DIR=$T_DIR/usestore "$B10T" save -q >/dev/null
+KEYB=$(B10T_TORCH_VERSION=2.4.1 "$B10T" envkey)
+B10T_TORCH_VERSION=2.4.1 TORCHINDUCTOR_CACHE_DIR=$T_DIR/usetree B10FS_CACHE_DIR=$T_DIR/usestore \
+	"$B10T" save -q >/dev/null
+for f in $(archives "$T_DIR/usestore") $(ls -A "$T_DIR/usestore" | grep -vE '\.tar\.|\.used$'); do
+	cp "$T_DIR/usestore/$f" "$M1/use/.tmp.$f" && mv "$M1/use/.tmp.$f" "$M1/use/$f"
+done
+for f in $(ls -A "$T_DIR/usestore" | grep -v '\.used$'); do
+	case $f in "cache_$KEY."*) touch -d '2 days ago' "$M1/use/$f" ;; *) touch -d '1 day ago' "$M1/use/$f" ;; esac
+done
+ARCH=$M1/use/$(archives "$T_DIR/usestore" | grep "^cache_$KEY\.")
 # same_mtime FILE1 FILE2: until both clients show one mtime (30 s at most;
 # rclone uploads a closed file 5 s later, then its directory cache is 2 s).
 same_mtime() {
@@ -355,64 +408,228 @@ same_mtime() {
 	done
 }
 tw=$(now)
-same_mtime "$M1/use/$NAME" "$M2/use/$NAME" || echo "# use: client 2 never saw the archive"
-echo "# use: the archive reached client 2 in $(since "$tw") s"
+same_mtime "$ARCH" "$M2/use/${ARCH##*/}" || echo "# use: client 2 never saw the archive"
+echo "# use: the archives reached client 2 in $(since "$tw") s"
 sleep 2	# past the clients' attribute caches
-l1() { TORCHINDUCTOR_CACHE_DIR=$T_DIR/uc1 B10FS_CACHE_DIR=$M1/use "$B10T" "$@" 2>/dev/null; }
-c0=$(l1 list --json | jq '.caches[0].created_time')
-m0=$(stat -c %Y "$M1/use/$NAME")
+l1() { TORCHINDUCTOR_CACHE_DIR=$T_DIR/uc1 B10FS_CACHE_DIR=$M1/use timeout "$LIM" "$B10T" "$@" 2>/dev/null; }
+c0=$(l1 list --json | jq ".caches[] | select(.environment_key == \"$KEY\") | .created_time")
+m0=$(stat -c %Y "$ARCH") a0=$(stat -c %X "$ARCH")
 ev0=$(l1 gc --all --max-age 1h --dry-run --json | jq '[.removed[] | select(.reason == "max-age")] | length')
-ok "use: before any load, gc on client 1 would evict the 2-day-old archive" [ "$ev0" = 1 ]
+ok "use: before any load, gc on client 1 would evict both old archives by age" [ "$ev0" = 2 ]
 tl=$(date +%s)
 b 2 "$T_DIR/useload" load -q
-ok "use: client 2 loads it" sh -c '[ "$1" = 0 ] && python3 "$2" "$3" "$4" >/dev/null' \
+ok "use: client 2 loads key A" sh -c '[ "$1" = 0 ] && python3 "$2" "$3" "$4" >/dev/null' \
 	- "$rc" "$SRCDIR/cli/treecmp.py" "$T_DIR/usetree" "$T_DIR/useload"
 tw=$(now)
 same_mtime "$M2/use/cache_$KEY.used" "$M1/use/cache_$KEY.used" || echo "# use: client 1 never saw the marker"
 echo "# use: the use marker reached client 1 in $(since "$tw") s"
 sleep 2
-c1=$(l1 list --json | jq '.caches[0].created_time')
-u1=$(l1 list --json | jq '.caches[0].last_used')
-gcj=$(l1 gc --all --max-age 1h --json)
-echo "# use: created_time $c0 -> $c1 (archive mtime $m0 -> $(stat -c %Y "$M1/use/$NAME")), last_used $u1 (load at $tl); store: $(ls -A "$M1/use" | tr '\n' ' ')"
+c1=$(l1 list --json | jq ".caches[] | select(.environment_key == \"$KEY\") | .created_time")
+u1=$(l1 list --json | jq ".caches[] | select(.environment_key == \"$KEY\") | .last_used")
+a1=$(stat -c %X "$ARCH")
+# LRU by the marker: room for one archive; B (newer, unused) must go, A
+# (older, just used) stay.  By atime, mtime or creation A would go first.
+room=$(l1 list --json | jq '[.caches[].size_bytes] | max + 512')
+gcj=$(l1 gc --all --max-size "$room" --json)
+evicted=$(printf '%s' "$gcj" | jq -r '[.removed[] | select(.reason != "incomplete") | .file] | join(" ")')
+echo "# use: created_time $c0 -> $c1 (archive mtime $m0 -> $(stat -c %Y "$ARCH"), atime $a0 -> $a1: $([ "$a1" = "$a0" ] && echo 'not moved by the load' || echo moved)), last_used $u1 (load at $tl)"
+echo "# use: gc --max-size $room on client 1 removed: $evicted; store: $(lsa "$M1/use" | tr '\n' ' ')"
 ok "use: created_time on client 1 does not move after client 2's load" [ "$c1" = "$c0" ]
-ok "use: nor does the archive's mtime" [ "$(stat -c %Y "$M1/use/$NAME")" = "$m0" ]
-ok "use: client 1's list shows the load as last_used" [ "$u1" -ge $((tl - 2)) ]
-ok "use: gc --max-age 1h on client 1 keeps the archive client 2 just used" \
-	sh -c '[ "$(printf "%s" "$1" | jq .kept)" = 1 ] && [ -e "$2" ]' - "$gcj" "$M1/use/$NAME"
+ok "use: nor does the archive's mtime" [ "$(stat -c %Y "$ARCH")" = "$m0" ]
+ok "use: client 1's list shows the load as last_used" [ "${u1:-0}" -ge $((tl - 2)) ]
+if [ "$FS" = juicefs ] || [ "$FS" = rclone ]; then
+	# The case of issue 11: no atime here (juicefs mounts noatime, rclone
+	# stores none), so only the marker can tell gc of the use.
+	ok "use: the mount keeps no atime: the load left the archive's atime" [ "$a1" = "$a0" ]
+fi
+ok "use: gc --max-size (room for one) on client 1 keeps key A, just used on client 2" \
+	sh -c '[ -e "$1" ] && ! printf "%s" "$2" | grep -q "cache_$3\."' - "$ARCH" "$evicted" "$KEY"
+ok "use: ... and evicts key B, newer but never used" \
+	sh -c 'printf "%s" "$1" | grep -q "cache_$2\."' - "$evicted" "$KEYB"
 
-# ---- 6. gc --stale 0s on client 1 during a save on client 2
+# ---- 6. gc --stale 0s on client 2 during a save on client 1
 PART=live
 mktree "$T_DIR/livetree" 300 16384 5
 t1=$(now)
 if command -v strace >/dev/null; then
 	# Slow the save's writes down (4 or so writev of 4 MiB, 1 s each).
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M2/live strace -f -o /dev/null \
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/live timeout "$LIM" strace -f -o /dev/null \
 		-e trace=writev -e inject=writev:delay_enter=1000000 "$B10T" save -q \
 		>"$T_DIR/live.out" 2>&1 &
 else
-	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M2/live "$B10T" save -q \
+	echo "# live: no strace: the save runs at full speed"
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/live timeout "$LIM" "$B10T" save -q \
 		>"$T_DIR/live.out" 2>&1 &
 fi
 spid=$!
 # Wait for the upload through the writer's own client (its cache knows its
-# own create); client 1 lists the dir first in gc itself, so no cached
-# listing of client 1 (sshfs keeps one 20 s) can hide the upload from gc.
-i=0
+# own create).
+i=0 up=
 while [ $i -lt 100 ] && kill -0 $spid 2>/dev/null; do
-	ls -A "$M2/live" | grep -q incomplete && break
+	up=$(lsa "$M1/live" | grep incomplete | head -1)
+	[ -n "$up" ] && break
 	i=$((i + 1)); sleep 0.1
 done
+# Set the upload's mtime 30 minutes back through client 2, gc's own view,
+# and run gc at once: past every age rule (--stale 0s, the 10 s floor), only
+# the live rule (its size or times move during the pass) can keep it.
+# Unless a write lands first and makes it young again (sshfs: the server
+# stamps each write; juicefs: client 1 buffers them): then the floor keeps
+# it, and the log says so ("0 uploads past every age rule").
+back=no
 sleep 1
-gcj=$(TORCHINDUCTOR_CACHE_DIR=$T_DIR/lc1 B10FS_CACHE_DIR=$M1/live "$B10T" gc --stale 0s -v --json 2>"$T_DIR/live.gc")
-seen=$(ls -A "$M1/live" | grep -c incomplete)
+[ -n "$up" ] && visible "$M2/live/$up" && touch -d '30 minutes ago' "$M2/live/$up" && back=yes
+gcj=$(TORCHINDUCTOR_CACHE_DIR=$T_DIR/lc2 B10FS_CACHE_DIR=$M2/live timeout "$LIM" "$B10T" gc --stale 0s -v --json 2>"$T_DIR/live.gc")
+live=$(grep -c 'is live' "$T_DIR/live.gc")
+old=$(sed -n 's/.*gc: \([0-9]*\) of \([0-9]*\) uploads past the stale age are live.*/\2/p' "$T_DIR/live.gc")
 sed -n 's/^b10t gc: debug: /# live: gc: /p' "$T_DIR/live.gc" | grep -v 'local\|staging' | head -5
 wait $spid; src=$?
 gone=$(printf '%s' "$gcj" | jq '[.removed[]? | select(.reason == "incomplete")] | length')
-echo "# live: client 1 saw the upload: $seen; gc --stale 0s removed $gone uploads; client 2 save $(status_of $src) in $(since "$t1") s: $(tail -1 "$T_DIR/live.out")"
-ok "live: gc --stale 0s on client 1 removes no upload of a save in flight" [ "$gone" = 0 ]
-pub_ok "live: the save on client 2 succeeds" [ "$src" = 0 ]
+echo "# live: upload's mtime set 30 min back through client 2: $back; gc --stale 0s on client 2: ${old:-0} uploads past every age rule, $live seen moving in its 2 s look, $gone removed; client 1 save $(status_of $src) in $(since "$t1") s: $(tail -1 "$T_DIR/live.out")"
+ok "live: gc --stale 0s on client 2 removes no upload of a save in flight on client 1" [ "$gone" = 0 ]
+pub_ok "live: the save on client 1 succeeds" [ "$src" = 0 ]
+
+# ---- 7. kill -9 of save and of load at points spread over their runs
+# fleet.py plans the points from an uninterrupted traced run: through the
+# pack (or unpack), at the entry of every fsync, rename, link, unlink and
+# utimens after it (strace delivers the SIGKILL there: exact), and two by
+# time from outside.  Each save kill gets a fresh store dir (kill/sN), seen
+# from client 2; the load kills share one published store, seen from client 1.
+PART=kill
+if ! strace -f -o /dev/null true 2>/dev/null; then
+	echo "# kill: SKIP: strace cannot trace here (ptrace refused)"
+else
+kill_tree=$T_DIR/killtree
+mktree "$kill_tree" 400 8192 100
+F=$HERE/fleet.py
+# kb CLIENT DIR CACHE POINT TRACE VERB: b10t VERB under fleet.py kill.
+kb() {
+	if [ "$1" = 1 ]; then st=$M1; else st=$M2; fi
+	TORCHINDUCTOR_CACHE_DIR=$3 B10FS_CACHE_DIR=$st/kill/$2 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		python3 "$F" kill "$4" "$5" "$B10T" "$6" -q
+}
+# stagings DIR: load's staging dirs and marker next to DIR/cache and inside.
+stagings() { { ls -A "$1"; ls -A "$1/cache"; } 2>/dev/null | grep -c 'b10t-'; }
+mkdir -p "$M1/kill/cal" "$M1/kill/load"
+visible "$M2/kill/load" || echo "# kill: client 2 never saw kill/load"
+t1=$(now)
+kb 1 cal "$kill_tree" none "$T_DIR/ks.cal" save >/dev/null
+python3 "$F" plan save "$T_DIR/ks.cal" >"$T_DIR/ks.plan" || echo "Bail out! fleet.py plan save"
+echo "# kill: save plan ($(grep -c . "$T_DIR/ks.plan") points): $(awk '{printf "%s ", $1}' "$T_DIR/ks.plan")"
+n=0 k_partial=0 k_err=0 k_aside=0 k_pub=0 k_left=0
+while read -r pt label; do
+	n=$((n + 1))
+	mkdir "$M1/kill/s$n"
+	res=$(kb 1 "s$n" "$kill_tree" "$pt" "$T_DIR/ks.$n" save)
+	ph=$(python3 "$F" phase save "$T_DIR/ks.$n")
+	visible "$M2/kill/s$n"
+	# Through client 2: a load finds nothing or the whole tree, list agrees.
+	rm -rf "$T_DIR/kl"
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kl B10FS_CACHE_DIR=$M2/kill/s$n timeout "$LIM" "$B10T" load -q >"$T_DIR/kl.out" 2>&1
+	l=$?
+	nc=$(ncaches "$M2/kill/s$n")
+	whole=-
+	if [ "$l" = 0 ]; then
+		if treeq "$kill_tree" "$T_DIR/kl"; then whole=whole k_pub=$((k_pub + 1)); else whole=PARTIAL k_partial=$((k_partial + 1)); fi
+	elif [ "$l" != 3 ]; then k_err=$((k_err + 1))
+	fi
+	[ "$l" = 0 -a "$nc" = 1 ] || [ "$l" = 3 -a "$nc" = 0 ] || k_partial=$((k_partial + 1))
+	aside=$(lsa "$M1/kill/s$n" | grep -c corrupt)
+	k_aside=$((k_aside + aside))
+	left=$(debris "$M1/kill/s$n" | grep -c .)
+	[ "$left" = 0 ] || k_left=$((k_left + 1))
+	echo "# kill save $n at $pt ($label): $res, died $ph; client 2: load $(status_of $l) $whole, list $nc; $left uploads left, $aside moved aside"
+	ok "kill save $n ($ph): client 2 sees nothing or the whole tree" \
+		[ \( "$l" = 0 -a "$whole" = whole -a "$nc" = 1 \) -o \( "$l" = 3 -a "$nc" = 0 \) ]
+done <"$T_DIR/ks.plan"
+nsave=$n
+ok "kill save: nothing moved aside" [ "$k_aside" = 0 ]
+
+# The load's plan, from a published copy of the tree in kill/load.
+PART=kill/load
+b 1 "$kill_tree" save -q
+PART=kill
+rm -rf "$T_DIR/klc"
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/klc/cache B10FS_CACHE_DIR=$M2/kill/load python3 "$F" kill none "$T_DIR/kl.cal" "$B10T" load -q >/dev/null
+python3 "$F" plan load "$T_DIR/kl.cal" >"$T_DIR/kl.plan" || echo "Bail out! fleet.py plan load"
+echo "# kill: load plan ($(grep -c . "$T_DIR/kl.plan") points): $(awk '{printf "%s ", $1}' "$T_DIR/kl.plan")"
+n=0 kl_partial=0 kl_bad=0
+while read -r pt label; do
+	n=$((n + 1))
+	mkdir -p "$T_DIR/kload$n"
+	res=$(kb 2 load "$T_DIR/kload$n/cache" "$pt" "$T_DIR/kl.$n" load)
+	ph=$(python3 "$F" phase load "$T_DIR/kl.$n")
+	# The cache dir: absent, empty, or the whole tree; never a part.
+	c=$T_DIR/kload$n/cache
+	if [ ! -e "$c" ] || [ -z "$(ls -A "$c" | grep -v '^\.b10t-')" ]; then st=empty
+	elif treeq "$kill_tree" "$c"; then st=whole
+	else st=PARTIAL kl_partial=$((kl_partial + 1)); fi
+	staging=$(stagings "$T_DIR/kload$n")
+	# Through client 1: the archive is whole and in place.
+	rm -rf "$T_DIR/kl1"
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kl1 B10FS_CACHE_DIR=$M1/kill/load timeout "$LIM" "$B10T" load -q >/dev/null 2>&1
+	l=$?
+	if [ "$l" = 0 ] && treeq "$kill_tree" "$T_DIR/kl1" && [ "$(ncaches "$M1/kill/load")" = 1 ] &&
+	   ! lsa "$M1/kill/load" | grep -q corrupt; then s1=whole; else s1=BAD kl_bad=$((kl_bad + 1)); fi
+	echo "# kill load $n at $pt ($label): $res, died $ph; cache dir $st, $staging staging entries; client 1: archive $s1"
+	ok "kill load $n ($ph): the cache dir is empty or whole, the archive whole through client 1" \
+		[ "$st" != PARTIAL -a "$s1" = whole ]
+done <"$T_DIR/kl.plan"
+nload=$n
+
+# Debris: once past gc's 10 s floor for uploads, gc --stale 0s on client 2
+# removes every upload the kills left; then each store takes a save (or has
+# the whole tree) and each cache dir a load.
+el=$(awk "BEGIN { print int($(now) - $t1) }")
+[ "$el" -ge 12 ] || sleep $((12 - el))
+for i in $(seq 1 "$nsave"); do
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kgc B10FS_CACHE_DIR=$M2/kill/s$i timeout "$LIM" "$B10T" gc -q --stale 0s >/dev/null 2>&1 &
+done
+wait
+sleep 2	# past the clients' caches
+k_debris=0 k_next=0 trail=
+for i in $(seq 1 "$nsave"); do
+	d=$(debris "$M1/kill/s$i" | grep -c .)
+	[ "$d" = 0 ] || k_debris=$((k_debris + 1))
+	rm -rf "$T_DIR/kn" "$T_DIR/knl"
+	TORCHINDUCTOR_CACHE_DIR=$kill_tree B10FS_CACHE_DIR=$M1/kill/s$i timeout "$LIM" "$B10T" save -q >/dev/null 2>&1
+	s=$?
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/knl B10FS_CACHE_DIR=$M2/kill/s$i timeout "$LIM" "$B10T" load -q >/dev/null 2>&1
+	l=$?
+	if [ "$s" = 0 -o "$s" = 4 ] && [ "$l" = 0 ] && treeq "$kill_tree" "$T_DIR/knl" &&
+	   [ "$(archives "$M1/kill/s$i" | grep -c .)" = 1 ]; then :; else k_next=$((k_next + 1)); fi
+	trail="$trail $(status_of $s | cut -c1-4)/$(status_of $l | cut -c1-4)"
+done
+kl_next=0
+for i in $(seq 1 "$nload"); do
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kload$i/cache B10FS_CACHE_DIR=$M2/kill/load timeout "$LIM" "$B10T" gc -q >/dev/null 2>&1
+	left=$(stagings "$T_DIR/kload$i")
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kload$i/cache B10FS_CACHE_DIR=$M2/kill/load timeout "$LIM" "$B10T" load -q >/dev/null 2>&1
+	l=$?
+	{ [ "$l" = 0 ] || [ "$l" = 4 ]; } && [ "$left" = 0 ] && treeq "$kill_tree" "$T_DIR/kload$i/cache" ||
+		kl_next=$((kl_next + 1))
+done
+echo "# kill: $nsave save kills: $k_pub published whole, $k_partial partial, $k_err ERROR, $k_aside moved aside, $k_left left uploads;" \
+	"after gc: $k_debris stores with debris, $k_next where the next save+load failed (save/load:$(squeeze $trail))"
+echo "# kill: $nload load kills: $kl_partial partial cache dirs, $kl_bad archives hurt; after gc: $kl_next cache dirs where the next load failed; $(since "$t1") s"
+ok "kill: gc --stale 0s on client 2 removes every upload the killed saves left" [ "$k_debris" = 0 ]
+pub_ok "kill: after each killed save, the next save and load work (whole tree)" [ "$k_next" = 0 ]
+ok "kill: after each killed load, gc leaves no staging and the next load gives the whole tree" [ "$kl_next" = 0 ]
+fi
+
+# ---- 8. stop: nothing of ours is left (mounts, daemons)
+# Every process start started (and its guard), then the mount table.
+pids=$(awk '{print $1}' "$FSDIR/srv/pids" 2>/dev/null; cat "$FSDIR/srv/guard" 2>/dev/null)
+"$NETFS" stop "$FS" "$FSDIR" 2>&1 | sed 's/^/# stop: /'
+left=
+sleep 0.5
+for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-40))"; done
+mnt=$(awk -v d="$FSDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
+echo "# stop: $(printf '%s\n' $pids | grep -c .) processes started, left:${left:- none}; mounts left: ${mnt:-none}"
+ok "stop: no mount left" [ -z "$mnt" ]
+ok "stop: no daemon left" [ -z "$left" ]
+ok "stop: its dir removed" [ ! -e "$FSDIR" ]
 
 echo "# $FS: total $(since "$t0") s, $T_TODO known bugs (TODO)"
 
