@@ -303,8 +303,8 @@ end_pid() {
 stop_all() {
 	[ -d "$SRV" ] || { rm -rf "$DIR"; return 0; }
 	# The guard (below) has nothing left to watch; unless it is the one
-	# that runs this stop.
-	if [ -f "$SRV/guard" ] && [ "$(cat "$SRV/guard")" != "$PPID" ]; then
+	# that runs this stop (it execs it: same pid).
+	if [ -f "$SRV/guard" ] && [ "$(cat "$SRV/guard")" != $$ ]; then
 		kill "$(cat "$SRV/guard")" 2>/dev/null
 	fi
 	if [ -f "$SRV/mounts" ]; then

@@ -134,7 +134,7 @@ for c in 1 2; do
 done
 
 # One store dir per part, so each part starts from a fresh store.
-PARTS="race spin cycle swing use live kill"
+PARTS="race spin cycle swing use kill"
 for s in $PARTS; do mkdir "$M1/$s" || { echo "Bail out! mkdir $M1/$s"; exit 1; }; done
 for s in $PARTS; do visible "$M2/$s" || { echo "Bail out! $M2/$s never appeared"; exit 1; }; done
 
@@ -149,6 +149,19 @@ open(sys.argv[1] + "/a/b/blob", "wb").write(random.randbytes(int(sys.argv[3]) * 
 	ln -s b/blob "$1/a/link"
 }
 treeq() { python3 "$SRCDIR/cli/treecmp.py" "$@" >/dev/null; }
+# good_archive FILE TREE: FILE is a whole archive of TREE, judged by its
+# bytes (decompressed by its suffix, untarred; b10t's own .b10t dir set
+# aside), not by any name a load would look for.
+good_archive() {
+	rm -rf "$T_DIR/probe" "$T_DIR/probe.tar"; mkdir -p "$T_DIR/probe"
+	case $1 in
+	*.tar.lz4) dec="lz4 -dc" ;; *.tar.zst) dec="zstd -dc" ;; *.tar.gz) dec="gzip -dc" ;; *) return 1 ;;
+	esac
+	$dec <"$1" >"$T_DIR/probe.tar" 2>/dev/null && tar -xf "$T_DIR/probe.tar" -C "$T_DIR/probe" 2>/dev/null ||
+		return 1
+	rm -rf "$T_DIR/probe/.b10t"
+	treeq "$2" "$T_DIR/probe"
+}
 
 # b CLIENT CACHE VERB [ARGS]: b10t through client 1 or 2, output in $OUT
 b() {
@@ -300,11 +313,7 @@ for k in $(seq 1 $CYCLES); do
 	for f in $(cat "$T_DIR/aside.now"); do
 		grep -qx "$f" "$T_DIR/aside.seen" 2>/dev/null && continue
 		echo "$f" >>"$T_DIR/aside.seen"
-		rm -rf "$T_DIR/probe"; mkdir -p "$T_DIR/probe/store"
-		cp "$M1/cycle/$f" "$T_DIR/probe/store/$NAME"	# legacy name: read by every b10t
-		TORCHINDUCTOR_CACHE_DIR=$T_DIR/probe/cache B10FS_CACHE_DIR=$T_DIR/probe/store \
-			"$B10T" load -q >/dev/null 2>&1 &&
-			treeq "$T_DIR/tree$k" "$T_DIR/probe/cache" && good=$((good + 1))
+		good_archive "$M1/cycle/$f" "$T_DIR/tree$k" && good=$((good + 1))
 	done
 	n_aside=$((n_aside + aside)) n_good_aside=$((n_good_aside + good))
 	ok "cycle $k: no good archive moved aside" [ "$good" = 0 ]
@@ -448,47 +457,69 @@ ok "use: ... and evicts key B, newer but never used" \
 	sh -c 'printf "%s" "$1" | grep -q "cache_$2\."' - "$evicted" "$KEYB"
 
 # ---- 6. gc --stale 0s on client 2 during a save on client 1
-PART=live
+# Two cases, each a fresh store dir and a save slowed with strace (4 or so
+# writev of 4 MiB, 1 s each), gc on client 2 once the upload shows:
+#   plain: as it comes (issue 11's case);
+#   aged:  the upload's mtime first set 30 minutes back through client 2,
+#          so client 2's view of it is past every age rule (--stale 0s,
+#          the 10 s floor) and only the live rule (its size or times move
+#          during the pass) can keep it.  A client that caches attributes
+#          (sshfs, 20 s) shows gc that old mtime, and no move, for as long.
+#          Unless a write lands first and makes it young (the log says
+#          "0 past every age rule"); juicefs's client 1 buffers its writes.
+# live_case NAME: sets $gone (uploads gc removed), $src (the save's exit).
+live_case() {
+	PART=live-$1
+	mkdir "$M1/$PART" && visible "$M2/$PART" || echo "# live $1: client 2 never saw $PART"
+	t1=$(now)
+	if command -v strace >/dev/null; then
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/$PART timeout "$LIM" strace -f -o /dev/null \
+			-e trace=writev -e inject=writev:delay_enter=1000000 "$B10T" save -q \
+			>"$T_DIR/live.out" 2>&1 &
+	else
+		echo "# live $1: no strace: the save runs at full speed"
+		TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/$PART timeout "$LIM" "$B10T" save -q \
+			>"$T_DIR/live.out" 2>&1 &
+	fi
+	spid=$!
+	# The upload, through the writer's own client (its cache knows its own create).
+	i=0 up=
+	while [ $i -lt 100 ] && kill -0 $spid 2>/dev/null; do
+		up=$(lsa "$M1/$PART" | grep incomplete | head -1)
+		[ -n "$up" ] && break
+		i=$((i + 1)); sleep 0.1
+	done
+	sleep 1
+	back=-
+	if [ "$1" = aged ]; then
+		back=no
+		[ -n "$up" ] && visible "$M2/$PART/$up" && touch -d '30 minutes ago' "$M2/$PART/$up" && back=yes
+	fi
+	gcj=$(TORCHINDUCTOR_CACHE_DIR=$T_DIR/lc2 B10FS_CACHE_DIR=$M2/$PART timeout "$LIM" "$B10T" gc --stale 0s -v --json 2>"$T_DIR/live.gc")
+	live=$(grep -c 'is live' "$T_DIR/live.gc")
+	old=$(sed -n 's/.*gc: \([0-9]*\) of \([0-9]*\) uploads past the stale age are live.*/\2/p' "$T_DIR/live.gc")
+	sed -n "s/^b10t gc: debug: /# live $1: gc: /p" "$T_DIR/live.gc" | grep -v 'local\|staging' | head -5
+	wait $spid; src=$?
+	gone=$(printf '%s' "$gcj" | jq '[.removed[]? | select(.reason == "incomplete")] | length')
+	echo "# live $1: upload seen by client 1: $([ -n "$up" ] && echo yes || echo no), mtime set back through client 2: $back;" \
+		"gc --stale 0s on client 2: ${old:-0} uploads past every age rule, $live seen moving in its 2 s look, $gone removed;" \
+		"client 1 save $(status_of $src) in $(since "$t1") s: $(tail -1 "$T_DIR/live.out")"
+}
 mktree "$T_DIR/livetree" 300 16384 5
-t1=$(now)
-if command -v strace >/dev/null; then
-	# Slow the save's writes down (4 or so writev of 4 MiB, 1 s each).
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/live timeout "$LIM" strace -f -o /dev/null \
-		-e trace=writev -e inject=writev:delay_enter=1000000 "$B10T" save -q \
-		>"$T_DIR/live.out" 2>&1 &
-else
-	echo "# live: no strace: the save runs at full speed"
-	TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/live timeout "$LIM" "$B10T" save -q \
-		>"$T_DIR/live.out" 2>&1 &
-fi
-spid=$!
-# Wait for the upload through the writer's own client (its cache knows its
-# own create).
-i=0 up=
-while [ $i -lt 100 ] && kill -0 $spid 2>/dev/null; do
-	up=$(lsa "$M1/live" | grep incomplete | head -1)
-	[ -n "$up" ] && break
-	i=$((i + 1)); sleep 0.1
-done
-# Set the upload's mtime 30 minutes back through client 2, gc's own view,
-# and run gc at once: past every age rule (--stale 0s, the 10 s floor), only
-# the live rule (its size or times move during the pass) can keep it.
-# Unless a write lands first and makes it young again (sshfs: the server
-# stamps each write; juicefs: client 1 buffers them): then the floor keeps
-# it, and the log says so ("0 uploads past every age rule").
-back=no
-sleep 1
-[ -n "$up" ] && visible "$M2/live/$up" && touch -d '30 minutes ago' "$M2/live/$up" && back=yes
-gcj=$(TORCHINDUCTOR_CACHE_DIR=$T_DIR/lc2 B10FS_CACHE_DIR=$M2/live timeout "$LIM" "$B10T" gc --stale 0s -v --json 2>"$T_DIR/live.gc")
-live=$(grep -c 'is live' "$T_DIR/live.gc")
-old=$(sed -n 's/.*gc: \([0-9]*\) of \([0-9]*\) uploads past the stale age are live.*/\2/p' "$T_DIR/live.gc")
-sed -n 's/^b10t gc: debug: /# live: gc: /p' "$T_DIR/live.gc" | grep -v 'local\|staging' | head -5
-wait $spid; src=$?
-gone=$(printf '%s' "$gcj" | jq '[.removed[]? | select(.reason == "incomplete")] | length')
-echo "# live: upload's mtime set 30 min back through client 2: $back; gc --stale 0s on client 2: ${old:-0} uploads past every age rule, $live seen moving in its 2 s look, $gone removed; client 1 save $(status_of $src) in $(since "$t1") s: $(tail -1 "$T_DIR/live.out")"
+live_case plain
 ok "live: gc --stale 0s on client 2 removes no upload of a save in flight on client 1" [ "$gone" = 0 ]
 pub_ok "live: the save on client 1 succeeds" [ "$src" = 0 ]
+live_case aged
+# sshfs: gc's second look reads client 2's cached attributes (20 s), which
+# show no move, and removes the upload: a known bug, reported (issue 11).
+if [ "$FS" = sshfs ]; then
+	aged_ok() { todo_ok "gc's live look reads client 2's cached attributes on sshfs, issue 11" "$@"; }
+else
+	aged_ok() { pub_ok "$@"; }
+fi
+aged_ok "live, aged on client 2: gc --stale 0s removes no upload of a save in flight" [ "$gone" = 0 ]
+aged_ok "live, aged: the save on client 1 succeeds" [ "$src" = 0 ]
 
 # ---- 7. kill -9 of save and of load at points spread over their runs
 # fleet.py plans the points from an uninterrupted traced run: through the
@@ -543,7 +574,7 @@ while read -r pt label; do
 	ok "kill save $n ($ph): client 2 sees nothing or the whole tree" \
 		[ \( "$l" = 0 -a "$whole" = whole -a "$nc" = 1 \) -o \( "$l" = 3 -a "$nc" = 0 \) ]
 done <"$T_DIR/ks.plan"
-nsave=$n
+nsave=$n t2=$(now)
 ok "kill save: nothing moved aside" [ "$k_aside" = 0 ]
 
 # The load's plan, from a published copy of the tree in kill/load.
@@ -578,10 +609,11 @@ while read -r pt label; do
 done <"$T_DIR/kl.plan"
 nload=$n
 
-# Debris: once past gc's 10 s floor for uploads, gc --stale 0s on client 2
-# removes every upload the kills left; then each store takes a save (or has
-# the whole tree) and each cache dir a load.
-el=$(awk "BEGIN { print int($(now) - $t1) }")
+# Debris: once past gc's 10 s floor for uploads (counted from the last
+# save kill), gc --stale 0s on client 2 removes every upload the kills
+# left; then each store takes a save (or has the whole tree, with one
+# archive) and each cache dir a load.
+el=$(awk "BEGIN { print int($(now) - $t2) }")
 [ "$el" -ge 12 ] || sleep $((12 - el))
 for i in $(seq 1 "$nsave"); do
 	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kgc B10FS_CACHE_DIR=$M2/kill/s$i timeout "$LIM" "$B10T" gc -q --stale 0s >/dev/null 2>&1 &
