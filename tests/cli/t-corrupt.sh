@@ -34,7 +34,7 @@ for how in flip truncate; do
 	ok "$how: ... JSON status ERROR with the error" jq_is '.status + ": " + (.error | test("moved aside") | tostring)' "ERROR: true"
 	ok "$how: the archive was moved aside as *.corrupt.*" \
 		sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.lz4$"' - "$A" "$S" "$KEY"
-	ok "$how: ... and its claim removed" [ ! -e "$S/cache_$KEY.g1" ]
+	ok "$how: its claim is removed too" [ ! -e "$S/cache_$KEY.g1" ]
 	ok "$how: the cache dir is untouched (empty, same mtime)" \
 		sh -c '[ -z "$(ls -A "$1")" ] && [ "$(stat -c %Y "$1")" = "$(date -d 2020-01-01 +%s)" ]' - "$C"
 	ok "$how: no staging debris" no_staging

@@ -48,7 +48,7 @@ loads_whole_or_nothing() {
 # archive, the server refuses its claim -----------------------------------
 run save -q
 ok "save: SUCCESS" expect_rc 0
-ok "... the claim g1 and its archive, nothing else" only_published "$S" "$KEY"
+ok "save: the claim g1 and its archive, nothing else" only_published "$S" "$KEY"
 A=$(published_archive "$S" "$KEY")
 before=$(ls -A "$S" | grep -v '\.used$'; stat -c %i "$CL" "$A")
 if [ -n "${STALE_STORE:-}" ] && [ -f "$STALE_STORE" ] &&
@@ -62,8 +62,8 @@ if [ -n "${STALE_STORE:-}" ] && [ -f "$STALE_STORE" ] &&
 		rc=$?
 		rm -f "$C/other"
 		ok "hidden claim and archive ($how): save SKIPPED" expect_rc 4
-		ok "... lost at the claim" jq_is '.reason | test("published by another save meanwhile")' true
-		ok "... the store holds the first claim and archive only, the same files" \
+		ok "hidden claim and archive ($how): lost at the claim" jq_is '.reason | test("published by another save meanwhile")' true
+		ok "hidden claim and archive ($how): the store holds the first claim and archive only, the same files" \
 			[ "$(ls -A "$S" | grep -v '\.used$'; stat -c %i "$CL" "$A")" = "$before" ]
 	done
 else
@@ -95,7 +95,7 @@ if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null &&
 		run save -q
 		ok "kill at $point: the next save publishes (or finds it published)" \
 			sh -c '[ "$1" = 0 ] || [ "$1" = 4 ]' - "$rc"
-		ok "kill at $point: ... one claim and its archive" only_published "$S" "$KEY"
+		ok "kill at $point: then one claim and its archive" only_published "$S" "$KEY"
 	done
 else
 	echo "ok $((T_N += 1)) - kill -9 during save # SKIP no usable strace (or a sanitizer build)"
@@ -106,22 +106,22 @@ rm -rf "$S" && mkdir -p "$S"
 echo "cache_$KEY.g1.gone-1-0123456789abcdef.tar.lz4" >"$CL"
 rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load --json
 ok "claim naming a missing archive: load DOES_NOT_EXIST" expect_rc 3
-ok "... after listing once more" contains "$ERR" "the store changed while loading; retrying"
-ok "... and says the generation is skipped" contains "$ERR" "names an archive that is gone"
+ok "claim naming a missing archive: after listing once more" contains "$ERR" "the store changed while loading; retrying"
+ok "claim naming a missing archive: and says the generation is skipped" contains "$ERR" "names an archive that is gone"
 run save -q
-ok "... a save finds the key published (SKIPPED)" expect_rc 4
+ok "claim naming a missing archive: a save finds the key published (SKIPPED)" expect_rc 4
 touch -d '2 hours ago' "$CL"
 run gc --stale 0s --json
-ok "... gc removes the claim (bad-claim)" jq_is '[.removed[] | select(.reason == "bad-claim")] | length' 1
+ok "claim naming a missing archive: gc removes the claim (bad-claim)" jq_is '[.removed[] | select(.reason == "bad-claim")] | length' 1
 run save -q
-ok "... then a save publishes" expect_rc 0
-ok "... one claim and its archive" only_published "$S" "$KEY"
+ok "claim naming a missing archive: then a save publishes" expect_rc 0
+ok "claim naming a missing archive: one claim and its archive" only_published "$S" "$KEY"
 # A good g1 under a g2 whose archive is gone: g1 loads, with a warning.
 echo "cache_$KEY.g2.gone-1-0123456789abcdef.tar.lz4" >"$S/cache_$KEY.g2"
 rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load --json
 ok "g2 naming a missing archive over a good g1: load SUCCESS" expect_rc 0
-ok "... with g1's tree" diff -r "$T_DIR/orig" "$C.l"
-ok "... warning that generation 2 is skipped" contains "$ERR" "loading without generation 2"
+ok "g2 naming a missing archive over a good g1: with g1's tree" diff -r "$T_DIR/orig" "$C.l"
+ok "g2 naming a missing archive over a good g1: warning that generation 2 is skipped" contains "$ERR" "loading without generation 2"
 rm -f "$S/cache_$KEY.g2"
 
 # ---- malformed claims: ignored, never followed -------------------------------
@@ -143,16 +143,16 @@ for how in symlink dir fifo garbage other-key path two-lines; do
 	esac
 	rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load --json
 	ok "claim that is a $how: load DOES_NOT_EXIST" expect_rc 3
-	ok "... ignored with a warning" contains "$ERR" "ignoring the claim cache_$KEY.g1"
-	ok "... nothing loaded" [ ! -e "$C.l" ]
+	ok "claim that is a $how: ignored with a warning" contains "$ERR" "ignoring the claim cache_$KEY.g1"
+	ok "claim that is a $how: nothing loaded" [ ! -e "$C.l" ]
 done
 rm -rf "$CL" "$G1"
 mkdir "$CL"
 run save --json
 ok "a directory at g1: save publishes g2 past it" expect_rc 0
-ok "... its claim is g2" jq_is '.archive | test("/cache_'"$KEY"'\\.g2\\.[a-z0-9-]+\\.tar\\.lz4$")' true
+ok "a directory at g1: its claim is g2" jq_is '.archive | test("/cache_'"$KEY"'\\.g2\\.[a-z0-9-]+\\.tar\\.lz4$")' true
 rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load -q
-ok "... and loads" diff -r "$T_DIR/orig" "$C.l"
+ok "a directory at g1: and loads" diff -r "$T_DIR/orig" "$C.l"
 rmdir "$CL"
 unpublish "$S" "$KEY"
 
@@ -181,11 +181,11 @@ cp "$(published_archive "$T_DIR/s2" "$KEY")" "$S/cache_$KEY.g2.layer-1-ab.tar.lz
 echo "cache_$KEY.g2.layer-1-ab.tar.lz4" >"$S/cache_$KEY.g2"
 rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load --json
 ok "g1 then g2: load SUCCESS" expect_rc 0
-ok "... g2's file replaces g1's" [ "$(cat "$C.l/hello")" = newer ]
-ok "... g2's symlink replaces g1's" [ "$(readlink "$C.l/link")" = d/g2 ]
-ok "... g2 adds to g1's directory" [ "$(cat "$C.l/d/g2")" = two ] && cmp -s "$C.l/d/blob" "$T_DIR/orig/d/blob"
+ok "g1 then g2: g2's file replaces g1's" [ "$(cat "$C.l/hello")" = newer ]
+ok "g1 then g2: g2's symlink replaces g1's" [ "$(readlink "$C.l/link")" = d/g2 ]
+ok "g1 then g2: g2 adds to g1's directory" [ "$(cat "$C.l/d/g2")" = two ] && cmp -s "$C.l/d/blob" "$T_DIR/orig/d/blob"
 g1a=$S/$(cat "$S/cache_$KEY.g1")
-ok "... archive_bytes counts both" jq_is .archive_bytes \
+ok "g1 then g2: archive_bytes counts both" jq_is .archive_bytes \
 	"$(($(stat -c %s "$g1a") + $(stat -c %s "$S/cache_$KEY.g2.layer-1-ab.tar.lz4")))"
 run list --json
 ok "list: one entry for the key" jq_is .total_caches 1
@@ -200,11 +200,11 @@ cp "$(published_archive "$T_DIR/s3" "$KEY")" "$S/cache_$KEY.g3.clash-1-ab.tar.lz
 echo "cache_$KEY.g3.clash-1-ab.tar.lz4" >"$S/cache_$KEY.g3"
 rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load -q
 ok "a file in g3 where g1 has a directory: load ERROR" expect_rc 1
-ok "... saying so" contains "$ERR" "where an earlier archive of the set has one"
-ok "... g3 moved aside, its claim removed" \
+ok "a file in g3 where g1 has a directory: saying so" contains "$ERR" "where an earlier archive of the set has one"
+ok "a file in g3 where g1 has a directory: g3 moved aside, its claim removed" \
 	sh -c '[ ! -e "$1/cache_$2.g3" ] && [ ! -e "$1/cache_$2.g3.clash-1-ab.tar.lz4" ] && ls "$1" | grep -q "^cache_$2\.corrupt\."' - "$S" "$KEY"
-ok "... g1 stays" [ -f "$(published_archive "$S" "$KEY")" ]
+ok "a file in g3 where g1 has a directory: g1 stays" [ -f "$(published_archive "$S" "$KEY")" ]
 rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load -q
-ok "... then load SUCCESS with g1 (and g2's archive, unclaimed, not applied)" diff -r "$T_DIR/orig" "$C.l"
+ok "a file in g3 where g1 has a directory: then load SUCCESS with g1 (and g2's archive, unclaimed, not applied)" diff -r "$T_DIR/orig" "$C.l"
 
 done_testing

@@ -67,8 +67,8 @@ A=$(published_archive "$S" "$KEY")
 # ---- the published archive --------------------------------------------
 ok "the claim cache_<key>.g1 names the archive" \
 	[ "$(cat "$S/cache_$KEY.g1")" = "$(basename "$A")" ]
-ok "... a generation archive, g1" sh -c 'case $(basename "$1") in cache_$2.g1.*.tar.lz4) ;; *) exit 1 ;; esac' - "$A" "$KEY"
-ok "... and no legacy .latest is written" [ ! -e "$S/cache_$KEY.latest.tar.lz4" ]
+ok "save: the archive is named for generation 1, cache_<key>.g1.<uniq>.tar.lz4" sh -c 'case $(basename "$1") in cache_$2.g1.*.tar.lz4) ;; *) exit 1 ;; esac' - "$A" "$KEY"
+ok "save: no legacy .latest is written" [ ! -e "$S/cache_$KEY.latest.tar.lz4" ]
 ok "save SUCCESS JSON status" jq_is .status SUCCESS
 ok "save's SUCCESS JSON: environment_key" jq_is .environment_key "$KEY"
 ok "save's SUCCESS JSON: archive is the published path" jq_is .archive "$A"

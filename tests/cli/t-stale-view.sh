@@ -41,9 +41,9 @@ ok "save: SUCCESS" expect_rc 0
 fresh
 srun B10T_SHIM_MATCH=".g1." B10T_SHIM_SHORT=$(($(stat -c %s "$(published_archive "$S" "$KEY")") / 2)) -- load --json
 ok "short first view of a generation archive: load SUCCESS after a retry" expect_rc 0
-ok "... it said the store changed while loading" contains "$ERR" "the store changed while loading"
-ok "... the tree is the saved one" diff -r "$T_DIR/orig" "$C"
-ok "... nothing moved aside" no_aside
+ok "short first view of a generation archive: it said the store changed while loading" contains "$ERR" "the store changed while loading"
+ok "short first view of a generation archive: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
+ok "short first view of a generation archive: nothing moved aside" no_aside
 # The cases below put their bytes at the legacy name, which keeps the rule.
 as_legacy "$S" "$KEY"
 size=$(stat -c %s "$A")
