@@ -92,6 +92,7 @@ void b10t_limits_default(struct b10t_limits *lim)
 	lim->max_bytes = 64ULL << 30;
 	lim->max_archive_bytes = 0;
 	lim->exclude_dev = lim->exclude_ino = 0;
+	lim->overlay = false;
 }
 
 static la_ssize_t tar_out(struct archive *a, void *arg, const void *buf, size_t len)

@@ -87,6 +87,7 @@ export TORCHINDUCTOR_CACHE_DIR="$SRC"
 run save -q
 export TORCHINDUCTOR_CACHE_DIR="$C"
 ok "a good archive is saved" expect_rc 0
+as_legacy "$S" "$KEY"	# the cases below put their bytes at one name
 cp "$A" "$T_DIR/good.tar.lz4"
 
 # A full disk: the cache dir on a 1 MiB tmpfs.
