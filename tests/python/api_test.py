@@ -9,6 +9,7 @@ library; torch is not imported.
 import http.server
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -236,7 +237,8 @@ env = dict(os.environ, VLLM_CACHE_ROOT=vroot, B10FS_CACHE_DIR=vstore,
            B10_TRANSFER_INTERVAL_S="0.1", B10_TRANSFER_TIMEOUT_S="20")
 p = subprocess.run(["b10-compile-cache"], env=env, capture_output=True, text=True, timeout=60)
 ok("b10-compile-cache: vLLM ready, the cache saved", p.returncode == 0
-   and any(n.endswith(".latest.tar.lz4") for n in os.listdir(vstore)), (p.returncode, p.stderr))
+   and any(re.fullmatch(r"cache_\w+\.g1\.[a-z0-9-]+\.tar\.lz4", n) for n in os.listdir(vstore)),
+   (p.returncode, p.stderr))
 shutil.rmtree(vroot)
 p = subprocess.run(["b10-compile-cache"], env=dict(env, B10_TRANSFER_VLLM_URL="http://127.0.0.1:1/x"),
                    capture_output=True, text=True, timeout=60)

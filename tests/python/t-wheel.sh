@@ -35,11 +35,11 @@ replica() {	# replica NAME: run the README's Model().load(), print its summary
 a=$(replica a)
 echo "# replica a: $a"
 ok "Truss example, replica A: compiles 2 graphs, saves one archive" \
-	sh -c "echo '$a' | grep -q '\"compiled\": 2, \"archives\": \[\"cache_[0-9a-f]*.latest.tar.lz4\"\]'"
+	sh -c "echo '$a' | grep -q '\"compiled\": 2, \"archives\": \[\"cache_[0-9a-f]*.g1.[a-z0-9-]*.tar.lz4\"\]'"
 b=$(replica b)
 echo "# replica b: $b"
 ok "Truss example, replica B: loads it, compiles nothing" \
-	sh -c "echo '$b' | grep -q '\"compiled\": 0, \"archives\": \[\"cache_[0-9a-f]*.latest.tar.lz4\"\]'"
+	sh -c "echo '$b' | grep -q '\"compiled\": 0, \"archives\": \[\"cache_[0-9a-f]*.g1.[a-z0-9-]*.tar.lz4\"\]'"
 
 # Beside the real b10-transfer: b10t's shim says so at import.
 site=$("$V/bin/python" -c 'import b10t, os; print(os.path.dirname(os.path.dirname(b10t.__file__)))')

@@ -70,4 +70,4 @@ if __name__ == "__main__":
     m.load()
     store = os.environ["B10FS_CACHE_DIR"]
     json.dump({"compiled": len(COMPILED),
-               "archives": sorted(n for n in os.listdir(store) if ".latest." in n)}, sys.stdout)
+               "archives": sorted(n for n in os.listdir(store) if ".tar." in n and ".incomplete." not in n)}, sys.stdout)

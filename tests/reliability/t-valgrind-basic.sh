@@ -21,8 +21,9 @@ same_tree() {	# same_tree A B: names, types, contents, link targets
 run save --json
 ok "save exits 0" expect_rc 0
 ok "save says SUCCESS" jq_is .status SUCCESS
-A=$(ls "$S"/cache_*.latest.tar.lz4 2>/dev/null)
-ok "save published one archive" [ -f "$A" ]
+KEY=$("$B10T_REAL" envkey)
+A=$(published_archive "$S" "$KEY")
+ok "save published one archive" only_published "$S" "$KEY"
 run save
 ok "a second save exits 4 (SKIPPED)" expect_rc 4
 
