@@ -3,8 +3,9 @@
  * save: pack the local cache dir and publish it to the store, lock-free.
  *
  * The archive is streamed straight into a temp file of the store,
- * cache_<key>.incomplete.<host>.<pid>.<random>.tar.lz4 (O_EXCL), flushed to
- * stable storage, then published under cache_<key>.latest.tar.lz4 with an
+ * cache_<key>.incomplete.<host>.<pid>.<random>.tar.lz4 (O_EXCL; .tar.zst
+ * with B10T_CODEC=zstd), flushed to stable storage, then published under
+ * cache_<key>.latest.tar.lz4 (.tar.zst) with an
  * operation that cannot replace an existing file: renameat2(RENAME_NOREPLACE),
  * or link() + unlink() where the filesystem lacks it.  Whoever loses the
  * race answers SKIPPED and removes its temp file; a reader sees no archive
@@ -13,8 +14,9 @@
  * to a plain rename, which replaces.
  *
  * When only the reference's cache_<key>.latest.tar.gz exists for the key,
- * save publishes the .tar.lz4 next to it (load prefers lz4; the .tar.gz is
- * never written or removed).
+ * save publishes the .tar.lz4 (.tar.zst) next to it (load prefers ours; the
+ * .tar.gz is never written or removed).  A key's .tar.lz4 or .tar.zst is
+ * its archive: save answers SKIPPED for either, whatever B10T_CODEC says.
  *
  * The manifest (first member, .b10t/manifest.json) is written by
  * lib/manifest.c, which describes its fields.
@@ -82,14 +84,15 @@ static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64
 
 /*
  * Refuse early when the archive obviously cannot fit: lz4 does not compress
- * better than about 255:1, so an archive needs at least bytes/255 free.
- * The real guard is the write error while streaming.
+ * better than about 255:1, so an archive needs at least bytes/255 free;
+ * zstd's best is a few bytes per 128 KiB block (about 32,768:1).  The real
+ * guard is the write error while streaming.
  */
 static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		       int dirfd, uint64_t tree_bytes)
 {
 	struct statvfs vfs;
-	uint64_t avail, need = tree_bytes / 255 + 4096;
+	uint64_t avail, need = tree_bytes / (cfg->codec == B10T_FMT_ZSTD ? 32768 : 255) + 4096;
 
 	if (fstatvfs(dirfd, &vfs) < 0)
 		return 0;	/* unknown: let the writes decide */
@@ -226,6 +229,8 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 				      j->cfg->store_dir, j->tmp);
 	b10t_limits_default(&lim);
 	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	lim.format = j->cfg->codec;
+	lim.zstd_level = j->cfg->zstd_level;
 	/* A store inside the cache dir (a misconfiguration) stays out of it. */
 	if (fstat(j->dirfd, &sst) == 0) {
 		lim.exclude_dev = (uint64_t)sst.st_dev;
@@ -315,7 +320,7 @@ static int save_in_store(struct save_job *j)
 	manifest = manifest_json(j->key, tree_files, tree_bytes, cfg->cache_dir);
 	if (!manifest)
 		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
-	r = b10t_incomplete_name(j->tmp, sizeof(j->tmp), j->key->key);
+	r = b10t_upload_name(j->tmp, sizeof(j->tmp), j->key->key, cfg->codec);
 	if (r < 0) {
 		free(manifest);
 		return b10t_sys_error(ctx, -r, "naming the upload for key %s",
@@ -360,7 +365,7 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	r = b10t_store_check(ctx, cfg);
 	if (r < 0)
 		goto out;
-	b10t_archive_name(j.final, sizeof(j.final), key->key, B10T_FMT_LZ4);
+	b10t_archive_name(j.final, sizeof(j.final), key->key, cfg->codec);
 	if (snprintf(res->archive, sizeof(res->archive), "%s/%s", cfg->store_dir,
 		     j.final) >= (int)sizeof(res->archive)) {
 		r = b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", cfg->store_dir);
@@ -369,15 +374,16 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 
 	/* Cheap checks first, so a fleet does not all pack. */
 	r = b10t_store_find(ctx, cfg, key->key, &info);
-	if (r == 0 && info.format == B10T_FMT_LZ4) {
+	/* One of ours, whichever codec made it, is the key's archive. */
+	if (r == 0 && info.format != B10T_FMT_GZ) {
 		r = b10t_result_finish(res, B10T_SKIPPED, "%s already exists in the store", info.filename);
 		goto out;
 	}
 	if (r < 0 && r != -ENOENT)
 		goto out;
 	if (r == 0)
-		b10t_debug(ctx, "only %s exists: publishing the lz4 archive next to it",
-			   info.filename);
+		b10t_debug(ctx, "only %s exists: publishing %s next to it",
+			   info.filename, j.final);
 	b10t_clear_error(ctx);
 
 	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);

@@ -268,7 +268,7 @@ static const char *file_kind(mode_t mode)
 int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    const char *key, struct b10t_archive_info *info)
 {
-	static const enum b10t_format order[] = { B10T_FMT_LZ4, B10T_FMT_GZ };
+	static const enum b10t_format order[] = { B10T_FMT_LZ4, B10T_FMT_ZSTD, B10T_FMT_GZ };
 	char path[PATH_MAX + NAME_MAX + 2], name[NAME_MAX + 1];
 	struct stat st;
 
@@ -299,7 +299,7 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 
 bool b10t_store_key_has_archive(int dirfd, const char *key, size_t key_len)
 {
-	static const enum b10t_format order[] = { B10T_FMT_LZ4, B10T_FMT_GZ };
+	static const enum b10t_format order[] = { B10T_FMT_LZ4, B10T_FMT_ZSTD, B10T_FMT_GZ };
 	char k[NAME_MAX + 1], name[NAME_MAX + 1];
 	struct stat st;
 

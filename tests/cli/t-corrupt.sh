@@ -5,7 +5,7 @@
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.lz4
+A=$S/cache_$KEY.latest.tar.$EXT
 
 mkdir -p "$C/d"
 head -c 300000 /dev/urandom >"$C/d/blob"
@@ -29,7 +29,7 @@ for how in flip truncate; do
 	ok "$how: load of a corrupt archive is an ERROR" expect_rc 1
 	ok "$how: ... JSON status ERROR with the error" jq_is '.status + ": " + (.error | test("moved aside") | tostring)' "ERROR: true"
 	ok "$how: the archive was moved aside as *.corrupt.*" \
-		sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.lz4$"' - "$A" "$S" "$KEY"
+		sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.$4$"' - "$A" "$S" "$KEY" "$EXT"
 	ok "$how: the cache dir is untouched (empty, same mtime)" \
 		sh -c '[ -z "$(ls -A "$1")" ] && [ "$(stat -c %Y "$1")" = "$(date -d 2020-01-01 +%s)" ]' - "$C"
 	ok "$how: no staging debris" no_staging

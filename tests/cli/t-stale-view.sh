@@ -14,7 +14,7 @@ case ${B10T_SANITIZE:-none} in none | '') ;;
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.lz4
+A=$S/cache_$KEY.latest.tar.$EXT
 
 # srun ENV... -- ARGS: b10t under the shim, like run
 srun() {
@@ -28,7 +28,7 @@ srun() {
 	ERR=$(cat "$T_DIR/err")
 }
 no_aside() { ! ls -A "$S" | grep -q corrupt; }
-aside() { [ ! -e "$A" ] && ls -A "$S" | grep -q "^cache_$KEY\.corrupt\..*\.tar\.lz4$"; }
+aside() { [ ! -e "$A" ] && ls -A "$S" | grep -q "^cache_$KEY\.corrupt\..*\.tar\.$EXT$"; }
 fresh() { rm -rf "$C"; }
 
 mkdir -p "$C/d"
@@ -68,7 +68,7 @@ ok "load stale for 0.5 s on a network fs: nothing moved aside" sh -c '[ -e "$1" 
 
 # 3. An empty first view ("empty file"), whole afterwards.
 fresh
-cp "$A" "$T_DIR/good.lz4"
+cp "$A" "$T_DIR/good.$EXT"
 srun B10T_SHIM_MATCH=.latest. B10T_SHIM_SHORT=0 -- load -q
 ok "empty first view: load SUCCESS after a retry" expect_rc 0
 ok "load of an empty first view: not moved aside" no_aside
@@ -88,12 +88,12 @@ run load -q
 ok "load of a truncated file, stale first view: the next load (steady view): ERROR" expect_rc 1
 ok "load of a truncated file, stale first view: moves it aside" aside
 rm -f "$S"/*.corrupt.*
-cp "$T_DIR/good.lz4" "$A"
+cp "$T_DIR/good.$EXT" "$A"
 
 # 4. A really truncated archive (local disk): corrupt twice, the same
 #    file both times: moved aside.
 fresh
-cp "$T_DIR/good.lz4" "$A"
+cp "$T_DIR/good.$EXT" "$A"
 truncate -s $half "$A"
 srun B10T_SHIM_MATCH=nothing-matches -- load --json
 ok "truncated on a local disk: load ERROR" expect_rc 1
@@ -104,7 +104,7 @@ rm -f "$S"/*.corrupt.*
 
 # 5. The same on a network filesystem: the wait, the same file again:
 #    moved aside.
-cp "$T_DIR/good.lz4" "$A"
+cp "$T_DIR/good.$EXT" "$A"
 truncate -s $half "$A"
 t0=$(date +%s%N)
 srun B10T_SHIM_MATCH=nothing-matches B10T_SHIM_NETFS=1 -- load -q
@@ -117,7 +117,7 @@ rm -f "$S"/*.corrupt.*
 
 # 6. A flipped byte (a checksum failure, not a short read) on a local disk:
 #    moved aside, as before.
-cp "$T_DIR/good.lz4" "$A"
+cp "$T_DIR/good.$EXT" "$A"
 printf 'XXXXXXXXXXXXXXXX' | dd of="$A" bs=1 seek=$half conv=notrunc status=none
 srun B10T_SHIM_MATCH=nothing-matches -- load -q
 ok "flipped bytes: load ERROR" expect_rc 1
@@ -135,7 +135,7 @@ ok "short first view of a .tar.gz: load SUCCESS" expect_rc 0
 ok "load of a short first view of a .tar.gz: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 ok "load of a short first view of a .tar.gz: not moved aside" sh -c '[ -e "$1" ] && ! ls -A "$2" | grep -q corrupt' - "$G" "$S"
 rm -f "$G"
-cp "$T_DIR/good.lz4" "$A"
+cp "$T_DIR/good.$EXT" "$A"
 
 ok "no staging debris after all the retries" \
 	sh -c '! ls -A "$1" | grep -q b10t-staging' - "$T_DIR"
@@ -152,11 +152,11 @@ ok "ESTALE on the first read of the archive: load SUCCESS (retried)" expect_rc 0
 ok "load with ESTALE on the first read: the tree is the saved one" diff -r "$T_DIR/orig" "$C"
 srun B10T_SHIM_MATCH="$S,cache_" B10T_SHIM_ESTALE=1 -- list --json
 ok "ESTALE once: list lists the archive" expect_rc 0
-ok "list with ESTALE once: its name" contains "$OUT" "cache_$KEY.latest.tar.lz4"
+ok "list with ESTALE once: its name" contains "$OUT" "cache_$KEY.latest.tar.$EXT"
 srun B10T_SHIM_ESTALE_READDIR=1 -- list --json
-ok "ESTALE from readdir of the store: list lists it (listed afresh)" contains "$OUT" "cache_$KEY.latest.tar.lz4"
+ok "ESTALE from readdir of the store: list lists it (listed afresh)" contains "$OUT" "cache_$KEY.latest.tar.$EXT"
 srun B10T_SHIM_MATCH="$S" B10T_SHIM_ESTALE=1 -- info --json
-ok "ESTALE once: info finds the archive" contains "$OUT" "cache_$KEY.latest.tar.lz4"
+ok "ESTALE once: info finds the archive" contains "$OUT" "cache_$KEY.latest.tar.$EXT"
 ok "info with ESTALE once: nothing moved aside" no_aside
 
 done_testing

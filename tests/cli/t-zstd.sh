@@ -1,0 +1,236 @@
+#!/bin/sh
+# .tar.zst archives (B10T_CODEC=zstd): what save writes (two frames, the
+# manifest alone in the first, content checksums), that list --manifest
+# needs only the first frame, the codec and level settings, the codecs
+# side by side in one store, and every kind of damage a zstd stream can
+# have: ERROR, moved aside, the cache dir untouched, never wrong bytes.
+# corrupt-zstd, hostile-zstd, stale-view-zstd and roundtrip-zstd run the
+# lz4 suites' own cases on zstd archives.
+. "$(dirname "$0")/lib.sh"
+
+command -v zstd >/dev/null || skip_all "no zstd CLI to check the archives with"
+command -v lz4 >/dev/null || skip_all "no lz4 CLI"
+S=$B10FS_CACHE_DIR
+C=$TORCHINDUCTOR_CACHE_DIR
+KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
+Z=$S/cache_$KEY.latest.tar.zst
+L=$S/cache_$KEY.latest.tar.lz4
+FR="python3 $SRCDIR/cli/zstdframes.py"
+export B10T_CODEC=zstd
+
+mkdir -p "$C/d/e"
+head -c 2000000 /dev/urandom >"$C/d/blob"
+seq 1 300000 >"$C/d/e/seq.txt"
+for i in $(seq 1 50); do echo "kernel $i" >"$C/k$i.py"; done
+ln -s ../blob "$C/d/e/link"
+cp -a "$C" "$T_DIR/orig"
+
+# ---- what save writes ---------------------------------------------------------
+run save --json
+ok "save with B10T_CODEC=zstd: SUCCESS" expect_rc 0
+ok "... publishes cache_KEY.latest.tar.zst" jq_is .archive "$Z"
+ok "... no .tar.lz4" [ ! -e "$L" ]
+ok "... no upload left" sh -c '! ls -A "$1" | grep -q incomplete' - "$S"
+ok "zstd -t accepts it (a standard zstd stream)" zstd -q -t "$Z"
+ok "zstd -dc | tar -t lists the tree, manifest first" \
+	sh -c 'zstd -dc "$1" | tar -t | head -1 | grep -qx .b10t/manifest.json' - "$Z"
+$FR "$Z" >"$T_DIR/frames"
+ok "two frames, nothing after them" \
+	sh -c '[ "$(grep -vc ^end "$1")" = 2 ] && [ "$(sed -n "s/^end //p" "$1")" = "$(stat -c %s "$2")" ]' \
+	- "$T_DIR/frames" "$Z"
+ok "... both with a content checksum" sh -c '! grep -v ^end "$1" | grep -qv " 1$"' - "$T_DIR/frames"
+first=$(head -1 "$T_DIR/frames" | cut -d' ' -f2)
+$FR "$Z" --first "$T_DIR/first.zst"
+ok "the first frame ($first bytes) holds the manifest member alone" \
+	sh -c '[ "$(zstd -dc "$1" | tar -t)" = .b10t/manifest.json ]' - "$T_DIR/first.zst"
+cp "$Z" "$T_DIR/good.zst"
+size=$(stat -c %s "$Z")
+
+# list --manifest reads the start only: the archive cut 64 KiB in still lists.
+run list --manifest --json
+files=$(printf '%s' "$OUT" | jq '.caches[0].files')
+ok "list --manifest: the manifest's file count" [ "$files" -gt 50 ]
+ok "list --manifest: format zstd" jq_is '.caches[0].format' zstd
+truncate -s 65536 "$Z"
+run list --manifest --json
+ok "list --manifest of the archive cut to its first 64 KiB: the same count" \
+	jq_is '.caches[0].files' "$files"
+cp "$T_DIR/good.zst" "$Z"
+if command -v strace >/dev/null; then
+	strace -f -e trace=openat,read -o "$T_DIR/st" "$B10T" list --manifest >/dev/null 2>&1
+	got=$(python3 - "$T_DIR/st" "$Z" <<'PY'
+import re, sys
+fds, n = set(), 0
+for line in open(sys.argv[1]):
+	m = re.search(r'openat\(.*"(.*)".* = (\d+)$', line)
+	if m and m.group(1) == sys.argv[2]:
+		fds.add(m.group(2))
+	m = re.search(r'read\((\d+),.* = (\d+)$', line)
+	if m and m.group(1) in fds:
+		n += int(m.group(2))
+print(n)
+PY
+)
+	echo "# list --manifest read $got of $size bytes"
+	ok "list --manifest reads at most 64 KiB of the $size-byte archive" \
+		[ "$got" -gt 0 ] && [ "$got" -le 65536 ]
+else
+	T_N=$((T_N + 1)); echo "ok $T_N - list --manifest reads little # SKIP no strace"
+fi
+
+rm -rf "$C"
+run load --json
+ok "load of the .tar.zst: SUCCESS" expect_rc 0
+ok "... the tree is identical" diff -r "$T_DIR/orig" "$C"
+rm -rf "$C"
+taskset -c 0 "$B10T" load -q >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
+ok "load on one CPU (no decoder thread): SUCCESS" expect_rc 0
+ok "... the tree is identical" diff -r "$T_DIR/orig" "$C"
+
+# ---- settings ----------------------------------------------------------------
+rm -f "$Z"
+cp -a "$T_DIR/orig/." "$C/"
+run save -q --zstd-level 1
+ok "--zstd-level 1: SUCCESS" expect_rc 0
+s1=$(stat -c %s "$Z")
+rm -f "$Z"
+export B10T_ZSTD_LEVEL=19
+run save -q
+unset B10T_ZSTD_LEVEL
+ok "B10T_ZSTD_LEVEL=19: SUCCESS" expect_rc 0
+s19=$(stat -c %s "$Z")
+echo "# level 1: $s1 bytes, level 19: $s19 bytes"
+ok "level 19 writes a smaller archive than level 1" [ "$s19" -lt "$s1" ]
+rm -rf "$C"
+run load -q
+ok "the level-19 archive loads the same tree" diff -r "$T_DIR/orig" "$C"
+rm -f "$Z"
+taskset -c 0 "$B10T" save -q >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
+ok "save on one CPU (no worker threads): SUCCESS" expect_rc 0
+ok "... zstd -t accepts it" zstd -q -t "$Z"
+rm -f "$Z"
+run save -q --codec lz4
+ok "--codec lz4 over B10T_CODEC=zstd: a .tar.lz4" sh -c '[ -f "$1" ] && [ ! -e "$2" ]' - "$L" "$Z"
+
+# ---- the codecs side by side ----------------------------------------------------
+run save --json
+ok "a .tar.lz4 is the key's archive: a zstd save is SKIPPED (exit 4)" expect_rc 4
+ok "... status SKIPPED" jq_is .status SKIPPED
+ok "... no .tar.zst" [ ! -e "$Z" ]
+rm -f "$L"
+cp "$T_DIR/good.zst" "$Z"
+export B10T_CODEC=lz4
+run save --json
+export B10T_CODEC=zstd
+ok "a .tar.zst is the key's archive: an lz4 save is SKIPPED" jq_is .status SKIPPED
+ok "... no .tar.lz4" [ ! -e "$L" ]
+G=$S/cache_$KEY.latest.tar.gz
+tar -czf "$G" -C "$T_DIR/orig" .
+rm -f "$Z"
+run save --json
+ok "only the reference's .tar.gz: a zstd save publishes the .tar.zst next to it" \
+	jq_is .archive "$Z"
+rm -rf "$C"
+run load --json
+ok "load prefers the .tar.zst" jq_is .archive "$Z"
+rm -f "$Z"
+rm -rf "$C"
+run load --json
+ok "the .tar.gz still loads" jq_is .status SUCCESS
+ok "... the same tree" diff -r "$T_DIR/orig" "$C"
+rm -f "$G"
+
+# ---- damage ---------------------------------------------------------------------
+no_staging() { ! ls -A "$T_DIR" | grep -q b10t-staging; }
+aside() { [ ! -e "$Z" ] && ls "$S" | grep -q "^cache_$KEY\.corrupt\..*\.tar\.zst$"; }
+# bad WHAT WORDS: the file at $Z is damaged: load ERROR with WORDS, moved
+# aside, no cache dir made, no staging left.
+bad() {
+	rm -rf "$C"
+	run load --json
+	ok "$1: load is an ERROR" expect_rc 1
+	ok "$1: the error says '$2'" jq_is ".error | contains(\"$2\")" true
+	ok "$1: moved aside as *.corrupt.*.tar.zst" aside
+	ok "$1: no cache dir, no staging" sh -c '[ ! -e "$1" ]' - "$C"
+	ok "$1: ... no staging debris" no_staging
+	rm -f "$S"/*.corrupt.*
+}
+: >"$Z"; bad "an empty file" "empty file"
+lz4 -q -c "$T_DIR/orig/k1.py" >"$Z"; bad "an lz4 frame named .tar.zst" "not a zstd frame"
+for cut in 1 3 4 5 $((first / 2)) $((first - 1)) $((first + 4)) $((size / 2)) $((size - 4)) $((size - 1)); do
+	head -c "$cut" "$T_DIR/good.zst" >"$Z"
+	bad "cut to $cut of $size bytes" "truncated"
+done
+head -c "$first" "$T_DIR/good.zst" >"$Z"
+bad "cut at the end of the manifest frame (a whole stream of one frame)" \
+	"the tar ends without its end-of-archive record"
+{ cat "$T_DIR/good.zst"; printf x; } >"$Z"; bad "one byte after the last frame" "unexpected data after the end of the zstd frame"
+{ cat "$T_DIR/good.zst"; head -c 4 /dev/zero; } >"$Z"; bad "4 zero bytes after the last frame" "unexpected data after the end of the zstd frame"
+{ cat "$T_DIR/good.zst"; printf '\120\052\115\030\004\000\000\000abcd'; } >"$Z"
+bad "a skippable frame after the last one" "unexpected data after the end of the zstd frame"
+printf 'more data\n' | zstd -q --check -c >"$T_DIR/extra.zst"
+cat "$T_DIR/good.zst" "$T_DIR/extra.zst" >"$Z"; bad "a frame of data after the tar's end" "after the end"
+tar -cf "$T_DIR/plain.tar" -C "$T_DIR/orig" .
+zstd -q --no-check -c "$T_DIR/plain.tar" >"$Z"; bad "a frame without a content checksum" "without a content checksum"
+python3 - "$T_DIR/good.zst" "$Z" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+d[4] &= ~0x04	# the first frame's checksum flag
+open(sys.argv[2], 'wb').write(d)
+PY
+bad "the manifest frame's checksum flag cleared" "without a content checksum"
+python3 - "$T_DIR/good.zst" "$Z" "$size" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+n = int(sys.argv[3])
+d[n - 2] ^= 0x10	# inside the data frame's content checksum
+open(sys.argv[2], 'wb').write(d)
+PY
+bad "a flipped bit in the content checksum" "checksum"
+head -c 40000000 /dev/zero | zstd -q --check --zstd=wlog=26 -c >"$Z"
+bad "a frame whose window (64 MiB) passes the 16 MiB bound" "zstd"
+
+# 60 single-bit flips over the whole archive: ERROR and moved aside, or the
+# identical tree; never other bytes.
+python3 - "$T_DIR/good.zst" "$T_DIR/flips" <<'PY'
+import random, sys
+d = open(sys.argv[1], 'rb').read()
+rnd = random.Random(11)
+with open(sys.argv[2], 'w') as f:
+	for i in range(60):
+		o = rnd.randrange(len(d)) if i >= 6 else rnd.randrange(16)
+		print(o, 1 << rnd.randrange(8), file=f)
+PY
+nerr=0 nsame=0 nwrong=0 nother=0
+while read -r off bit; do
+	python3 -c '
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[int(sys.argv[3])] ^= int(sys.argv[4])
+open(sys.argv[2], "wb").write(d)' "$T_DIR/good.zst" "$Z" "$off" "$bit"
+	rm -rf "$C"
+	"$B10T" load -q >/dev/null 2>&1
+	case $? in
+	0) if diff -r "$T_DIR/orig" "$C" >/dev/null 2>&1; then nsame=$((nsame + 1)); else nwrong=$((nwrong + 1)); fi ;;
+	1) if aside && [ ! -e "$C" ]; then nerr=$((nerr + 1)); else nother=$((nother + 1)); fi ;;
+	*) nother=$((nother + 1)) ;;
+	esac
+	rm -f "$S"/*.corrupt.* "$Z"
+done <"$T_DIR/flips"
+echo "# 60 bit flips: $nerr ERROR and moved aside, $nsame loaded the identical tree, $nwrong wrong bytes, $nother other"
+ok "60 bit flips: none loads other bytes" [ "$nwrong" = 0 ]
+ok "60 bit flips: every failure is ERROR, moved aside, no cache dir" [ "$nother" = 0 ]
+ok "60 bit flips: most are caught" [ "$nerr" -ge 50 ]
+
+# A cap on the archive size stops the zstd writer too.
+cp "$T_DIR/good.zst" "$T_DIR/keep.zst"
+rm -f "$S"/*
+cp -a "$T_DIR/orig/." "$C/" 2>/dev/null
+export MAX_CACHE_SIZE_MB=1
+run save --json
+unset MAX_CACHE_SIZE_MB
+ok "MAX_CACHE_SIZE_MB=1 over a 2 MB archive: ERROR" expect_rc 1
+ok "... says it would exceed the cap" jq_is '.error | contains("MAX_CACHE_SIZE_MB")' true
+ok "... nothing left in the store" [ -z "$(ls -A "$S")" ]
+
+done_testing
