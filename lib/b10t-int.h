@@ -121,7 +121,8 @@ struct b10t_config {
 	unsigned incomplete_timeout_s;	/* CLEANUP_INCOMPLETE_TIMEOUT_SECONDS */
 	int fs_enabled;			/* BASETEN_FS_ENABLED: -1 unset, 0, 1 */
 	enum b10t_key_scheme key_scheme; /* B10T_KEY_SCHEME */
-	enum b10t_format codec;		/* B10T_CODEC: B10T_FMT_LZ4 or B10T_FMT_ZSTD */
+	int codec;			/* B10T_CODEC: B10T_FMT_LZ4, B10T_FMT_ZSTD or
+					 * B10T_CODEC_AUTO (by the store's filesystem) */
 	int zstd_level;			/* B10T_ZSTD_LEVEL */
 };
 
@@ -198,8 +199,12 @@ struct b10t_envkey {
 
 const char *b10t_scheme_name(enum b10t_key_scheme scheme);
 int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out);
-/* "lz4" or "zstd", the codecs save writes; -EINVAL for anything else. */
-int b10t_codec_parse(const char *s, enum b10t_format *out);
+/* "auto", "lz4" or "zstd", the codecs save writes; -EINVAL for anything else. */
+#define B10T_CODEC_AUTO (-1)
+int b10t_codec_parse(const char *s, int *out);
+/* The codec save writes with cfg: B10T_CODEC, auto resolved by the store's
+ * filesystem (zstd unless b10t_local_fs).  (lib/save.c) */
+enum b10t_format b10t_save_codec(const struct b10t_config *cfg);
 
 /* Gather components (packages, GPU, overrides) and compute the key. */
 int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,

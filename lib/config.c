@@ -35,7 +35,7 @@ const struct b10t_setting b10t_settings[] = {
 	{ "B10T_KEY_SCHEME", "key-scheme", "SCHEME",
 	  "environment key scheme: default or b10-transfer" },
 	{ "B10T_CODEC", "codec", "CODEC",
-	  "compression of the archives save writes: lz4 or zstd (default lz4)" },
+	  "compression of save's archives: auto (zstd on a network store, else lz4), lz4, zstd" },
 	{ "B10T_ZSTD_LEVEL", "zstd-level", "N",
 	  "zstd level of save, 1 (fastest) to 19 (default 3)" },
 };
@@ -76,10 +76,12 @@ int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out)
 
 /* Copy `path` without doubled or trailing slashes and "." components
  * ("/a/./b/." is "/a/b"), so two spellings of one dir compare equal. */
-int b10t_codec_parse(const char *s, enum b10t_format *out)
+int b10t_codec_parse(const char *s, int *out)
 {
 	/* Only the codecs save writes: gz is the reference's, read only. */
-	if (!strcmp(s, "lz4"))
+	if (!strcmp(s, "auto"))
+		*out = B10T_CODEC_AUTO;
+	else if (!strcmp(s, "lz4"))
 		*out = B10T_FMT_LZ4;
 	else if (!strcmp(s, "zstd"))
 		*out = B10T_FMT_ZSTD;
@@ -361,7 +363,7 @@ int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
 	} else if (!strcmp(env, "B10T_CODEC")) {
 		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 		if (b10t_codec_parse(value, &cfg->codec) < 0)
-			return b10t_set_error(ctx, EINVAL, "%s=%s: expected 'lz4' or 'zstd'", origin,
+			return b10t_set_error(ctx, EINVAL, "%s=%s: expected 'auto', 'lz4' or 'zstd'", origin,
 					      SHOW(esc, value));
 	} else if (!strcmp(env, "B10T_ZSTD_LEVEL")) {
 		if ((r = parse_uint(ctx, origin, value, B10T_ZSTD_LEVEL_MIN, B10T_ZSTD_LEVEL_MAX,
@@ -415,7 +417,7 @@ int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg)
 	cfg->incomplete_timeout_s = 60;
 	cfg->fs_enabled = -1;
 	cfg->key_scheme = B10T_SCHEME_DEFAULT;
-	cfg->codec = B10T_FMT_LZ4;
+	cfg->codec = B10T_CODEC_AUTO;
 	cfg->zstd_level = B10T_ZSTD_LEVEL_DEFAULT;
 
 	for (size_t i = 0; i < b10t_settings_count; i++) {

@@ -89,10 +89,10 @@ static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64
  * guard is the write error while streaming.
  */
 static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
-		       int dirfd, uint64_t tree_bytes)
+		       int dirfd, enum b10t_format codec, uint64_t tree_bytes)
 {
 	struct statvfs vfs;
-	uint64_t avail, need = tree_bytes / (cfg->codec == B10T_FMT_ZSTD ? 32768 : 255) + 4096;
+	uint64_t avail, need = tree_bytes / (codec == B10T_FMT_ZSTD ? 32768 : 255) + 4096;
 
 	if (fstatvfs(dirfd, &vfs) < 0)
 		return 0;	/* unknown: let the writes decide */
@@ -190,6 +190,7 @@ struct save_job {
 	const struct b10t_envkey *key;
 	struct b10t_result *res;
 	int dirfd;
+	enum b10t_format codec;		/* B10T_CODEC, auto resolved */
 	char tmp[NAME_MAX + 1];
 	char final[NAME_MAX + 1];
 	struct stat tst;		/* the upload's fstat, to recognize it */
@@ -229,7 +230,7 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 				      j->cfg->store_dir, j->tmp);
 	b10t_limits_default(&lim);
 	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
-	lim.format = j->cfg->codec;
+	lim.format = j->codec;
 	lim.zstd_level = j->cfg->zstd_level;
 	/* A store inside the cache dir (a misconfiguration) stays out of it. */
 	if (fstat(j->dirfd, &sst) == 0) {
@@ -313,14 +314,14 @@ static int save_in_store(struct save_job *j)
 	b10t_debug(ctx, "scan: %llu entries, %llu bytes in %.3f s",
 		   (unsigned long long)tree_files, (unsigned long long)tree_bytes,
 		   b10t_now() - t0);
-	r = check_space(ctx, cfg, j->dirfd, tree_bytes);
+	r = check_space(ctx, cfg, j->dirfd, j->codec, tree_bytes);
 	if (r < 0)
 		return r;
 
 	manifest = manifest_json(j->key, tree_files, tree_bytes, cfg->cache_dir);
 	if (!manifest)
 		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
-	r = b10t_upload_name(j->tmp, sizeof(j->tmp), j->key->key, cfg->codec);
+	r = b10t_upload_name(j->tmp, sizeof(j->tmp), j->key->key, j->codec);
 	if (r < 0) {
 		free(manifest);
 		return b10t_sys_error(ctx, -r, "naming the upload for key %s",
@@ -353,6 +354,15 @@ static int save_in_store(struct save_job *j)
 	return 0;
 }
 
+enum b10t_format b10t_save_codec(const struct b10t_config *cfg)
+{
+	/* auto: lz4 on a local disk, zstd where the bytes cross a network
+	 * (bench/codec.py, docs/netfs.md). */
+	if (cfg->codec != B10T_CODEC_AUTO)
+		return (enum b10t_format)cfg->codec;
+	return b10t_local_fs(-1, cfg->store_dir) ? B10T_FMT_LZ4 : B10T_FMT_ZSTD;
+}
+
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
@@ -365,7 +375,10 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	r = b10t_store_check(ctx, cfg);
 	if (r < 0)
 		goto out;
-	b10t_archive_name(j.final, sizeof(j.final), key->key, cfg->codec);
+	j.codec = b10t_save_codec(cfg);
+	b10t_debug(ctx, "codec: %s%s", b10t_format_name(j.codec),
+		   cfg->codec == B10T_CODEC_AUTO ? " (auto, by the store's filesystem)" : "");
+	b10t_archive_name(j.final, sizeof(j.final), key->key, j.codec);
 	if (snprintf(res->archive, sizeof(res->archive), "%s/%s", cfg->store_dir,
 		     j.final) >= (int)sizeof(res->archive)) {
 		r = b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", cfg->store_dir);

@@ -27,7 +27,7 @@ unset BASETEN_FS_ENABLED B10T_KEY_SCHEME MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES 
 case ${B10T_TEST_CODEC:-lz4} in
 zstd)	export B10T_CODEC=zstd; EXT=zst
 	frame() { zstd -q -f --check "$1" -o "$2"; } ;;
-*)	EXT=lz4
+*)	export B10T_CODEC=lz4; EXT=lz4	# not auto: the same on any TMPDIR
 	frame() { lz4 -q -f "$1" "$2"; } ;;
 esac
 

@@ -112,6 +112,38 @@ rm -f "$Z"
 run save -q --codec lz4
 ok "--codec lz4 over B10T_CODEC=zstd: a .tar.lz4" sh -c '[ -f "$1" ] && [ ! -e "$2" ]' - "$L" "$Z"
 
+# ---- auto (the default): lz4 on a local disk, zstd on a network store -----------
+rm -f "$L" "$Z"
+env -u B10T_CODEC "$B10T" save --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
+ok "B10T_CODEC unset (auto), the store on a local disk: a .tar.lz4" jq_is .archive "$L"
+rm -f "$L"
+B10T_CODEC=auto "$B10T" save -q >/dev/null 2>&1
+ok "B10T_CODEC=auto, local disk: a .tar.lz4" sh -c '[ -f "$1" ] && [ ! -e "$2" ]' - "$L" "$Z"
+env -u B10T_CODEC "$B10T" doctor --json >"$T_DIR/out" 2>/dev/null
+ok "doctor says save writes lz4 to this (local) store" jq_is .codec lz4
+rm -f "$L"
+if [ -n "${STALE_STORE:-}" ] && [ -f "$STALE_STORE" ] && [ "${B10T_SANITIZE:-none}" = none ]; then
+	# The stale-store shim's fstatfs answers FUSE, as on sshfs or JuiceFS.
+	env -u B10T_CODEC LD_PRELOAD="$STALE_STORE" B10T_SHIM_NETFS=1 B10T_SHIM_MATCH=nothing \
+		"$B10T" save -v --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
+	ok "auto, the store on a FUSE filesystem: a .tar.zst" jq_is .archive "$Z"
+	ok "... the debug log says why" grep -q "codec: zstd (auto, by the store's filesystem)" "$T_DIR/err"
+	rm -rf "$C"
+	run load -q
+	ok "... and it loads the tree" diff -r "$T_DIR/orig" "$C"
+	rm -f "$Z"
+	env -u B10T_CODEC LD_PRELOAD="$STALE_STORE" B10T_SHIM_NETFS=1 B10T_SHIM_MATCH=nothing \
+		"$B10T" doctor --json >"$T_DIR/out" 2>/dev/null
+	ok "... doctor says save writes zstd there" jq_is .codec zstd
+else
+	for t in "auto on FUSE: a .tar.zst" "... the debug log says why" "... and it loads the tree" \
+		 "... doctor says save writes zstd there"; do
+		T_N=$((T_N + 1)); echo "ok $T_N - $t # SKIP no stale-store shim (or a sanitizer build)"
+	done
+fi
+rm -f "$Z"
+"$B10T" save -q --codec lz4 >/dev/null 2>&1
+
 # ---- the codecs side by side ----------------------------------------------------
 run save --json
 ok "a .tar.lz4 is the key's archive: a zstd save is SKIPPED (exit 4)" expect_rc 4
