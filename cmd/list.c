@@ -101,6 +101,13 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		json_add_u64(e, "size_bytes", a->bytes);
 		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
 		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
+		json_add_u64(e, "generation", a->generation);
+		{
+			cJSON *names = cJSON_AddArrayToObject(e, "archives");
+
+			for (size_t k = 0; names && a->archives && k < a->n_archives; k++)
+				cJSON_AddItemToArray(names, cJSON_CreateString(a->archives[k]));
+		}
 		if (m && m->has_files)
 			json_add_u64(e, "files", m->files);
 		if (m && m->has_bytes)
@@ -169,7 +176,11 @@ static void list_text(const struct cmd *c, const struct listing *l)
 		       human_age(a->last_used, now, used, sizeof(used)));
 		if (m)
 			printf("%10s  %8s  ", files, unpacked);
-		printf("%s\n", esc(a->filename));
+		printf("%s", esc(a->filename));
+		/* The generations applied after it, as load does. */
+		for (size_t k = 1; a->archives && k < a->n_archives; k++)
+			printf(" + %s", esc(a->archives[k]));
+		printf("\n");
 		/* --manifest: what the key was made of, on a line of its own. */
 		if (mf && mf->n) {
 			printf("    components:");

@@ -217,26 +217,40 @@ const char *b10t_envkey_get(const struct b10t_envkey *key, const char *name);
 /* ---- the store (CONTRACT.md "The store") ------------------------------ */
 
 
+/*
+ * A key's published set in the store (docs/store-protocol.md): its base
+ * (a legacy cache_<key>.latest archive, or a compacted base) and its
+ * generations.  filename and format are the first archive a load applies.
+ */
 struct b10t_archive_info {
 	char filename[NAME_MAX + 1];
 	char key[NAME_MAX + 1];		/* the key part of the filename */
 	enum b10t_format format;
-	uint64_t bytes;			/* size of the archive file */
-	int64_t mtime;			/* created (published) time, seconds */
+	uint64_t bytes;			/* size of the set's archive files */
+	int64_t mtime;			/* the newest publish time, seconds */
 	int64_t last_used;		/* last use, seconds: max(mtime, atime, use marker's mtime) */
+	uint64_t generation;		/* the highest generation, 0 for a legacy archive alone */
+	size_t n_archives;		/* archives in the set */
+	/* b10t_store_list: their names, in load order (in the same
+	 * allocation as the array); NULL from b10t_store_find */
+	const char *const *archives;
 };
 
-/* "cache_<key>.latest.tar.lz4" into buf. */
+/* The legacy "cache_<key>.latest.tar.lz4" (or .tar.gz) into buf: the name
+ * the reference and older b10t read; b10t no longer writes it. */
 void b10t_archive_name(char *buf, size_t size, const char *key, enum b10t_format fmt);
-/* Parse a published name; false when `name` is not one. */
+/* Parse an archive name (a legacy .latest, a generation's or a base's);
+ * false when `name` is not one. */
 bool b10t_parse_archive_name(const char *name, struct b10t_archive_info *info);
 /*
- * Every published archive of the store, newest first; *out is malloc'ed
- * (free()).  Never writes to the store.
+ * Every key with a published set in the store, one entry each, newest
+ * first; *out is malloc'ed, with the archive names (one free()).  Never
+ * writes to the store.
  */
 int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    struct b10t_archive_info **out, size_t *n);
-/* The archive for `key`: lz4 first, then zstd, then the reference's gz; -ENOENT. */
+/* The published set of `key` (the legacy lz4 before the reference's gz,
+ * as the base; generations in either codec); -ENOENT when none. */
 int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    const char *key, struct b10t_archive_info *info);
 /* "lz4", "gz" or "zstd". (lib/names.c) */
@@ -272,6 +286,14 @@ struct b10t_limits {
 	 * itself.  exclude_ino 0: none.
 	 */
 	uint64_t exclude_dev, exclude_ino;
+	/*
+	 * unpack: dst holds the earlier archives of a key's set (a later
+	 * generation wins for the same path): a member replaces a file or
+	 * symlink an earlier archive made, joins its directory, and a
+	 * directory against a file (either way) is the archive's fault.  A
+	 * name twice in the same archive is a duplicate as ever.
+	 */
+	bool overlay;
 	/* pack: the codec, B10T_FMT_LZ4 (default) or B10T_FMT_ZSTD, and the
 	 * zstd level (0: B10T_ZSTD_LEVEL_DEFAULT). */
 	enum b10t_format format;

@@ -44,29 +44,41 @@ int b10t_sys_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 	return b10t_set_error(ctx, errnum, "%s: %s", what, strerror(errnum));
 }
 
+/* The message in the ctx with fmt's text before it ("what: inner") or after
+ * it ("inner" "; more"); the inner one is copied first, as the new one is
+ * written over it. */
+static int join_error(struct b10t_ctx *ctx, int errnum, bool before, const char *fmt,
+		      va_list ap)
+{
+	char add[sizeof(ctx->err)], inner[sizeof(ctx->err)];
+
+	snprintf(inner, sizeof(inner), "%s", b10t_ctx_error(ctx));
+	vsnprintf(add, sizeof(add), fmt, ap);
+	if (before)
+		return b10t_set_error(ctx, errnum, "%s: %s", add, inner);
+	return b10t_set_error(ctx, errnum, "%s%s", inner, add);
+}
+
 int b10t_wrap_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 {
-	char what[sizeof(ctx->err)], inner[sizeof(ctx->err)];
 	va_list ap;
+	int r;
 
-	/* The inner message first: the new one is written over it. */
-	snprintf(inner, sizeof(inner), "%s", b10t_ctx_error(ctx));
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	r = join_error(ctx, errnum, true, fmt, ap);
 	va_end(ap);
-	return b10t_set_error(ctx, errnum, "%s: %s", what, inner);
+	return r;
 }
 
 int b10t_append_error(struct b10t_ctx *ctx, int errnum, const char *fmt, ...)
 {
-	char more[sizeof(ctx->err)], inner[sizeof(ctx->err)];
 	va_list ap;
+	int r;
 
-	snprintf(inner, sizeof(inner), "%s", b10t_ctx_error(ctx));
 	va_start(ap, fmt);
-	vsnprintf(more, sizeof(more), fmt, ap);
+	r = join_error(ctx, errnum, false, fmt, ap);
 	va_end(ap);
-	return b10t_set_error(ctx, errnum, "%s%s", inner, more);
+	return r;
 }
 
 void b10t_clear_error(struct b10t_ctx *ctx)

@@ -83,30 +83,38 @@ static int make_file(int dfd, const char *name, struct stat *st)
 	return 0;
 }
 
+/* Both probes go through save's own publish (b10t_publish_noreplace), one
+ * operation at a time. */
 static void probe_rename(int dfd, struct b10t_publish_probe *p)
 {
 	struct b10t_cap *c = &p->rename_noreplace;
-	int r;
+	struct stat a;
+	int errs[2], r;
+	bool renamed;
 
 	/* a -> c (a fresh name), then c -> b (an existing one: must refuse). */
-	if (make_file(dfd, "b", NULL) < 0) {
+	if (make_file(dfd, "b", NULL) < 0 || fstatat(dfd, "a", &a, AT_SYMLINK_NOFOLLOW) < 0) {
 		cap_set(c, false, errno, "cannot set up the probe: %s", strerror(errno));
 		return;
 	}
-	if (renameat2(dfd, "a", dfd, "c", RENAME_NOREPLACE) < 0) {
-		cap_set(c, false, errno, "renameat2(RENAME_NOREPLACE): %s", strerror(errno));
+	r = b10t_publish_noreplace(dfd, "a", "c", &a, B10T_PUB_RENAME, &renamed, errs);
+	if (r != 0 || !renamed) {
+		cap_set(c, false, errs[0], "renameat2(RENAME_NOREPLACE): %s",
+			strerror(errs[0] ? errs[0] : EEXIST));
+		if (!renamed)
+			unlinkat(dfd, "c", 0);
 		return;
 	}
-	r = renameat2(dfd, "c", dfd, "b", RENAME_NOREPLACE);
+	r = b10t_publish_noreplace(dfd, "c", "b", &a, B10T_PUB_RENAME, &renamed, errs);
 	if (r == 0) {
 		cap_set(c, false, 0, "renameat2(RENAME_NOREPLACE) replaced an existing name (the flag is ignored)");
 		renameat(dfd, "b", dfd, "a");
 		make_file(dfd, "b", NULL);
 		return;
 	}
-	if (errno != EEXIST) {
-		cap_set(c, false, errno, "renameat2(RENAME_NOREPLACE) onto an existing name: %s",
-			strerror(errno));
+	if (r < 0) {
+		cap_set(c, false, errs[0], "renameat2(RENAME_NOREPLACE) onto an existing name: %s",
+			strerror(errs[0]));
 		renameat(dfd, "c", dfd, "a");
 		return;
 	}
@@ -117,13 +125,15 @@ static void probe_rename(int dfd, struct b10t_publish_probe *p)
 static void probe_link(int dfd, struct b10t_publish_probe *p)
 {
 	struct stat a, st;
+	int errs[2], r;
+	bool renamed;
 
 	if (fstatat(dfd, "a", &a, 0) < 0) {
 		cap_set(&p->link, false, errno, "the probe file is gone: %s", strerror(errno));
 		return;
 	}
-	if (linkat(dfd, "a", dfd, "l", 0) < 0) {
-		cap_set(&p->link, false, errno, "link(): %s", strerror(errno));
+	if (b10t_publish_noreplace(dfd, "a", "l", &a, B10T_PUB_LINK, &renamed, errs) != 0) {
+		cap_set(&p->link, false, errs[1], "link(): %s", strerror(errs[1] ? errs[1] : EEXIST));
 		return;
 	}
 	/*
@@ -146,12 +156,14 @@ static void probe_link(int dfd, struct b10t_publish_probe *p)
 		cap_set(&p->nlink, false, errno, "stat after link(): %s", strerror(errno));
 	}
 	make_file(dfd, "b", NULL);	/* made by probe_rename, unless it failed */
-	if (linkat(dfd, "a", dfd, "b", 0) == 0) {
+	r = b10t_publish_noreplace(dfd, "a", "b", &a, B10T_PUB_LINK, &renamed, errs);
+	if (r == 0) {
 		cap_set(&p->link, false, 0, "link() replaced an existing name");
 		return;
 	}
-	if (errno != EEXIST) {
-		cap_set(&p->link, false, errno, "link() onto an existing name: %s", strerror(errno));
+	if (r < 0) {
+		cap_set(&p->link, false, errs[1], "link() onto an existing name: %s",
+			strerror(errs[1]));
 		return;
 	}
 	cap_set(&p->link, true, 0, NULL);

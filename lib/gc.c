@@ -48,7 +48,15 @@
 #define LIVE_CHECK_MAX_AGE_S 3600
 #define LIVE_WAIT_MS 2000
 
-enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT, K_MARKER };
+/*
+ * K_ARCHIVE: a published archive (a legacy .latest, or one a claim names);
+ * K_CLAIM: a well-formed claim naming an archive that is there; K_GEN: a
+ * generation archive until its claim is found (then K_ARCHIVE, else
+ * K_UNCLAIMED: an upload no claim committed, debris); K_BADCLAIM: a claim
+ * that is malformed or names an archive that is gone, debris.
+ */
+enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT, K_MARKER, K_CLAIM, K_GEN,
+	    K_UNCLAIMED, K_BADCLAIM };
 
 /*
  * What a store entry is, by name alone: lib/names.c's table, so list and gc
@@ -58,11 +66,19 @@ enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT, K_MARKER };
  * Callers that only want debris pass key NULL.  For archives and markers
  * *key_off and *key_len say where the key is in the name.
  */
-static enum kind classify(const char *name, size_t *key_off, size_t *key_len)
+static enum kind classify(const char *name, size_t *key_off, size_t *key_len, uint64_t *gen)
 {
 	struct b10t_name n = { 0 };
+	enum b10t_name_kind k = b10t_name_parse(B10T_SIDE_STORE, name, &n);
 
-	switch (b10t_name_parse(B10T_SIDE_STORE, name, &n)) {
+	if (key_len && (k == B10T_NAME_CLAIM || k == B10T_NAME_BASE_CLAIM || k == B10T_NAME_GEN ||
+			k == B10T_NAME_BASE)) {
+		*key_off = n.key_off;
+		*key_len = n.key_len;
+		*gen = n.gen;
+		return k == B10T_NAME_GEN || k == B10T_NAME_BASE ? K_GEN : K_CLAIM;
+	}
+	switch (k) {
 	case B10T_NAME_UPLOAD:
 	case B10T_NAME_CLAIM_TEMP:
 		return K_UPLOAD;
@@ -98,6 +114,10 @@ static const char *kind_reason(enum kind k)
 		return "corrupt";
 	case K_MARKER:
 		return "marker";
+	case K_UNCLAIMED:
+		return "unclaimed";
+	case K_BADCLAIM:
+		return "bad-claim";
 	default:
 		return "other";
 	}
@@ -113,6 +133,8 @@ static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint6
 {
 	switch (k) {
 	case K_UPLOAD:
+	case K_UNCLAIMED:
+	case K_BADCLAIM:
 		return stale_s > UPLOAD_FLOOR_S ? stale_s : UPLOAD_FLOOR_S;
 	case K_MARKER:
 		return stale_s;
@@ -130,7 +152,8 @@ static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint6
 struct entry {
 	char *name;
 	enum kind kind;
-	size_t key_off, key_len;	/* archives, markers: where the key is in name */
+	size_t key_off, key_len;	/* archives, claims, markers: where the key is in name */
+	uint64_t gen;			/* claims, generation archives */
 	uint64_t bytes;
 	int64_t mtime, last_used;
 	struct timespec mtim, ctim;	/* to the ns: what "moved" compares */
@@ -140,6 +163,12 @@ struct entry {
 	struct entry *marker;		/* archives: their key's use marker, or NULL */
 	bool archive_kept;		/* markers: an archive of the key stays */
 	bool live;			/* uploads: moved during the pass */
+	bool removed;			/* removed by this pass (or would be, dry run) */
+	char *names;			/* claims: their archive's name */
+	struct entry *lead;		/* archives, claims: the key's first archive, which
+					 * carries the key's eviction (g_*) */
+	uint64_t g_bytes;		/* lead: the key's archives together */
+	int64_t g_last_used, g_mtime;
 };
 
 struct scan {
@@ -149,13 +178,15 @@ struct scan {
 
 static void scan_free(struct scan *s)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		free(s->e[i].name);
+		free(s->e[i].names);
+	}
 	free(s->e);
 }
 
 static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_off,
-		    size_t key_len, const struct stat *st)
+		    size_t key_len, uint64_t gen, const struct stat *st)
 {
 	struct entry *e;
 
@@ -168,6 +199,7 @@ static int scan_add(struct scan *s, const char *name, enum kind k, size_t key_of
 	e->kind = k;
 	e->key_off = key_off;
 	e->key_len = key_len;
+	e->gen = gen;
 	e->bytes = (uint64_t)st->st_size;
 	e->mtime = st->st_mtime;
 	e->mtim = st->st_mtim;
@@ -199,6 +231,57 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
+/*
+ * Which generation archives are published: each claim is read, the archive
+ * it names is K_ARCHIVE.  A claim that is malformed, or names an archive
+ * that is neither listed nor there by name, is debris (K_BADCLAIM); an
+ * archive no claim names is an upload no claim committed (K_UNCLAIMED).
+ */
+static int resolve_claims(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+			  struct scan *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i], key = { 0 }, *a;
+		struct b10t_name cn = { 0 }, an;
+		char why[96], archive[NAME_MAX + 1];
+		struct stat st;
+		int r;
+
+		if (e->kind != K_CLAIM)
+			continue;
+		b10t_name_parse(B10T_SIDE_STORE, e->name, &cn);
+		r = b10t_read_claim(dirfd, e->name, &cn, &an, why, sizeof(why));
+		if (r == -ENOENT) {
+			e->kind = K_OTHER;	/* removed under us */
+			continue;
+		}
+		if (r < 0)
+			return b10t_set_error(ctx, -r, "reading %s/%s: %s", cfg->store_dir, e->name,
+					      strerror(-r));
+		if (r == 1) {
+			b10t_debug(ctx, "gc: the claim %s is malformed: %s", e->name, why);
+			e->kind = K_BADCLAIM;
+			continue;
+		}
+		b10t_name_build(archive, sizeof(archive), &an);
+		if (!(e->names = strdup(archive)))
+			return b10t_set_error(ctx, ENOMEM, "gc: out of memory");
+		key.name = archive;
+		a = bsearch(&key, s->e, s->n, sizeof(*s->e), by_name);
+		if (a && (a->kind == K_GEN || a->kind == K_ARCHIVE)) {
+			a->kind = K_ARCHIVE;
+			continue;
+		}
+		/* Not listed: there by name (a cached listing), or gone. */
+		if (fstatat(dirfd, archive, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			e->kind = K_BADCLAIM;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->e[i].kind == K_GEN)
+			s->e[i].kind = K_UNCLAIMED;
+	return 0;
+}
+
 /* Every entry gc may act on, sorted by name.  Others are not even kept. */
 static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
 		      struct scan *s)
@@ -217,7 +300,8 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 	while ((de = b10t_readdir(d, &err))) {
 		struct stat st;
 		size_t key_off = 0, key_len = 0;
-		enum kind k = classify(de->d_name, &key_off, &key_len);
+		uint64_t gen = 0;
+		enum kind k = classify(de->d_name, &key_off, &key_len, &gen);
 
 		if (k == K_OTHER)
 			continue;
@@ -230,7 +314,7 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 		}
 		if (!S_ISREG(st.st_mode))
 			continue;	/* a directory or link with our name: not ours */
-		if ((r = scan_add(s, de->d_name, k, key_off, key_len, &st)) < 0) {
+		if ((r = scan_add(s, de->d_name, k, key_off, key_len, gen, &st)) < 0) {
 			b10t_set_error(ctx, ENOMEM, "reading the store: out of memory");
 			break;
 		}
@@ -240,6 +324,8 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 	closedir(d);
 	if (!r && s->n)
 		qsort(s->e, s->n, sizeof(*s->e), by_name);
+	if (!r)
+		r = resolve_claims(ctx, cfg, dirfd, s);
 	/* Each archive's last use counts its key's marker: a load's use. */
 	for (size_t i = 0; !r && i < s->n; i++) {
 		struct entry *e = &s->e[i], key = { 0 };
@@ -273,7 +359,7 @@ static bool key_listed(const struct entry *e, const char *key)
 
 static bool protected(const struct entry *e, const struct b10t_gc_opts *o, int64_t now)
 {
-	if (age_of(now, e->mtime) < o->stale_s)
+	if (age_of(now, e->g_mtime) < o->stale_s)
 		return true;	/* just published: its save may still be reporting */
 	if (!o->all && key_listed(e, o->current_key))
 		return true;
@@ -288,14 +374,65 @@ static int by_lru(const void *a, const void *b)
 	const struct entry *x = *(const struct entry *const *)a;
 	const struct entry *y = *(const struct entry *const *)b;
 
-	if (x->last_used != y->last_used)
-		return x->last_used < y->last_used ? -1 : 1;
-	if (x->mtime != y->mtime)
-		return x->mtime < y->mtime ? -1 : 1;
+	if (x->g_last_used != y->g_last_used)
+		return x->g_last_used < y->g_last_used ? -1 : 1;
+	if (x->g_mtime != y->g_mtime)
+		return x->g_mtime < y->g_mtime ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 
-/* Mark archives to evict: too old first, then least recently used to fit. */
+/* Whether x lies in the run of names of lead's key (B10T_NAME_KEY_PREFIX). */
+static bool in_run(const struct entry *lead, const struct entry *x)
+{
+	size_t plen = lead->key_off + lead->key_len + 1;
+
+	return !strncmp(x->name, lead->name, plen);
+}
+
+static bool leads(const struct entry *e)
+{
+	return e->kind == K_ARCHIVE && e->lead == e;
+}
+
+/*
+ * A key is evicted whole: its first archive (by name) leads the others and
+ * carries their bytes, last use and newest publish.  A key's names are
+ * neighbours once sorted, so the lead is found in passing.
+ */
+static void make_groups(struct scan *s)
+{
+	struct entry *lead = NULL;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i];
+
+		if (e->kind == K_ARCHIVE) {
+			if (!lead || !in_run(lead, e)) {
+				lead = e;
+				e->g_bytes = 0;
+				e->g_last_used = e->g_mtime = INT64_MIN;
+			}
+			e->lead = lead;
+			lead->g_bytes += e->bytes;
+			if (e->last_used > lead->g_last_used)
+				lead->g_last_used = e->last_used;
+			if (e->mtime > lead->g_mtime)
+				lead->g_mtime = e->mtime;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i], key = { 0 }, *a;
+
+		if (e->kind != K_CLAIM || !e->names)
+			continue;
+		key.name = e->names;
+		a = bsearch(&key, s->e, s->n, sizeof(*s->e), by_name);
+		e->lead = a && a->kind == K_ARCHIVE ? a->lead : NULL;
+	}
+}
+
+/* Mark keys to evict (on their leads): too old first, then least recently
+ * used to fit. */
 static int plan_eviction(struct b10t_ctx *ctx, struct scan *s, const struct b10t_gc_opts *o,
 			 int64_t now)
 {
@@ -306,13 +443,13 @@ static int plan_eviction(struct b10t_ctx *ctx, struct scan *s, const struct b10t
 	for (size_t i = 0; i < s->n; i++) {
 		struct entry *e = &s->e[i];
 
-		if (e->kind != K_ARCHIVE)
+		if (!leads(e))
 			continue;
-		total += e->bytes;
+		total += e->g_bytes;
 		if (o->max_age_set && !protected(e, o, now) &&
-		    age_of(now, e->last_used) >= o->max_age_s) {
+		    age_of(now, e->g_last_used) >= o->max_age_s) {
 			e->evict = "max-age";
-			total -= e->bytes;
+			total -= e->g_bytes;
 		}
 	}
 	if (!o->max_size_set || total <= o->max_size)
@@ -320,12 +457,12 @@ static int plan_eviction(struct b10t_ctx *ctx, struct scan *s, const struct b10t
 	if (!(lru = calloc(s->n, sizeof(*lru))))
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->e[i].kind == K_ARCHIVE && !s->e[i].evict && !protected(&s->e[i], o, now))
+		if (leads(&s->e[i]) && !s->e[i].evict && !protected(&s->e[i], o, now))
 			lru[n++] = &s->e[i];
 	qsort(lru, n, sizeof(*lru), by_lru);
 	for (size_t i = 0; i < n && total > o->max_size; i++) {
 		lru[i]->evict = "max-size";
-		total -= lru[i]->bytes;
+		total -= lru[i]->g_bytes;
 	}
 	free(lru);
 	if (total > o->max_size)
@@ -443,12 +580,65 @@ static int check_live(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 }
 
 /*
+ * The time a debris entry's age counts from: its mtime.  An unclaimed
+ * archive is an upload renamed to its own name a moment before its claim:
+ * it is aged like the upload it was (its last write), the claim is looked
+ * up by name just before the unlink (claimed_now), and a save whose
+ * archive went meanwhile takes its claim back (save.c, check_committed).
+ */
+static int64_t debris_time(const struct entry *e, const struct stat *st)
+{
+	return st ? st->st_mtime : e->mtime;
+}
+
+/* Whether the claim of generation archive `name` names it now (looked up
+ * by name: the listing may be older than a publish). */
+static bool claimed_now(int dirfd, const char *name)
+{
+	struct b10t_name an = { 0 }, cn = { 0 }, got;
+	char claim[NAME_MAX + 1], why[96], built[NAME_MAX + 1];
+	enum b10t_name_kind k = b10t_name_parse(B10T_SIDE_STORE, name, &an);
+
+	if (k != B10T_NAME_GEN && k != B10T_NAME_BASE)
+		return false;
+	cn = an;
+	cn.kind = k == B10T_NAME_GEN ? B10T_NAME_CLAIM : B10T_NAME_BASE_CLAIM;
+	if (b10t_name_build(claim, sizeof(claim), &cn) < 0)
+		return false;
+	cn.kind = b10t_name_parse(B10T_SIDE_STORE, claim, &cn);
+	/* Unsure (a read error) counts as claimed: keep. */
+	switch (b10t_read_claim(dirfd, claim, &cn, &got, why, sizeof(why))) {
+	case 0:
+		return b10t_name_build(built, sizeof(built), &got) == 0 && !strcmp(built, name);
+	case 1:
+	case -ENOENT:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Whether a bad claim seen by the scan is good now (its archive is there). */
+static bool claim_good_now(int dirfd, const struct entry *e)
+{
+	struct b10t_name cn = { 0 }, an;
+	char why[96], archive[NAME_MAX + 1];
+	struct stat st;
+
+	b10t_name_parse(B10T_SIDE_STORE, e->name, &cn);
+	if (b10t_read_claim(dirfd, e->name, &cn, &an, why, sizeof(why)) != 0 ||
+	    b10t_name_build(archive, sizeof(archive), &an) < 0)
+		return false;
+	return fstatat(dirfd, archive, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
+/*
  * Remove one entry if it is still what the scan saw.  Returns 1 when removed
  * (or would be, dry run), 0 when skipped (gone, replaced, touched since),
  * negative on a real error.
  */
 static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
-			const struct entry *e, const struct b10t_gc_opts *o,
+			struct entry *e, const struct b10t_gc_opts *o,
 			struct b10t_gc_result *res, const char *reason)
 {
 	struct stat st;
@@ -465,8 +655,14 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 	if (e->kind == K_ARCHIVE) {
 		if (used_now(dirfd, e, &st) != e->last_used)
 			return 0;	/* loaded since we looked: no longer the LRU */
-	} else if (age_of(now, st.st_mtime) < debris_timeout(e->kind, cfg, o->stale_s)) {
+	} else if (e->kind == K_CLAIM) {
+		;	/* evicted with its key, whose archives evict_key checked */
+	} else if (age_of(now, debris_time(e, &st)) < debris_timeout(e->kind, cfg, o->stale_s)) {
 		return 0;	/* its writer is alive after all */
+	} else if (e->kind == K_UNCLAIMED && claimed_now(dirfd, e->name)) {
+		return 0;	/* its claim was published after the scan's listing */
+	} else if (e->kind == K_BADCLAIM && claim_good_now(dirfd, e)) {
+		return 0;	/* its archive is there after all */
 	} else if ((e->kind == K_UPLOAD || e->kind == K_MARKER) && moved(e, &st, false)) {
 		return 0;	/* written, or a load used the key, since the scan */
 	} else if (e->kind == K_MARKER && b10t_store_key_has_archive(dirfd, e->name + e->key_off,
@@ -481,9 +677,66 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 	}
 	b10t_debug(ctx, "%s %s (%s, %llu bytes)", o->dry_run ? "would remove" : "removed",
 		   e->name, reason, (unsigned long long)e->bytes);
+	e->removed = true;
 	if (add_item(res, e, reason) < 0)
 		return b10t_set_error(ctx, ENOMEM, "gc: out of memory");
 	return 1;
+}
+
+static int by_gen_desc(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	return x->gen > y->gen ? -1 : x->gen < y->gen;
+}
+
+/*
+ * Evict the key `lead` leads: nothing when one of its archives was used
+ * since the scan; else its claims first, highest generation first (a
+ * reader then sees a smaller set, never a claim without its archive), then
+ * its archives.  0, or the first error.
+ */
+static int evict_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+		     struct scan *s, struct entry *lead, const struct b10t_gc_opts *o,
+		     struct b10t_gc_result *res)
+{
+	size_t lo = (size_t)(lead - s->e), hi = lo + 1, nc = 0;
+	struct entry **claims;
+	int r = 0, err = 0;
+
+	while (lo > 0 && in_run(lead, &s->e[lo - 1]))
+		lo--;
+	while (hi < s->n && in_run(lead, &s->e[hi]))
+		hi++;
+	for (size_t i = lo; i < hi; i++) {
+		struct entry *a = &s->e[i];
+		struct stat st;
+
+		if (a->kind != K_ARCHIVE || a->lead != lead)
+			continue;
+		if (fstatat(dirfd, a->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    used_now(dirfd, a, &st) != a->last_used)
+			return 0;	/* loaded since we looked: no longer the LRU */
+	}
+	if (!(claims = calloc(hi - lo, sizeof(*claims))))
+		return b10t_set_error(ctx, ENOMEM, "gc: out of memory");
+	for (size_t i = lo; i < hi; i++)
+		if (s->e[i].kind == K_CLAIM && s->e[i].lead == lead)
+			claims[nc++] = &s->e[i];
+	qsort(claims, nc, sizeof(*claims), by_gen_desc);
+	for (size_t i = 0; i < nc && r != -ENOMEM; i++)
+		if ((r = remove_entry(ctx, cfg, dirfd, claims[i], o, res, lead->evict)) < 0 && !err)
+			err = r;
+	free(claims);
+	for (size_t i = lo; i < hi && r != -ENOMEM; i++) {
+		struct entry *a = &s->e[i];
+
+		if (a->kind == K_ARCHIVE && a->lead == lead &&
+		    (r = remove_entry(ctx, cfg, dirfd, a, o, res, lead->evict)) < 0 && !err)
+			err = r;
+	}
+	return err;
 }
 
 void b10t_gc_opts_init(struct b10t_gc_opts *opts, const struct b10t_config *cfg)
@@ -517,6 +770,7 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		return b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
 	if ((r = scan_store(ctx, cfg, dirfd, &s)) < 0)
 		goto out;
+	make_groups(&s);
 	if ((opts->max_size_set || opts->max_age_set) &&
 	    (r = plan_eviction(ctx, &s, opts, now)) < 0) {
 		r = b10t_set_error(ctx, -r, "gc: out of memory");
@@ -531,8 +785,9 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	for (size_t i = 0; i < s.n; i++) {
 		struct entry *e = &s.e[i];
 
-		if (e->kind == K_ARCHIVE || e->kind == K_MARKER || e->live ||
-		    age_of(now, e->mtime) < debris_timeout(e->kind, cfg, opts->stale_s))
+		if (e->kind == K_ARCHIVE || e->kind == K_MARKER || e->kind == K_CLAIM ||
+		    e->kind == K_OTHER || e->live ||
+		    age_of(now, debris_time(e, NULL)) < debris_timeout(e->kind, cfg, opts->stale_s))
 			continue;
 		r = remove_entry(ctx, cfg, dirfd, e, opts, res, kind_reason(e->kind));
 		if (r < 0 && !first_err)
@@ -543,18 +798,23 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	for (size_t i = 0; i < s.n; i++) {
 		struct entry *e = &s.e[i];
 
-		if (e->kind != K_ARCHIVE)
+		if (!leads(e))
 			continue;
 		if (e->evict && first_err != -ENOMEM) {
-			r = remove_entry(ctx, cfg, dirfd, e, opts, res, e->evict);
+			r = evict_key(ctx, cfg, dirfd, &s, e, opts, res);
 			if (r < 0 && !first_err)
 				first_err = r;
-			if (r != 0)
-				continue;
-			/* skipped: still there (used since), or gone: count it if there */
-			if (faccessat(dirfd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
-				continue;
 		}
+	}
+	/* What stays: each archive still there (skipped, or used since). */
+	for (size_t i = 0; i < s.n; i++) {
+		struct entry *e = &s.e[i];
+
+		if (e->kind != K_ARCHIVE)
+			continue;
+		if (e->removed || (e->lead && e->lead->evict &&
+				   faccessat(dirfd, e->name, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
+			continue;
 		res->kept++;
 		res->kept_bytes += e->bytes;
 		if (e->marker)
@@ -615,7 +875,7 @@ int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg)
 			break;
 		if (n % 16 == 0 && b10t_now() - t0 > COOP_BUDGET_S)
 			break;
-		k = classify(de->d_name, NULL, NULL);
+		k = classify(de->d_name, NULL, NULL, NULL);
 		if (k != K_UPLOAD && k != K_LOCK)
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)

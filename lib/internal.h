@@ -254,6 +254,58 @@ int b10t_store_mark_used(struct b10t_ctx *ctx, const struct b10t_config *cfg, co
  * bytes at key), any format; true when unsure. */
 bool b10t_store_key_has_archive(int dirfd, const char *key, size_t key_len);
 
+/*
+ * Publish the flushed file tmp (whose fstat is tst) of the dir dirfd as
+ * final, never replacing final (lib/publish.c): renameat2(RENAME_NOREPLACE)
+ * and/or link() as `ops` allows, with the NFS rules (a lost reply: final
+ * is our inode; after link()'s EEXIST, tmp's st_nlink is 2).  0 published,
+ * 1 final exists (lost), -1 neither operation worked (errs[0]: renameat2's
+ * errno, errs[1]: link's).  *renamed tells whether tmp is gone.
+ */
+#define B10T_PUB_RENAME 1u
+#define B10T_PUB_LINK 2u
+int b10t_publish_noreplace(int dirfd, const char *tmp, const char *final,
+			   const struct stat *tst, unsigned ops, bool *renamed, int errs[2]);
+/* Both failed: doctor's probe tells "this filesystem cannot" from an I/O
+ * error.  Sets the error, returns its -errno. */
+int b10t_publish_failed(struct b10t_ctx *ctx, int dirfd, const char *store,
+			const char *final, const int errs[2]);
+
+/*
+ * The published set of a key (docs/store-protocol.md, "The published set"):
+ * its base (the highest b<G> claim's archive, else the legacy .latest)
+ * and its layers (every g<N> claim's archive with N > G), in the order a
+ * load applies them.  lib/store.c.
+ */
+struct b10t_set_item {
+	char name[NAME_MAX + 1];	/* the archive */
+	char claim[NAME_MAX + 1];	/* the claim naming it, "" for a legacy base */
+	uint64_t gen;			/* N of g<N>, G of b<G>; 0 for a legacy base */
+	bool base;
+	enum b10t_format format;
+};
+struct b10t_set {
+	char key[NAME_MAX + 1];
+	struct b10t_set_item *v;	/* base first, then layers by N */
+	size_t n;
+	uint64_t top;			/* the highest claim number seen, well-formed or not */
+	bool published;			/* a well-formed claim or a legacy base: save SKIPPED */
+	unsigned ignored;		/* malformed claims (warned about, never followed) */
+};
+/* List the store (dirfd) once for key's names and choose its set.  warn:
+ * malformed claims are warnings (else debug lines).  -errno with the
+ * message set; an empty set is no error. */
+int b10t_store_select(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+		      const char *key, bool warn, struct b10t_set *set);
+/* The same from names already listed and parsed (list, gc). */
+int b10t_set_choose(struct b10t_ctx *ctx, int dirfd, const char *key,
+		    const struct b10t_name *cands, size_t n, bool warn, struct b10t_set *set);
+void b10t_set_free(struct b10t_set *set);
+/* Read the claim `claim` (parsed as cn) of dirfd: 0 with its archive's name
+ * parsed into an; 1 when malformed (why: never followed); -ENOENT; -errno. */
+int b10t_read_claim(int dirfd, const char *claim, const struct b10t_name *cn,
+		    struct b10t_name *an, char *why, size_t wsize);
+
 #pragma GCC visibility pop
 
 #endif

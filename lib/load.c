@@ -66,6 +66,14 @@ struct load_job {
 	struct b10t_ctx *ctx;
 	const struct b10t_config *cfg;
 	struct b10t_result *res;
+	const char *key;
+	int dirfd;			/* the store */
+	struct b10t_set set;		/* the key's published set, this try */
+	int *fds;			/* per archive of the set, -1: skipped */
+	struct stat *seens;		/* their fstat at the open */
+	bool relisted;			/* a claim's archive was missing: listed again */
+	size_t cur;			/* the archive being read (or that failed) */
+	/* The current archive (cur): */
 	struct b10t_archive_info info;
 	char path[PATH_MAX];		/* the archive */
 	char target[PATH_MAX];		/* the cache dir, symlinks resolved */
@@ -73,7 +81,7 @@ struct load_job {
 	char staging[PATH_MAX];		/* "" when none of ours is left to remove */
 	bool in_place;			/* staging is inside the cache dir */
 	const char *why_in_place;
-	int fd;				/* the archive */
+	int fd;				/* the archive (fds[cur], not owned) */
 	struct stat seen;		/* fstat of fd at the open: what was read */
 	bool fault;			/* the extraction failed on the archive's content */
 	bool ended_short;		/* ... because its file ended inside the data */
@@ -90,6 +98,29 @@ static bool same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * The current archive was moved aside: its claim goes too if it still names
+ * it, so the next save can publish the generation again (under a new
+ * archive name: a stale cached claim can only point at a name that is gone).
+ */
+static void unclaim(struct load_job *j)
+{
+	const struct b10t_set_item *it = &j->set.v[j->cur];
+	struct b10t_name cn = { 0 }, an;
+	char why[96], name[NAME_MAX + 1];
+
+	if (!it->claim[0] || b10t_name_parse(B10T_SIDE_STORE, it->claim, &cn) == B10T_NAME_NONE)
+		return;
+	/* Not atomic with the unlink: a claim another load removed and a save
+	 * made again in between would go too, which costs a layer (misses),
+	 * never wrong bytes; its archive is then unclaimed debris. */
+	if (b10t_read_claim(j->dirfd, it->claim, &cn, &an, why, sizeof(why)) != 0 ||
+	    b10t_name_build(name, sizeof(name), &an) < 0 || strcmp(name, it->name))
+		return;	/* gone, or naming another archive by now */
+	if (unlinkat(j->dirfd, it->claim, 0) < 0 && errno != ENOENT)
+		b10t_debug(j->ctx, "removing the claim %s: %s", it->claim, strerror(errno));
 }
 
 /*
@@ -127,6 +158,7 @@ static void move_aside(struct load_job *j)
 				  strerror(errno));
 		return;
 	}
+	unclaim(j);
 	b10t_append_error(ctx, -ctx->err_code, "; moved aside as %s", aside);
 }
 
@@ -402,8 +434,28 @@ static int check_manifest(struct load_job *j, const char *json)
 	return 0;
 }
 
-/* Extract the archive into a fresh staging dir and check it. */
-static int extract(struct load_job *j, bool inside)
+/* Make archive i of the set the current one (info, path, fd, seen). */
+static void set_current(struct load_job *j, size_t i)
+{
+	const struct b10t_set_item *it = &j->set.v[i];
+
+	j->cur = i;
+	memset(&j->info, 0, sizeof(j->info));
+	snprintf(j->info.filename, sizeof(j->info.filename), "%s", it->name);
+	snprintf(j->info.key, sizeof(j->info.key), "%s", j->key);
+	j->info.format = it->format;
+	j->info.generation = it->gen;
+	if (snprintf(j->path, sizeof(j->path), "%s/%s", j->cfg->store_dir, it->name) >=
+	    (int)sizeof(j->path))
+		j->path[0] = '\0';	/* open_set refuses such a store first */
+	j->fd = j->fds ? j->fds[i] : -1;
+	if (j->seens)
+		j->seen = j->seens[i];
+}
+
+/* Extract one archive of the set into the staging dir and check it; over
+ * the ones before it (overlay) unless it is the first. */
+static int extract_one_archive(struct load_job *j, bool first)
 {
 	struct b10t_ctx *ctx = j->ctx;
 	struct b10t_limits lim;
@@ -412,10 +464,8 @@ static int extract(struct load_job *j, bool inside)
 	double t0 = b10t_now();
 	int r;
 
-	r = inside ? make_staging_inside(j) : make_staging(j);
-	if (r < 0)
-		return r;
 	b10t_limits_default(&lim);
+	lim.overlay = !first;
 	j->user_progress = ctx->progress;
 	j->user_arg = ctx->progress_arg;
 	ctx->progress = load_progress;
@@ -438,40 +488,136 @@ static int extract(struct load_job *j, bool inside)
 		j->read_bytes = st.archive_bytes;
 		return r;
 	}
-	b10t_debug(ctx, "unpack: %llu entries, %llu bytes in %.3f s",
+	b10t_debug(ctx, "unpack %s: %llu entries, %llu bytes in %.3f s", j->info.filename,
 		   (unsigned long long)st.files, (unsigned long long)st.bytes,
 		   b10t_now() - t0);
-	j->res->files = st.files;
-	j->res->bytes = st.bytes;
+	j->res->files += st.files;
+	j->res->bytes += st.bytes;
 	return 0;
 }
 
-/* One try: open, extract, install. */
+/* Extract the whole set, in order, into one fresh staging dir. */
+static int extract(struct load_job *j, bool inside)
+{
+	bool first = true;
+	int r;
+
+	r = inside ? make_staging_inside(j) : make_staging(j);
+	if (r < 0)
+		return r;
+	j->res->files = j->res->bytes = 0;
+	for (size_t i = 0; i < j->set.n; i++) {
+		if (j->fds[i] < 0)
+			continue;	/* skipped: its archive is gone */
+		set_current(j, i);
+		if ((r = extract_one_archive(j, first)) < 0)
+			return r;
+		first = false;
+	}
+	return 0;
+}
+
+/* Close the set's archives and forget the set. */
+static void close_set(struct load_job *j)
+{
+	for (size_t i = 0; j->fds && i < j->set.n; i++)
+		if (j->fds[i] >= 0)
+			close(j->fds[i]);
+	free(j->fds);
+	free(j->seens);
+	j->fds = NULL;
+	j->seens = NULL;
+	j->fd = -1;
+	b10t_set_free(&j->set);
+}
+
+/*
+ * List the store for the key's set and open each archive.  A claim whose
+ * archive is missing (moved aside, evicted, or not visible yet to this
+ * client) lists the store once more; missing again, that generation is
+ * skipped with a warning: entries are content-addressed, a missing layer
+ * costs misses, never wrong bytes.  1: nothing to load (DOES_NOT_EXIST).
+ */
+static int open_set(struct load_job *j)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	size_t opened;
+	int r;
+
+again:
+	close_set(j);
+	if ((r = b10t_store_select(ctx, j->cfg, j->dirfd, j->key, true, &j->set)) < 0)
+		return r;
+	if (strlen(j->cfg->store_dir) + NAME_MAX + 2 > sizeof(j->path))
+		return b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", j->cfg->store_dir);
+	if (!j->set.n) {
+		b10t_result_finish(j->res, B10T_DOES_NOT_EXIST, "no archive for key %s in the store %s",
+				   j->key, j->cfg->store_dir);
+		return 1;
+	}
+	j->fds = malloc(j->set.n * sizeof(*j->fds));
+	j->seens = calloc(j->set.n, sizeof(*j->seens));
+	if (!j->fds || !j->seens)
+		return b10t_set_error(ctx, ENOMEM, "loading: out of memory");
+	for (size_t i = 0; i < j->set.n; i++)
+		j->fds[i] = -1;
+	opened = 0;
+	for (size_t i = 0; i < j->set.n; i++) {
+		int fd;
+
+		set_current(j, i);
+		fd = b10t_open_archive(ctx, j->path, false, &j->seens[i]);
+		if (fd == -ENOENT) {
+			b10t_clear_error(ctx);
+			if (!j->relisted) {
+				j->relisted = true;
+				b10t_warn(ctx, "%s is gone; the store changed while loading; retrying",
+					  j->info.filename);
+				goto again;
+			}
+			b10t_warn(ctx, "%s%s%s names an archive that is gone: loading without "
+				  "generation %llu", j->set.v[i].claim[0] ? "the claim " : "",
+				  j->set.v[i].claim[0] ? j->set.v[i].claim : j->info.filename,
+				  j->set.v[i].claim[0] ? "" : " (listed)",
+				  (unsigned long long)j->set.v[i].gen);
+			continue;
+		}
+		if (fd < 0)
+			return fd;
+		j->fds[i] = fd;
+		opened++;
+	}
+	if (!opened) {
+		b10t_result_finish(j->res, B10T_DOES_NOT_EXIST, "the archives of key %s disappeared "
+				   "from the store", j->key);
+		return 1;
+	}
+	/* The archive named in the result: the first one applied. */
+	for (size_t i = 0; i < j->set.n; i++)
+		if (j->fds[i] >= 0) {
+			set_current(j, i);
+			memcpy(j->res->archive, j->path, sizeof(j->res->archive));
+			break;
+		}
+	j->res->archive_bytes = 0;
+	for (size_t i = 0; i < j->set.n; i++)
+		if (j->fds[i] >= 0)
+			j->res->archive_bytes += (uint64_t)j->seens[i].st_size;
+	return 0;
+}
+
+/* One try: list, open, extract, install. */
 static int load_try(struct load_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
-	struct stat ast;
 	double t0;
 	int r;
 
 	j->fault = j->ended_short = false;
 	j->read_bytes = 0;
-	j->fd = b10t_open_archive(ctx, j->path, false, &ast);
-	if (j->fd < 0) {
-		if (j->fd == -ENOENT) {	/* moved aside or evicted meanwhile */
-			b10t_clear_error(ctx);
-			j->fd = -1;
-			return b10t_result_finish(j->res, B10T_DOES_NOT_EXIST,
-					 "%s disappeared from the store", j->info.filename);
-		}
-		r = j->fd;
-		j->fd = -1;
-		return r;
-	}
-	j->seen = ast;
-	/* The size is the fd's: the name may hold another file by now. */
-	j->info.bytes = (uint64_t)ast.st_size;
-	j->res->archive_bytes = j->info.bytes;
+	r = open_set(j);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = extract(j, false);
 	if (r < 0)
 		return r;
@@ -487,8 +633,10 @@ static int load_try(struct load_job *j)
 		j->sfd = -1;
 		b10t_rm_path_keep(j->staging, j->cfg);
 		j->staging[0] = '\0';
-		if (lseek(j->fd, 0, SEEK_SET) < 0)
-			return b10t_sys_error(ctx, errno, "rereading %s", j->path);
+		for (size_t i = 0; i < j->set.n; i++)
+			if (j->fds[i] >= 0 && lseek(j->fds[i], 0, SEEK_SET) < 0)
+				return b10t_sys_error(ctx, errno, "rereading %s",
+						      j->set.v[i].name);
 		r = extract(j, true);
 		if (r < 0)
 			return r;
@@ -505,7 +653,7 @@ static int load_try(struct load_job *j)
 		   j->in_place ? " (in place)" : "");
 	/* Last used, for gc eviction, on the key's marker: never the archive
 	 * (sshfs moves its mtime with its atime); a read-only store is fine. */
-	b10t_store_mark_used(ctx, j->cfg, j->info.key);
+	b10t_store_mark_used(ctx, j->cfg, j->key);
 	j->res->status = B10T_SUCCESS;
 	return 0;
 }
@@ -568,9 +716,7 @@ static void end_try(struct load_job *j)
 		b10t_rm_path_keep(j->staging, j->cfg);
 	j->staging[0] = '\0';
 	j->in_place = false;
-	if (j->fd >= 0)
-		close(j->fd);
-	j->fd = -1;
+	close_set(j);
 	j->res->files = j->res->bytes = 0;
 }
 
@@ -585,7 +731,7 @@ static void end_try(struct load_job *j)
 static int load_archive(struct load_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
-	char why[160] = "";
+	char why[160] = "", first_name[NAME_MAX + 1];
 	struct stat first;
 	bool stale, was_fault;
 	int r;
@@ -594,6 +740,7 @@ static int load_archive(struct load_job *j)
 	if (r >= 0 || (!j->fault && r != -ESTALE))
 		return r;
 	first = j->seen;
+	memcpy(first_name, j->info.filename, sizeof(first_name));
 	was_fault = j->fault;
 	stale = !was_fault || stale_view(j, why, sizeof(why));
 	if (!was_fault)
@@ -615,7 +762,7 @@ static int load_archive(struct load_job *j)
 	if (!stale_view(j, why, sizeof(why))) {
 		if (stale)
 			snprintf(why, sizeof(why), "the first try saw a stale view");
-		else if (!same_file(&first, &j->seen))
+		else if (!same_file(&first, &j->seen) || strcmp(first_name, j->info.filename))
 			snprintf(why, sizeof(why), "the second try read another file");
 		else
 			why[0] = '\0';
@@ -661,7 +808,8 @@ static int resolve_target(struct load_job *j)
 int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
-	struct load_job j = { .ctx = ctx, .cfg = cfg, .res = res, .fd = -1, .sfd = -1 };
+	struct load_job j = { .ctx = ctx, .cfg = cfg, .res = res, .fd = -1, .sfd = -1,
+			      .dirfd = -1 };
 	char note[PATH_MAX + 128] = "";
 	double start = b10t_now();
 	int r;
@@ -701,30 +849,22 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	b10t_gc_cooperative(ctx, cfg);
 	b10t_local_debris(ctx, cfg, false, NULL, NULL);
 
-	r = b10t_store_find(ctx, cfg, key->key, &j.info);
-	if (r == -ENOENT) {
-		b10t_clear_error(ctx);
-		r = b10t_result_finish(res, B10T_DOES_NOT_EXIST, "no archive for key %s in the store %s",
-			      key->key, cfg->store_dir);
+	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.dirfd < 0 && errno == ESTALE)
+		j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.dirfd < 0) {
+		r = b10t_set_error(ctx, errno, "opening the store %s: %s", cfg->store_dir,
+				   strerror(errno));
 		goto out;
 	}
-	if (r < 0)
-		goto out;
-	if (snprintf(j.path, sizeof(j.path), "%s/%s", cfg->store_dir,
-		     j.info.filename) >= (int)sizeof(j.path)) {
-		r = b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", cfg->store_dir);
-		goto out;
-	}
-	memcpy(res->archive, j.path, sizeof(res->archive));
-	b10t_debug(ctx, "found %s in %.3f s", j.info.filename, b10t_now() - start);
-
+	j.key = key->key;
 	r = load_archive(&j);
 	if (j.sfd >= 0)
 		close(j.sfd);
 	if (j.staging[0])
 		b10t_rm_path_keep(j.staging, cfg);
-	if (j.fd >= 0)
-		close(j.fd);
+	close_set(&j);
+	close(j.dirfd);
 out:
 	res->elapsed_s = b10t_now() - start;
 	if (r < 0)

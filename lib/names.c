@@ -37,9 +37,9 @@ static const struct {
 } formats[] = {
 	{ B10T_FMT_LZ4, ".tar.lz4", "lz4", true },
 	{ B10T_FMT_GZ, ".tar.gz", "gz", true },	/* the reference's */
-	/* B10T_CODEC=zstd writes cache_<key>.latest.tar.zst until save
-	 * publishes generations; read from then on like the others */
-	{ B10T_FMT_ZSTD, ".tar.zst", "zstd", true },
+	/* B10T_CODEC=zstd: generations only (no released b10t wrote a
+	 * .latest.tar.zst; an unmerged branch's test stores did) */
+	{ B10T_FMT_ZSTD, ".tar.zst", "zstd", false },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 
@@ -74,6 +74,8 @@ static const struct pattern {
 	{ B10T_SIDE_STORE, B10T_NAME_BASE_CLAIM, "cache_<key>.b<n>", true },
 	{ B10T_SIDE_STORE, B10T_NAME_BASE, "cache_<key>.b<n>.<uniq><ext>", true },
 	{ B10T_SIDE_STORE, B10T_NAME_MARKER, "cache_<key>.used", true },
+	/* what every name of the key starts with (built, never parsed) */
+	{ B10T_SIDE_STORE, B10T_NAME_KEY_PREFIX, "cache_<key>.", true },
 
 	{ B10T_SIDE_LOCAL, B10T_NAME_INSTALL, B10T_INSTALL_MARKER, true },
 	/* siblings first: a cache dir named "b10t-staging" has siblings that
@@ -243,7 +245,7 @@ enum b10t_name_kind b10t_name_parse(enum b10t_name_side side, const char *name,
 	for (size_t i = 0; i < N_PATTERNS; i++) {
 		const char *base = out->base;
 
-		if (patterns[i].side != side)
+		if (patterns[i].side != side || patterns[i].kind == B10T_NAME_KEY_PREFIX)
 			continue;
 		memset(out, 0, sizeof(*out));
 		out->base = base;
@@ -345,6 +347,11 @@ int b10t_name_for_key(char *buf, size_t size, enum b10t_name_kind kind, const ch
 	return b10t_name_build(buf, size, &n);
 }
 
+int b10t_name_key_prefix(char *buf, size_t size, const char *key)
+{
+	return b10t_name_for_key(buf, size, B10T_NAME_KEY_PREFIX, key, 0, B10T_FMT_LZ4);
+}
+
 /* ---- the unique suffix ------------------------------------------------- */
 
 const char *b10t_origin_tag(void)
@@ -416,13 +423,20 @@ bool b10t_parse_archive_name(const char *name, struct b10t_archive_info *info)
 {
 	struct b10t_name n = { 0 };
 
-	if (b10t_name_parse(B10T_SIDE_STORE, name, &n) != B10T_NAME_LATEST)
+	switch (b10t_name_parse(B10T_SIDE_STORE, name, &n)) {
+	case B10T_NAME_LATEST:
+	case B10T_NAME_GEN:
+	case B10T_NAME_BASE:
+		break;
+	default:
 		return false;
+	}
 	if (info) {
 		memset(info, 0, sizeof(*info));
 		snprintf(info->filename, sizeof(info->filename), "%s", name);
 		memcpy(info->key, n.key, n.key_len + 1);
 		info->format = n.format;
+		info->generation = n.gen;
 	}
 	return true;
 }

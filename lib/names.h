@@ -31,6 +31,7 @@ enum b10t_name_kind {
 	B10T_NAME_LOCK,		/* *.lock: the reference's locks */
 	B10T_NAME_NFS,		/* .nfs*: NFS silly-renames, never touched */
 	B10T_NAME_DOCTOR,	/* .b10t-doctor.<tag>: a publish probe dir */
+	B10T_NAME_KEY_PREFIX,	/* cache_<key>. : built only, for a cheap first test */
 	/* the local side: next to and inside the cache dir */
 	B10T_NAME_STAGING,	/* .<base>.b10t-staging.<tag>: a load's staging, next to it */
 	B10T_NAME_CLEAR,	/* .<base>.b10t-clear.<tag>: a cache dir clear renamed aside */
@@ -70,6 +71,10 @@ int b10t_name_build(char *buf, size_t size, const struct b10t_name *n);
 /* The same for a key alone (markers, claims, legacy names...). */
 int b10t_name_for_key(char *buf, size_t size, enum b10t_name_kind kind, const char *key,
 		      uint64_t gen, enum b10t_format fmt);
+
+/* "cache_<key>." into buf: what every store name of the key starts with,
+ * a cheap first test before b10t_name_parse.  -EINVAL, -ENAMETOOLONG. */
+int b10t_name_key_prefix(char *buf, size_t size, const char *key);
 
 /* Who a writer's tag names: the host (store names), this pid namespace and
  * boot (local names: lib/local.c's debris rules), or nobody (pid only). */

@@ -94,6 +94,7 @@ void b10t_limits_default(struct b10t_limits *lim)
 	lim->max_bytes = 64ULL << 30;
 	lim->max_archive_bytes = 0;
 	lim->exclude_dev = lim->exclude_ino = 0;
+	lim->overlay = false;
 	lim->format = B10T_FMT_LZ4;
 	lim->zstd_level = 0;
 }

@@ -2,21 +2,18 @@
 /*
  * save: pack the local cache dir and publish it to the store, lock-free.
  *
- * The archive is streamed straight into a temp file of the store,
- * cache_<key>.incomplete.<host>.<pid>.<random>.tar.lz4 (O_EXCL; .tar.zst
- * with B10T_CODEC=zstd), flushed to stable storage, then published under
- * cache_<key>.latest.tar.lz4 (.tar.zst) with an
- * operation that cannot replace an existing file: renameat2(RENAME_NOREPLACE),
- * or link() + unlink() where the filesystem lacks it.  Whoever loses the
- * race answers SKIPPED and removes its temp file; a reader sees no archive
- * or a whole one.  Where both fail, doctor's probe (lib/doctor.c) tells a
- * filesystem that cannot publish from an I/O error; save never falls back
- * to a plain rename, which replaces.
+ * The archive is streamed straight into an upload of the store (a fresh
+ * B10T_NAME_UPLOAD name, O_EXCL), flushed to stable storage, renamed to its
+ * own generation name cache_<key>.g<N>.<uniq>.<ext>, which no other writer
+ * ever uses, and then committed by its claim cache_<key>.g<N>, a one-line
+ * file naming it, published with an operation that cannot replace
+ * (lib/publish.c).  Whoever loses the claim answers SKIPPED and removes its
+ * archive and claim temp; a reader sees no claim, or one naming a whole
+ * archive.  Names: lib/names.c; the protocol: docs/store-protocol.md.
  *
- * When only the reference's cache_<key>.latest.tar.gz exists for the key,
- * save publishes the .tar.lz4 (.tar.zst) next to it (load prefers ours; the
- * .tar.gz is never written or removed).  A key's .tar.lz4 or .tar.zst is
- * its archive: save answers SKIPPED for either, whatever B10T_CODEC says.
+ * The codec (B10T_CODEC, b10t_save_codec) gives the archive's extension:
+ * .tar.lz4 or .tar.zst.  Readers choose among a key's names whatever the
+ * codec, so a key published in one is SKIPPED by a save in the other.
  *
  * The manifest (first member, .b10t/manifest.json) is written by
  * lib/manifest.c, which describes its fields.
@@ -105,85 +102,6 @@ static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return 0;
 }
 
-/*
- * Publish tmp (whose fstat is tst) as final without ever replacing final.
- * 0 when published, 1 when final already exists (lost the race), -1 when
- * neither operation worked (errs[0]: renameat2's errno, errs[1]: link's).
- * *renamed tells whether tmp is gone.
- *
- * renameat2(RENAME_NOREPLACE) first; on any failure but EEXIST, link(),
- * which never replaces either: which errno a filesystem without the flag
- * answers varies (EINVAL on NFS, CephFS, GlusterFS, Lustre; others on
- * FUSE), and link() is harmless to try.  On NFS a reply can be lost and the
- * call retried: the retry answers EEXIST (or another error) although the
- * first one made the name, so every failure first checks whether final is
- * our inode now; after link()'s EEXIST, st_nlink 2 on tmp says the same.
- */
-static int publish(int dirfd, const char *tmp, const char *final, const struct stat *tst,
-		   bool *renamed, int errs[2])
-{
-	struct stat st;
-
-	*renamed = false;
-	errs[0] = errs[1] = 0;
-	if (renameat2(dirfd, tmp, dirfd, final, RENAME_NOREPLACE) == 0) {
-		*renamed = true;
-		return 0;
-	}
-	errs[0] = errno;
-	if (b10t_same_inode_at(dirfd, final, tst)) {
-		*renamed = true;	/* a retried rename: the first one made it */
-		return 0;
-	}
-	if (errs[0] == EEXIST)
-		return 1;
-	if (linkat(dirfd, tmp, dirfd, final, 0) == 0)
-		return 0;
-	errs[1] = errno;
-	if (errs[1] == EEXIST) {
-		/* Our link made the name when tmp counts two links and final is
-		 * tmp's inode; otherwise another save published first. */
-		if (fstatat(dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 2 &&
-		    b10t_same_inode_at(dirfd, final, tst))
-			return 0;
-		return 1;
-	}
-	if (b10t_same_inode_at(dirfd, final, tst))
-		return 0;	/* the link was made, its reply lost */
-	return -1;
-}
-
-/*
- * Both publish operations failed: a filesystem that has neither (rclone,
- * gcsfuse, s3fs answer EIO, EPERM, ENOSYS... to link()), or a real error?
- * Not decided from the errno values: the same probe as `b10t doctor` runs
- * in the store, and when it cannot publish there either, the filesystem
- * cannot.  Sets the error; returns its -errno.
- */
-static int publish_failed(struct b10t_ctx *ctx, int dirfd, const char *store,
-			  const char *final, const int errs[2])
-{
-	struct b10t_publish_probe *p = malloc(sizeof(*p));
-	int r;
-
-	if (!p)
-		return b10t_sys_error(ctx, errs[1] ? errs[1] : errs[0], "publishing %s/%s",
-				      store, final);
-	b10t_probe_publish(dirfd, store, p);
-	if (p->ran && p->path == B10T_PUBLISH_NONE)
-		r = b10t_set_error(ctx, EOPNOTSUPP,
-			"publishing %s/%s: this filesystem cannot publish without replacing (no RENAME_NOREPLACE: %s; no link(): %s): save refuses rather than replace an archive others may read; use a store with hard links or RENAME_NOREPLACE (NFS, JuiceFS, GlusterFS, sshfs, local): see b10t doctor",
-			store, final, strerror(errs[0]), strerror(errs[1]));
-	else if (p->ran)
-		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (the store's filesystem can publish: an error of this publish, not a missing feature)",
-				   store, final, strerror(errs[0]), strerror(errs[1]));
-	else
-		r = b10t_set_error(ctx, errs[1], "publishing %s/%s: renameat2: %s; link(): %s (and the store cannot be probed: %s)",
-				   store, final, strerror(errs[0]), strerror(errs[1]), p->setup_error);
-	free(p);
-	return r;
-}
-
 struct save_job {
 	struct b10t_ctx *ctx;
 	const struct b10t_config *cfg;
@@ -191,9 +109,13 @@ struct save_job {
 	struct b10t_result *res;
 	int dirfd;
 	enum b10t_format codec;		/* B10T_CODEC, auto resolved */
-	char tmp[NAME_MAX + 1];
-	char final[NAME_MAX + 1];
+	char tmp[NAME_MAX + 1];		/* the upload */
+	char archive[NAME_MAX + 1];	/* its generation name */
+	char claim[NAME_MAX + 1];	/* the claim to publish */
+	char ctmp[NAME_MAX + 1];	/* the claim's temp */
+	uint64_t gen;
 	struct stat tst;		/* the upload's fstat, to recognize it */
+	struct stat cst;		/* the claim temp's */
 };
 
 /* The caller's progress callback, with the total measured before packing. */
@@ -281,6 +203,122 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 	return 0;
 }
 
+/* Write the claim's temp: one line naming the archive, flushed; its fstat
+ * into *cst. */
+static int write_claim_temp(struct save_job *j, struct stat *cst)
+{
+	size_t len = strlen(j->archive);
+	char line[NAME_MAX + 2];
+	int fd, r = 0;
+
+	memcpy(line, j->archive, len);
+	line[len++] = '\n';
+	fd = openat(j->dirfd, j->ctmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return b10t_set_error(j->ctx, errno, "creating %s/%s: %s", j->cfg->store_dir,
+				      j->ctmp, strerror(errno));
+	if (write(fd, line, len) != (ssize_t)len || fsync(fd) < 0 || fstat(fd, cst) < 0)
+		r = b10t_set_error(j->ctx, errno ? errno : EIO, "writing %s/%s: %s",
+				   j->cfg->store_dir, j->ctmp, strerror(errno ? errno : EIO));
+	if (close(fd) < 0 && !r)
+		r = b10t_set_error(j->ctx, errno, "closing %s/%s: %s", j->cfg->store_dir,
+				   j->ctmp, strerror(errno));
+	return r;
+}
+
+/*
+ * The flushed upload becomes the generation's archive: a rename onto a
+ * name no other writer uses, so it never replaces anything.  On NFS a
+ * retried rename answers ENOENT although the first one moved it: the
+ * archive is our inode then.
+ */
+static int rename_archive(struct save_job *j)
+{
+	if (renameat(j->dirfd, j->tmp, j->dirfd, j->archive) < 0 &&
+	    !b10t_same_inode_at(j->dirfd, j->archive, &j->tst))
+		return b10t_set_error(j->ctx, errno, "renaming %s/%s to %s: %s", j->cfg->store_dir,
+				      j->tmp, j->archive, strerror(errno));
+	j->tmp[0] = '\0';
+	/* The archive's name reaches the disk before its claim can. */
+	if (fsync(j->dirfd) < 0 && errno != EINVAL)
+		return b10t_set_error(j->ctx, errno, "flushing the store %s: %s",
+				      j->cfg->store_dir, strerror(errno));
+	return 0;
+}
+
+/* Name the generation's archive, its claim and the claim's temp. */
+static int name_generation(struct save_job *j)
+{
+	struct b10t_name n = { .kind = B10T_NAME_GEN, .gen = j->gen, .format = j->codec };
+	char tag[NAME_MAX + 1];
+	int r;
+
+	snprintf(n.key, sizeof(n.key), "%s", j->key->key);
+	if ((r = b10t_writer_tag(n.uniq, sizeof(n.uniq), B10T_TAG_HOST, '-')) < 0 ||
+	    (r = b10t_name_build(j->archive, sizeof(j->archive), &n)) < 0 ||
+	    (r = b10t_name_for_key(j->claim, sizeof(j->claim), B10T_NAME_CLAIM, j->key->key,
+				   j->gen, B10T_FMT_LZ4)) < 0)
+		return b10t_set_error(j->ctx, -r, "naming generation %llu of key %s: %s",
+				      (unsigned long long)j->gen, j->key->key, strerror(-r));
+	n.kind = B10T_NAME_CLAIM_TEMP;
+	n.tag = tag;
+	if ((r = b10t_writer_tag(tag, sizeof(tag), B10T_TAG_HOST, '.')) < 0 ||
+	    (r = b10t_name_build(j->ctmp, sizeof(j->ctmp), &n)) < 0)
+		return b10t_set_error(j->ctx, -r, "naming the claim of key %s: %s", j->key->key,
+				      strerror(-r));
+	return 0;
+}
+
+/*
+ * The claim is published: its archive must still be there.  A gc that took
+ * it for an unclaimed upload in the instant before the claim (a pack whose
+ * flush outlasted the stale window) leaves a claim naming nothing: take the
+ * claim back, if it is still ours, and fail rather than answer SUCCESS.
+ */
+static int check_committed(struct save_job *j)
+{
+	struct stat st;
+	int r;
+
+	if (fstatat(j->dirfd, j->archive, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return 0;
+	if (b10t_same_inode_at(j->dirfd, j->claim, &j->cst))
+		unlinkat(j->dirfd, j->claim, 0);
+	r = b10t_set_error(j->ctx, ENOENT, "publishing %s/%s: the archive %s was removed "
+			   "before its claim was published (a gc meanwhile?); nothing published",
+			   j->cfg->store_dir, j->claim, j->archive);
+	j->archive[0] = '\0';
+	return r;
+}
+
+/* Commit: publish the claim; the archive is ours alone until then. */
+static int publish_claim(struct save_job *j)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	bool renamed;
+	int r, errs[2];
+
+	if ((r = write_claim_temp(j, &j->cst)) < 0)
+		return r;
+	r = b10t_publish_noreplace(j->dirfd, j->ctmp, j->claim, &j->cst,
+				   B10T_PUB_RENAME | B10T_PUB_LINK, &renamed, errs);
+	if (r < 0)
+		return b10t_publish_failed(ctx, j->dirfd, j->cfg->store_dir, j->claim, errs);
+	if (!renamed)
+		unlinkat(j->dirfd, j->ctmp, 0);	/* lost, or published by link() */
+	j->ctmp[0] = '\0';
+	if (r == 1) {
+		/* Another save holds the claim: our archive is no one's. */
+		b10t_debug(ctx, "publish: lost the claim %s to another save", j->claim);
+		unlinkat(j->dirfd, j->archive, 0);
+		j->archive[0] = '\0';
+		return b10t_result_finish(j->res, B10T_SKIPPED,
+					  "%s was published by another save meanwhile", j->claim);
+	}
+	fsync(j->dirfd);	/* the claim is published; durability is best effort */
+	return check_committed(j);
+}
+
 static int save_in_store(struct save_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
@@ -288,9 +326,8 @@ static int save_in_store(struct save_job *j)
 	uint64_t tree_bytes, tree_files;
 	unsigned in_flight;
 	char *manifest;
-	bool renamed;
 	double t0 = b10t_now();
-	int r, errs[2];
+	int r;
 
 	/* Dead uploads of crashed savers would count as in flight: clear a
 	 * few first (bounded, never fails). */
@@ -317,6 +354,8 @@ static int save_in_store(struct save_job *j)
 	r = check_space(ctx, cfg, j->dirfd, j->codec, tree_bytes);
 	if (r < 0)
 		return r;
+	if ((r = name_generation(j)) < 0)
+		return r;
 
 	manifest = manifest_json(j->key, tree_files, tree_bytes, cfg->cache_dir);
 	if (!manifest)
@@ -329,29 +368,32 @@ static int save_in_store(struct save_job *j)
 	}
 	r = pack_to_temp(j, manifest, tree_bytes);
 	free(manifest);
-	if (r < 0) {
-		unlinkat(j->dirfd, j->tmp, 0);
+	if (r < 0)
 		return r;
-	}
 
 	t0 = b10t_now();
-	r = publish(j->dirfd, j->tmp, j->final, &j->tst, &renamed, errs);
-	if (r < 0) {
-		r = publish_failed(ctx, j->dirfd, cfg->store_dir, j->final, errs);
-		unlinkat(j->dirfd, j->tmp, 0);
+	if ((r = rename_archive(j)) < 0 || (r = publish_claim(j)) < 0 ||
+	    j->res->status == B10T_SKIPPED)
 		return r;
-	}
-	if (!renamed)
-		unlinkat(j->dirfd, j->tmp, 0);	/* lost, or published by link() */
-	if (r == 1) {
-		b10t_debug(ctx, "publish: lost the race to another save");
-		return b10t_result_finish(j->res, B10T_SKIPPED, "%s was published by another save meanwhile",
-			       j->final);
-	}
-	fsync(j->dirfd);	/* the name is published; durability is best effort */
-	b10t_debug(ctx, "publish: %s in %.3f s", j->final, b10t_now() - t0);
+	if (snprintf(j->res->archive, sizeof(j->res->archive), "%s/%s", cfg->store_dir,
+		     j->archive) >= (int)sizeof(j->res->archive))
+		j->res->archive[0] = '\0';
+	b10t_debug(ctx, "publish: %s (claim %s) in %.3f s", j->archive, j->claim,
+		   b10t_now() - t0);
+	j->archive[0] = '\0';	/* committed: it stays */
 	j->res->status = B10T_SUCCESS;
 	return 0;
+}
+
+/* Whatever of ours is not committed goes: upload, unclaimed archive, claim temp. */
+static void save_cleanup(struct save_job *j)
+{
+	if (j->tmp[0])
+		unlinkat(j->dirfd, j->tmp, 0);
+	if (j->archive[0])
+		unlinkat(j->dirfd, j->archive, 0);
+	if (j->ctmp[0])
+		unlinkat(j->dirfd, j->ctmp, 0);
 }
 
 enum b10t_format b10t_save_codec(const struct b10t_config *cfg)
@@ -367,7 +409,7 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
 	struct save_job j = { .ctx = ctx, .cfg = cfg, .key = key, .res = res, .dirfd = -1 };
-	struct b10t_archive_info info;
+	struct b10t_set set = { 0 };
 	double start = b10t_now();
 	int r;
 
@@ -375,30 +417,17 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	r = b10t_store_check(ctx, cfg);
 	if (r < 0)
 		goto out;
+	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.dirfd < 0) {
+		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
+		goto out;
+	}
 	j.codec = b10t_save_codec(cfg);
 	b10t_debug(ctx, "codec: %s%s", b10t_format_name(j.codec),
 		   cfg->codec == B10T_CODEC_AUTO ? " (auto, by the store's filesystem)" : "");
-	b10t_archive_name(j.final, sizeof(j.final), key->key, j.codec);
-	if (snprintf(res->archive, sizeof(res->archive), "%s/%s", cfg->store_dir,
-		     j.final) >= (int)sizeof(res->archive)) {
-		r = b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", cfg->store_dir);
-		goto out;
-	}
 
-	/* Cheap checks first, so a fleet does not all pack. */
-	r = b10t_store_find(ctx, cfg, key->key, &info);
-	/* One of ours, whichever codec made it, is the key's archive. */
-	if (r == 0 && info.format != B10T_FMT_GZ) {
-		r = b10t_result_finish(res, B10T_SKIPPED, "%s already exists in the store", info.filename);
-		goto out;
-	}
-	if (r < 0 && r != -ENOENT)
-		goto out;
-	if (r == 0)
-		b10t_debug(ctx, "only %s exists: publishing %s next to it",
-			   info.filename, j.final);
-	b10t_clear_error(ctx);
-
+	/* Cheap checks first, so a fleet does not all pack: the local one,
+	 * then one listing of the store. */
 	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
 	if (r < 0)
 		goto out;
@@ -407,15 +436,31 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		goto out;
 	}
 
-	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (j.dirfd < 0) {
-		r = b10t_sys_error(ctx, errno, "opening the store %s",
-				   cfg->store_dir);
+	/* Published: any well-formed claim or a legacy .latest, seen or not its archive (a
+	 * client may not see it yet).  A save that does not see one still
+	 * loses at the claim: the server refuses a second one. */
+	r = b10t_store_select(ctx, cfg, j.dirfd, key->key, false, &set);
+	if (r < 0)
+		goto out;
+	if (set.published) {
+		const char *name = set.n ? set.v[set.n - 1].name : "a claim";
+
+		if (set.n && snprintf(res->archive, sizeof(res->archive), "%s/%s",
+				      cfg->store_dir, name) >= (int)sizeof(res->archive))
+			res->archive[0] = '\0';
+		r = b10t_result_finish(res, B10T_SKIPPED, "%s already exists in the store", name);
 		goto out;
 	}
+	/* Malformed claims are ignored, never followed: the next number past
+	 * every claim name seen, so none of them is in the way. */
+	j.gen = set.top + 1;
+
 	r = save_in_store(&j);
-	close(j.dirfd);
+	save_cleanup(&j);
 out:
+	b10t_set_free(&set);
+	if (j.dirfd >= 0)
+		close(j.dirfd);
 	res->elapsed_s = b10t_now() - start;
 	if (r < 0)
 		res->status = B10T_ERROR;

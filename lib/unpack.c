@@ -86,6 +86,9 @@ struct unpack {
 	uint64_t data_end;		/* stream offset where the last member's data ends */
 	struct b10t_pack_stats st;
 	struct b10t_progress_gate gate;
+	/* overlay: the inodes this archive made (open addressing, ino 0 free) */
+	struct made { dev_t dev; ino_t ino; } *made;
+	size_t n_made, cap_made;
 	char name[PATH_MAX];		/* normalised member name */
 	char shown[256];		/* the raw member name, quoted for messages */
 };
@@ -328,6 +331,8 @@ static int remember_dir(struct unpack *u, const char *path, size_t len, mode_t m
 	return 0;
 }
 
+static int made_add(struct unpack *u, const struct stat *st);
+
 static int top_fd(const struct unpack *u)
 {
 	return u->depth ? u->fds[u->depth - 1] : u->root;
@@ -389,6 +394,15 @@ static int walk_to(struct unpack *u, const char *path, size_t len, bool create)
 			    remember_dir(u, path, p + n, IMPLICIT_MODE, 0, true) < 0)
 				return -ENOMEM;
 			next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (next >= 0 && u->lim->overlay) {
+				struct stat st;
+
+				if (fstat(next, &st) < 0 || made_add(u, &st) < 0) {
+					close(next);
+					return fs_error(u, errno ? errno : ENOMEM, "creating", path,
+							(int)(p + n));
+				}
+			}
 		}
 		if (next < 0) {
 			int e = errno;
@@ -421,6 +435,93 @@ static int parent_fd(struct unpack *u, const char **base)
 	return walk_to(u, u->name, slash ? (size_t)(slash - u->name) : 0, true);
 }
 
+/* ---- overlay: a later archive of a key's set over the earlier ones ----------- */
+
+static size_t made_slot(const struct unpack *u, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)ino * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)dev;
+	size_t i = (size_t)(h >> 17) & (u->cap_made - 1);
+
+	while (u->made[i].ino && (u->made[i].ino != ino || u->made[i].dev != dev))
+		i = (i + 1) & (u->cap_made - 1);
+	return i;
+}
+
+/* Remember that this archive made st's inode (overlay only). */
+static int made_add(struct unpack *u, const struct stat *st)
+{
+	size_t i;
+
+	if (!u->lim->overlay || !st->st_ino)
+		return 0;
+	if (2 * (u->n_made + 1) > u->cap_made) {
+		struct unpack old = *u;
+		size_t cap = u->cap_made ? 2 * u->cap_made : 1024;
+
+		if (!(u->made = calloc(cap, sizeof(*u->made)))) {
+			u->made = old.made;
+			return b10t_set_error(u->ctx, ENOMEM, "extracting: out of memory");
+		}
+		u->cap_made = cap;
+		for (size_t k = 0; k < old.cap_made; k++)
+			if (old.made[k].ino)
+				u->made[made_slot(u, old.made[k].dev, old.made[k].ino)] = old.made[k];
+		free(old.made);
+	}
+	i = made_slot(u, st->st_dev, st->st_ino);
+	if (!u->made[i].ino) {
+		u->made[i].dev = st->st_dev;
+		u->made[i].ino = st->st_ino;
+		u->n_made++;
+	}
+	return 0;
+}
+
+static bool made_has(const struct unpack *u, const struct stat *st)
+{
+	return u->cap_made && u->made[made_slot(u, st->st_dev, st->st_ino)].ino;
+}
+
+static int made_add_at(struct unpack *u, int pfd, const char *base)
+{
+	struct stat st;
+
+	if (!u->lim->overlay)
+		return 0;
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return fs_error(u, errno, "checking", u->name, (int)strlen(u->name));
+	return made_add(u, &st);
+}
+
+/*
+ * The member's name is taken.  Without overlay, or by an entry this archive
+ * made: a duplicate.  Else it is an earlier archive's: its file or symlink
+ * goes so the member replaces it (0), its directory is joined by a
+ * directory member (1); a directory against a file either way is the
+ * archive's fault.
+ */
+static int make_room(struct unpack *u, int pfd, const char *base, bool dir)
+{
+	struct stat st;
+
+	if (!u->lim->overlay)
+		return reject(u, "is a duplicate");
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return fs_error(u, errno, "checking", u->name, (int)strlen(u->name));
+	if (made_has(u, &st))
+		return reject(u, "is a duplicate");
+	if (S_ISDIR(st.st_mode))
+		return dir ? 1 : reject(u, "is not a directory, where an earlier archive of "
+					"the set has one");
+	if (dir)
+		return reject(u, "is a directory, where an earlier archive of the set has a file");
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+		return reject(u, "is a duplicate");
+	if (unlinkat(pfd, base, 0) < 0)
+		return fs_error(u, errno, "replacing", u->name, (int)strlen(u->name));
+	return 0;
+}
+
 /* ---- members ---------------------------------------------------------------- */
 
 static int member_error(struct unpack *u, int e, const char *what)
@@ -430,12 +531,21 @@ static int member_error(struct unpack *u, int e, const char *what)
 
 static int extract_dir(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
 {
+	int r;
+
 	if (mkdirat(pfd, base, EXPLICIT_MODE) < 0) {
 		if (errno != EEXIST)
 			return member_error(u, errno, "creating");
-		if (!claim_implicit(pfd, base))
-			return reject(u, "is a duplicate");
+		if (!claim_implicit(pfd, base)) {
+			/* An earlier archive's dir: writable to us until the end. */
+			if ((r = make_room(u, pfd, base, true)) < 0)
+				return r;
+			if (fchmodat(pfd, base, EXPLICIT_MODE, 0) < 0)
+				return member_error(u, errno, "setting the mode of");
+		}
 	}
+	if ((r = made_add_at(u, pfd, base)) < 0)
+		return r;
 	return remember_dir(u, u->name, strlen(u->name), archive_entry_perm(e) & 0777,
 			    archive_entry_mtime(e), false);
 }
@@ -488,10 +598,24 @@ static int extract_file(struct unpack *u, int pfd, const char *base, struct arch
 	if (u->declared > u->lim->max_bytes)
 		return over_cap(u);
 	fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST) {
+		if ((r = make_room(u, pfd, base, false)) < 0)
+			return r;
+		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	}
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return reject(u, "is a duplicate");
 		return member_error(u, errno, "creating");
+	}
+	if (u->lim->overlay) {
+		struct stat st;
+
+		if (fstat(fd, &st) < 0 || made_add(u, &st) < 0) {
+			r = errno ? member_error(u, errno, "creating") : -ENOMEM;
+			close(fd);
+			return r;
+		}
 	}
 	for (;;) {
 		const void *buf;
@@ -543,12 +667,22 @@ static int extract_symlink(struct unpack *u, int pfd, const char *base, struct a
 	const char *target = archive_entry_symlink(e);
 	struct timespec ts[2];
 
+	int r, made;
+
 	/* extract_one checked the target (b10t_member_refusal). */
-	if (symlinkat(target, pfd, base) < 0) {
+	made = symlinkat(target, pfd, base);
+	if (made < 0 && errno == EEXIST) {
+		if ((r = make_room(u, pfd, base, false)) < 0)
+			return r;
+		made = symlinkat(target, pfd, base);
+	}
+	if (made < 0) {
 		if (errno == EEXIST)
 			return reject(u, "is a duplicate");
 		return member_error(u, errno, "creating the symlink");
 	}
+	if ((r = made_add_at(u, pfd, base)) < 0)
+		return r;
 	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);	/* cosmetic */
@@ -909,6 +1043,7 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	for (size_t i = 0; i < u.ndirs; i++)
 		free(u.dirs[i].path);
 	free(u.dirs);
+	free(u.made);
 	return r;
 }
 

@@ -55,7 +55,8 @@ static void curl_library(struct b10t_library *l)
 		if (dladdr((void *)v, &info) && info.dli_fname)
 			snprintf(l->path, sizeof(l->path), "%s", info.dli_fname);
 	}
-	dlclose(h);
+	/* Never dlclosed, as the CUDA runtime in gpu.c: curl_version() starts
+	 * OpenSSL and friends, whose buffers and exit handlers outlive it. */
 }
 
 size_t b10t_libraries(struct b10t_library *out, size_t max, bool probe)

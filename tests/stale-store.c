@@ -19,6 +19,11 @@
  *                         path fails with ESTALE.
  * B10T_SHIM_ESTALE_READDIR=1  the first readdir of the process fails with
  *                         ESTALE.
+ * B10T_SHIM_HIDE=N1,N2    a negative lookup cache (NFS keeps one up to a
+ *                         minute): the entries named N1, N2 (whole names)
+ *                         are not there for open, stat, lstat, fstatat and
+ *                         readdir, while the server, which renameat2 and
+ *                         link reach, still has them.
  */
 /* Both the plain and the *64 names are defined here (b10t calls the *64
  * ones on 32-bit builds): keep the headers from renaming one to the other. */
@@ -71,6 +76,31 @@ static bool matches(const char *path)
 		if (strstr(path, t))
 			return true;
 	return false;
+}
+
+/* Whether the last component of path is one of B10T_SHIM_HIDE's names. */
+static bool hidden(const char *path)
+{
+	const char *m = getenv("B10T_SHIM_HIDE"), *base;
+	char buf[4096], *save = NULL;
+
+	if (!path || !m || !*m || strlen(m) >= sizeof(buf))
+		return false;
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	strcpy(buf, m);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		if (!strcmp(base, t))
+			return true;
+	return false;
+}
+
+static bool hide(const char *path)
+{
+	if (!hidden(path))
+		return false;
+	errno = ENOENT;
+	return true;
 }
 
 static long long short_size(void)
@@ -141,7 +171,7 @@ static int do_open(const char *name, int dfd, const char *path, int flags, mode_
 {
 	int fd;
 
-	if (estale_once("open", path))
+	if (estale_once("open", path) || hide(path))
 		return -1;
 	if (dfd == AT_FDCWD && !strcmp(name, "open")) {
 		REAL(int, "open", const char *, int, ...);
@@ -285,7 +315,7 @@ ssize_t pread64(int fd, void *buf, size_t len, off64_t off)
 int stat(const char *path, struct stat *st)
 {
 	REAL(int, "stat", const char *, struct stat *);
-	return estale_once("stat", path) ? -1 : real(path, st);
+	return estale_once("stat", path) || hide(path) ? -1 : real(path, st);
 }
 
 int stat64(const char *path, struct stat64 *st)
@@ -296,7 +326,7 @@ int stat64(const char *path, struct stat64 *st)
 int lstat(const char *path, struct stat *st)
 {
 	REAL(int, "lstat", const char *, struct stat *);
-	return estale_once("lstat", path) ? -1 : real(path, st);
+	return estale_once("lstat", path) || hide(path) ? -1 : real(path, st);
 }
 
 int lstat64(const char *path, struct stat64 *st)
@@ -307,7 +337,7 @@ int lstat64(const char *path, struct stat64 *st)
 int fstatat(int dfd, const char *path, struct stat *st, int flags)
 {
 	REAL(int, "fstatat", int, const char *, struct stat *, int);
-	return estale_once("fstatat", path) ? -1 : real(dfd, path, st, flags);
+	return estale_once("fstatat", path) || hide(path) ? -1 : real(dfd, path, st, flags);
 }
 
 int fstatat64(int dfd, const char *path, struct stat64 *st, int flags)
@@ -340,13 +370,25 @@ static bool estale_readdir_once(void)
 struct dirent *readdir(DIR *d)
 {
 	REAL(struct dirent *, "readdir", DIR *);
-	return estale_readdir_once() ? NULL : real(d);
+	struct dirent *de;
+
+	if (estale_readdir_once())
+		return NULL;
+	while ((de = real(d)) && hidden(de->d_name))
+		;
+	return de;
 }
 
 struct dirent64 *readdir64(DIR *d)
 {
 	REAL(struct dirent64 *, "readdir64", DIR *);
-	return estale_readdir_once() ? NULL : real(d);
+	struct dirent64 *de;
+
+	if (estale_readdir_once())
+		return NULL;
+	while ((de = real(d)) && hidden(de->d_name))
+		;
+	return de;
 }
 
 static void netfs(struct statfs *sf)

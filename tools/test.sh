@@ -25,7 +25,8 @@ setup() {	# setup DIR [meson options]
 	else
 		meson setup "$dir" "$@" >/dev/null || return 1
 	fi
-	ninja -C "$dir" >/dev/null
+	# Quiet when it builds; the compiler's own words when it does not.
+	ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log"; return 1; }
 }
 
 stage() { echo; echo "=== $*"; }

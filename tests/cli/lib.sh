@@ -67,3 +67,88 @@ jq_is() {
 	echo "#   jq '$1': got '$got', want '$2'"
 	return 1
 }
+
+# published_claim DIR KEY: the path of the key's highest-generation claim
+# (cache_KEY.g<N>) in the store DIR; fails when there is none.
+published_claim() {
+	_c=$(ls -A "$1" 2>/dev/null | grep -E "^cache_$2\.g[1-9][0-9]*\$" |
+	     sed "s/^cache_$2\.g//" | sort -n | tail -n 1)
+	[ -n "$_c" ] || return 1
+	printf '%s\n' "$1/cache_$2.g$_c"
+}
+
+# published_archive DIR KEY: the path of the archive a load of KEY reads
+# first: the one its highest claim names, else the legacy .latest (lz4,
+# then the reference's gz); fails when there is none.  Follows only a
+# claim that is a regular file of one line.
+published_archive() {
+	if _c=$(published_claim "$1" "$2") && [ -f "$_c" ] && [ ! -L "$_c" ]; then
+		printf '%s/%s\n' "$1" "$(head -n 1 "$_c")"
+	elif [ -f "$1/cache_$2.latest.tar.lz4" ]; then
+		printf '%s\n' "$1/cache_$2.latest.tar.lz4"
+	elif [ -f "$1/cache_$2.latest.tar.gz" ]; then
+		printf '%s\n' "$1/cache_$2.latest.tar.gz"
+	else
+		return 1
+	fi
+}
+
+# unpublish DIR KEY: remove every claim and published archive of KEY (as
+# gc's eviction does: claims first).
+unpublish() {
+	for _f in "$1/cache_$2".g[0-9]* "$1/cache_$2".b[0-9]*; do
+		case ${_f#"$1/cache_$2".} in *.*) ;; *) rm -f "$_f" ;; esac
+	done
+	rm -f "$1/cache_$2".g[0-9]*.* "$1/cache_$2".b[0-9]*.* "$1/cache_$2".latest.tar.*
+}
+
+# only_published DIR KEY: DIR holds exactly KEY's claim g1 and the archive it
+# names, one link each: no second archive, no upload, no claim temp.
+only_published() {
+	_a=$(cat "$1/cache_$2.g1" 2>/dev/null) || { echo "#   no claim cache_$2.g1"; return 1; }
+	_l=$(ls -A "$1" | grep -v "^cache_$2\.used\$" | LC_ALL=C sort | tr '\n' ' ')
+	if [ "$_l" != "cache_$2.g1 $_a " ] || [ "$(stat -c %h "$1/cache_$2.g1")" != 1 ] ||
+	   [ "$(stat -c %h "$1/$_a")" != 1 ]; then
+		echo "#   the store holds: $_l"
+		return 1
+	fi
+}
+
+# fixed_archive DIR KEY: the one archive name of tests that put their own
+# bytes at a fixed name, again after a load moved it aside.  lz4: the legacy
+# cache_KEY.latest.tar.lz4, which load reads as ever.  zstd was never
+# written under a legacy name: generation 1 under the fixed <uniq>
+# "fixed", whose claim `reclaim` publishes again.  FIXED_MATCH: a part of
+# that name for the stale-store shim's B10T_SHIM_MATCH.
+fixed_archive() {
+	case $EXT in
+	lz4) printf '%s\n' "$1/cache_$2.latest.tar.lz4" ;;
+	*) printf '%s\n' "$1/cache_$2.g1.fixed.tar.$EXT" ;;
+	esac
+}
+case $EXT in lz4) FIXED_MATCH=.latest. ;; *) FIXED_MATCH=.g1.fixed. ;; esac
+
+# reclaim DIR KEY: (zstd) publish the claim cache_KEY.g1 of the fixed archive
+# again, as a save would have; nothing for lz4's legacy name.
+reclaim() {
+	[ "$EXT" = lz4 ] && return 0
+	printf '%s\n' "$(basename "$(fixed_archive "$1" "$2")")" >"$1/cache_$2.g1"
+}
+
+# as_legacy DIR KEY: turn KEY's published generation into the fixed archive
+# (fixed_archive: the legacy cache_KEY.latest.tar.lz4, its claim removed;
+# for zstd generation 1 under a fixed name), for tests that put their own
+# bytes at one fixed archive name.
+as_legacy() {
+	_p=$(published_archive "$1" "$2") || return 1
+	_f=$(fixed_archive "$1" "$2")
+	[ "$_p" = "$_f" ] && return 0
+	mv "$_p" "$_f" || return 1
+	while _c=$(published_claim "$1" "$2"); do rm -f "$_c"; done
+	reclaim "$1" "$2" && [ -f "$_f" ]
+}
+
+# none_published DIR KEY: no claim and no legacy archive of KEY in DIR.
+none_published() {
+	! published_archive "$1" "$2" >/dev/null && ! published_claim "$1" "$2" >/dev/null
+}

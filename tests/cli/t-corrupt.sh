@@ -5,7 +5,8 @@
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.$EXT
+A=	# the published archive (published_archive), after each save
+used_names=	# every archive name published so far
 
 mkdir -p "$C/d"
 head -c 300000 /dev/urandom >"$C/d/blob"
@@ -18,6 +19,9 @@ no_staging() { [ -z "$(ls -A "$T_DIR" | grep b10t-staging)" ]; }
 
 # flip: overwrite 16 bytes in the middle; truncate: cut the last third.
 for how in flip truncate; do
+	A=$(published_archive "$S" "$KEY")
+	ok "$how: a name never published before" sh -c 'case " $1 " in *" $2 "*) exit 1 ;; esac' - "$used_names" "$A"
+	used_names="$used_names $A"
 	size=$(stat -c %s "$A")
 	case $how in
 	flip) printf 'XXXXXXXXXXXXXXXX' |
@@ -30,6 +34,7 @@ for how in flip truncate; do
 	ok "$how: ... JSON status ERROR with the error" jq_is '.status + ": " + (.error | test("moved aside") | tostring)' "ERROR: true"
 	ok "$how: the archive was moved aside as *.corrupt.*" \
 		sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.$4$"' - "$A" "$S" "$KEY" "$EXT"
+	ok "$how: its claim is removed too" [ ! -e "$S/cache_$KEY.g1" ]
 	ok "$how: the cache dir is untouched (empty, same mtime)" \
 		sh -c '[ -z "$(ls -A "$1")" ] && [ "$(stat -c %Y "$1")" = "$(date -d 2020-01-01 +%s)" ]' - "$C"
 	ok "$how: no staging debris" no_staging
@@ -46,6 +51,7 @@ for how in flip truncate; do
 done
 
 # Not an archive at all, and a missing cache dir stays missing.
+A=$(published_archive "$S" "$KEY")
 printf 'garbage' >"$A"
 rm -rf "$C"
 run load

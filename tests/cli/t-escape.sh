@@ -66,7 +66,7 @@ ok "list --manifest: no raw control byte" no_raw "$T_DIR/out"
 run info
 ok "info: exit 0" expect_rc 0
 ok "info: no raw control byte" no_raw "$T_DIR/out"
-ok "info: names the archive" contains "$OUT" "b10fs_cache:         cache_$KEY.latest.tar.lz4"
+ok "info: names the archive" contains "$OUT" "b10fs_cache:         $(basename "$(published_archive "$S" "$KEY")")"
 rm -f "$S/cache_x${NL}y.latest.tar.lz4" "$S/cache_${ESC}[2J.latest.tar.lz4"
 
 # ---- an archive member name in an error: one line ----------------------------------

@@ -9,7 +9,7 @@
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.$EXT
+A=$(fixed_archive "$S" "$KEY")	# lib.sh: one fixed name
 GEN=$SRCDIR/hostile-tar.py
 command -v "${B10T_CODEC:-lz4}" >/dev/null ||
 	skip_all "no ${B10T_CODEC:-lz4} CLI to frame the hostile tars"
@@ -25,6 +25,7 @@ published() { [ -f "$A" ] && ! ls "$S" | grep -q corrupt; }
 # hostile WHAT WORDS: load $T_DIR/h.tar, lz4- (zstd-) framed under the key's name.
 hostile() {
 	frame "$T_DIR/h.tar" "$A" || { echo "Bail out! framing with the $EXT CLI failed"; exit 1; }
+	reclaim "$S" "$KEY"
 	rm -rf "$C"
 	run load --json
 	ok "$1: load is an ERROR" expect_rc 1
@@ -88,6 +89,7 @@ export TORCHINDUCTOR_CACHE_DIR="$SRC"
 run save -q
 export TORCHINDUCTOR_CACHE_DIR="$C"
 ok "a good archive is saved" expect_rc 0
+as_legacy "$S" "$KEY"	# the cases below put their bytes at one name
 cp "$A" "$T_DIR/good.tar.$EXT"
 
 # A full disk: the cache dir on a 1 MiB tmpfs.

@@ -84,7 +84,7 @@ printf 12345 >"$TORCHINDUCTOR_CACHE_DIR/sub/a"
 printf 678 >"$TORCHINDUCTOR_CACHE_DIR/b"
 run save -q
 ok "a save of a two-file tree for info" expect_rc 0
-A=$(ls "$B10FS_CACHE_DIR"/cache_*.latest.tar.lz4)
+A=$(published_archive "$B10FS_CACHE_DIR" "$("$B10T" envkey)")
 touch -a -d '2020-01-02 03:04:05' "$A"
 run info --json
 ok "manifest: entries the archive holds" jq_is .b10fs_cache_files 3

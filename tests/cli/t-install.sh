@@ -54,6 +54,20 @@ else
 	ok "fish completion installed (no fish.pc: under the prefix)" \
 		[ -f "$DATA/fish/vendor_completions.d/b10t.fish" ]
 fi
+# Where a configure puts it, without building: no fish.pc (the pkg-config
+# path less its share/ dirs, where fish.pc lives), and the option.
+fish_dest() {	# fish_dest BUILD [MESON OPTIONS...]: the fish file's install path
+	b=$1; shift
+	meson setup "$b" "$SRCDIR/.." --prefix "$(opt prefix)" -Dtests=false -Ddocs=disabled "$@" \
+		>"$b.log" 2>&1 &&
+		meson introspect "$b" --installed | jq -r 'to_entries[] | .value' | grep '/b10t\.fish$'
+}
+no_share=$(pkg-config --variable pc_path pkg-config | tr ':' '\n' | grep -v '/share/' | paste -sd:)
+got=$(PKG_CONFIG_LIBDIR=$no_share fish_dest "$T_DIR/nofish")
+ok "without fish's pkg-config file: <prefix>/share/fish/vendor_completions.d" \
+	[ "$got" = "$(opt prefix)/share/fish/vendor_completions.d/b10t.fish" ] || echo "#   got '$got'"
+got=$(fish_dest "$T_DIR/fishopt" -Dfish_completions_dir=/opt/fish/c)
+ok "-Dfish_completions_dir puts it there" [ "$got" = /opt/fish/c/b10t.fish ] || echo "#   got '$got'"
 if command -v scdoc >/dev/null 2>&1 && [ "$(opt docs)" != disabled ]; then
 	for v in "" $("$B10T" --list-cmds); do
 		[ "$v" = help ] && continue

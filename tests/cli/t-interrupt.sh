@@ -64,7 +64,7 @@ for sig in TERM INT; do
 	ok "load, SIG$sig: exit $want" expect_rc $want
 	ok "load, SIG$sig: no cache dir, as before" [ ! -e "$C" ]
 	ok "load, SIG$sig: no staging dir left" [ -z "$(ls -A "$parent" | grep b10t-staging)" ]
-	ok "load, SIG$sig: the archive stays published" [ -f "$S/$(ls "$S" | grep latest)" ]
+	ok "load, SIG$sig: the archive stays published" [ -f "$(published_archive "$S" "$("$B10T" envkey)")" ]
 done
 run load -q
 ok "an undisturbed load then succeeds" expect_rc 0

@@ -100,8 +100,9 @@ ok "--manifest: bytes from the manifest" jq_is \
 	'.caches[] | select(.is_current_environment) | .bytes' 6
 run list --manifest
 ok "list --manifest text: the key's components under the archive" \
-	sh -c 'printf "%s\n" "$1" | grep -A1 "cache_$2.latest.tar.lz4" | tail -1 |
-	       grep -qx "    components: .*torch_version=2.4.0.*triton_version=3.0.0"' - "$OUT" "$KEY"
+	sh -c 'printf "%s\n" "$1" | grep -A1 "$3\$" | tail -1 |
+	       grep -qx "    components: .*torch_version=2.4.0.*triton_version=3.0.0"' - "$OUT" "$KEY" \
+	"$(basename "$(published_archive "$S" "$KEY")")"
 ok "list --manifest text: no components line for an archive without a manifest" \
 	[ "$(printf '%s\n' "$OUT" | grep -c '^    components:')" = 1 ]
 
@@ -154,7 +155,7 @@ rm -rf "$S" "$TORCHINDUCTOR_CACHE_DIR"; mkdir -p "$S" "$TORCHINDUCTOR_CACHE_DIR/
 echo data >"$TORCHINDUCTOR_CACHE_DIR/d/f"
 run save -q
 ok "a save to list after a load" expect_rc 0
-A=$S/cache_$KEY.latest.tar.lz4
+A=$(published_archive "$S" "$KEY")
 touch -d '2026-01-01 00:00:00 UTC' "$A"	# published long ago, never loaded
 c0=$("$B10T" list --json | jq '.caches[0].created_time')
 u0=$("$B10T" list --json | jq '.caches[0].last_used')

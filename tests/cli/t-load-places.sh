@@ -29,6 +29,7 @@ printf 'x\n' >"$ORIG/top.py"
 ln -s top.py "$ORIG/link"
 run save --cache-dir "$ORIG" --json
 [ "$rc" -eq 0 ] || { echo "Bail out! save failed: $ERR"; exit 1; }
+as_legacy "$S" "$KEY" || { echo "Bail out! no published archive"; exit 1; }
 mv "$A" "$T_DIR/good.tar.lz4"
 restore() { rm -rf "$A"; cp "$T_DIR/good.tar.lz4" "$A"; }
 
@@ -97,7 +98,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 	run save --cache-dir "$M" --json
 	ok "interrupted install: save refuses the partial cache (exit 1)" expect_rc 1
 	ok "save of an interrupted install: saying an install is unfinished" contains "$ERR" "unfinished install"
-	ok "save of an interrupted install: nothing published" [ ! -e "$A" ]
+	ok "save of an interrupted install: nothing published" none_published "$S" "$KEY"
 	mv "$T_DIR/keep.tar.lz4" "$A"
 	run load --cache-dir "$M" --json
 	ok "interrupted install: the next load finishes it, then SKIPPED" expect_rc 4
@@ -195,8 +196,10 @@ echo y >"$T_DIR/withstaging/real"
 mv "$A" "$T_DIR/keep.tar.lz4"
 run save --cache-dir "$T_DIR/withstaging" --json
 ok "save with a staging dir inside: exit 0" expect_rc 0
-ok "save with a staging dir inside: the archive holds no b10t staging" sh -c "lz4 -dc '$A' | tar -t | grep -q b10t-staging && exit 1 || exit 0"
-ok "save with a staging dir inside: holds the real file" sh -c "lz4 -dc '$A' | tar -t | grep -qx real"
+P=$(published_archive "$S" "$KEY")
+ok "save with a staging dir inside: the archive holds no b10t staging" sh -c "lz4 -dc '$P' | tar -t | grep -q b10t-staging && exit 1 || exit 0"
+ok "save with a staging dir inside: holds the real file" sh -c "lz4 -dc '$P' | tar -t | grep -qx real"
+unpublish "$S" "$KEY"
 mv "$T_DIR/keep.tar.lz4" "$A"
 kill $live 2>/dev/null; wait $live 2>/dev/null
 

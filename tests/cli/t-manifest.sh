@@ -44,7 +44,8 @@ PY
 mkdir -p "$C" && printf 'hello\n' >"$C/hello"
 run save -q
 ok "save under key A" expect_rc 0
-cp "$S/cache_$KEY_A.latest.tar.lz4" "$S/cache_$KEY_B.latest.tar.lz4"
+AA=$(published_archive "$S" "$KEY_A")
+cp "$AA" "$S/cache_$KEY_B.latest.tar.lz4"
 fresh_cache
 B10T_TORCH_VERSION=2.5.0 run load
 ok "key A's archive loaded as key B: exit 1" expect_rc 1
@@ -54,10 +55,21 @@ ok "one line on stderr" [ "$(wc -l <"$T_DIR/err")" -eq 1 ]
 ok "the archive was moved aside" aside "$KEY_B"
 ok "the cache dir is unchanged (empty, same mtime)" untouched
 ok "no staging left" no_staging
-ok "key A's own archive is still there" [ -f "$S/cache_$KEY_A.latest.tar.lz4" ]
+ok "key A's own archive is still there" [ -f "$AA" ]
 run load --json
 ok "key A's own archive still loads" expect_rc 0
 ok "key A's own archive: load status SUCCESS" jq_is .status SUCCESS
+# The same under key B's generation name, with its claim: moved aside, and
+# the claim goes with it.
+cp "$AA" "$S/cache_$KEY_B.g1.other-1-ab.tar.lz4"
+echo "cache_$KEY_B.g1.other-1-ab.tar.lz4" >"$S/cache_$KEY_B.g1"
+fresh_cache
+B10T_TORCH_VERSION=2.5.0 run load
+ok "key A's archive claimed by key B: exit 1" expect_rc 1
+ok "key A's archive claimed by key B: the message names key A" contains "$ERR" "archive was made for key $KEY_A"
+ok "key A's archive claimed by key B: moved aside" sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.lz4$"' - "$S/cache_$KEY_B.g1.other-1-ab.tar.lz4" "$S" "$KEY_B"
+ok "key A's archive claimed by key B: its claim removed" [ ! -e "$S/cache_$KEY_B.g1" ]
+rm -f "$S"/cache_"$KEY_B".corrupt.*
 
 # ---- the scheme, where present ------------------------------------------------
 mkarchive "$S/cache_$KEY_B.latest.tar.lz4" "{\"b10t_manifest\":1,\"key\":\"$KEY_B\",\"scheme\":\"b10-transfer\"}"

@@ -10,7 +10,7 @@ C=$TORCHINDUCTOR_CACHE_DIR
 mkdir -p "$C/ab" && echo kernel >"$C/ab/c1.so"
 run save
 ok "save publishes" expect_rc 0
-man=$(lz4 -dc "$S"/cache_*.latest.tar.lz4 | tar -xOf - .b10t/manifest.json)
+man=$(lz4 -dc "$(published_archive "$S" "$("$B10T" envkey)")" | tar -xOf - .b10t/manifest.json)
 ok "the manifest records the cache dir" contains "$man" "\"cache_dir\":\"$C\""
 
 rm -rf "$C"

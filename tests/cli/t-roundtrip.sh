@@ -53,14 +53,28 @@ run load --json
 ok "load of the reference's .tar.gz: SUCCESS" expect_rc 0
 ok "load of the reference's .tar.gz: archive is the .tar.gz" jq_is .archive "$S/cache_$REFKEY.latest.tar.gz"
 ok "load of the reference's .tar.gz: the tree is identical" treecmp "$T_DIR/ref" "$C"
+# A legacy .latest is published: a generation over it would only double
+# what every load reads (docs/store-protocol.md, "Publish").
 run save --json
-ok "save with only the .tar.gz published: SUCCESS, publishes the .tar.$EXT" expect_rc 0
-ok "save with only the .tar.gz published: archive is the .tar.$EXT" jq_is .archive "$S/cache_$REFKEY.latest.tar.$EXT"
+ok "save with only the .tar.gz published: SKIPPED" expect_rc 4
+ok "save with only the .tar.gz published: it names the .tar.gz" jq_is .archive "$S/cache_$REFKEY.latest.tar.gz"
+ok "save with only the .tar.gz published: no claim is published" sh -c '! ls "$1" | grep -q "^cache_$2\.g"' - "$S" "$REFKEY"
 ok "save with only the .tar.gz published: the .tar.gz is left alone" [ -f "$S/cache_$REFKEY.latest.tar.gz" ]
-chmod -R u+w "$C" && rm -rf "$C"
+# A set of the legacy base and a generation over it (older replicas
+# published the .tar.gz, this one g1): load applies both, g1 winning.
+mkdir -p "$T_DIR/g1/sub" && printf 'newer kernel\n' >"$T_DIR/g1/sub/k.py" && printf 'g1 only\n' >"$T_DIR/g1/new"
+unpublish "$S" "$REFKEY"
+chmod -R u+w "$C" && rm -rf "$C" && cp -a "$T_DIR/g1" "$C"
+run save --json
+ok "save with nothing published: SUCCESS" expect_rc 0
+tar -czf "$S/cache_$REFKEY.latest.tar.gz" -C "$T_DIR/ref" .
+rm -rf "$C"
 run load --json
-ok "load then prefers the .tar.$EXT" jq_is .archive "$S/cache_$REFKEY.latest.tar.$EXT"
-ok "load with both formats published: the tree is identical" treecmp "$T_DIR/ref" "$C"
+ok "load of the legacy base and g1: SUCCESS" expect_rc 0
+ok "load of the legacy base and g1: archive is the base, the .tar.gz" jq_is .archive "$S/cache_$REFKEY.latest.tar.gz"
+ok "load of the legacy base and g1: g1's file wins over the base's" [ "$(cat "$C/sub/k.py")" = "newer kernel" ]
+ok "load of the legacy base and g1: g1's new file is there" [ "$(cat "$C/new")" = "g1 only" ]
+ok "load of the legacy base and g1: the base's own files too" [ "$(cat "$C/top")" = x ] && [ -L "$C/lnk" ]
 chmod -R u+w "$C"
 
 done_testing

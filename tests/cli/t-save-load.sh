@@ -5,7 +5,7 @@
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.lz4
+A=	# the published archive, once there is one (published_archive)
 
 # A small cache tree in $1.
 make_tree() {
@@ -54,16 +54,21 @@ touch "$fake1" "$fake2"
 MAX_CONCURRENT_SAVES=2 run save --json
 ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight is SKIPPED" expect_rc 4
 ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: reason names MAX_CONCURRENT_SAVES" jq_is '.reason | test("MAX_CONCURRENT_SAVES")' true
-ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: nothing published" [ ! -e "$A" ]
+ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: nothing published" none_published "$S" "$KEY"
 MAX_CONCURRENT_SAVES=3 run save --json -q
-rm -f "$A"
+unpublish "$S" "$KEY"
 ok "fewer uploads than MAX_CONCURRENT_SAVES: save proceeds" expect_rc 0
 touch -d '-2 minutes' "$fake1" "$fake2"
 MAX_CONCURRENT_SAVES=2 run save --json
 ok "uploads older than CLEANUP_INCOMPLETE_TIMEOUT_SECONDS do not count" expect_rc 0
 rm -f "$fake1" "$fake2"
+A=$(published_archive "$S" "$KEY")
 
 # ---- the published archive --------------------------------------------
+ok "the claim cache_<key>.g1 names the archive" \
+	[ "$(cat "$S/cache_$KEY.g1")" = "$(basename "$A")" ]
+ok "save: the archive is named for generation 1, cache_<key>.g1.<uniq>.tar.lz4" sh -c 'case $(basename "$1") in cache_$2.g1.*.tar.lz4) ;; *) exit 1 ;; esac' - "$A" "$KEY"
+ok "save: no legacy .latest is written" [ ! -e "$S/cache_$KEY.latest.tar.lz4" ]
 ok "save SUCCESS JSON status" jq_is .status SUCCESS
 ok "save's SUCCESS JSON: environment_key" jq_is .environment_key "$KEY"
 ok "save's SUCCESS JSON: archive is the published path" jq_is .archive "$A"
@@ -120,7 +125,7 @@ ok "load into an empty cache dir: SUCCESS" expect_rc 0
 ok "load into an empty cache dir: the load refreshes the use marker's mtime" [ "$(stat -c %Y "$S/cache_$KEY.used")" -ge $(($(date +%s) - 5)) ]
 ok "load into an empty cache dir: leaves the archive's mtime" [ "$(stat -c %Y "$A")" = "$am" ]
 ok "load into an empty cache dir: text: one line with counts and the archive name" \
-	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from cache_$KEY.latest.tar.lz4"
+	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from $(basename "$A")"
 ok "load into an empty cache dir: the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
 ok "load into an empty cache dir: the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
 

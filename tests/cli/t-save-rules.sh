@@ -7,7 +7,7 @@
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.lz4
+A=	# the published archive, after the save (published_archive)
 NL='
 '
 
@@ -100,6 +100,7 @@ ok "save with $nbad bad entries next to good ones: a link target with a control 
 ok "save with $nbad bad entries next to good ones: a path over 4095 bytes" one_warning "it has a path longer than 4095 bytes"
 ok "save with $nbad bad entries next to good ones: no warning about the good entries" \
 	sh -c '! grep -e "run.sh" -e "sgdir" -e "h1" -e "h2" -e "/f:" "$1"' - "$T_DIR/err"
+A=$(published_archive "$S" "$KEY")
 ok "save with $nbad bad entries next to good ones: published" [ -f "$A" ]
 ok "save with $nbad bad entries next to good ones: no upload left" no_upload
 
@@ -127,11 +128,11 @@ ok "the published archive loads: the hard links arrived as two separate files" \
 ok "the published archive loads: the archive has no tar hardlink" sh -c '! lz4 -dc "$1" | tar -tvf - | grep -q "^h"' - "$A"
 
 run save
-rm -f "$A"
+unpublish "$S" "$KEY"
 run save
 ok "text output: SUCCESS, and how many entries were left out" \
 	contains "$OUT" ", $nbad entries left out"
-rm -f "$A"
+unpublish "$S" "$KEY"
 run save --json -q
 ok "--quiet: no warnings, the count stays in the JSON" \
 	sh -c '[ "$(grep -c warning "$1")" = 0 ]' - "$T_DIR/err"
@@ -153,7 +154,7 @@ TORCHINDUCTOR_CACHE_DIR=$C2 B10FS_CACHE_DIR=$C2/sub/store run save --json
 ok "store inside the cache dir: save SUCCESS" expect_rc 0
 ok "save with the store inside the cache dir: one warning, naming the store" one_warning "sub/store: it is the store"
 ok "save with the store inside the cache dir: skipped_entries 1" jq_is .skipped_entries 1
-A2=$C2/sub/store/cache_$KEY.latest.tar.lz4
+A2=$(published_archive "$C2/sub/store" "$KEY")
 ok "save with the store inside the cache dir: the archive holds neither the store nor the upload" \
 	sh -c '! lz4 -dc "$1" | tar -tf - | grep -q store' - "$A2"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/loaded3 B10FS_CACHE_DIR=$C2/sub/store run load --json
@@ -161,7 +162,7 @@ ok "save with the store inside the cache dir: it loads: SUCCESS" expect_rc 0
 ok "save with the store inside the cache dir: the tree is the cache without the store" \
 	python3 "$SRCDIR/cli/treecmp.py" "$T_DIR/expect2" "$T_DIR/loaded3"
 # The store the cache dir itself: nothing can be packed without packing it.
-rm -f "$A2"
+unpublish "$C2/sub/store" "$KEY"
 C3=$T_DIR/c3
 mkdir -p "$C3" && printf 'x\n' >"$C3/a"
 TORCHINDUCTOR_CACHE_DIR=$C3 B10FS_CACHE_DIR=$C3 run save --json

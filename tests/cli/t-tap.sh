@@ -34,4 +34,8 @@ done_testing
 EOS
 SRCDIR=$SRCDIR sh "$T_DIR/pass.sh" >"$T_DIR/out" 2>&1
 ok "a file whose checks all pass exits 0" [ "$?" = 0 ]
+
+# Titles stand alone (git's t/): none continues the one before it.
+ok "no cli title starts with '...' or blanks" sh -c \
+	'! grep -nE "^[[:space:]]*(ok|todo_ok) \"(\.\.\.|  )" "$1"/t-*.sh' - "$SRCDIR/cli"
 done_testing

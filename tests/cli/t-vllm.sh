@@ -99,9 +99,9 @@ ok "cold: then exactly one 200" [ "$(requests 200)" -eq 1 ]
 ok "cold: probes went to the readiness path" [ "$(grep -vc ' /v1/models$' "$LOG")" -eq 0 ]
 ok "cold: finished before its timeout" [ $((t1 - t0)) -lt 20000 ]
 ok "cold: the archive is in the store" [ -f "$(jq -r .archive "$T_DIR/out")" ]
-ok "cold: its name is the key's" sh -c 'ls "$1" | grep -qx "cache_$2.latest.tar.lz4"' - \
-	"$B10FS_CACHE_DIR" "$(jq -r .environment_key "$T_DIR/out")"
-ok "cold: no temp file left in the store" [ "$(ls "$B10FS_CACHE_DIR" | wc -l)" -eq 1 ]
+ok "cold: its name is the key's, the archive its claim names" \
+	[ "$(published_archive "$B10FS_CACHE_DIR" "$(jq -r .environment_key "$T_DIR/out")")" = "$(jq -r .archive "$T_DIR/out")" ]
+ok "cold: no temp file left in the store" only_published "$B10FS_CACHE_DIR" "$(jq -r .environment_key "$T_DIR/out")"
 
 # ---- warm store: load and exit 0 without a single probe -------------------
 rm -rf "$VLLM_CACHE_ROOT"

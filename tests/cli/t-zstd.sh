@@ -4,6 +4,9 @@
 # needs only the first frame, the codec and level settings, the codecs
 # side by side in one store, and every kind of damage a zstd stream can
 # have: ERROR, moved aside, the cache dir untouched, never wrong bytes.
+# zstd archives are generations like lz4's (cache_KEY.g<N>.<uniq>.tar.zst
+# and the claim cache_KEY.g<N>); a set may mix the codecs and the legacy
+# bases, each archive read by its extension.
 # corrupt-zstd, hostile-zstd, stale-view-zstd and roundtrip-zstd run the
 # lz4 suites' own cases on zstd archives.
 . "$(dirname "$0")/lib.sh"
@@ -13,10 +16,19 @@ command -v lz4 >/dev/null || skip_all "no lz4 CLI"
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-Z=$S/cache_$KEY.latest.tar.zst
-L=$S/cache_$KEY.latest.tar.lz4
 FR="python3 $SRCDIR/cli/zstdframes.py"
 export B10T_CODEC=zstd
+EXT=zst	# this file's codec, whatever B10T_TEST_CODEC says (fixed_archive, reclaim)
+# pub EXT: the key's published archive is a generation archive .tar.EXT
+pub() {
+	case $(published_archive "$S" "$KEY") in
+	"$S/cache_$KEY".g[1-9]*.*.tar."$1") return 0 ;;
+	esac
+	echo "#   published: $(published_archive "$S" "$KEY")"
+	return 1
+}
+no_zst() { ! ls -A "$S" | grep -q '\.tar\.zst$'; }
+no_lz4() { ! ls -A "$S" | grep -q '\.tar\.lz4$'; }
 
 mkdir -p "$C/d/e"
 head -c 2000000 /dev/urandom >"$C/d/blob"
@@ -28,9 +40,12 @@ cp -a "$C" "$T_DIR/orig"
 # ---- what save writes ---------------------------------------------------------
 run save --json
 ok "save with B10T_CODEC=zstd: SUCCESS" expect_rc 0
-ok "... publishes cache_KEY.latest.tar.zst" jq_is .archive "$Z"
-ok "... no .tar.lz4" [ ! -e "$L" ]
-ok "... no upload left" sh -c '! ls -A "$1" | grep -q incomplete' - "$S"
+Z=$(published_archive "$S" "$KEY")
+ok "save with B10T_CODEC=zstd: publishes generation 1, cache_KEY.g1.<uniq>.tar.zst" \
+	sh -c 'case $1 in "$2/cache_$3".g1.*.tar.zst) ;; *) exit 1 ;; esac' - "$Z" "$S" "$KEY"
+ok "save with B10T_CODEC=zstd: the JSON names it" jq_is .archive "$Z"
+ok "save with B10T_CODEC=zstd: its claim cache_KEY.g1 names it; no upload, no claim temp, nothing else" \
+	only_published "$S" "$KEY"
 ok "zstd -t accepts it (a standard zstd stream)" zstd -q -t "$Z"
 ok "zstd -dc | tar -t lists the tree, manifest first" \
 	sh -c 'zstd -dc "$1" | tar -t | head -1 | grep -qx .b10t/manifest.json' - "$Z"
@@ -38,7 +53,7 @@ $FR "$Z" >"$T_DIR/frames"
 ok "two frames, nothing after them" \
 	sh -c '[ "$(grep -vc ^end "$1")" = 2 ] && [ "$(sed -n "s/^end //p" "$1")" = "$(stat -c %s "$2")" ]' \
 	- "$T_DIR/frames" "$Z"
-ok "... both with a content checksum" sh -c '! grep -v ^end "$1" | grep -qv " 1$"' - "$T_DIR/frames"
+ok "the two frames: both with a content checksum" sh -c '! grep -v ^end "$1" | grep -qv " 1$"' - "$T_DIR/frames"
 first=$(head -1 "$T_DIR/frames" | cut -d' ' -f2)
 $FR "$Z" --first "$T_DIR/first.zst"
 ok "the first frame ($first bytes) holds the manifest member alone" \
@@ -63,7 +78,7 @@ import re, sys
 fds, n = set(), 0
 for line in open(sys.argv[1]):
 	m = re.search(r'openat\(.*"(.*)".* = (\d+)$', line)
-	if m and m.group(1) == sys.argv[2]:
+	if m and m.group(1) in (sys.argv[2], sys.argv[2].rsplit("/", 1)[-1]):
 		fds.add(m.group(2))
 	m = re.search(r'read\((\d+),.* = (\d+)$', line)
 	if m and m.group(1) in fds:
@@ -81,103 +96,177 @@ fi
 rm -rf "$C"
 run load --json
 ok "load of the .tar.zst: SUCCESS" expect_rc 0
-ok "... the tree is identical" diff -r "$T_DIR/orig" "$C"
+ok "load of the .tar.zst: the tree is identical" diff -r "$T_DIR/orig" "$C"
 rm -rf "$C"
 taskset -c 0 "$B10T" load -q >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
 ok "load on one CPU (no decoder thread): SUCCESS" expect_rc 0
-ok "... the tree is identical" diff -r "$T_DIR/orig" "$C"
+ok "load on one CPU: the tree is identical" diff -r "$T_DIR/orig" "$C"
 
 # ---- settings ----------------------------------------------------------------
-rm -f "$Z"
+unpublish "$S" "$KEY"
 cp -a "$T_DIR/orig/." "$C/"
 run save -q --zstd-level 1
 ok "--zstd-level 1: SUCCESS" expect_rc 0
-s1=$(stat -c %s "$Z")
-rm -f "$Z"
+s1=$(stat -c %s "$(published_archive "$S" "$KEY")")
+unpublish "$S" "$KEY"
 export B10T_ZSTD_LEVEL=19
 run save -q
 unset B10T_ZSTD_LEVEL
 ok "B10T_ZSTD_LEVEL=19: SUCCESS" expect_rc 0
-s19=$(stat -c %s "$Z")
+s19=$(stat -c %s "$(published_archive "$S" "$KEY")")
 echo "# level 1: $s1 bytes, level 19: $s19 bytes"
 ok "level 19 writes a smaller archive than level 1" [ "$s19" -lt "$s1" ]
 rm -rf "$C"
 run load -q
 ok "the level-19 archive loads the same tree" diff -r "$T_DIR/orig" "$C"
-rm -f "$Z"
+unpublish "$S" "$KEY"
 taskset -c 0 "$B10T" save -q >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
 ok "save on one CPU (no worker threads): SUCCESS" expect_rc 0
-ok "... zstd -t accepts it" zstd -q -t "$Z"
-rm -f "$Z"
+ok "save on one CPU: zstd -t accepts it" zstd -q -t "$(published_archive "$S" "$KEY")"
+unpublish "$S" "$KEY"
 run save -q --codec lz4
-ok "--codec lz4 over B10T_CODEC=zstd: a .tar.lz4" sh -c '[ -f "$1" ] && [ ! -e "$2" ]' - "$L" "$Z"
+ok "--codec lz4 over B10T_CODEC=zstd: a .tar.lz4 generation" pub lz4
 
 # ---- auto (the default): lz4 on a local disk, zstd on a network store -----------
-rm -f "$L" "$Z"
+unpublish "$S" "$KEY"
 env -u B10T_CODEC "$B10T" save --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
-ok "B10T_CODEC unset (auto), the store on a local disk: a .tar.lz4" jq_is .archive "$L"
-rm -f "$L"
+ok "B10T_CODEC unset (auto), the store on a local disk: a .tar.lz4" pub lz4
+unpublish "$S" "$KEY"
 B10T_CODEC=auto "$B10T" save -q >/dev/null 2>&1
-ok "B10T_CODEC=auto, local disk: a .tar.lz4" sh -c '[ -f "$1" ] && [ ! -e "$2" ]' - "$L" "$Z"
+ok "B10T_CODEC=auto, local disk: a .tar.lz4" pub lz4
+ok "B10T_CODEC=auto, local disk: ... and no .tar.zst" no_zst
 env -u B10T_CODEC "$B10T" doctor --json >"$T_DIR/out" 2>/dev/null
 ok "doctor says save writes lz4 to this (local) store" jq_is .codec lz4
-rm -f "$L"
+unpublish "$S" "$KEY"
 if [ -n "${STALE_STORE:-}" ] && [ -f "$STALE_STORE" ] && [ "${B10T_SANITIZE:-none}" = none ]; then
 	# The stale-store shim's fstatfs answers FUSE, as on sshfs or JuiceFS.
 	env -u B10T_CODEC LD_PRELOAD="$STALE_STORE" B10T_SHIM_NETFS=1 B10T_SHIM_MATCH=nothing \
 		"$B10T" save -v --json >"$T_DIR/out" 2>"$T_DIR/err"; rc=$?
-	ok "auto, the store on a FUSE filesystem: a .tar.zst" jq_is .archive "$Z"
-	ok "... the debug log says why" grep -q "codec: zstd (auto, by the store's filesystem)" "$T_DIR/err"
+	ok "auto, the store on a FUSE filesystem: a .tar.zst" pub zst
+	ok "auto on FUSE: the debug log says why" grep -q "codec: zstd (auto, by the store's filesystem)" "$T_DIR/err"
 	rm -rf "$C"
 	run load -q
-	ok "... and it loads the tree" diff -r "$T_DIR/orig" "$C"
-	rm -f "$Z"
+	ok "auto on FUSE: and it loads the tree" diff -r "$T_DIR/orig" "$C"
+	unpublish "$S" "$KEY"
 	env -u B10T_CODEC LD_PRELOAD="$STALE_STORE" B10T_SHIM_NETFS=1 B10T_SHIM_MATCH=nothing \
 		"$B10T" doctor --json >"$T_DIR/out" 2>/dev/null
-	ok "... doctor says save writes zstd there" jq_is .codec zstd
+	ok "auto on FUSE: doctor says save writes zstd there" jq_is .codec zstd
 else
-	for t in "auto on FUSE: a .tar.zst" "... the debug log says why" "... and it loads the tree" \
-		 "... doctor says save writes zstd there"; do
+	for t in "auto on FUSE: a .tar.zst" "auto on FUSE: the debug log says why" "auto on FUSE: it loads the tree" \
+		 "auto on FUSE: doctor says save writes zstd there"; do
 		T_N=$((T_N + 1)); echo "ok $T_N - $t # SKIP no stale-store shim (or a sanitizer build)"
 	done
 fi
-rm -f "$Z"
+unpublish "$S" "$KEY"
 "$B10T" save -q --codec lz4 >/dev/null 2>&1
 
-# ---- the codecs side by side ----------------------------------------------------
+# ---- the codecs side by side: one claim per generation, whichever codec ----------
 run save --json
-ok "a .tar.lz4 is the key's archive: a zstd save is SKIPPED (exit 4)" expect_rc 4
-ok "... status SKIPPED" jq_is .status SKIPPED
-ok "... no .tar.zst" [ ! -e "$Z" ]
-rm -f "$L"
-cp "$T_DIR/good.zst" "$Z"
-export B10T_CODEC=lz4
+ok "an lz4 g1 is the key's archive: a zstd save is SKIPPED (exit 4)" expect_rc 4
+ok "a zstd save over an lz4 g1: status SKIPPED" jq_is .status SKIPPED
+ok "a zstd save over an lz4 g1: no .tar.zst" no_zst
+unpublish "$S" "$KEY"
+run save -q
+ok "a zstd save publishes g1 (.tar.zst)" pub zst
+run save --json --codec lz4
+ok "a zstd g1 is the key's archive: an lz4 save is SKIPPED" jq_is .status SKIPPED
+ok "an lz4 save over a zstd g1: no .tar.lz4" no_lz4
+ok "an lz4 save over a zstd g1: the store holds g1's claim and its archive only" only_published "$S" "$KEY"
+unpublish "$S" "$KEY"
+
+# Racing saves of both codecs on one key: exactly one claim, one archive.
+pids=
+for i in 1 2 3 4 5 6 7 8; do
+	case $i in *[1357]) c=lz4 ;; *) c=zstd ;; esac
+	B10T_CODEC=$c "$B10T" save -q >"$T_DIR/race.$i" 2>&1 &
+	pids="$pids $!"
+done
+nok=0 nskip=0 nother=0
+for p in $pids; do
+	wait "$p"
+	case $? in 0) nok=$((nok + 1)) ;; 4) nskip=$((nskip + 1)) ;; *) nother=$((nother + 1)) ;; esac
+done
+echo "# 8 saves of both codecs racing: $nok SUCCESS, $nskip SKIPPED, $nother other"
+ok "8 saves of both codecs racing: one SUCCESS, 7 SKIPPED" [ "$nok.$nskip.$nother" = 1.7.0 ]
+ok "8 saves of both codecs racing: one claim and the archive it names, nothing else" only_published "$S" "$KEY"
+rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load -q
+ok "8 saves of both codecs racing: which loads the tree" diff -r "$T_DIR/orig" "$C.l"
+
+# A zstd generation in gc and list.
+unpublish "$S" "$KEY"
+run save -q
+Z=$(published_archive "$S" "$KEY")
+run list --json
+ok "list: the zstd generation, format zstd" jq_is '.caches[0].format' zstd
+ok "list: its archive, generation 1" \
+	jq_is '[.caches[0].archives[0], .caches[0].generation] | map(tostring) | join(" ")' "$(basename "$Z") 1"
+run list
+ok "list (text) names the .tar.zst" contains "$OUT" "$(basename "$Z")"
+run gc --stale 0s --json
+ok "gc --stale 0s leaves a claimed zstd generation alone" sh -c '[ -f "$1" ] && [ -f "$2" ]' - "$Z" "$S/cache_$KEY.g1"
+# An unclaimed .tar.zst (a kill between the rename and the claim) is debris.
+cp "$Z" "$S/cache_$KEY.g2.dead-1-0123456789abcdef.tar.zst"
+touch -d '2 hours ago' "$S/cache_$KEY.g2.dead-1-0123456789abcdef.tar.zst"
+run gc --stale 0s --json
+ok "gc removes an unclaimed zstd generation archive" \
+	sh -c '[ ! -e "$1/cache_$2.g2.dead-1-0123456789abcdef.tar.zst" ] && [ -f "$3" ]' - "$S" "$KEY" "$Z"
+touch -d '2 hours ago' "$S"/*
+run gc --max-size 0 --all --json
+ok "gc eviction of a zstd generation: the claim first, then the archive" \
+	jq_is "[.removed[].file | select(startswith(\"cache_$KEY.g\"))] | join(\" \")" "cache_$KEY.g1 $(basename "$Z")"
+ok "gc eviction of a zstd generation: nothing of the key is left" none_published "$S" "$KEY"
+
+# ---- mixed sets: older b10t's lz4 and the reference's gz under newer zstd -------------
+# layer_zst TREE N: save TREE with zstd into a scratch store and put its
+# archive into $S as generation N (as a newer b10t's save --update would).
+layer_zst() {
+	rm -rf "$T_DIR/ls" && mkdir -p "$T_DIR/ls"
+	TORCHINDUCTOR_CACHE_DIR=$1 B10FS_CACHE_DIR=$T_DIR/ls "$B10T" save -q >/dev/null 2>&1 ||
+		{ echo "Bail out! saving the layer failed"; exit 1; }
+	mv "$(published_archive "$T_DIR/ls" "$KEY")" "$S/cache_$KEY.g$2.newer-1-ab.tar.zst"
+	echo "cache_$KEY.g$2.newer-1-ab.tar.zst" >"$S/cache_$KEY.g$2"
+}
+mkdir -p "$T_DIR/new/d" && printf 'newer\n' >"$T_DIR/new/k1.py" && printf 'zstd only\n' >"$T_DIR/new/d/z"
+# mixed WHAT: load the set in $S: the base's tree with the zstd layer over it.
+mixed() {
+	rm -rf "$C.l" && TORCHINDUCTOR_CACHE_DIR=$C.l run load --json
+	ok "$1: load SUCCESS" expect_rc 0
+	ok "$1: the zstd layer's file wins" [ "$(cat "$C.l/k1.py")" = newer ]
+	ok "$1: the zstd layer's new file is there" [ "$(cat "$C.l/d/z")" = "zstd only" ]
+	ok "$1: the base's other files too" cmp -s "$C.l/d/blob" "$T_DIR/orig/d/blob"
+	run list --json
+	ok "$1: list shows both archives of the set" jq_is '.caches[0].archives | length' 2
+}
+unpublish "$S" "$KEY"
+run save -q --codec lz4
+layer_zst "$T_DIR/new" 2
+mixed "an lz4 g1 (an older b10t) and a zstd g2"
+unpublish "$S" "$KEY"
+run save -q --codec lz4
+mv "$(published_archive "$S" "$KEY")" "$S/cache_$KEY.latest.tar.lz4" && rm -f "$S/cache_$KEY.g1"
+layer_zst "$T_DIR/new" 1
+mixed "the legacy cache_KEY.latest.tar.lz4 and a zstd g1"
+unpublish "$S" "$KEY"
+tar -czf "$S/cache_$KEY.latest.tar.gz" -C "$T_DIR/orig" .
 run save --json
-export B10T_CODEC=zstd
-ok "a .tar.zst is the key's archive: an lz4 save is SKIPPED" jq_is .status SKIPPED
-ok "... no .tar.lz4" [ ! -e "$L" ]
-G=$S/cache_$KEY.latest.tar.gz
-tar -czf "$G" -C "$T_DIR/orig" .
-rm -f "$Z"
-run save --json
-ok "only the reference's .tar.gz: a zstd save publishes the .tar.zst next to it" \
-	jq_is .archive "$Z"
+ok "only the reference's .tar.gz: a zstd save is SKIPPED (a legacy base is published)" expect_rc 4
+layer_zst "$T_DIR/new" 1
+mixed "the reference's .tar.gz and a zstd g1"
+rm -f "$S/cache_$KEY.g1" "$S/cache_$KEY.g1.newer-1-ab.tar.zst"
 rm -rf "$C"
 run load --json
-ok "load prefers the .tar.zst" jq_is .archive "$Z"
-rm -f "$Z"
-rm -rf "$C"
-run load --json
-ok "the .tar.gz still loads" jq_is .status SUCCESS
-ok "... the same tree" diff -r "$T_DIR/orig" "$C"
-rm -f "$G"
+ok "the .tar.gz alone still loads" jq_is .status SUCCESS
+ok "the .tar.gz alone: the same tree" diff -r "$T_DIR/orig" "$C"
+rm -f "$S/cache_$KEY.latest.tar.gz"
 
 # ---- damage ---------------------------------------------------------------------
+Z=$(fixed_archive "$S" "$KEY")	# g1 under a fixed name; bad() claims it
 no_staging() { ! ls -A "$T_DIR" | grep -q b10t-staging; }
 aside() { [ ! -e "$Z" ] && ls "$S" | grep -q "^cache_$KEY\.corrupt\..*\.tar\.zst$"; }
 # bad WHAT WORDS: the file at $Z is damaged: load ERROR with WORDS, moved
 # aside, no cache dir made, no staging left.
 bad() {
+	reclaim "$S" "$KEY"
 	rm -rf "$C"
 	run load --json
 	ok "$1: load is an ERROR" expect_rc 1
@@ -240,6 +329,7 @@ import sys
 d = bytearray(open(sys.argv[1], "rb").read())
 d[int(sys.argv[3])] ^= int(sys.argv[4])
 open(sys.argv[2], "wb").write(d)' "$T_DIR/good.zst" "$Z" "$off" "$bit"
+	reclaim "$S" "$KEY"
 	rm -rf "$C"
 	"$B10T" load -q >/dev/null 2>&1
 	case $? in
@@ -262,7 +352,7 @@ export MAX_CACHE_SIZE_MB=1
 run save --json
 unset MAX_CACHE_SIZE_MB
 ok "MAX_CACHE_SIZE_MB=1 over a 2 MB archive: ERROR" expect_rc 1
-ok "... says it would exceed the cap" jq_is '.error | contains("MAX_CACHE_SIZE_MB")' true
-ok "... nothing left in the store" [ -z "$(ls -A "$S")" ]
+ok "MAX_CACHE_SIZE_MB=1 with zstd: says it would exceed the cap" jq_is '.error | contains("MAX_CACHE_SIZE_MB")' true
+ok "MAX_CACHE_SIZE_MB=1 with zstd: nothing left in the store" [ -z "$(ls -A "$S")" ]
 
 done_testing

@@ -258,7 +258,8 @@ ok "every tree loaded on client 2 is the saved one" [ "$bad" = 0 ]
 pub_ok "client 2 got the archive once it was published" [ "$got" -gt 0 ]
 ok "no archive moved aside" sh -c '! ls -A "$1" | grep -q corrupt' - "$M1/spin"
 na=$(archives "$M1/spin" | grep -c .) nd=$(debris "$M1/spin" | grep -c .)
-ok "spin: one archive ($na), no upload left ($nd)" [ "$na" = 1 -a "$nd" = 0 ]
+pub_ok "spin: one archive ($na)" [ "$na" = 1 ]
+ok "spin: no upload left ($nd)" [ "$nd" = 0 ]
 
 # ---- 3. evict and republish in a reused store, loads on client 2
 PART=cycle
@@ -547,7 +548,8 @@ mkdir -p "$M1/kill/cal" "$M1/kill/load"
 visible "$M2/kill/load" || echo "# kill: client 2 never saw kill/load"
 t1=$(now)
 kb 1 cal "$kill_tree" none "$T_DIR/ks.cal" save >/dev/null
-python3 "$F" plan save "$T_DIR/ks.cal" >"$T_DIR/ks.plan" || echo "Bail out! fleet.py plan save"
+python3 "$F" plan save "$T_DIR/ks.cal" >"$T_DIR/ks.plan"
+ok "kill: a save plan" [ -s "$T_DIR/ks.plan" ]
 echo "# kill: save plan ($(grep -c . "$T_DIR/ks.plan") points): $(awk '{printf "%s ", $1}' "$T_DIR/ks.plan")"
 n=0 k_partial=0 k_err=0 k_aside=0 k_pub=0 k_left=0
 while read -r pt label; do
@@ -584,7 +586,10 @@ b 1 "$kill_tree" save -q
 PART=kill
 rm -rf "$T_DIR/klc"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/klc/cache B10FS_CACHE_DIR=$M2/kill/load python3 "$F" kill none "$T_DIR/kl.cal" "$B10T" load -q >/dev/null
-python3 "$F" plan load "$T_DIR/kl.cal" >"$T_DIR/kl.plan" || echo "Bail out! fleet.py plan load"
+# Nothing to load where nothing publishes (rclone): no load points.
+python3 "$F" plan load "$T_DIR/kl.cal" >"$T_DIR/kl.plan" 2>"$T_DIR/kl.plan.err" ||
+	echo "# kill: no load plan: $(cat "$T_DIR/kl.plan.err") (the load: $(ncaches "$M2/kill/load") caches)"
+[ "$FS" = rclone ] || ok "kill: a load plan from the published store" [ -s "$T_DIR/kl.plan" ]
 echo "# kill: load plan ($(grep -c . "$T_DIR/kl.plan") points): $(awk '{printf "%s ", $1}' "$T_DIR/kl.plan")"
 n=0 kl_partial=0 kl_bad=0
 while read -r pt label; do
@@ -610,21 +615,54 @@ while read -r pt label; do
 done <"$T_DIR/kl.plan"
 nload=$n
 
-# Debris: once past gc's 10 s floor for uploads (counted from the last
-# save kill), gc --stale 0s on client 2 removes every upload the kills
-# left; then each store takes a save (or has the whole tree, with one
-# archive) and each cache dir a load.
+# Debris: once past gc's 10 s floor for uploads, gc --stale 0s on client 2
+# removes every upload the kills left; then each store takes a save (or has
+# the whole tree, with one archive) and each cache dir a load.
 el=$(awk "BEGIN { print int($(now) - $t2) }")
 [ "$el" -ge 12 ] || sleep $((12 - el))
+if [ "$FS" = rclone ]; then
+	# rclone writes a killed writer's file back to the share after it is
+	# closed (5 s, one at a time): wait until client 2 sees what client 1
+	# does, at most 60 s, or gc on client 2 cannot see it yet.
+	i=0
+	while [ $i -lt 60 ]; do
+		same=1
+		for j in $(seq 1 "$nsave"); do
+			[ "$(debris "$M1/kill/s$j")" = "$(debris "$M2/kill/s$j")" ] || { same=0; break; }
+		done
+		[ $same = 1 ] && break
+		i=$((i + 1)); sleep 1
+	done
+	echo "# kill: client 2 saw client 1's uploads after $i s"
+	# The share stamps a file written back then: wait until the newest is
+	# past gc's floor (10 s) as client 2 sees it, at most 60 s.
+	i=0
+	while [ $i -lt 60 ]; do
+		newest=0
+		for j in $(seq 1 "$nsave"); do
+			for f in $(debris "$M2/kill/s$j"); do
+				m=$(stat -c %Y "$M2/kill/s$j/$f" 2>/dev/null || echo 0)
+				[ "$m" -gt "$newest" ] && newest=$m
+			done
+		done
+		[ $(($(date +%s) - newest)) -ge 11 ] && break
+		i=$((i + 1)); sleep 1
+	done
+	echo "# kill: the newest upload past gc's floor after $i s more"
+fi
 for i in $(seq 1 "$nsave"); do
 	TORCHINDUCTOR_CACHE_DIR=$T_DIR/kgc B10FS_CACHE_DIR=$M2/kill/s$i timeout "$LIM" "$B10T" gc -q --stale 0s >/dev/null 2>&1 &
 done
 wait
 sleep 2	# past the clients' caches
-k_debris=0 k_next=0 trail=
+k_debris=0 k_probe=0 k_next=0 trail=
 for i in $(seq 1 "$nsave"); do
-	d=$(debris "$M1/kill/s$i" | grep -c .)
+	# Uploads (and claim temps) apart from doctor's probe dirs: save makes
+	# one only after a failed publish (rclone), and gc leaves them alone.
+	# Through client 2, gc's own: client 1's listing may be cached (sshfs 20 s).
+	d=$(debris "$M2/kill/s$i" | grep -vc b10t-doctor)
 	[ "$d" = 0 ] || k_debris=$((k_debris + 1))
+	debris "$M2/kill/s$i" | grep -q b10t-doctor && k_probe=$((k_probe + 1))
 	rm -rf "$T_DIR/kn" "$T_DIR/knl"
 	TORCHINDUCTOR_CACHE_DIR=$kill_tree B10FS_CACHE_DIR=$M1/kill/s$i timeout "$LIM" "$B10T" save -q >/dev/null 2>&1
 	s=$?
@@ -644,9 +682,13 @@ for i in $(seq 1 "$nload"); do
 		kl_next=$((kl_next + 1))
 done
 echo "# kill: $nsave save kills: $k_pub published whole, $k_partial partial, $k_err ERROR, $k_aside moved aside, $k_left left uploads;" \
-	"after gc: $k_debris stores with debris, $k_next where the next save+load failed (save/load:$(squeeze $trail))"
+	"after gc: $k_debris stores with uploads left, $k_probe with a probe dir left, $k_next where the next save+load failed (save/load:$(squeeze $trail))"
 echo "# kill: $nload load kills: $kl_partial partial cache dirs, $kl_bad archives hurt; after gc: $kl_next cache dirs where the next load failed; $(since "$t1") s"
 ok "kill: gc --stale 0s on client 2 removes every upload the killed saves left" [ "$k_debris" = 0 ]
+# A save killed inside its publish probe (after a failed publish: rclone)
+# leaves the probe dir .b10t-doctor.*, which gc never touches.
+todo_ok "a killed save's probe dir .b10t-doctor.* is never removed (gc skips it), issue 11" \
+	"kill: no probe dir of a killed save left after gc" [ "$k_probe" = 0 ]
 pub_ok "kill: after each killed save, the next save and load work (whole tree)" [ "$k_next" = 0 ]
 ok "kill: after each killed load, gc leaves no staging and the next load gives the whole tree" [ "$kl_next" = 0 ]
 fi
@@ -670,9 +712,10 @@ env -u B10T_CODEC TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/co
 	"$B10T" save --json >"$T_DIR/codec.json" 2>"$T_DIR/codec.err"
 crc=$?
 echo "# codec: auto save on client 1: $(status_of $crc), $(jq -r .archive "$T_DIR/codec.json" 2>/dev/null)"
-pub_ok "codec: B10T_CODEC=auto on $FS publishes a .tar.zst" \
-	sh -c '[ "$(jq -r .archive "$1")" = "$2" ]' - "$T_DIR/codec.json" "$M1/codec/cache_$KEY.latest.tar.zst"
-if [ $crc = 0 ] && visible "$M2/codec/cache_$KEY.latest.tar.zst"; then
+ZA=$(jq -r .archive "$T_DIR/codec.json" 2>/dev/null)
+pub_ok "codec: B10T_CODEC=auto on $FS publishes a zstd generation, cache_KEY.g1.<uniq>.tar.zst" \
+	sh -c 'case $1 in "$2/cache_$3".g1.*.tar.zst) ;; *) exit 1 ;; esac' - "$ZA" "$M1/codec" "$KEY"
+if [ $crc = 0 ] && visible "$M2/codec/$(basename "$ZA")"; then
 	TORCHINDUCTOR_CACHE_DIR=$T_DIR/codecload B10FS_CACHE_DIR=$M2/codec "$B10T" load -q \
 		>"$T_DIR/codec.load" 2>&1
 	lrc=$?

@@ -12,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "b10t-int.h"
+#include <signal.h>
+
+#include "../../lib/internal.h"
 #include "../tap.h"
 
 static struct b10t_ctx ctx;
@@ -64,9 +66,12 @@ static void test_names(void)
 	is_str(a.key, "Other-scheme_1", "its key");
 	ok(!b10t_parse_archive_name("cache_.latest.tar.lz4", &a), "empty key refused");
 	ok(!b10t_parse_archive_name("cache_a.b.latest.tar.lz4", &a), "dot in key refused");
-	ok(b10t_parse_archive_name("cache_abc.latest.tar.zst", &a), "zst name parses");
+	ok(b10t_parse_archive_name("cache_abc.g3.host-1-ab.tar.zst", &a), "zst generation name parses");
 	is_int(a.format, B10T_FMT_ZSTD, "zst format");
 	is_str(b10t_format_name(a.format), "zstd", "its format name");
+	is_int(a.generation, 3, "its generation");
+	ok(!b10t_parse_archive_name("cache_abc.latest.tar.zst", &a),
+	   "no legacy .latest.tar.zst (zstd was only ever written as generations)");
 	ok(!b10t_parse_archive_name("cache_abc.latest.tar.xz", &a), "unknown extension refused");
 	ok(!b10t_parse_archive_name("cache_abc.latest.tar.zstd", &a), "near miss .zstd refused");
 	ok(!b10t_parse_archive_name("cache_abc.incomplete.h.1.ff.tar.lz4", &a), "upload is not published");
@@ -135,17 +140,20 @@ static void test_list(void)
 	mkdir(path, 0755);	/* a directory with an archive's name is no archive */
 
 	is_int(b10t_store_list(&ctx, &cfg, &v, &n), 0, "store lists");
-	is_int(n, 4, "only the four published archives");
-	if (n == 4) {
+	/* One entry per key: a key with both legacy formats is its lz4, as
+	 * load reads it. */
+	is_int(n, 3, "only the three keys with a published set");
+	if (n == 3) {
 		is_str(v[0].filename, "cache_bbbbbbbbbbbbbbbb.latest.tar.gz", "newest first");
 		is_str(v[1].filename, "cache_cccccccccccccccc.latest.tar.lz4", "then the next");
-		is_str(v[2].filename, "cache_aaaaaaaaaaaaaaaa.latest.tar.lz4", "then the next");
-		is_str(v[3].filename, "cache_aaaaaaaaaaaaaaaa.latest.tar.gz", "oldest last");
+		is_str(v[2].filename, "cache_aaaaaaaaaaaaaaaa.latest.tar.lz4", "the lz4 of a key with both");
 		is_int(v[0].bytes, 20, "exact size");
 		is_int(v[0].mtime, now - 100, "mtime");
 		is_int(v[0].format, B10T_FMT_GZ, "format");
 		is_str(v[1].key, "cccccccccccccccc", "key");
-		ok(v[3].last_used >= v[3].mtime, "last_used is at least mtime");
+		is_int(v[2].n_archives, 1, "one archive in a legacy set");
+		is_str(v[2].archives[0], "cache_aaaaaaaaaaaaaaaa.latest.tar.lz4", "its name");
+		ok(v[2].last_used >= v[2].mtime, "last_used is at least mtime");
 	}
 	free(v);
 
@@ -292,12 +300,107 @@ static void test_last_used(void)
 	free(v);
 }
 
+/* Write dir/name holding `text` exactly. */
+static void mktext(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX * 2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The published set of a key: claims, bases, layers, malformed claims. */
+static void test_sets(void)
+{
+	struct b10t_config cfg;
+	struct b10t_archive_info *v;
+	struct b10t_set set;
+	char path[PATH_MAX * 2];
+	const char *k = "1111111111111111";
+	size_t n;
+	int dfd;
+
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.store_dir, sizeof(cfg.store_dir), "%s/sets", tmp);
+	mkdir(cfg.store_dir, 0755);
+	dfd = open(cfg.store_dir, O_RDONLY | O_DIRECTORY);
+	is_int(b10t_store_select(&ctx, &cfg, dfd, k, false, &set), 0, "an empty key selects");
+	ok(!set.n && !set.published && set.top == 0, "nothing published");
+	b10t_set_free(&set);
+
+	mkfile(cfg.store_dir, "cache_1111111111111111.g1.h-1-aa.tar.lz4", 10, time(NULL));
+	mktext(cfg.store_dir, "cache_1111111111111111.g1", "cache_1111111111111111.g1.h-1-aa.tar.lz4\n");
+	mkfile(cfg.store_dir, "cache_1111111111111111.g2.h-2-bb.tar.zst", 20, time(NULL));
+	mktext(cfg.store_dir, "cache_1111111111111111.g2", "cache_1111111111111111.g2.h-2-bb.tar.zst\n");
+	mkfile(cfg.store_dir, "cache_1111111111111111.g3.h-3-cc.tar.lz4", 30, time(NULL));
+	is_int(b10t_store_select(&ctx, &cfg, dfd, k, false, &set), 0, "a key with two claims selects");
+	is_int(set.n, 2, "two generations; the unclaimed archive is none");
+	if (set.n == 2) {
+		is_str(set.v[0].name, "cache_1111111111111111.g1.h-1-aa.tar.lz4", "g1 first");
+		is_str(set.v[1].name, "cache_1111111111111111.g2.h-2-bb.tar.zst", "then g2");
+		is_int(set.v[1].format, B10T_FMT_ZSTD, "its format from its name");
+		is_str(set.v[1].claim, "cache_1111111111111111.g2", "its claim");
+	}
+	ok(set.published && set.top == 2, "published, top 2");
+	b10t_set_free(&set);
+
+	/* Malformed claims: ignored, never followed, counted in top. */
+	mktext(cfg.store_dir, "cache_1111111111111111.g3", "cache_1111111111111111.g3.h-3-cc.tar.lz4");
+	mktext(cfg.store_dir, "cache_1111111111111111.g4", "cache_2222222222222222.g4.h-3-cc.tar.lz4\n");
+	mktext(cfg.store_dir, "cache_1111111111111111.g5", "../../etc/passwd\n");
+	snprintf(path, sizeof(path), "%s/cache_1111111111111111.g6", cfg.store_dir);
+	symlink("cache_1111111111111111.g1", path);
+	snprintf(path, sizeof(path), "%s/cache_1111111111111111.g7", cfg.store_dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/cache_1111111111111111.g8", cfg.store_dir);
+	mkfifo(path, 0644);
+	mktext(cfg.store_dir, "cache_1111111111111111.g9", "cache_1111111111111111.g1.h-1-aa.tar.lz4\n");
+	is_int(b10t_store_select(&ctx, &cfg, dfd, k, false, &set), 0, "malformed claims select");
+	is_int(set.n, 2, "none of them is followed");
+	is_int(set.ignored, 7, "all seven are counted as ignored");
+	is_int(set.top, 9, "and the next save takes g10");
+	b10t_set_free(&set);
+
+	/* A base b2 covers g1 and g2; a layer above it. */
+	mkfile(cfg.store_dir, "cache_1111111111111111.b2.h-4-dd.tar.lz4", 40, time(NULL));
+	mktext(cfg.store_dir, "cache_1111111111111111.b2", "cache_1111111111111111.b2.h-4-dd.tar.lz4\n");
+	mkfile(cfg.store_dir, "cache_1111111111111111.g10.h-5-ee.tar.lz4", 50, time(NULL));
+	mktext(cfg.store_dir, "cache_1111111111111111.g10", "cache_1111111111111111.g10.h-5-ee.tar.lz4\n");
+	mkfile(cfg.store_dir, "cache_1111111111111111.latest.tar.lz4", 60, time(NULL));
+	is_int(b10t_store_select(&ctx, &cfg, dfd, k, false, &set), 0, "a base selects");
+	is_int(set.n, 2, "the base and the one layer above it");
+	if (set.n == 2) {
+		is_str(set.v[0].name, "cache_1111111111111111.b2.h-4-dd.tar.lz4", "the base first (not the legacy)");
+		is_str(set.v[1].name, "cache_1111111111111111.g10.h-5-ee.tar.lz4", "g10 after it");
+	}
+	b10t_set_free(&set);
+
+	is_int(b10t_store_list(&ctx, &cfg, &v, &n), 0, "the store lists");
+	is_int(n, 1, "one key");
+	if (n == 1) {
+		is_int(v[0].n_archives, 2, "with its two archives");
+		is_int(v[0].bytes, 90, "their bytes together");
+		is_int(v[0].generation, 10, "its highest generation");
+		is_str(v[0].archives[1], "cache_1111111111111111.g10.h-5-ee.tar.lz4", "named in load order");
+	}
+	free(v);
+	close(dfd);
+}
+
 int main(void)
 {
 	b10t_ctx_init(&ctx);
 	tap_tmpdir(tmp, sizeof(tmp), "store");
 	test_names();
 	test_list();
+	test_sets();
 	test_last_used();
 	test_clear();
 	tap_rmdir(tmp);
