@@ -18,6 +18,7 @@ lz4 measured in the same run, per filesystem.
 
 import argparse
 import math
+import re
 import os
 import resource
 import shutil
@@ -63,6 +64,19 @@ def attempt(res, notes, op, cmd, env):
 	res[op].append(w)
 	res[op + " cpu"].append(c)
 	return w is not None
+
+
+# A generation's archive, whichever codec (docs/store-protocol.md).
+GEN_ARCHIVE = re.compile(r"^cache_[A-Za-z0-9_-]+\.g[1-9][0-9]*\.[a-z0-9-]+\.tar\.(lz4|zst)$")
+
+
+def archives(store):
+	return [f for f in os.listdir(store) if GEN_ARCHIVE.match(f)]
+
+
+def claim_of(archive):
+	"""cache_K.g<N>.<uniq>.tar.x -> cache_K.g<N>, the claim naming it."""
+	return archive.split(".")[0] + "." + archive.split(".")[1]
 
 
 def slug(name):
@@ -130,7 +144,7 @@ class Bench(nb.Bench):
 		# publish (rclone), one saved locally and copied onto the share.
 		for name, cenv in CODECS:
 			store = os.path.join(m1, "store-" + slug(name))
-			arch = [f for f in os.listdir(store) if ".latest.tar." in f]
+			arch = archives(store)
 			if len(arch) != 1:
 				lstore = os.path.join(self.loc, "lstore")
 				nb.rm_rf(lstore)
@@ -138,10 +152,12 @@ class Bench(nb.Bench):
 				fresh_scratch()
 				nb.timed("%s save --quiet" % nb.q(self.b10t),
 					 self.env(cenv, lstore, self.tree, scratch))
-				arch = [f for f in os.listdir(lstore) if ".latest.tar." in f]
+				arch = archives(lstore)
 				nb.rm_rf(store)
 				os.makedirs(store)
-				shutil.copyfile(os.path.join(lstore, arch[0]), os.path.join(store, arch[0]))
+				# the archive, then its claim (the commit point)
+				for f in (arch[0], claim_of(arch[0])):
+					shutil.copyfile(os.path.join(lstore, f), os.path.join(store, f))
 				nb.rm_rf(lstore)
 				if not any(n.startswith("load reads") for n in notes):
 					notes.append("load reads archives saved locally and copied onto the "
