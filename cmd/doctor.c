@@ -80,6 +80,7 @@ static cJSON *doctor_json(const struct cmd *c, const struct b10t_doctor *d)
 				      pr->atime_moves_mtime);
 	cJSON_AddItemToObject(o, "cache", fs_json(&d->cache));
 	cJSON_AddStringToObject(o, "publish_path", pr->ran ? b10t_publish_path_name(pr->path) : "unknown");
+	cJSON_AddStringToObject(o, "codec", b10t_format_name(b10t_save_codec(&c->cfg)));
 	cJSON_AddBoolToObject(o, "can_publish", d->can_publish);
 	cJSON_AddStringToObject(o, "verdict", d->verdict);
 	return o;
@@ -142,6 +143,8 @@ static void doctor_text(const struct cmd *c, const struct b10t_doctor *d)
 		printf("%-22s none: this filesystem cannot publish safely\n", "publish:");
 	else
 		printf("%-22s %s\n", "publish:", b10t_publish_path_name(pr->path));
+	printf("%-22s %s%s\n", "codec:", b10t_format_name(b10t_save_codec(&c->cfg)),
+	       c->cfg.codec == B10T_CODEC_AUTO ? " (B10T_CODEC=auto, by the store's filesystem)" : "");
 	printf("%-22s %s\n", "verdict:", esc_msg(d->verdict));
 }
 

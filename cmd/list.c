@@ -157,7 +157,7 @@ static void list_text(const struct cmd *c, const struct listing *l)
 		printf("no archives in %s\n", c->cfg.store_dir);
 		return;
 	}
-	printf("  %-16s  %-3s  %10s  %-19s  %-13s  %sFILE\n", "KEY", "FMT", "SIZE",
+	printf("  %-16s  %-4s  %10s  %-19s  %-13s  %sFILE\n", "KEY", "FMT", "SIZE",
 	       "CREATED (UTC)", "LAST USED", m ? "     FILES  UNPACKED  " : "");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct b10t_archive_info *a = &l->v[i];
@@ -169,7 +169,7 @@ static void list_text(const struct cmd *c, const struct listing *l)
 			snprintf(files, sizeof(files), "%" PRIu64, mf->files);
 		if (mf && mf->has_bytes)
 			human_bytes(mf->bytes, unpacked, sizeof(unpacked));
-		printf("%c %-16s  %-3s  %10s  %-19s  %-13s  ", strcmp(a->key, l->key.key) ? ' ' : '*',
+		printf("%c %-16s  %-4s  %10s  %-19s  %-13s  ", strcmp(a->key, l->key.key) ? ' ' : '*',
 		       esc(a->key), b10t_format_name(a->format),
 		       human_bytes(a->bytes, size, sizeof(size)),
 		       utc(a->mtime, created, sizeof(created)),

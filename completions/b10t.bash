@@ -9,9 +9,9 @@
 _b10t_static_verbs="clear doctor envkey gc help info list load save vllm"
 _b10t_static_common="--json --quiet -q --verbose -v --help -h --cache-dir --store
 	--work-dir --max-cache-size-mb --max-concurrent-saves --lock-timeout
-	--incomplete-timeout --fs-enabled --key-scheme"
+	--incomplete-timeout --fs-enabled --key-scheme --codec --zstd-level"
 _b10t_static_args="--cache-dir --store --work-dir --max-cache-size-mb --max-concurrent-saves
-	--lock-timeout --incomplete-timeout --fs-enabled --key-scheme --stale --max-size
+	--lock-timeout --incomplete-timeout --fs-enabled --key-scheme --codec --zstd-level --stale --max-size
 	--max-age --keep --url --timeout --interval"
 
 _b10t_static_options() {
@@ -99,6 +99,9 @@ _b10t() {
 			;;
 		--key-scheme)
 			COMPREPLY=($(compgen -W "default b10-transfer" -- "$cur"))
+			;;
+		--codec)
+			COMPREPLY=($(compgen -W "lz4 zstd" -- "$cur"))
 			;;
 		--url)
 			COMPREPLY=($(compgen -W "http://127.0.0.1:8000/v1/models" -- "$cur"))

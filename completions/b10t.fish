@@ -35,7 +35,7 @@ function __b10t_static_help -a verb
     printf '      %s    \n' --json '-q, --quiet' '-v, --verbose' '-h, --help' \
         '--cache-dir DIR' '--store DIR' '--work-dir DIR' '--max-cache-size-mb MB' \
         '--max-concurrent-saves N' '--lock-timeout SECONDS' '--incomplete-timeout SECONDS' \
-        '--fs-enabled BOOL' '--key-scheme SCHEME'
+        '--fs-enabled BOOL' '--key-scheme SCHEME' '--codec CODEC' '--zstd-level N'
 end
 
 function __b10t_bin
@@ -109,6 +109,8 @@ function __b10t_values -a opt
             printf '%s\n' 1 0 true false yes no on off
         case --key-scheme
             printf '%s\n' default b10-transfer
+        case --codec
+            printf '%s\n' lz4 zstd
         case --url
             echo http://127.0.0.1:8000/v1/models
     end

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internals of the archive layer (pack.c, unpack.c, lz4w.c, lz4r.c,
- * gzio.c, bufq.c, progress.c, rules.c): the lz4 frame writer and reader,
- * the gzip reader, the buffer queue the readers' threads share, and the
+ * zstdw.c, zstdr.c, gzio.c, bufq.c, progress.c, rules.c): the lz4 and
+ * zstd writers and readers, the gzip reader, the buffer queue the readers' threads share, and the
  * path rules that pack and unpack share so that pack never writes a member
  * that unpack would refuse.
  */
@@ -101,6 +101,39 @@ const char *b10t_lz4r_error(const struct b10t_lz4r *r);
 void b10t_lz4r_free(struct b10t_lz4r *r);
 
 /*
+ * The zstd writer (zstdw.c), the lz4 writer's twin: frames with content
+ * checksums, compressed at `level` by `workers` libzstd threads (0 or 1:
+ * in this thread).  b10t_zstdw_flush() ends the current frame, so what
+ * came before it decodes from the file's start alone.  Errors sticky;
+ * `cap` as for lz4.
+ */
+struct b10t_zstdw;
+int b10t_zstdw_new(struct b10t_zstdw **w, int fd, uint64_t cap, int level, int workers);
+int b10t_zstdw_write(struct b10t_zstdw *w, const void *buf, size_t len);
+int b10t_zstdw_flush(struct b10t_zstdw *w);
+int b10t_zstdw_finish(struct b10t_zstdw *w);
+uint64_t b10t_zstdw_bytes(const struct b10t_zstdw *w);
+const char *b10t_zstdw_error(const struct b10t_zstdw *w);
+void b10t_zstdw_free(struct b10t_zstdw *w);
+
+/*
+ * The zstd reader (zstdr.c), the lz4 reader's twin: pieces of at most
+ * `io_size` bytes, 0 once the last frame ended with a good checksum and
+ * nothing else follows, or -errno (-EBADMSG for damage).  Frames with a
+ * window over 1 << B10T_ZSTD_WINDOW_LOG, or without a content checksum,
+ * are refused.
+ */
+#define B10T_ZSTD_WINDOW_LOG 24
+struct b10t_zstdr;
+int b10t_zstdr_new(struct b10t_zstdr **z, int fd, size_t io_size, bool threaded);
+ssize_t b10t_zstdr_read(struct b10t_zstdr *z, const void **buf);
+int b10t_zstdr_failed(const struct b10t_zstdr *z);
+uint64_t b10t_zstdr_bytes_in(const struct b10t_zstdr *z);
+bool b10t_zstdr_short(const struct b10t_zstdr *z);
+const char *b10t_zstdr_error(const struct b10t_zstdr *z);
+void b10t_zstdr_free(struct b10t_zstdr *z);
+
+/*
  * The gzip reader (the reference's .tar.gz), the lz4 reader's twin: the
  * next piece of decompressed data (at most `out_size` bytes, valid until
  * the next call), 0 once the stream ended after a member whose CRC32 and
@@ -131,6 +164,8 @@ void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
 
 /* Whether a second thread can help: more than one CPU is ours. */
 bool b10t_use_threads(void);
+/* The CPUs we may run on (affinity mask, cgroup cpusets), at least 1. */
+int b10t_cpu_count(void);
 
 /* ---- rules.c: what a member may be ------------------------------------ */
 

@@ -103,6 +103,14 @@ enum b10t_key_scheme {
 	B10T_SCHEME_B10_TRANSFER,	/* "b10-transfer" */
 };
 
+/* The archive formats of the store (CONTRACT.md "The store"). */
+/* B10T_FMT_ZSTD: .tar.zst, zstd frames with content checksums. */
+enum b10t_format { B10T_FMT_LZ4 = 0, B10T_FMT_GZ, B10T_FMT_ZSTD };
+/* zstd levels save accepts (B10T_ZSTD_LEVEL); 1-3 measured in docs/netfs.md. */
+#define B10T_ZSTD_LEVEL_MIN 1
+#define B10T_ZSTD_LEVEL_MAX 19
+#define B10T_ZSTD_LEVEL_DEFAULT 3
+
 struct b10t_config {
 	char cache_dir[PATH_MAX];	/* TORCHINDUCTOR_CACHE_DIR */
 	char store_dir[PATH_MAX];	/* B10FS_CACHE_DIR */
@@ -113,6 +121,9 @@ struct b10t_config {
 	unsigned incomplete_timeout_s;	/* CLEANUP_INCOMPLETE_TIMEOUT_SECONDS */
 	int fs_enabled;			/* BASETEN_FS_ENABLED: -1 unset, 0, 1 */
 	enum b10t_key_scheme key_scheme; /* B10T_KEY_SCHEME */
+	int codec;			/* B10T_CODEC: B10T_FMT_LZ4, B10T_FMT_ZSTD or
+					 * B10T_CODEC_AUTO (by the store's filesystem) */
+	int zstd_level;			/* B10T_ZSTD_LEVEL */
 };
 
 /*
@@ -188,6 +199,12 @@ struct b10t_envkey {
 
 const char *b10t_scheme_name(enum b10t_key_scheme scheme);
 int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out);
+/* "auto", "lz4" or "zstd", the codecs save writes; -EINVAL for anything else. */
+#define B10T_CODEC_AUTO (-1)
+int b10t_codec_parse(const char *s, int *out);
+/* The codec save writes with cfg: B10T_CODEC, auto resolved by the store's
+ * filesystem (zstd unless b10t_local_fs).  (lib/save.c) */
+enum b10t_format b10t_save_codec(const struct b10t_config *cfg);
 
 /* Gather components (packages, GPU, overrides) and compute the key. */
 int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
@@ -199,9 +216,6 @@ const char *b10t_envkey_get(const struct b10t_envkey *key, const char *name);
 
 /* ---- the store (CONTRACT.md "The store") ------------------------------ */
 
-/* The formats and their extensions: lib/names.c.  zstd is named there so
- * the store's names know it; reading and writing it is the codec's. */
-enum b10t_format { B10T_FMT_LZ4 = 0, B10T_FMT_GZ, B10T_FMT_ZSTD };
 
 /*
  * A key's published set in the store (docs/store-protocol.md): its base
@@ -236,7 +250,7 @@ bool b10t_parse_archive_name(const char *name, struct b10t_archive_info *info);
 int b10t_store_list(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    struct b10t_archive_info **out, size_t *n);
 /* The published set of `key` (the legacy lz4 before the reference's gz,
- * as the base); -ENOENT when none. */
+ * as the base; generations in either codec); -ENOENT when none. */
 int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		    const char *key, struct b10t_archive_info *info);
 /* "lz4", "gz" or "zstd". (lib/names.c) */
@@ -250,6 +264,8 @@ bool b10t_valid_key(const char *key, size_t len);
  * O_EXCL.  -EINVAL for a bad key, -ENAMETOOLONG when it does not fit.
  */
 int b10t_incomplete_name(char *buf, size_t size, const char *key);
+/* The same, ending in fmt's extension (.tar.lz4, .tar.zst). */
+int b10t_upload_name(char *buf, size_t size, const char *key, enum b10t_format fmt);
 /*
  * Whether `name` is an upload in progress: "cache_<key>.incomplete" alone or
  * followed by ".anything" (ours and the reference's .incomplete.tar.gz).
@@ -278,6 +294,10 @@ struct b10t_limits {
 	 * name twice in the same archive is a duplicate as ever.
 	 */
 	bool overlay;
+	/* pack: the codec, B10T_FMT_LZ4 (default) or B10T_FMT_ZSTD, and the
+	 * zstd level (0: B10T_ZSTD_LEVEL_DEFAULT). */
+	enum b10t_format format;
+	int zstd_level;
 };
 void b10t_limits_default(struct b10t_limits *lim);
 
@@ -293,7 +313,8 @@ struct b10t_pack_stats {
 };
 
 /*
- * Pack directory `src` as pax tar + lz4 frame into out_fd.  The first
+ * Pack directory `src` as pax tar + lz4 frame (or zstd frames, by
+ * lim->format) into out_fd.  The first
  * member is `.b10t/manifest.json` with `manifest_json`.  -EFBIG when the
  * archive would pass lim->max_archive_bytes.
  */

@@ -3,7 +3,7 @@
  * A queue of whole buffers between two threads: a decoder fills buffers
  * from a free list and hands them over in order, the consumer gives each
  * back when it is done with it.  No buffer is ever copied; B10T_BUFQ_LEN
- * buffers bound the memory.  Used by the lz4 reader.
+ * buffers bound the memory.  Used by the lz4 and zstd readers.
  */
 #include <errno.h>
 #include <pthread.h>

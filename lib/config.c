@@ -34,6 +34,10 @@ const struct b10t_setting b10t_settings[] = {
 	  "use the store: 1/true/yes/on or 0/false/no/off (default: if it exists)" },
 	{ "B10T_KEY_SCHEME", "key-scheme", "SCHEME",
 	  "environment key scheme: default or b10-transfer" },
+	{ "B10T_CODEC", "codec", "CODEC",
+	  "compression of save's archives: auto (zstd on a network store, else lz4), lz4, zstd" },
+	{ "B10T_ZSTD_LEVEL", "zstd-level", "N",
+	  "zstd level of save, 1 (fastest) to 19 (default 3)" },
 };
 const size_t b10t_settings_count = sizeof(b10t_settings) / sizeof(b10t_settings[0]);
 
@@ -72,6 +76,20 @@ int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out)
 
 /* Copy `path` without doubled or trailing slashes and "." components
  * ("/a/./b/." is "/a/b"), so two spellings of one dir compare equal. */
+int b10t_codec_parse(const char *s, int *out)
+{
+	/* Only the codecs save writes: gz is the reference's, read only. */
+	if (!strcmp(s, "auto"))
+		*out = B10T_CODEC_AUTO;
+	else if (!strcmp(s, "lz4"))
+		*out = B10T_FMT_LZ4;
+	else if (!strcmp(s, "zstd"))
+		*out = B10T_FMT_ZSTD;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static void normalize(char *dst, const char *path)
 {
 	char *d = dst;
@@ -342,6 +360,16 @@ int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
 			return b10t_set_error(ctx, EINVAL,
 				"%s=%s: expected 'default' or 'b10-transfer'", origin,
 				SHOW(esc, value));
+	} else if (!strcmp(env, "B10T_CODEC")) {
+		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
+		if (b10t_codec_parse(value, &cfg->codec) < 0)
+			return b10t_set_error(ctx, EINVAL, "%s=%s: expected 'auto', 'lz4' or 'zstd'", origin,
+					      SHOW(esc, value));
+	} else if (!strcmp(env, "B10T_ZSTD_LEVEL")) {
+		if ((r = parse_uint(ctx, origin, value, B10T_ZSTD_LEVEL_MIN, B10T_ZSTD_LEVEL_MAX,
+				    &v)) < 0)
+			return r;
+		cfg->zstd_level = (int)v;
 	} else {
 		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 		return b10t_set_error(ctx, EINVAL, "unknown setting %s", SHOW(esc, env));
@@ -389,6 +417,8 @@ int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg)
 	cfg->incomplete_timeout_s = 60;
 	cfg->fs_enabled = -1;
 	cfg->key_scheme = B10T_SCHEME_DEFAULT;
+	cfg->codec = B10T_CODEC_AUTO;
+	cfg->zstd_level = B10T_ZSTD_LEVEL_DEFAULT;
 
 	for (size_t i = 0; i < b10t_settings_count; i++) {
 		const char *v = getenv(b10t_settings[i].env);

@@ -210,6 +210,15 @@ uint64_t b10t_random64(void);
 struct stat;
 /* Whether dirfd/name (not followed) is the inode of `want`. */
 bool b10t_same_inode_at(int dirfd, const char *name, const struct stat *want);
+/*
+ * Whether fd (path when fd < 0) lies on a local disk or memory filesystem
+ * (ext2/3/4, xfs, btrfs, tmpfs, ramfs, overlayfs, f2fs, zfs), whose fstat
+ * is the truth and whose bytes cost no network.  Anything else (FUSE, NFS,
+ * SMB, Ceph, Lustre, unknown) may serve cached attributes, so a load's
+ * retry there waits first, and is bandwidth-bound, so save's B10T_CODEC
+ * auto picks zstd there (docs/netfs.md has the measurement).
+ */
+bool b10t_local_fs(int fd, const char *path);
 /* 1 when the cache dir `path` has an entry, 0 when empty or missing (b10t's
  * in-place staging dirs do not count), -EBUSY when it holds an install
  * marker (an install running or interrupted: its content may be partial),

@@ -706,33 +706,6 @@ static bool stale_view(struct load_job *j, char *why, size_t size)
 	return false;
 }
 
-/*
- * Whether the archive lies on a local disk filesystem, whose fstat is the
- * truth.  Anything else (FUSE, NFS, SMB, unknown) may serve cached
- * attributes, so a retry there waits a little first.
- */
-static bool local_fs(int fd)
-{
-	static const unsigned long local[] = {
-		0xEF53,		/* ext2/3/4 */
-		0x58465342,	/* xfs */
-		0x9123683E,	/* btrfs */
-		0x01021994,	/* tmpfs */
-		0x858458F6,	/* ramfs */
-		0x794C7630,	/* overlayfs */
-		0xF2F52010,	/* f2fs */
-		0x2FC12FC1,	/* zfs */
-	};
-	struct statfs sf;
-
-	if (fstatfs(fd, &sf) < 0)
-		return false;
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if ((unsigned long)sf.f_type == local[i])
-			return true;
-	return false;
-}
-
 /* Undo a failed try: no staging, no fd; the result's counts start over. */
 static void end_try(struct load_job *j)
 {
@@ -778,7 +751,7 @@ static int load_archive(struct load_job *j)
 		b10t_debug(ctx, "%s; loading it once more before moving it aside", ctx->err);
 	/* A client that may serve cached attributes gets a moment to let
 	 * them expire (FUSE's default attribute timeout is 1 s). */
-	if (j->fd >= 0 && !local_fs(j->fd))
+	if (j->fd >= 0 && !b10t_local_fs(j->fd, NULL))
 		usleep(1100 * 1000);
 	end_try(j);
 	b10t_clear_error(ctx);

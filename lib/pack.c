@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * b10t_pack: a directory tree as pax tar in an lz4 frame.
+ * b10t_pack: a directory tree as pax tar in an lz4 frame or zstd frames.
  *
  * The walk is our own (openat, no symlink ever followed, names sorted per
  * directory so the same tree gives the same archive).  libarchive writes the
  * tar headers into our callback, which stages the stream for the lz4 writer
- * (lz4w.c); with two cores the compression runs in its own thread.
+ * (lz4w.c) or the zstd writer (zstdw.c); with two cores the compression
+ * runs in its own threads.
  *
  * Only what unpack accepts goes in (b10t_member_refusal, rules.c, is the
  * one list): an entry it refuses is left out with one warning and counted
@@ -70,7 +71,8 @@ struct pack {
 	struct b10t_ctx *ctx;
 	struct archive *a;
 	struct archive_entry *e;
-	struct b10t_lz4w *w;
+	struct b10t_lz4w *w;			/* the output: one of these two */
+	struct b10t_zstdw *z;
 	const struct b10t_limits *lim;
 	struct b10t_pack_stats st;
 	uint64_t members, declared;		/* for load's caps, manifest included */
@@ -93,6 +95,49 @@ void b10t_limits_default(struct b10t_limits *lim)
 	lim->max_archive_bytes = 0;
 	lim->exclude_dev = lim->exclude_ino = 0;
 	lim->overlay = false;
+	lim->format = B10T_FMT_LZ4;
+	lim->zstd_level = 0;
+}
+
+/* ---- the output: the lz4 or the zstd writer -------------------------------- */
+
+static int out_write(struct pack *p, const void *buf, size_t len)
+{
+	return p->z ? b10t_zstdw_write(p->z, buf, len) : b10t_lz4w_write(p->w, buf, len);
+}
+
+/* End the block (lz4) or the frame (zstd) here. */
+static int out_flush(struct pack *p)
+{
+	return p->z ? b10t_zstdw_flush(p->z) : b10t_lz4w_flush(p->w);
+}
+
+static int out_finish(struct pack *p)
+{
+	return p->z ? b10t_zstdw_finish(p->z) : b10t_lz4w_finish(p->w);
+}
+
+static uint64_t out_bytes(const struct pack *p)
+{
+	return p->z ? b10t_zstdw_bytes(p->z) : p->w ? b10t_lz4w_bytes(p->w) : 0;
+}
+
+static const char *out_error(const struct pack *p)
+{
+	return p->z ? b10t_zstdw_error(p->z) : b10t_lz4w_error(p->w);
+}
+
+static int out_new(struct pack *p, int fd)
+{
+	const struct b10t_limits *lim = p->lim;
+
+	if (lim->format == B10T_FMT_ZSTD)
+		return b10t_zstdw_new(&p->z, fd, lim->max_archive_bytes,
+				      lim->zstd_level ? lim->zstd_level : B10T_ZSTD_LEVEL_DEFAULT,
+				      b10t_cpu_count());
+	if (lim->format != B10T_FMT_LZ4)
+		return -EINVAL;		/* gz is read, never written */
+	return b10t_lz4w_new(&p->w, fd, lim->max_archive_bytes, b10t_use_threads());
 }
 
 static la_ssize_t tar_out(struct archive *a, void *arg, const void *buf, size_t len)
@@ -101,8 +146,8 @@ static la_ssize_t tar_out(struct archive *a, void *arg, const void *buf, size_t 
 
 	if (p->failed)
 		return (la_ssize_t)len;	/* closing after an error: nothing goes out */
-	if (b10t_lz4w_write(p->w, buf, len) < 0) {
-		archive_set_error(a, EIO, "%s", b10t_lz4w_error(p->w));
+	if (out_write(p, buf, len) < 0) {
+		archive_set_error(a, EIO, "%s", out_error(p));
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -113,13 +158,13 @@ static void progress(struct pack *p, bool done)
 	b10t_progress_step(p->ctx, &p->gate, &p->st, done);
 }
 
-/* The error of a failed libarchive call: the lz4 writer's own, if it failed. */
+/* The error of a failed libarchive call: the writer's own, if it failed. */
 static int tar_error(struct pack *p, const char *what)
 {
-	int r = b10t_lz4w_write(p->w, NULL, 0);
+	int r = out_write(p, NULL, 0);
 
 	if (r < 0)
-		return b10t_set_error(p->ctx, -r, "%s", b10t_lz4w_error(p->w));
+		return b10t_set_error(p->ctx, -r, "%s", out_error(p));
 	return b10t_set_error(p->ctx, EIO, "packing %s: %s: %s", p->src, what,
 			      archive_error_string(p->a));
 }
@@ -608,13 +653,14 @@ static int put_manifest(struct pack *p, const char *json)
 	if (n && archive_write_data(p->a, json, n) != (la_ssize_t)n)
 		return tar_error(p, B10T_MANIFEST_MEMBER);
 	/*
-	 * End the lz4 block here, so that the manifest sits alone in a small
-	 * first block: b10t_read_manifest() then reads a few KiB, not 4 MB.
+	 * End the lz4 block (the zstd frame) here, so that the manifest sits
+	 * alone in a small first block (frame): b10t_read_manifest() then
+	 * reads a few KiB, not 4 MB.
 	 */
 	if (archive_write_finish_entry(p->a) != ARCHIVE_OK)
 		return tar_error(p, B10T_MANIFEST_MEMBER);
-	if ((r = b10t_lz4w_flush(p->w)) < 0)
-		return b10t_set_error(p->ctx, -r, "%s", b10t_lz4w_error(p->w));
+	if ((r = out_flush(p)) < 0)
+		return b10t_set_error(p->ctx, -r, "%s", out_error(p));
 	p->path[0] = '\0';
 	return 0;
 }
@@ -647,7 +693,7 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 	p.h2 = XXH3_createState();
 	p.a = archive_write_new();
 	p.e = archive_entry_new();
-	r = b10t_lz4w_new(&p.w, out_fd, lim->max_archive_bytes, b10t_use_threads());
+	r = out_new(&p, out_fd);
 	if (r < 0 || !p.buf || !p.a || !p.e || !p.h1 || !p.h2) {
 		r = b10t_sys_error(ctx, r < 0 ? -r : ENOMEM, "packing %s", src);
 		close(fd);
@@ -674,16 +720,16 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 		r = tar_error(&p, "end of archive");
 		goto out;
 	}
-	r = b10t_lz4w_finish(p.w);
+	r = out_finish(&p);
 	if (r < 0) {
-		r = b10t_set_error(ctx, -r, "%s", b10t_lz4w_error(p.w));
+		r = b10t_set_error(ctx, -r, "%s", out_error(&p));
 		goto out;
 	}
-	p.st.archive_bytes = b10t_lz4w_bytes(p.w);
+	p.st.archive_bytes = out_bytes(&p);
 	progress(&p, true);
 out:
 	if (stats) {
-		p.st.archive_bytes = p.w ? b10t_lz4w_bytes(p.w) : 0;
+		p.st.archive_bytes = out_bytes(&p);
 		*stats = p.st;
 	}
 	archive_entry_free(p.e);
@@ -701,6 +747,7 @@ out:
 		archive_write_free(p.a);	/* after close: does not write again */
 	}
 	b10t_lz4w_free(p.w);
+	b10t_zstdw_free(p.z);
 	free(p.buf);
 	free(p.whole);
 	XXH3_freeState(p.h1);

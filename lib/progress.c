@@ -9,14 +9,21 @@
 #include "archive-int.h"
 #include "internal.h"
 
-bool b10t_use_threads(void)
+int b10t_cpu_count(void)
 {
 	cpu_set_t set;
+	long n;
 
 	/* The CPUs we may run on (taskset, cgroup cpusets), not the machine's. */
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		return CPU_COUNT(&set) > 1;
-	return sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 1 ? (int)(n < 1024 ? n : 1024) : 1;
+}
+
+bool b10t_use_threads(void)
+{
+	return b10t_cpu_count() > 1;
 }
 
 void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,

@@ -11,6 +11,10 @@
  * archive and claim temp; a reader sees no claim, or one naming a whole
  * archive.  Names: lib/names.c; the protocol: docs/store-protocol.md.
  *
+ * The codec (B10T_CODEC, b10t_save_codec) gives the archive's extension:
+ * .tar.lz4 or .tar.zst.  Readers choose among a key's names whatever the
+ * codec, so a key published in one is SKIPPED by a save in the other.
+ *
  * The manifest (first member, .b10t/manifest.json) is written by
  * lib/manifest.c, which describes its fields.
  */
@@ -77,14 +81,15 @@ static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64
 
 /*
  * Refuse early when the archive obviously cannot fit: lz4 does not compress
- * better than about 255:1, so an archive needs at least bytes/255 free.
- * The real guard is the write error while streaming.
+ * better than about 255:1, so an archive needs at least bytes/255 free;
+ * zstd's best is a few bytes per 128 KiB block (about 32,768:1).  The real
+ * guard is the write error while streaming.
  */
 static int check_space(struct b10t_ctx *ctx, const struct b10t_config *cfg,
-		       int dirfd, uint64_t tree_bytes)
+		       int dirfd, enum b10t_format codec, uint64_t tree_bytes)
 {
 	struct statvfs vfs;
-	uint64_t avail, need = tree_bytes / 255 + 4096;
+	uint64_t avail, need = tree_bytes / (codec == B10T_FMT_ZSTD ? 32768 : 255) + 4096;
 
 	if (fstatvfs(dirfd, &vfs) < 0)
 		return 0;	/* unknown: let the writes decide */
@@ -103,6 +108,7 @@ struct save_job {
 	const struct b10t_envkey *key;
 	struct b10t_result *res;
 	int dirfd;
+	enum b10t_format codec;		/* B10T_CODEC, auto resolved */
 	char tmp[NAME_MAX + 1];		/* the upload */
 	char archive[NAME_MAX + 1];	/* its generation name */
 	char claim[NAME_MAX + 1];	/* the claim to publish */
@@ -146,6 +152,8 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 				      j->cfg->store_dir, j->tmp);
 	b10t_limits_default(&lim);
 	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	lim.format = j->codec;
+	lim.zstd_level = j->cfg->zstd_level;
 	/* A store inside the cache dir (a misconfiguration) stays out of it. */
 	if (fstat(j->dirfd, &sst) == 0) {
 		lim.exclude_dev = (uint64_t)sst.st_dev;
@@ -241,7 +249,7 @@ static int rename_archive(struct save_job *j)
 /* Name the generation's archive, its claim and the claim's temp. */
 static int name_generation(struct save_job *j)
 {
-	struct b10t_name n = { .kind = B10T_NAME_GEN, .gen = j->gen, .format = B10T_FMT_LZ4 };
+	struct b10t_name n = { .kind = B10T_NAME_GEN, .gen = j->gen, .format = j->codec };
 	char tag[NAME_MAX + 1];
 	int r;
 
@@ -343,7 +351,7 @@ static int save_in_store(struct save_job *j)
 	b10t_debug(ctx, "scan: %llu entries, %llu bytes in %.3f s",
 		   (unsigned long long)tree_files, (unsigned long long)tree_bytes,
 		   b10t_now() - t0);
-	r = check_space(ctx, cfg, j->dirfd, tree_bytes);
+	r = check_space(ctx, cfg, j->dirfd, j->codec, tree_bytes);
 	if (r < 0)
 		return r;
 	if ((r = name_generation(j)) < 0)
@@ -352,7 +360,7 @@ static int save_in_store(struct save_job *j)
 	manifest = manifest_json(j->key, tree_files, tree_bytes, cfg->cache_dir);
 	if (!manifest)
 		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
-	r = b10t_incomplete_name(j->tmp, sizeof(j->tmp), j->key->key);
+	r = b10t_upload_name(j->tmp, sizeof(j->tmp), j->key->key, j->codec);
 	if (r < 0) {
 		free(manifest);
 		return b10t_sys_error(ctx, -r, "naming the upload for key %s",
@@ -388,6 +396,15 @@ static void save_cleanup(struct save_job *j)
 		unlinkat(j->dirfd, j->ctmp, 0);
 }
 
+enum b10t_format b10t_save_codec(const struct b10t_config *cfg)
+{
+	/* auto: lz4 on a local disk, zstd where the bytes cross a network
+	 * (bench/codec.py, docs/netfs.md). */
+	if (cfg->codec != B10T_CODEC_AUTO)
+		return (enum b10t_format)cfg->codec;
+	return b10t_local_fs(-1, cfg->store_dir) ? B10T_FMT_LZ4 : B10T_FMT_ZSTD;
+}
+
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
@@ -405,6 +422,9 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
 		goto out;
 	}
+	j.codec = b10t_save_codec(cfg);
+	b10t_debug(ctx, "codec: %s%s", b10t_format_name(j.codec),
+		   cfg->codec == B10T_CODEC_AUTO ? " (auto, by the store's filesystem)" : "");
 
 	/* Cheap checks first, so a fleet does not all pack: the local one,
 	 * then one listing of the store. */

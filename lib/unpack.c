@@ -2,8 +2,8 @@
 /*
  * b10t_unpack: extract a hostile archive into an empty directory.
  *
- * libarchive parses tar (from our lz4 reader, or from our gzip reader,
- * which checks the .tar.gz trailer); we do the writing ourselves rather
+ * libarchive parses tar (from our lz4 or zstd reader, or from our gzip
+ * reader, which checks the .tar.gz trailer); we do the writing ourselves rather
  * than trust archive_write_disk: every member name is checked and
  * normalised, every parent directory is opened with O_NOFOLLOW from the
  * destination's fd (so no symlink inside the tree is ever traversed),
@@ -60,7 +60,8 @@ struct dir_fixup {
 struct unpack {
 	struct b10t_ctx *ctx;
 	struct archive *a;
-	struct b10t_lz4r *r;		/* the input: one of these two */
+	struct b10t_lz4r *r;		/* the input: one of these three */
+	struct b10t_zstdr *z;
 	struct b10t_gzr *g;
 	const char *last;		/* the last piece given to libarchive */
 	size_t last_len;
@@ -82,6 +83,7 @@ struct unpack {
 	size_t ndirs, cap_dirs;
 	mode_t umask;
 	uint64_t entries, declared;
+	uint64_t data_end;		/* stream offset where the last member's data ends */
 	struct b10t_pack_stats st;
 	struct b10t_progress_gate gate;
 	/* overlay: the inodes this archive made (open addressing, ino 0 free) */
@@ -93,8 +95,27 @@ struct unpack {
 
 /* ---- the input -------------------------------------------------------------- */
 
+/* The reader's next piece, its failure, its message. */
+static ssize_t in_read(struct unpack *u, const void **buf)
+{
+	return u->r ? b10t_lz4r_read(u->r, buf) : u->z ? b10t_zstdr_read(u->z, buf)
+		    : b10t_gzr_read(u->g, buf);
+}
+
+static int in_failed(const struct unpack *u)
+{
+	return u->r ? b10t_lz4r_failed(u->r) : u->z ? b10t_zstdr_failed(u->z)
+		    : u->g ? b10t_gzr_failed(u->g) : 0;
+}
+
+static const char *in_error(const struct unpack *u)
+{
+	return u->r ? b10t_lz4r_error(u->r) : u->z ? b10t_zstdr_error(u->z)
+		    : b10t_gzr_error(u->g);
+}
+
 /*
- * Both readers hand libarchive the decompressed tar through one callback.
+ * The readers hand libarchive the decompressed tar through one callback.
  * What follows the end of the tar must be zero padding, and libarchive
  * stops in the middle of a piece: archive_filter_bytes(a, 0) says how far
  * it consumed, the rest of the bytes it was given (the end of the last
@@ -122,10 +143,9 @@ static la_ssize_t stream_in(struct archive *a, void *arg, const void **buf)
 		}
 		u->tail_end = u->given;
 	}
-	n = u->r ? b10t_lz4r_read(u->r, buf) : b10t_gzr_read(u->g, buf);
+	n = in_read(u, buf);
 	if (n < 0) {
-		archive_set_error(a, EIO, "%s",
-				  u->r ? b10t_lz4r_error(u->r) : b10t_gzr_error(u->g));
+		archive_set_error(a, EIO, "%s", in_error(u));
 		return -1;
 	}
 	if (n > 0) {
@@ -152,13 +172,12 @@ static int given_byte(const struct unpack *u, uint64_t o)
 /* The error of a failed libarchive call on the input. */
 static int input_error(struct unpack *u)
 {
-	int n = u->r ? b10t_lz4r_failed(u->r) : u->g ? b10t_gzr_failed(u->g) : 0;
+	int n = in_failed(u);
 
 	/* The reader's own failure: -EBADMSG for damage, a read's errno for
 	 * a failing store, which is no fault of the archive. */
 	if (n < 0)
-		return b10t_set_error(u->ctx, -n, "%s",
-				      u->r ? b10t_lz4r_error(u->r) : b10t_gzr_error(u->g));
+		return b10t_set_error(u->ctx, -n, "%s", in_error(u));
 	return b10t_set_error(u->ctx, EBADMSG, "corrupt archive: %s",
 			      archive_error_string(u->a) ? archive_error_string(u->a)
 							 : "unreadable tar");
@@ -846,7 +865,8 @@ static int too_much_padding(struct unpack *u)
 /*
  * After the tar's end: every byte libarchive was given but did not consume,
  * and the rest of the stream, must be zero; the stream must end well (the
- * lz4 end mark and checksum, the last gzip trailer).  Zero padding is what
+ * lz4 end mark and checksum, the last zstd frame's checksum, the last gzip
+ * trailer).  Zero padding is what
  * tar writers add to fill their records (10240 bytes by default); more
  * than MAX_PADDING of it is no tar writer's.
  */
@@ -872,7 +892,7 @@ static int drain(struct unpack *u)
 	zeros = u->given - (uint64_t)used;
 	if (zeros > MAX_PADDING)
 		return too_much_padding(u);
-	while ((n = u->r ? b10t_lz4r_read(u->r, &b) : b10t_gzr_read(u->g, &b)) > 0) {
+	while ((n = in_read(u, &b)) > 0) {
 		const char *p = b;
 
 		for (ssize_t i = 0; i < n; i++)
@@ -883,14 +903,45 @@ static int drain(struct unpack *u)
 			return too_much_padding(u);
 	}
 	if (n < 0)
-		return b10t_set_error(u->ctx, (int)-n, "%s",
-				      u->r ? b10t_lz4r_error(u->r) : b10t_gzr_error(u->g));
+		return b10t_set_error(u->ctx, (int)-n, "%s", in_error(u));
+	return 0;
+}
+
+/*
+ * Where the member just read ends in the stream: its header is consumed,
+ * its data (padded to 512-byte records) follow.
+ */
+static void note_data_end(struct unpack *u, struct archive_entry *e)
+{
+	la_int64_t at = archive_filter_bytes(u->a, 0);
+	la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+
+	if (at >= 0 && size >= 0)
+		u->data_end = (uint64_t)at + (((uint64_t)size + 511) & ~(uint64_t)511);
+}
+
+/*
+ * libarchive answers EOF both at the tar's end-of-archive record and when
+ * the stream just stops after a member.  A stream of several frames or
+ * members (zstd, gzip) that lost its later ones at a frame boundary ends
+ * well as a stream and would load as a tree cut short: the end record
+ * (one 512-byte block of zeros, which libarchive consumed) must be there.
+ */
+static int check_tar_end(struct unpack *u)
+{
+	la_int64_t used = archive_filter_bytes(u->a, 0);
+
+	if (used < 0 || (uint64_t)used < u->data_end + 512) {
+		u->fault = true;
+		return b10t_set_error(u->ctx, EBADMSG,
+				      "corrupt archive: the tar ends without its end-of-archive record");
+	}
 	return 0;
 }
 
 /*
  * Open libarchive on in_fd for `fmt`, the tar reader only, fed by our own
- * lz4 or gzip reader; `check_end` keeps what drain() needs.
+ * lz4, zstd or gzip reader; `check_end` keeps what drain() needs.
  */
 static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t read_size,
 		      bool threaded, bool check_end)
@@ -905,11 +956,10 @@ static int open_input(struct unpack *u, int in_fd, enum b10t_format fmt, size_t 
 				      archive_error_string(u->a));
 	if (check_end && !(u->tail = malloc(TAIL_SIZE)))
 		return b10t_set_error(u->ctx, ENOMEM, "reading the archive: out of memory");
-	if (fmt == B10T_FMT_ZSTD)	/* named in the store, not read by this build */
-		return b10t_set_error(u->ctx, EPROTONOSUPPORT,
-				      "reading the archive: this b10t cannot read zstd archives");
 	if (fmt == B10T_FMT_GZ)
 		r = b10t_gzr_new(&u->g, in_fd, read_size);
+	else if (fmt == B10T_FMT_ZSTD)
+		r = b10t_zstdr_new(&u->z, in_fd, read_size, threaded);
 	else
 		r = b10t_lz4r_new(&u->r, in_fd, threaded);
 	if (r < 0)
@@ -924,6 +974,7 @@ static void close_input(struct unpack *u)
 	if (u->a)
 		archive_read_free(u->a);
 	b10t_lz4r_free(u->r);
+	b10t_zstdr_free(u->z);
 	b10t_gzr_free(u->g);
 	free(u->tail);
 }
@@ -952,12 +1003,15 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	while (!r) {
 		int ar = archive_read_next_header(u.a, &e);
 
-		if (ar == ARCHIVE_EOF)
+		if (ar == ARCHIVE_EOF) {
+			r = check_tar_end(&u);
 			break;
+		}
 		if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
 			r = input_error(&u);
 			break;
 		}
+		note_data_end(&u, e);
 		r = extract_one(&u, e, first, manifest);
 		first = false;
 		progress(&u, false);
@@ -977,8 +1031,10 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	/* EBADMSG: the input layer found the archive corrupt. */
 	if (r < 0 && (u.fault || r == -EBADMSG))
 		u.st.archive_fault = true;
-	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r) : u.g ? b10t_gzr_bytes_in(u.g) : 0;
-	u.st.archive_short = r < 0 && (u.r ? b10t_lz4r_short(u.r) : u.g ? b10t_gzr_short(u.g) : false);
+	u.st.archive_bytes = u.r ? b10t_lz4r_bytes_in(u.r) : u.z ? b10t_zstdr_bytes_in(u.z)
+			   : u.g ? b10t_gzr_bytes_in(u.g) : 0;
+	u.st.archive_short = r < 0 && (u.r ? b10t_lz4r_short(u.r) : u.z ? b10t_zstdr_short(u.z)
+				       : u.g ? b10t_gzr_short(u.g) : false);
 	if (stats)
 		*stats = u.st;
 	close_input(&u);

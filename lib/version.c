@@ -14,6 +14,7 @@
 #include <string.h>
 #include <xxhash.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "envkey-priv.h"
 #include "internal.h"
@@ -78,6 +79,8 @@ size_t b10t_libraries(struct b10t_library *out, size_t max, bool probe)
 		snprintf(l->version, sizeof(l->version), "%u.%u.%u", x / 10000, x / 100 % 100,
 			 x % 100);
 	}
+	if ((l = add(out, max, &n, "libzstd", ".tar.zst archives", false)))
+		snprintf(l->version, sizeof(l->version), "%s", ZSTD_versionString());
 	if ((l = add(out, max, &n, "zlib", ".tar.gz archives", false)))
 		snprintf(l->version, sizeof(l->version), "%s", zlibVersion());
 	if ((l = add(out, max, &n, "libcjson", "manifests and --json", false)))

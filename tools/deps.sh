@@ -3,7 +3,7 @@
 # (the Python venv of the e2e tests is tools/venv.sh: pip, not apt).
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libarchive-dev
-liblz4-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
+liblz4-dev libzstd-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
 python3 python3-venv g++ util-linux strace unzip valgrind tar gzip zsh fish
 fuse3 procps redis-server redis-tools sshfs openssh-server openssh-client"
 missing=

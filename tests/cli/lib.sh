@@ -20,7 +20,16 @@ export B10T_CUDART="$T_DIR/no-such-libcudart.so" B10T_CUDA_DRIVER="$T_DIR/no-suc
 export B10T_TORCH_VERSION=2.4.0 B10T_TRITON_VERSION=3.0.0
 unset BASETEN_FS_ENABLED B10T_KEY_SCHEME MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES \
       CLEANUP_LOCK_TIMEOUT_SECONDS CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_LOG \
-      B10T_CUDA_VERSION B10T_COMPUTE_CAPABILITY B10T_DEVICE_NAME
+      B10T_CUDA_VERSION B10T_COMPUTE_CAPABILITY B10T_DEVICE_NAME B10T_CODEC B10T_ZSTD_LEVEL
+# The codec save writes: lz4, or the one meson's *-zstd runs of a test set
+# (B10T_TEST_CODEC=zstd).  EXT is its extension, `frame IN OUT` frames a
+# tar as that codec's CLI does (for hand-made archives).
+case ${B10T_TEST_CODEC:-lz4} in
+zstd)	export B10T_CODEC=zstd; EXT=zst
+	frame() { zstd -q -f --check "$1" -o "$2"; } ;;
+*)	export B10T_CODEC=lz4; EXT=lz4	# not auto: the same on any TMPDIR
+	frame() { lz4 -q -f "$1" "$2"; } ;;
+esac
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -105,15 +114,38 @@ only_published() {
 	fi
 }
 
-# as_legacy DIR KEY: turn KEY's published generation into the legacy
-# cache_KEY.latest.tar.lz4 (its claim removed), for tests that put their
-# own bytes at one fixed archive name; load reads legacy names as ever.
+# fixed_archive DIR KEY: the one archive name of tests that put their own
+# bytes at a fixed name, again after a load moved it aside.  lz4: the legacy
+# cache_KEY.latest.tar.lz4, which load reads as ever.  zstd was never
+# written under a legacy name: generation 1 under the fixed <uniq>
+# "fixed", whose claim `reclaim` publishes again.  FIXED_MATCH: a part of
+# that name for the stale-store shim's B10T_SHIM_MATCH.
+fixed_archive() {
+	case $EXT in
+	lz4) printf '%s\n' "$1/cache_$2.latest.tar.lz4" ;;
+	*) printf '%s\n' "$1/cache_$2.g1.fixed.tar.$EXT" ;;
+	esac
+}
+case $EXT in lz4) FIXED_MATCH=.latest. ;; *) FIXED_MATCH=.g1.fixed. ;; esac
+
+# reclaim DIR KEY: (zstd) publish the claim cache_KEY.g1 of the fixed archive
+# again, as a save would have; nothing for lz4's legacy name.
+reclaim() {
+	[ "$EXT" = lz4 ] && return 0
+	printf '%s\n' "$(basename "$(fixed_archive "$1" "$2")")" >"$1/cache_$2.g1"
+}
+
+# as_legacy DIR KEY: turn KEY's published generation into the fixed archive
+# (fixed_archive: the legacy cache_KEY.latest.tar.lz4, its claim removed;
+# for zstd generation 1 under a fixed name), for tests that put their own
+# bytes at one fixed archive name.
 as_legacy() {
 	_p=$(published_archive "$1" "$2") || return 1
-	[ "$_p" = "$1/cache_$2.latest.tar.lz4" ] && return 0
-	mv "$_p" "$1/cache_$2.latest.tar.lz4" || return 1
+	_f=$(fixed_archive "$1" "$2")
+	[ "$_p" = "$_f" ] && return 0
+	mv "$_p" "$_f" || return 1
 	while _c=$(published_claim "$1" "$2"); do rm -f "$_c"; done
-	[ -f "$1/cache_$2.latest.tar.lz4" ]
+	reclaim "$1" "$2" && [ -f "$_f" ]
 }
 
 # none_published DIR KEY: no claim and no legacy archive of KEY in DIR.

@@ -22,6 +22,12 @@ check_bad CLEANUP_LOCK_TIMEOUT_SECONDS -3
 check_bad CLEANUP_INCOMPLETE_TIMEOUT_SECONDS 1e3
 check_bad BASETEN_FS_ENABLED maybe
 check_bad B10T_KEY_SCHEME sha1
+check_bad B10T_CODEC gz
+check_bad B10T_CODEC LZ4
+check_bad B10T_CODEC ""
+check_bad B10T_ZSTD_LEVEL 0
+check_bad B10T_ZSTD_LEVEL 20
+check_bad B10T_ZSTD_LEVEL -1
 check_bad B10FS_CACHE_DIR relative/dir
 check_bad B10FS_CACHE_DIR /cache/../etc
 check_bad LOCAL_WORK_DIR app
@@ -47,7 +53,7 @@ long=$(head -c 5000 /dev/zero | tr '\0' 7)
 nl='5
 '
 for var in MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES CLEANUP_LOCK_TIMEOUT_SECONDS \
-	   CLEANUP_INCOMPLETE_TIMEOUT_SECONDS; do
+	   CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_ZSTD_LEVEL; do
 	for v in " 5" "5 " "+5" "-1" "0x10" "5abc" "" "1.5" "99999999999999999999999" \
 		 "18446744073709551617" "$nl" "$long" "5$(printf '\001')"; do
 		env "$var=$v" "$B10T" info >"$T_DIR/out" 2>"$T_DIR/err"

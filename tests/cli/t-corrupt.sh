@@ -33,7 +33,7 @@ for how in flip truncate; do
 	ok "$how: load of a corrupt archive is an ERROR" expect_rc 1
 	ok "$how: ... JSON status ERROR with the error" jq_is '.status + ": " + (.error | test("moved aside") | tostring)' "ERROR: true"
 	ok "$how: the archive was moved aside as *.corrupt.*" \
-		sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.lz4$"' - "$A" "$S" "$KEY"
+		sh -c '[ ! -e "$1" ] && ls "$2" | grep -q "^cache_$3\.corrupt\..*\.tar\.$4$"' - "$A" "$S" "$KEY" "$EXT"
 	ok "$how: its claim is removed too" [ ! -e "$S/cache_$KEY.g1" ]
 	ok "$how: the cache dir is untouched (empty, same mtime)" \
 		sh -c '[ -z "$(ls -A "$1")" ] && [ "$(stat -c %Y "$1")" = "$(date -d 2020-01-01 +%s)" ]' - "$C"

@@ -9,21 +9,23 @@
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
 KEY=$("$B10T" envkey) || { echo "Bail out! b10t envkey failed"; exit 1; }
-A=$S/cache_$KEY.latest.tar.lz4
+A=$(fixed_archive "$S" "$KEY")	# lib.sh: one fixed name
 GEN=$SRCDIR/hostile-tar.py
-command -v lz4 >/dev/null || skip_all "no lz4 CLI to frame the hostile tars"
+command -v "${B10T_CODEC:-lz4}" >/dev/null ||
+	skip_all "no ${B10T_CODEC:-lz4} CLI to frame the hostile tars"
 
 skip() {	# skip DESCRIPTION REASON
 	T_N=$((T_N + 1))
 	echo "ok $T_N - $1 # SKIP $2"
 }
 no_staging() { ! ls -A "$1" | grep -q b10t-staging; }
-moved_aside() { [ ! -e "$A" ] && ls "$S" | grep -q "^cache_$KEY\.corrupt\..*\.tar\.lz4$"; }
+moved_aside() { [ ! -e "$A" ] && ls "$S" | grep -q "^cache_$KEY\.corrupt\..*\.tar\.$EXT$"; }
 published() { [ -f "$A" ] && ! ls "$S" | grep -q corrupt; }
 
-# hostile WHAT WORDS: load $T_DIR/h.tar, lz4-framed under the key's name.
+# hostile WHAT WORDS: load $T_DIR/h.tar, lz4- (zstd-) framed under the key's name.
 hostile() {
-	lz4 -q -f "$T_DIR/h.tar" "$A" || { echo "Bail out! lz4 failed"; exit 1; }
+	frame "$T_DIR/h.tar" "$A" || { echo "Bail out! framing with the $EXT CLI failed"; exit 1; }
+	reclaim "$S" "$KEY"
 	rm -rf "$C"
 	run load --json
 	ok "$1: load is an ERROR" expect_rc 1
@@ -88,7 +90,7 @@ run save -q
 export TORCHINDUCTOR_CACHE_DIR="$C"
 ok "a good archive is saved" expect_rc 0
 as_legacy "$S" "$KEY"	# the cases below put their bytes at one name
-cp "$A" "$T_DIR/good.tar.lz4"
+cp "$A" "$T_DIR/good.tar.$EXT"
 
 # A full disk: the cache dir on a 1 MiB tmpfs.
 M=$T_DIR/small

@@ -100,9 +100,9 @@ ok "pkg-config finds b10t" [ $? -eq 0 ]
 ok "pkg-config has the version" [ "$(pkg-config --modversion b10t)" = "$("$B10T" --version | cut -d' ' -f2)" ]
 ok "pkg-config: Requires.private names every library libb10t links" \
 	[ "$(pkg-config --print-requires-private b10t | awk '{print $1}' | LC_ALL=C sort | tr '\n' ' ')" = \
-	  "libarchive libcjson liblz4 libxxhash nettle zlib " ]
+	  "libarchive libcjson liblz4 libxxhash libzstd nettle zlib " ]
 ok "pkg-config --static --libs gives a static link every library" sh -c \
-	'for l in -larchive -llz4 -lxxhash -lz -lcjson -lnettle; do
+	'for l in -larchive -llz4 -lzstd -lxxhash -lz -lcjson -lnettle; do
 		printf " %s " "$1" | grep -q -- " $l " || { echo "#   missing $l in: $1"; exit 1; }
 	 done' - "$(pkg-config --static --libs b10t)"
 # A sanitizer build's library needs the sanitizer's runtime in the program too.

@@ -15,7 +15,7 @@ run --version -v
 ok "--version -v exits 0" expect_rc 0
 ok "--version -v starts with the --version line" \
 	[ "$(printf '%s\n' "$OUT" | head -1)" = "$("$B10T" --version)" ]
-for lib in libarchive liblz4 libxxhash zlib libcjson nettle; do
+for lib in libarchive liblz4 libzstd libxxhash zlib libcjson nettle; do
 	ok "--version -v lists $lib with a version" \
 		sh -c 'printf "%s\n" "$1" | grep -Eq "^  $2 +[0-9]+\.[0-9]"' - "$OUT" "$lib"
 done

@@ -100,6 +100,17 @@ try:
 			ok(any(after) == seed.junk_after_end(),
 			   '%s%s: %s after the tar end' % (prefix, name,
 				'junk' if seed.junk_after_end() else 'only zeros'), after[:32])
+	# zstd: the hostile tars framed by the zstd CLI hold the same tar.
+	for name in gen.ZST_SEEDS:
+		data = files.get('zst-' + name, b'')
+		p = subprocess.run(['zstd', '-d', '-c', '-q'], input=data[1:], capture_output=True)
+		ok(data[:1] == gen.ZST and p.returncode == 0 and
+		   members(p.stdout) == members(gen.hostile()[name].tar()),
+		   'zst-%s: a zstd frame of the raw seed\'s tar' % name)
+		nc = files.get('zst-' + name + '-no-check', b'')
+		ok(nc[:1] == gen.ZST and len(nc) > 5 and not nc[5] & 0x04,
+		   'zst-%s-no-check: its frame has no content checksum' % name)
+		ok(files.get('rawzst-' + name, b'')[:1] == gen.RAW_ZST, 'rawzst-%s: path byte 5' % name)
 	# The typed members are no longer 1-byte files (the bug this test is for).
 	got, _ = members(files['raw-fifo'][1:])
 	ok(('p', tarfile.FIFOTYPE) in got, 'raw-fifo holds a FIFO, not a file of b"6"', got)

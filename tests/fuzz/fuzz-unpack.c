@@ -11,7 +11,10 @@
  *      b10t_unpack succeeds, zlib must find the same bytes an intact gzip
  *      stream (every member's CRC32 and ISIZE right, nothing after them);
  *   3  a raw tar, which we wrap in a valid gzip stream first (as 1 does
- *      with lz4), so the tar parser is reached through the gzip reader.
+ *      with lz4), so the tar parser is reached through the gzip reader;
+ *   4  the bytes as a .tar.zst (B10T_FMT_ZSTD): when b10t_unpack succeeds,
+ *      libzstd must find them whole frames with checksums, nothing after;
+ *   5  a raw tar, which we wrap in one zstd frame with a checksum first.
  * The archive is read from a memfd; it is extracted into a fresh dir that
  * is removed after each run.  Besides the sanitizers, each run checks the
  * promises of "Safety of archives": nothing is created outside the dir,
@@ -33,6 +36,7 @@
 
 #include <lz4frame.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "b10t-int.h"
 
@@ -171,6 +175,44 @@ static void *lz4_wrap(const uint8_t *data, size_t size, size_t *out_size)
 	return out;
 }
 
+/* Wrap a raw tar in one zstd frame with a content checksum, as zstdw.c does. */
+static void *zstd_wrap(const uint8_t *data, size_t size, size_t *out_size)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(size), n;
+	void *out = malloc(cap);
+
+	if (!c || !out)
+		die("out of memory");
+	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	n = ZSTD_compress2(c, out, cap, data, size);
+	if (ZSTD_isError(n))
+		die("ZSTD_compress2: %s", ZSTD_getErrorName(n));
+	ZSTD_freeCCtx(c);
+	*out_size = n;
+	return out;
+}
+
+/* Whether `data` is whole zstd frames, each with a checksum, and nothing else. */
+static bool zstd_intact(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+
+	if (!size)
+		return false;
+	while (off < size) {
+		size_t n = ZSTD_findFrameCompressedSize(data + off, size - off);
+
+		if (ZSTD_isError(n) || size - off < 5 || !(data[off + 4] & 0x04))
+			return false;
+		if (ZSTD_getFrameContentSize(data + off, size - off) == ZSTD_CONTENTSIZE_ERROR)
+			return false;
+		off += n;
+	}
+	return true;
+}
+
 /* Wrap a raw tar in one gzip member, as tarfile "w:gz" writes them. */
 static void *gz_wrap(const uint8_t *data, size_t size, size_t *out_size)
 {
@@ -260,7 +302,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	arch = data + 1;
 	arch_size = size - 1;
-	switch (data[0] % 4) {
+	switch (data[0] % 6) {
 	case 1:
 		arch = wrapped = lz4_wrap(data + 1, size - 1, &arch_size);
 		break;
@@ -270,6 +312,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		fmt = B10T_FMT_GZ;
+		break;
+	case 4:
+		fmt = B10T_FMT_ZSTD;
+		break;
+	case 5:
+		arch = wrapped = zstd_wrap(data + 1, size - 1, &arch_size);
+		fmt = B10T_FMT_ZSTD;
 		break;
 	}
 	fd = memfd_of(arch, arch_size);
@@ -290,6 +339,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (unsigned long long)st.bytes, (unsigned long long)lim.max_bytes);
 	if (r == 0 && fmt == B10T_FMT_GZ && !gzip_intact(arch, arch_size))
 		die("a damaged gzip stream was extracted as a success");
+	if (r == 0 && fmt == B10T_FMT_ZSTD && !zstd_intact(arch, arch_size))
+		die("a damaged zstd stream was extracted as a success");
 	/* Here every failure is the archive's, but for the local side's own. */
 	if (r < 0 && !st.archive_fault && r != -ENOSPC && r != -ENOMEM && r != -EMFILE &&
 	    r != -ENFILE && r != -EIO && r != -EINTR)

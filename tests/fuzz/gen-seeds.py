@@ -4,7 +4,8 @@
 
 Each seed is one byte that picks fuzz-unpack's path (0 lz4 archive as
 stored, 1 raw tar wrapped in lz4 by the target, 2 tar.gz as stored, 3 raw
-tar wrapped in gzip by the target) and the archive.
+tar wrapped in gzip by the target, 4 tar.zst as stored, 5 raw tar wrapped
+in zstd by the target) and the archive.
 Valid archives come from `b10t save` ($B10T) when it works; hostile ones
 are tars written with python's tarfile (a few headers made by hand where
 tarfile cannot write them), compressed with the `lz4` CLI.  Each hostile
@@ -20,7 +21,7 @@ import sys
 import tarfile
 import tempfile
 
-LZ4, RAW, GZ, RAW_GZ = b'\0', b'\1', b'\2', b'\3'
+LZ4, RAW, GZ, RAW_GZ, ZST, RAW_ZST = b'\0', b'\1', b'\2', b'\3', b'\4', b'\5'
 MTIME = 1700000000
 KEY = '0123456789abcdef'
 SPARSE = 'sparse'	# the claimed kind of a sparse member, whatever its type byte
@@ -249,6 +250,16 @@ def gz_variants(tar_bytes):
 	}
 
 
+def zstd(data, *opts):
+	"""`data` as the zstd CLI frames it (content checksum on, as b10t writes)."""
+	p = subprocess.run(['zstd', '-q', '-c', '--check', *opts], input=data, capture_output=True)
+	return p.stdout if p.returncode == 0 else None
+
+
+# The hostile tars also given as .tar.zst, and through the target's own frame.
+ZST_SEEDS = ('plain', 'dotdot', 'sparse-gnu', 'symlink-long-target', 'trailing-junk')
+
+
 def corrupt_variants(data):
 	"""A few damaged copies of a valid lz4 archive."""
 	out = {}
@@ -262,7 +273,7 @@ def corrupt_variants(data):
 	return out
 
 
-def save_archive(b10t, tmp):
+def save_archive(b10t, tmp, codec='lz4'):
 	"""A real archive from `b10t save` of a small tree, or None."""
 	src, store = os.path.join(tmp, 'src'), os.path.join(tmp, 'store')
 	os.makedirs(os.path.join(src, 'ab', 'cdef'))
@@ -276,10 +287,11 @@ def save_archive(b10t, tmp):
 	env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=src, B10FS_CACHE_DIR=store,
 		   LOCAL_WORK_DIR=os.path.join(tmp, 'work'), HOME=tmp,
 		   B10T_CUDART=os.path.join(tmp, 'none.so'), B10T_TORCH_VERSION='2.4.0',
-		   B10T_TRITON_VERSION='3.0.0')
+		   B10T_TRITON_VERSION='3.0.0', B10T_CODEC=codec)
 	env.pop('BASETEN_FS_ENABLED', None)
 	p = subprocess.run([b10t, 'save'], env=env, capture_output=True, text=True)
-	names = [n for n in os.listdir(store) if n.endswith('.latest.tar.lz4')]
+	ext = '.tar.zst' if codec == 'zstd' else '.tar.lz4'
+	names = [n for n in os.listdir(store) if n.endswith('.latest' + ext)]
 	if p.returncode != 0 or len(names) != 1:
 		print('b10t save did not make an archive (exit %d): %s' % (p.returncode,
 									  p.stderr.strip()), file=sys.stderr)
@@ -304,6 +316,12 @@ def main():
 		seeds['rawgz-' + name] = RAW_GZ + tars[name]
 	for name, data in gz_variants(tars['plain']).items():
 		seeds[name] = GZ + data
+	for name in ZST_SEEDS:
+		z = zstd(tars[name])
+		if z:
+			seeds['zst-' + name] = ZST + z
+			seeds['zst-' + name + '-no-check'] = ZST + zstd(tars[name], '--no-check')
+		seeds['rawzst-' + name] = RAW_ZST + tars[name]
 	# The junk in a later lz4 block than the tar's end: 64 KiB blocks.
 	big = Seed([('big', bytes(range(256)) * 400)], after=bytes(70000) + b'junk').tar()
 	seeds['lz4-trailing-junk-later-block'] = LZ4 + lz4(big, '-B4')
@@ -319,6 +337,14 @@ def main():
 			if p.returncode == 0:
 				seeds['b10t-save-raw'] = RAW + p.stdout
 				seeds['b10t-save-gz'] = GZ + gzip.compress(p.stdout, mtime=0)
+		shutil.rmtree(tmp, ignore_errors=True)
+		os.makedirs(tmp)
+		real = save_archive(b10t, tmp, 'zstd') if b10t else None
+		if real:
+			# Two frames: the manifest's, then the data's.
+			seeds['b10t-save-zst'] = ZST + real
+			for name, data in corrupt_variants(real).items():
+				seeds['b10t-save-zst-' + name] = ZST + data
 	finally:
 		shutil.rmtree(tmp, ignore_errors=True)
 	for name, data in seeds.items():

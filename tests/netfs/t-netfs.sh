@@ -706,6 +706,24 @@ ok "stop: no mount left" [ -z "$mnt" ]
 ok "stop: no daemon left" [ -z "$left" ]
 ok "stop: its dir removed" [ ! -e "$FSDIR" ]
 
+# ---- the codec: B10T_CODEC=auto writes zstd onto a network store
+mkdir -p "$M1/codec"
+env -u B10T_CODEC TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/codec \
+	"$B10T" save --json >"$T_DIR/codec.json" 2>"$T_DIR/codec.err"
+crc=$?
+echo "# codec: auto save on client 1: $(status_of $crc), $(jq -r .archive "$T_DIR/codec.json" 2>/dev/null)"
+ZA=$(jq -r .archive "$T_DIR/codec.json" 2>/dev/null)
+pub_ok "codec: B10T_CODEC=auto on $FS publishes a zstd generation, cache_KEY.g1.<uniq>.tar.zst" \
+	sh -c 'case $1 in "$2/cache_$3".g1.*.tar.zst) ;; *) exit 1 ;; esac' - "$ZA" "$M1/codec" "$KEY"
+if [ $crc = 0 ] && visible "$M2/codec/$(basename "$ZA")"; then
+	TORCHINDUCTOR_CACHE_DIR=$T_DIR/codecload B10FS_CACHE_DIR=$M2/codec "$B10T" load -q \
+		>"$T_DIR/codec.load" 2>&1
+	lrc=$?
+else
+	lrc=none
+fi
+pub_ok "codec: client 2 loads it" [ "$lrc" = 0 ]
+
 echo "# $FS: total $(since "$t0") s, $T_TODO known bugs (TODO)"
 
 done_testing

@@ -894,6 +894,96 @@ static void test_read_errors(void)
 	}
 }
 
+/*
+ * zstd (B10T_FMT_ZSTD): the round trip, the manifest alone in the first
+ * frame, the cap, and the tar's end record, which a stream of several
+ * frames (or gzip members) cut at a boundary otherwise lacks unnoticed.
+ */
+static void test_zstd(void)
+{
+	struct b10t_pack_stats st = { 0 }, ust = { 0 };
+	struct b10t_limits lim;
+	char why[4096], *m = NULL;
+	struct stat sb;
+	int fd;
+
+	b10t_limits_default(&lim);
+	lim.format = B10T_FMT_ZSTD;
+	is_int(pack_to(path("src"), path("z.tar.zst"), "{\"key\":\"kz\"}", &lim, &st), 0,
+	       "zstd: pack succeeds");
+	stat(path("z.tar.zst"), &sb);
+	is_int(st.archive_bytes, sb.st_size, "zstd: archive_bytes is the file size");
+	{
+		char cmd[PATH_MAX + 32];
+
+		snprintf(cmd, sizeof(cmd), "zstd -q -t '%s'", path("z.tar.zst"));
+		is_int(system(cmd), 0, "zstd: the zstd CLI accepts it");
+	}
+	sh("rm -rf '%s' && mkdir '%s'", path("zdst"), path("zdst"));
+	fd = open(path("z.tar.zst"), O_RDONLY);
+	is_int(b10t_unpack(&ctx, fd, B10T_FMT_ZSTD, path("zdst"), NULL, &ust, &m), 0,
+	       "zstd: unpack succeeds");
+	close(fd);
+	is_str(m, "{\"key\":\"kz\"}", "zstd: unpack returns the manifest");
+	free(m);
+	is_int(ust.files, st.files, "zstd: the same entries");
+	is_int(ust.archive_bytes, sb.st_size, "zstd: it read the whole file");
+	/* The codec changes nothing: the same tree as through lz4 now. */
+	b10t_limits_default(&lim);
+	sh("rm -rf '%s' && mkdir '%s'", path("ldst"), path("ldst"));
+	pack_to(path("src"), path("l.tar.lz4"), "{}", &lim, NULL);
+	unpack_from(path("l.tar.lz4"), B10T_FMT_LZ4, path("ldst"), NULL, NULL);
+	lim.format = B10T_FMT_ZSTD;
+	ok(same_tree(path("ldst"), path("zdst"), why, sizeof(why)),
+	   "zstd: tree is identical to lz4's: bytes, modes, link targets, mtimes");
+	if (why[0])
+		printf("# %s\n", why);
+	m = NULL;
+	is_int(b10t_read_manifest(&ctx, path("z.tar.zst"), B10T_FMT_ZSTD, &m), 0,
+	       "zstd: read_manifest finds the manifest");
+	is_str(m, "{\"key\":\"kz\"}", "zstd: read_manifest returns it");
+	free(m);
+
+	/* The first frame alone is a whole zstd stream of the manifest. */
+	sh("python3 '%s/cli/zstdframes.py' '%s' --first '%s'", getenv("SRCDIR"),
+	   path("z.tar.zst"), path("z1.tar.zst"));
+	m = NULL;
+	is_int(b10t_read_manifest(&ctx, path("z1.tar.zst"), B10T_FMT_ZSTD, &m), 0,
+	       "zstd: the first frame alone holds the manifest");
+	free(m);
+	sh("rm -rf '%s' && mkdir '%s'", path("zdst"), path("zdst"));
+	fd = open(path("z1.tar.zst"), O_RDONLY);
+	memset(&ust, 0, sizeof(ust));
+	is_int(b10t_unpack(&ctx, fd, B10T_FMT_ZSTD, path("zdst"), NULL, &ust, NULL), -EBADMSG,
+	       "zstd: the first frame alone does not unpack as a (cut) tree");
+	close(fd);
+	ok(strstr(ctx.err, "end-of-archive record"), "... no end record: %s", ctx.err);
+	ok(ust.archive_fault, "... the archive's fault");
+
+	/* The same class through gzip: a tar cut after a member, in a whole stream. */
+	sh("cd '%s' && printf x > one && tar -cf one.tar one && head -c 1024 one.tar | "
+	   "gzip -c > cut.tar.gz", top);
+	sh("rm -rf '%s' && mkdir '%s'", path("zdst"), path("zdst"));
+	is_int(unpack_from(path("cut.tar.gz"), B10T_FMT_GZ, path("zdst"), NULL, NULL), -EBADMSG,
+	       "gz: a tar without its end record is corrupt");
+	sh("cd '%s' && head -c 1024 one.tar | lz4 -q -c > cut.tar.lz4", top);
+	sh("rm -rf '%s' && mkdir '%s'", path("zdst"), path("zdst"));
+	is_int(unpack_from(path("cut.tar.lz4"), B10T_FMT_LZ4, path("zdst"), NULL, NULL), -EBADMSG,
+	       "lz4: a tar without its end record is corrupt");
+	sh("cd '%s' && head -c 1536 one.tar | lz4 -q -c > end.tar.lz4", top);
+	sh("rm -rf '%s' && mkdir '%s'", path("zdst"), path("zdst"));
+	is_int(unpack_from(path("end.tar.lz4"), B10T_FMT_LZ4, path("zdst"), NULL, NULL), 0,
+	       "lz4: one end block is enough (libarchive's own rule)");
+
+	lim.max_archive_bytes = 1 << 20;
+	is_int(pack_to(path("src"), path("zcap.tar.zst"), "{}", &lim, &st), -EFBIG,
+	       "zstd: pack stops at max_archive_bytes");
+	lim.max_archive_bytes = 0;
+	lim.zstd_level = 19;
+	is_int(pack_to(path("src"), path("z19.tar.zst"), "{}", &lim, &st), 0, "zstd: level 19 packs");
+	sh("chmod -R u+w '%s' '%s'", path("zdst"), path("ldst"));
+}
+
 int main(void)
 {
 	b10t_ctx_init(&ctx);
@@ -911,6 +1001,7 @@ int main(void)
 	test_local_fault();
 	test_corrupt();
 	test_gz();
+	test_zstd();
 	test_read_errors();
 	tap_rmdir(top);
 	return tap_done();

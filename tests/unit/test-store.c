@@ -66,7 +66,14 @@ static void test_names(void)
 	is_str(a.key, "Other-scheme_1", "its key");
 	ok(!b10t_parse_archive_name("cache_.latest.tar.lz4", &a), "empty key refused");
 	ok(!b10t_parse_archive_name("cache_a.b.latest.tar.lz4", &a), "dot in key refused");
-	ok(!b10t_parse_archive_name("cache_abc.latest.tar.zst", &a), "unknown extension refused");
+	ok(b10t_parse_archive_name("cache_abc.g3.host-1-ab.tar.zst", &a), "zst generation name parses");
+	is_int(a.format, B10T_FMT_ZSTD, "zst format");
+	is_str(b10t_format_name(a.format), "zstd", "its format name");
+	is_int(a.generation, 3, "its generation");
+	ok(!b10t_parse_archive_name("cache_abc.latest.tar.zst", &a),
+	   "no legacy .latest.tar.zst (zstd was only ever written as generations)");
+	ok(!b10t_parse_archive_name("cache_abc.latest.tar.xz", &a), "unknown extension refused");
+	ok(!b10t_parse_archive_name("cache_abc.latest.tar.zstd", &a), "near miss .zstd refused");
 	ok(!b10t_parse_archive_name("cache_abc.incomplete.h.1.ff.tar.lz4", &a), "upload is not published");
 	ok(!b10t_parse_archive_name("xcache_abc.latest.tar.lz4", &a), "wrong prefix refused");
 	ok(!b10t_parse_archive_name("cache_abc.latest.tar.lz4.corrupt.1", &a), "moved-aside corrupt refused");
@@ -90,6 +97,10 @@ static void test_names(void)
 		is_int(dots, 6, "host adds no dots of its own");
 	}
 	ok(!b10t_parse_archive_name(buf, NULL), "upload name is not a published name");
+	is_int(b10t_upload_name(buf, sizeof(buf), "436c59e667a63097", B10T_FMT_ZSTD), 0,
+	       "a zstd upload name builds");
+	ok(!strcmp(buf + strlen(buf) - 8, ".tar.zst"), "... and ends .tar.zst: %s", buf);
+	ok(b10t_parse_incomplete_name(buf, key, sizeof(key)), "... and parses as an upload");
 	ok(b10t_parse_incomplete_name(buf, key, sizeof(key)), "upload name parses as upload");
 	is_str(key, "436c59e667a63097", "upload key");
 	ok(b10t_parse_incomplete_name("cache_5fa34e7ede0685bf.incomplete.tar.gz", key, sizeof(key)),
