@@ -94,12 +94,6 @@ const struct verb_option vllm_options[] = {
 	{ { 0 }, NULL, NULL },
 };
 
-/* A value as given, and where it came from (for messages). */
-struct raw {
-	const char *value;
-	const char *origin;
-};
-
 struct vllm {
 	struct raw url, timeout, interval;
 	double timeout_s, interval_s;
@@ -176,37 +170,6 @@ static void sleep_interruptibly(double s)
 }
 
 /* ---- values ----------------------------------------------------------- */
-
-static struct raw raw_env(const char *env, const char *def)
-{
-	const char *v = getenv(env);
-
-	return (struct raw){ v ? v : def, v ? env : "default" };
-}
-
-/* Seconds: "2", "0.5", or a duration ("30m"); in [min, max]. */
-static int parse_seconds(struct cmd *c, const struct raw *r, double min, double max,
-			 double *out)
-{
-	const char *s = r->value;
-	uint64_t secs;
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (!*s || *end || errno || s[0] == ' ' || !isfinite(v)) {
-		if (b10t_parse_duration(s, &secs) < 0)
-			return b10t_set_error(&c->ctx, EINVAL,
-				"%s=%s: not a number of seconds", r->origin, s);
-		v = (double)secs;
-	}
-	if (v < min || v > max)
-		return b10t_set_error(&c->ctx, ERANGE, "%s=%s: must be between %g and %g seconds",
-				      r->origin, s, min, max);
-	*out = v;
-	return 0;
-}
 
 static int check_url(struct cmd *c, const struct raw *r)
 {
@@ -496,11 +459,11 @@ static void interrupted(struct vllm *s, const char *during)
 int cmd_vllm(struct cmd *c)
 {
 	struct vllm s = {
-		.url = opt_url.value ? opt_url : raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
+		.url = opt_url.value ? opt_url : cmd_raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
 		.timeout = opt_timeout.value ? opt_timeout :
-			   raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
+			   cmd_raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
 		.interval = opt_interval.value ? opt_interval :
-			    raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
+			    cmd_raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
 	};
 	char root[PATH_MAX];
 	const char *root_origin;
@@ -520,8 +483,8 @@ int cmd_vllm(struct cmd *c)
 		}
 	}
 	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0 ||
-	    parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
-	    parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
+	    cmd_parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
+	    cmd_parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
 		cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 		return 1;
 	}
