@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -82,7 +83,7 @@ static int curl_load(struct b10t_ctx *ctx)
 #define CONNECT_TIMEOUT_S 1.0		/* loopback: a refused or dead port answers fast */
 #define REQUEST_TIMEOUT_S 5.0		/* vLLM answers /v1/models in milliseconds once up */
 
-enum { OPT_URL = 0x300, OPT_TIMEOUT, OPT_INTERVAL };	/* past the short options */
+enum { OPT_URL = 0x300, OPT_TIMEOUT, OPT_INTERVAL, OPT_FOLLOW };	/* past the short options */
 
 const struct verb_option vllm_options[] = {
 	{ { "url", required_argument, NULL, OPT_URL }, "URL",
@@ -91,6 +92,9 @@ const struct verb_option vllm_options[] = {
 	  "give up waiting after this long (default " DEFAULT_TIMEOUT ") [B10_TRANSFER_TIMEOUT_S]" },
 	{ { "interval", required_argument, NULL, OPT_INTERVAL }, "SECONDS",
 	  "time between probes (default " DEFAULT_INTERVAL ") [B10_TRANSFER_INTERVAL_S]" },
+	{ { "follow", no_argument, NULL, OPT_FOLLOW }, NULL,
+	  "then keep publishing what vLLM compiles, until SIGTERM (as b10t watch) [B10T_VLLM_FOLLOW]" },
+	FOLLOW_OPTIONS,
 	{ { 0 }, NULL, NULL },
 };
 
@@ -112,6 +116,7 @@ struct vllm {
 	enum b10t_status status;
 	char error[1200];		/* why status is ERROR, "" otherwise */
 	int signo;			/* the signal that ended the run, 0 if none */
+	bool follow;			/* --follow: the result is one line, then the watch */
 };
 
 /* ---- signals ---------------------------------------------------------- */
@@ -226,6 +231,7 @@ static int vllm_cache_root(char *buf, size_t size, const char **origin)
 
 /* The options as given; cmd_vllm() lays them over the variables. */
 static struct raw opt_url, opt_timeout, opt_interval;
+static bool opt_follow;
 
 int vllm_opt(struct cmd *c, int val, const char *arg)
 {
@@ -239,8 +245,11 @@ int vllm_opt(struct cmd *c, int val, const char *arg)
 	case OPT_INTERVAL:
 		opt_interval = (struct raw){ arg, "--interval" };
 		return 0;
+	case OPT_FOLLOW:
+		opt_follow = true;
+		return 0;
 	}
-	return -1;
+	return follow_opt(c, val, arg);
 }
 
 /* ---- the readiness probe (libcurl) ------------------------------------ */
@@ -438,10 +447,23 @@ static int finish(struct cmd *c, struct vllm *s, const char *key)
 {
 	if (s->error[0])
 		cmd_error(c, "%s", esc_msg(s->error));
-	if (c->json)
+	if (c->json && s->follow) {
+		/* What follows is JSON lines: this object too is one. */
+		cJSON *o = result_json(c, s, key);
+		char *line;
+
+		cJSON_AddStringToObject(o, "event", "vllm");
+		line = cJSON_PrintUnformatted(o);
+		if (line)
+			puts(line);
+		cJSON_free(line);
+		cJSON_Delete(o);
+	} else if (c->json) {
 		cmd_print_json(c, result_json(c, s, key));
-	else
+	} else {
 		result_text(s);
+	}
+	fflush(stdout);
 	/* Interrupted: 128 + signal, as a shell reports a job killed by it. */
 	if (s->signo)
 		return 128 + s->signo;
@@ -456,6 +478,18 @@ static void interrupted(struct vllm *s, const char *during)
 		 signal_name(s->signo), during);
 }
 
+/* --follow after a warm load: print load's result, then watch. */
+static int follow(struct cmd *c, struct vllm *s, const struct b10t_envkey *key)
+{
+	struct b10t_watch *w;
+	int r;
+
+	if ((r = follow_open(c, &w)) != 0)
+		return r;
+	finish(c, s, key->key);
+	return follow_run(c, key, w, got_signal);
+}
+
 int cmd_vllm(struct cmd *c)
 {
 	struct vllm s = {
@@ -468,7 +502,12 @@ int cmd_vllm(struct cmd *c)
 	char root[PATH_MAX];
 	const char *root_origin;
 	struct b10t_envkey key;
+	struct b10t_watch *w = NULL;
+	const char *fv = getenv("B10T_VLLM_FOLLOW");
 	int r;
+
+	s.follow = opt_follow || (fv && (!strcmp(fv, "1") || !strcasecmp(fv, "true") ||
+					 !strcasecmp(fv, "yes") || !strcasecmp(fv, "on")));
 
 	/* vLLM's cache root replaces TORCHINDUCTOR_CACHE_DIR; --cache-dir wins. */
 	if (!c->cache_dir_given) {
@@ -504,6 +543,9 @@ int cmd_vllm(struct cmd *c)
 			fprintf(stderr, "b10t vllm: warning: load failed: %s\n", esc_msg(s.load_err));
 	} else if (s.load.status == B10T_SUCCESS) {
 		s.status = B10T_SUCCESS;
+		/* Warm, but vLLM may still compile shapes the cache lacks. */
+		if (s.follow && !got_signal)
+			return follow(c, &s, &key);
 		return finish(c, &s, key.key);
 	}
 	if (got_signal) {
@@ -539,7 +581,12 @@ int cmd_vllm(struct cmd *c)
 		return finish(c, &s, key.key);
 	}
 
-	/* 3. Save what vLLM compiled. */
+	/*
+	 * 3. Save what vLLM compiled.  Following, the watch begins before the
+	 * save reads the tree: whatever is written after that read is seen.
+	 */
+	if (s.follow && (r = follow_open(c, &w)) != 0)
+		return r;
 	s.save_tried = true;
 	if (b10t_save(&c->ctx, &c->cfg, &key, &s.save) < 0) {
 		s.save_failed = true;
@@ -548,6 +595,10 @@ int cmd_vllm(struct cmd *c)
 		s.status = B10T_ERROR;
 	} else {
 		s.status = s.save.status;
+	}
+	if (w) {
+		finish(c, &s, key.key);
+		return follow_run(c, &key, w, got_signal);
 	}
 	return finish(c, &s, key.key);
 }
