@@ -44,6 +44,7 @@ enum verb_flags {
 	VERB_CACHE = 1 << 2,	/* reads or writes the local cache dir */
 	VERB_PUBLISH = 1 << 3,	/* publishes: the size and concurrency caps */
 	VERB_SCHEME = 1 << 4,	/* may compute the key itself (VERB_KEY implies it) */
+	VERB_COMMAND = 1 << 5,	/* its operands are a command: options stop at the first */
 };
 
 /*
@@ -135,6 +136,16 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 void cmd_stop_signals(struct cmd *c);
 int cmd_stopped(int code);
 
+/* A verb option's value as given, and where it came from (for messages). */
+struct raw {
+	const char *value;
+	const char *origin;		/* "--timeout", the variable, or "default" */
+};
+/* The variable `env` when set, else the default `def`. */
+struct raw cmd_raw_env(const char *env, const char *def);
+/* Seconds: "2", "0.5", or a duration ("30m"); in [min, max]; 0 or -errno in c->ctx. */
+int cmd_parse_seconds(struct cmd *c, const struct raw *r, double min, double max, double *out);
+
 /* Compute the environment key, reporting errors. 0 or exit code. */
 int cmd_envkey(struct cmd *c, struct b10t_envkey *key);
 
@@ -148,10 +159,47 @@ int cmd_list(struct cmd *c);
 int cmd_load(struct cmd *c);
 int cmd_save(struct cmd *c);
 int cmd_vllm(struct cmd *c);
+int cmd_watch(struct cmd *c);
 
-extern const struct verb_option gc_options[], list_options[], vllm_options[];
+extern const struct verb_option gc_options[], list_options[], vllm_options[], watch_options[];
 int gc_opt(struct cmd *c, int val, const char *arg);
 int list_opt(struct cmd *c, int val, const char *arg);
 int vllm_opt(struct cmd *c, int val, const char *arg);
+int watch_opt(struct cmd *c, int val, const char *arg);
+
+/*
+ * Following a cache dir after its first save (cmd/watch.c): b10t watch, and
+ * b10t vllm --follow.  follow_options are the options both take (vllm
+ * lists them in its table and hands them to follow_opt).
+ */
+enum { OPT_FOLLOW_QUIET = 0x400, OPT_FOLLOW_MAX_WAIT, OPT_FOLLOW_BUDGET, OPT_FOLLOW_PID };
+#define FOLLOW_DEFAULT_QUIET "30"
+#define FOLLOW_DEFAULT_MAX_WAIT "600"
+#define FOLLOW_DEFAULT_BUDGET "20"
+#define FOLLOW_OPTIONS \
+	{ { "quiet-period", required_argument, NULL, OPT_FOLLOW_QUIET }, "SECONDS", \
+	  "publish once the cache dir had no change this long (default " \
+	  FOLLOW_DEFAULT_QUIET ") [B10T_WATCH_QUIET_PERIOD]" }, \
+	{ { "max-wait", required_argument, NULL, OPT_FOLLOW_MAX_WAIT }, "SECONDS", \
+	  "publish at the latest this long after a change, quiet or not; 0: never (default " \
+	  FOLLOW_DEFAULT_MAX_WAIT ") [B10T_WATCH_MAX_WAIT]" }, \
+	{ { "final-budget", required_argument, NULL, OPT_FOLLOW_BUDGET }, "SECONDS", \
+	  "time the last publish may take after SIGTERM or the server's exit (default " \
+	  FOLLOW_DEFAULT_BUDGET ") [B10T_WATCH_FINAL_BUDGET]" }, \
+	{ { "pid", required_argument, NULL, OPT_FOLLOW_PID }, "PID", \
+	  "stop, after a last publish, when process PID exits" }
+struct b10t_watch;
+int follow_opt(struct cmd *c, int val, const char *arg);
+/* Check the options; open the watcher on c->cfg.cache_dir.  0, or the exit code. */
+int follow_open(struct cmd *c, struct b10t_watch **w);
+/*
+ * Watch until a stop signal, the exit of --pid's process or of `child`
+ * (-1: none), publishing layers; the final publish within the budget.
+ * `pending` is a stop signal that came before (0: none).  Closes w.
+ * Returns the exit code: the child's status, else 0, 1 after a failed
+ * final publish.
+ */
+int follow_run(struct cmd *c, const struct b10t_envkey *key, struct b10t_watch *w,
+	       int pending);
 
 #endif

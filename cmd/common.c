@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -145,8 +146,8 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 
 	/* --json after a bad option still makes the usage error an object. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-		if (top && argv[i][0] != '-')
-			break;	/* the verb: its options are its own */
+		if ((top || (v->flags & VERB_COMMAND)) && argv[i][0] != '-')
+			break;	/* the verb, or the command: its options are its own */
 		c->json |= !strcmp(argv[i], "--json");
 	}
 	if (!opts) {
@@ -163,7 +164,8 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, top ? "+:hqv" : ":hqv", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv,
+				 top || (v->flags & VERB_COMMAND) ? "+:hqv" : ":hqv", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			r = -2;
@@ -496,5 +498,36 @@ int cmd_envkey(struct cmd *c, struct b10t_envkey *key)
 {
 	if (b10t_envkey_compute(&c->ctx, &c->cfg, key) < 0)
 		return cmd_fail(c, NULL);
+	return 0;
+}
+
+/* ---- values of verb options ------------------------------------------ */
+
+struct raw cmd_raw_env(const char *env, const char *def)
+{
+	const char *v = getenv(env);
+
+	return (struct raw){ v ? v : def, v ? env : "default" };
+}
+
+int cmd_parse_seconds(struct cmd *c, const struct raw *r, double min, double max, double *out)
+{
+	const char *s = r->value;
+	uint64_t secs;
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || s[0] == ' ' || !isfinite(v)) {
+		if (b10t_parse_duration(s, &secs) < 0)
+			return b10t_set_error(&c->ctx, EINVAL,
+				"%s=%s: not a number of seconds", r->origin, s);
+		v = (double)secs;
+	}
+	if (v < min || v > max)
+		return b10t_set_error(&c->ctx, ERANGE, "%s=%s: must be between %g and %g seconds",
+				      r->origin, s, min, max);
+	*out = v;
 	return 0;
 }

@@ -36,6 +36,10 @@ const struct verb verbs[] = {
 	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE | VERB_PUBLISH, NULL, NULL },
 	{ "vllm", cmd_vllm, "", "beside vllm serve: load, or save once vLLM is ready",
 	  0, 0, VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_PUBLISH, vllm_options, vllm_opt },
+	{ "watch", cmd_watch, "[-- COMMAND [ARG...]]",
+	  "publish what the cache dir gains while a server runs",
+	  0, 0x7fffffff, VERB_KEY | VERB_CACHE | VERB_STORE | VERB_PUBLISH | VERB_COMMAND,
+	  watch_options, watch_opt },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);
 

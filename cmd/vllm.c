@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -82,7 +83,7 @@ static int curl_load(struct b10t_ctx *ctx)
 #define CONNECT_TIMEOUT_S 1.0		/* loopback: a refused or dead port answers fast */
 #define REQUEST_TIMEOUT_S 5.0		/* vLLM answers /v1/models in milliseconds once up */
 
-enum { OPT_URL = 0x300, OPT_TIMEOUT, OPT_INTERVAL };	/* past the short options */
+enum { OPT_URL = 0x300, OPT_TIMEOUT, OPT_INTERVAL, OPT_FOLLOW };	/* past the short options */
 
 const struct verb_option vllm_options[] = {
 	{ { "url", required_argument, NULL, OPT_URL }, "URL",
@@ -91,13 +92,10 @@ const struct verb_option vllm_options[] = {
 	  "give up waiting after this long (default " DEFAULT_TIMEOUT ") [B10_TRANSFER_TIMEOUT_S]" },
 	{ { "interval", required_argument, NULL, OPT_INTERVAL }, "SECONDS",
 	  "time between probes (default " DEFAULT_INTERVAL ") [B10_TRANSFER_INTERVAL_S]" },
+	{ { "follow", no_argument, NULL, OPT_FOLLOW }, NULL,
+	  "then keep publishing what vLLM compiles, until SIGTERM (as b10t watch) [B10T_VLLM_FOLLOW]" },
+	FOLLOW_OPTIONS,
 	{ { 0 }, NULL, NULL },
-};
-
-/* A value as given, and where it came from (for messages). */
-struct raw {
-	const char *value;
-	const char *origin;
 };
 
 struct vllm {
@@ -118,6 +116,7 @@ struct vllm {
 	enum b10t_status status;
 	char error[1200];		/* why status is ERROR, "" otherwise */
 	int signo;			/* the signal that ended the run, 0 if none */
+	bool follow;			/* --follow: the result is one line, then the watch */
 };
 
 /* ---- signals ---------------------------------------------------------- */
@@ -177,37 +176,6 @@ static void sleep_interruptibly(double s)
 
 /* ---- values ----------------------------------------------------------- */
 
-static struct raw raw_env(const char *env, const char *def)
-{
-	const char *v = getenv(env);
-
-	return (struct raw){ v ? v : def, v ? env : "default" };
-}
-
-/* Seconds: "2", "0.5", or a duration ("30m"); in [min, max]. */
-static int parse_seconds(struct cmd *c, const struct raw *r, double min, double max,
-			 double *out)
-{
-	const char *s = r->value;
-	uint64_t secs;
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (!*s || *end || errno || s[0] == ' ' || !isfinite(v)) {
-		if (b10t_parse_duration(s, &secs) < 0)
-			return b10t_set_error(&c->ctx, EINVAL,
-				"%s=%s: not a number of seconds", r->origin, s);
-		v = (double)secs;
-	}
-	if (v < min || v > max)
-		return b10t_set_error(&c->ctx, ERANGE, "%s=%s: must be between %g and %g seconds",
-				      r->origin, s, min, max);
-	*out = v;
-	return 0;
-}
-
 static int check_url(struct cmd *c, const struct raw *r)
 {
 	CURLU *u = curl.url();
@@ -263,6 +231,7 @@ static int vllm_cache_root(char *buf, size_t size, const char **origin)
 
 /* The options as given; cmd_vllm() lays them over the variables. */
 static struct raw opt_url, opt_timeout, opt_interval;
+static bool opt_follow;
 
 int vllm_opt(struct cmd *c, int val, const char *arg)
 {
@@ -276,8 +245,11 @@ int vllm_opt(struct cmd *c, int val, const char *arg)
 	case OPT_INTERVAL:
 		opt_interval = (struct raw){ arg, "--interval" };
 		return 0;
+	case OPT_FOLLOW:
+		opt_follow = true;
+		return 0;
 	}
-	return -1;
+	return follow_opt(c, val, arg);
 }
 
 /* ---- the readiness probe (libcurl) ------------------------------------ */
@@ -475,10 +447,23 @@ static int finish(struct cmd *c, struct vllm *s, const char *key)
 {
 	if (s->error[0])
 		cmd_error(c, "%s", esc_msg(s->error));
-	if (c->json)
+	if (c->json && s->follow) {
+		/* What follows is JSON lines: this object too is one. */
+		cJSON *o = result_json(c, s, key);
+		char *line;
+
+		cJSON_AddStringToObject(o, "event", "vllm");
+		line = cJSON_PrintUnformatted(o);
+		if (line)
+			puts(line);
+		cJSON_free(line);
+		cJSON_Delete(o);
+	} else if (c->json) {
 		cmd_print_json(c, result_json(c, s, key));
-	else
+	} else {
 		result_text(s);
+	}
+	fflush(stdout);
 	/* Interrupted: 128 + signal, as a shell reports a job killed by it. */
 	if (s->signo)
 		return 128 + s->signo;
@@ -493,19 +478,36 @@ static void interrupted(struct vllm *s, const char *during)
 		 signal_name(s->signo), during);
 }
 
+/* --follow after a warm load: print load's result, then watch. */
+static int follow(struct cmd *c, struct vllm *s, const struct b10t_envkey *key)
+{
+	struct b10t_watch *w;
+	int r;
+
+	if ((r = follow_open(c, &w)) != 0)
+		return r;
+	finish(c, s, key->key);
+	return follow_run(c, key, w, got_signal);
+}
+
 int cmd_vllm(struct cmd *c)
 {
 	struct vllm s = {
-		.url = opt_url.value ? opt_url : raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
+		.url = opt_url.value ? opt_url : cmd_raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
 		.timeout = opt_timeout.value ? opt_timeout :
-			   raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
+			   cmd_raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
 		.interval = opt_interval.value ? opt_interval :
-			    raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
+			    cmd_raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
 	};
 	char root[PATH_MAX];
 	const char *root_origin;
 	struct b10t_envkey key;
+	struct b10t_watch *w = NULL;
+	const char *fv = getenv("B10T_VLLM_FOLLOW");
 	int r;
+
+	s.follow = opt_follow || (fv && (!strcmp(fv, "1") || !strcasecmp(fv, "true") ||
+					 !strcasecmp(fv, "yes") || !strcasecmp(fv, "on")));
 
 	/* vLLM's cache root replaces TORCHINDUCTOR_CACHE_DIR; --cache-dir wins. */
 	if (!c->cache_dir_given) {
@@ -520,8 +522,8 @@ int cmd_vllm(struct cmd *c)
 		}
 	}
 	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0 ||
-	    parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
-	    parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
+	    cmd_parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
+	    cmd_parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
 		cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 		return 1;
 	}
@@ -541,6 +543,9 @@ int cmd_vllm(struct cmd *c)
 			fprintf(stderr, "b10t vllm: warning: load failed: %s\n", esc_msg(s.load_err));
 	} else if (s.load.status == B10T_SUCCESS) {
 		s.status = B10T_SUCCESS;
+		/* Warm, but vLLM may still compile shapes the cache lacks. */
+		if (s.follow && !got_signal)
+			return follow(c, &s, &key);
 		return finish(c, &s, key.key);
 	}
 	if (got_signal) {
@@ -576,7 +581,12 @@ int cmd_vllm(struct cmd *c)
 		return finish(c, &s, key.key);
 	}
 
-	/* 3. Save what vLLM compiled. */
+	/*
+	 * 3. Save what vLLM compiled.  Following, the watch begins before the
+	 * save reads the tree: whatever is written after that read is seen.
+	 */
+	if (s.follow && (r = follow_open(c, &w)) != 0)
+		return r;
 	s.save_tried = true;
 	if (b10t_save(&c->ctx, &c->cfg, &key, &s.save) < 0) {
 		s.save_failed = true;
@@ -585,6 +595,10 @@ int cmd_vllm(struct cmd *c)
 		s.status = B10T_ERROR;
 	} else {
 		s.status = s.save.status;
+	}
+	if (w) {
+		finish(c, &s, key.key);
+		return follow_run(c, &key, w, got_signal);
 	}
 	return finish(c, &s, key.key);
 }

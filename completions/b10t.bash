@@ -6,20 +6,21 @@
 # fallback when the binary cannot be run (tests/cli/t-completion.sh checks
 # that they are complete).
 
-_b10t_static_verbs="clear doctor envkey gc help info list load save vllm"
+_b10t_static_verbs="clear doctor envkey gc help info list load save vllm watch"
 _b10t_static_common="--json --quiet -q --verbose -v --help -h --cache-dir --store
 	--work-dir --max-cache-size-mb --max-concurrent-saves --lock-timeout
 	--incomplete-timeout --fs-enabled --key-scheme --codec --zstd-level"
 _b10t_static_args="--cache-dir --store --work-dir --max-cache-size-mb --max-concurrent-saves
 	--lock-timeout --incomplete-timeout --fs-enabled --key-scheme --codec --zstd-level --stale --max-size
-	--max-age --keep --url --timeout --interval"
+	--max-age --keep --url --timeout --interval --quiet-period --max-wait --final-budget --pid"
 
 _b10t_static_options() {
 	case $1 in
 	"") echo "--version --list-cmds" ;;
 	gc) echo "--stale --max-size --max-age --keep --all --dry-run" ;;
 	list) echo "--manifest" ;;
-	vllm) echo "--url --timeout --interval" ;;
+	vllm) echo "--url --timeout --interval --follow --quiet-period --max-wait --final-budget --pid" ;;
+	watch) echo "--quiet-period --max-wait --final-budget --pid" ;;
 	esac
 	echo "$_b10t_static_common"
 }

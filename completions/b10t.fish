@@ -20,6 +20,7 @@ function __b10t_static_help -a verb
             "  load     extract this environment's archive into the cache dir" \
             '  save     publish the cache dir to the store' \
             '  vllm     beside vllm serve: load, or save once vLLM is ready' \
+            '  watch    publish what the cache dir gains while a server runs' \
             '      --version    print the version and exit' \
             '      --list-cmds    print the verbs, one a line'
     end
@@ -30,7 +31,11 @@ function __b10t_static_help -a verb
         case list
             printf '      %s    \n' --manifest
         case vllm
-            printf '      %s    \n' '--url URL' '--timeout SECONDS' '--interval SECONDS'
+            printf '      %s    \n' '--url URL' '--timeout SECONDS' '--interval SECONDS' --follow \
+                '--quiet-period SECONDS' '--max-wait SECONDS' '--final-budget SECONDS' '--pid PID'
+        case watch
+            printf '      %s    \n' '--quiet-period SECONDS' '--max-wait SECONDS' \
+                '--final-budget SECONDS' '--pid PID'
     end
     printf '      %s    \n' --json '-q, --quiet' '-v, --verbose' '-h, --help' \
         '--cache-dir DIR' '--store DIR' '--work-dir DIR' '--max-cache-size-mb MB' \

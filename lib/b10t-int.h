@@ -426,6 +426,66 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path,
 		   uint64_t *bytes, uint64_t *files);
 
+/* ---- watch: publish what a running server compiles (lib/watch.c) ------ */
+
+/*
+ * The watcher: inotify watches on every directory of a tree (new ones added
+ * as they appear, a full rescan after the kernel's queue overflowed), and a
+ * loop that calls the caller's publish step once the tree has had no change
+ * for quiet_s seconds after a change.  Idle, it sleeps in one poll() with
+ * no timeout: no timer, no tree walk, no wake-up until something happens.
+ */
+enum b10t_watch_wake {
+	B10T_WATCH_CONTINUE = 0,	/* keep watching */
+	B10T_WATCH_STOP = 1,		/* publish once more if anything changed, then return */
+	B10T_WATCH_STOP_NOW = 2,	/* return without publishing */
+};
+
+struct b10t_watch_opts {
+	double quiet_s;			/* publish once the tree was quiet this long */
+	/* publish at the latest this long after the first unpublished change,
+	 * quiet or not (a server that never stops writing); 0: no limit */
+	double max_wait_s;
+	const int *wake_fds;		/* the caller's fds (a signal pipe, a pidfd) */
+	size_t n_wake;
+	/* one of wake_fds is readable: an enum b10t_watch_wake, or -errno */
+	int (*on_wake)(void *arg, int fd);
+	/*
+	 * Publish the tree (final: the last one, after STOP).  0 or -errno with
+	 * the message in ctx; a failed one is tried again after another quiet
+	 * period.  The caller bounds its time (ctx->cancel).
+	 */
+	int (*publish)(void *arg, bool final, struct b10t_result *res);
+	/* after each publish, r its return (may be NULL) */
+	void (*on_publish)(void *arg, bool final, int r, const struct b10t_result *res);
+	void *arg;
+	/* a directory never watched (the store, when it lies in the tree); 0: none */
+	uint64_t exclude_dev, exclude_ino;
+};
+
+struct b10t_watch_stats {
+	uint64_t watches;		/* directories watched now */
+	uint64_t events;		/* inotify events read */
+	uint64_t rescans;		/* full rescans (queue overflow, a directory moved) */
+	uint64_t publishes;		/* publish steps called */
+	uint64_t failures;		/* ... of which returned an error */
+	bool root_gone;			/* the tree's root was removed or moved away */
+};
+
+struct b10t_watch;
+/*
+ * Watch the tree `dir` (made, as torch would, when missing).  -ENOSPC with
+ * the sysctl to raise when the inotify watch limit is reached.
+ */
+int b10t_watch_open(struct b10t_ctx *ctx, const char *dir,
+		    const struct b10t_watch_opts *opts, struct b10t_watch **out);
+/* Loop until a wake callback says stop (0) or fails (-errno). */
+int b10t_watch_run(struct b10t_ctx *ctx, struct b10t_watch *w);
+/* Whether the tree changed since the last publish step began. */
+bool b10t_watch_dirty(const struct b10t_watch *w);
+const struct b10t_watch_stats *b10t_watch_stats(const struct b10t_watch *w);
+void b10t_watch_close(struct b10t_watch *w);
+
 /* ---- gc: debris removal and eviction (lib/gc.c) ----------------------- */
 
 /*
