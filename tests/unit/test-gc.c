@@ -111,7 +111,12 @@ static void test_small(void)
 	mk(dir, ".nfs000123.lock", 7200);
 	mk(dir, "cache_x.txt", 7200);
 
-	is_int(b10t_gc_cooperative(&ctx, &cfg), 11, "removes the 11 stale uploads and locks");
+	/* A pass has a 5 ms budget, which a busy machine can spend before the
+	 * end of the dir (each later load or save goes on): count over passes. */
+	int total = 0;
+	for (int pass = 0; pass < 200 && total < 11; pass++)
+		total += b10t_gc_cooperative(&ctx, &cfg);
+	is_int(total, 11, "removes the 11 stale uploads and locks");
 	is_int(count_prefix(dir, "cache_", ".incomplete.h."), 0, "no stale upload is left");
 	is_int(count_prefix(dir, "cache_k", NULL), 0, "the reference's stale upload is gone");
 	is_int(count_prefix(dir, "cache_", ".lock"), 0, "no stale lock is left");
