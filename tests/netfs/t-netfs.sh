@@ -693,20 +693,7 @@ pub_ok "kill: after each killed save, the next save and load work (whole tree)" 
 ok "kill: after each killed load, gc leaves no staging and the next load gives the whole tree" [ "$kl_next" = 0 ]
 fi
 
-# ---- 8. stop: nothing of ours is left (mounts, daemons)
-# Every process start started (and its guard), then the mount table.
-pids=$(awk '{print $1}' "$FSDIR/srv/pids" 2>/dev/null; cat "$FSDIR/srv/guard" 2>/dev/null)
-"$NETFS" stop "$FS" "$FSDIR" 2>&1 | sed 's/^/# stop: /'
-left=
-sleep 0.5
-for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-40))"; done
-mnt=$(awk -v d="$FSDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
-echo "# stop: $(printf '%s\n' $pids | grep -c .) processes started, left:${left:- none}; mounts left: ${mnt:-none}"
-ok "stop: no mount left" [ -z "$mnt" ]
-ok "stop: no daemon left" [ -z "$left" ]
-ok "stop: its dir removed" [ ! -e "$FSDIR" ]
-
-# ---- the codec: B10T_CODEC=auto writes zstd onto a network store
+# ---- 7b. the codec: B10T_CODEC=auto writes zstd onto a network store
 mkdir -p "$M1/codec"
 env -u B10T_CODEC TORCHINDUCTOR_CACHE_DIR=$T_DIR/livetree B10FS_CACHE_DIR=$M1/codec \
 	"$B10T" save --json >"$T_DIR/codec.json" 2>"$T_DIR/codec.err"
@@ -723,6 +710,19 @@ else
 	lrc=none
 fi
 pub_ok "codec: client 2 loads it" [ "$lrc" = 0 ]
+
+# ---- 8. stop: nothing of ours is left (mounts, daemons)
+# Every process start started (and its guard), then the mount table.
+pids=$(awk '{print $1}' "$FSDIR/srv/pids" 2>/dev/null; cat "$FSDIR/srv/guard" 2>/dev/null)
+"$NETFS" stop "$FS" "$FSDIR" 2>&1 | sed 's/^/# stop: /'
+left=
+sleep 0.5
+for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-40))"; done
+mnt=$(awk -v d="$FSDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts)
+echo "# stop: $(printf '%s\n' $pids | grep -c .) processes started, left:${left:- none}; mounts left: ${mnt:-none}"
+ok "stop: no mount left" [ -z "$mnt" ]
+ok "stop: no daemon left" [ -z "$left" ]
+ok "stop: its dir removed" [ ! -e "$FSDIR" ]
 
 echo "# $FS: total $(since "$t0") s, $T_TODO known bugs (TODO)"
 
