@@ -397,11 +397,11 @@ static int publish(struct b10t_ctx *ctx, struct b10t_watch *w, bool final)
 	w->st.publishes++;
 	b10t_clear_error(ctx);
 	r = w->o.publish(w->o.arg, final, &res);
-	if (r < 0 || res.status == B10T_ERROR) {
+	if (r < 0 || res.status == B10T_ERROR)
 		w->st.failures++;
-		/* Still to publish: again after another quiet period, not in a loop. */
+	/* Still to publish: again after another quiet period, not in a loop. */
+	if (r != 0 || res.status == B10T_ERROR)
 		changed(w, b10t_now());
-	}
 	if (w->o.on_publish)
 		w->o.on_publish(w->o.arg, final, r, &res);
 	return r;
