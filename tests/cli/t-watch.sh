@@ -275,6 +275,18 @@ ok "the retry is SUCCESS" [ "$(nth_publish 2 | jq -r .status)" = SUCCESS ]
 stop_watch
 unset MAX_CONCURRENT_SAVES
 
+# ---- the cache dir a symlink to the tree -------------------------------------------
+unpublish "$S" "$KEY"
+mkdir -p "$T_DIR/real"
+ln -s "$T_DIR/real" "$T_DIR/link"
+TORCHINDUCTOR_CACHE_DIR="$T_DIR/link"
+start_watch symlink --quiet-period 0.2
+mkdir -p "$T_DIR/real/sub"
+echo s >"$T_DIR/real/sub/f"
+ok "a cache dir that is a symlink: its target is watched" wait_for 20 has_publish 1
+stop_watch
+TORCHINDUCTOR_CACHE_DIR=$C
+
 # ---- b10t vllm --follow: the save after readiness, then the watch ---------------
 if command -v python3 >/dev/null 2>&1; then
 	unpublish "$S" "$KEY"
