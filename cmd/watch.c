@@ -196,6 +196,7 @@ static void print_line(struct cmd *c, cJSON *o)
 static int publish_step(void *arg, bool final, struct b10t_result *res)
 {
 	struct follow *f = arg;
+	int r;
 
 	if (final)
 		f->final_tried = true;
@@ -203,7 +204,14 @@ static int publish_step(void *arg, bool final, struct b10t_result *res)
 		return b10t_set_error(&f->c->ctx, ETIME,
 				      "the final budget (%g s) was spent before it could start",
 				      budget_s);
-	return publish_fn(&f->c->ctx, &f->c->cfg, f->key, res);
+	r = publish_fn(&f->c->ctx, &f->c->cfg, f->key, res);
+	/*
+	 * SKIPPED for MAX_CONCURRENT_SAVES is "not now", unlike "already
+	 * published" or "nothing new": the changes are still to publish.
+	 */
+	if (!r && res->status == B10T_SKIPPED && strstr(res->reason, "MAX_CONCURRENT_SAVES="))
+		return 1;
+	return r;
 }
 
 static void on_publish(void *arg, bool final, int r, const struct b10t_result *res)
@@ -278,17 +286,20 @@ static int on_wake(void *arg, int fd)
 	struct follow *f = arg;
 	unsigned char buf[64];
 
+	/* --final-budget 0: no last publish at all. */
+	int stop = budget_s > 0 ? B10T_WATCH_STOP : B10T_WATCH_STOP_NOW;
+
 	if (fd == f->pidfd) {
 		budget_start();
-		return B10T_WATCH_STOP;
+		return stop;
 	}
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	if (reap(f)) {
 		budget_start();
-		return B10T_WATCH_STOP;
+		return stop;
 	}
-	return stop_signo ? B10T_WATCH_STOP : B10T_WATCH_CONTINUE;
+	return stop_signo ? stop : B10T_WATCH_CONTINUE;
 }
 
 int follow_open(struct cmd *c, struct b10t_watch **w)

@@ -451,9 +451,10 @@ struct b10t_watch_opts {
 	/* one of wake_fds is readable: an enum b10t_watch_wake, or -errno */
 	int (*on_wake)(void *arg, int fd);
 	/*
-	 * Publish the tree (final: the last one, after STOP).  0 or -errno with
-	 * the message in ctx; a failed one is tried again after another quiet
-	 * period.  The caller bounds its time (ctx->cancel).
+	 * Publish the tree (final: the last one, after STOP).  0, 1 when it
+	 * could not publish for now (the store busy: tried again after another
+	 * quiet period, not a failure), or -errno with the message in ctx (tried
+	 * again the same way).  The caller bounds its time (ctx->cancel).
 	 */
 	int (*publish)(void *arg, bool final, struct b10t_result *res);
 	/* after each publish, r its return (may be NULL) */

@@ -235,7 +235,8 @@ int b10t_watch_open(struct b10t_ctx *ctx, const char *dir,
 		return b10t_sys_error(ctx, errno, "watching %s", dir);
 	if (!S_ISDIR(st.st_mode))
 		return b10t_set_error(ctx, ENOTDIR, "watching %s: not a directory", dir);
-	if (!(w = calloc(1, sizeof(*w))) || !(w->root = strdup(dir))) {
+	/* A cache dir that is a symlink: its target is the tree (no watch follows links). */
+	if (!(w = calloc(1, sizeof(*w))) || !(w->root = realpath(dir, NULL))) {
 		free(w);
 		return b10t_set_error(ctx, ENOMEM, "watching %s: out of memory", dir);
 	}
@@ -397,11 +398,11 @@ static int publish(struct b10t_ctx *ctx, struct b10t_watch *w, bool final)
 	w->st.publishes++;
 	b10t_clear_error(ctx);
 	r = w->o.publish(w->o.arg, final, &res);
-	if (r < 0 || res.status == B10T_ERROR) {
+	if (r < 0 || res.status == B10T_ERROR)
 		w->st.failures++;
-		/* Still to publish: again after another quiet period, not in a loop. */
+	/* Still to publish: again after another quiet period, not in a loop. */
+	if (r != 0 || res.status == B10T_ERROR)
 		changed(w, b10t_now());
-	}
 	if (w->o.on_publish)
 		w->o.on_publish(w->o.arg, final, r, &res);
 	return r;

@@ -250,8 +250,46 @@ ok "the store inside the cache dir: our publish caused no other" [ "$(publishes)
 	sed 's/^/#   /' "$WO"
 B10FS_CACHE_DIR=$S
 
+# ---- --final-budget 0: no last publish --------------------------------------------
+unpublish "$S" "$KEY"
+start_watch nobudget --quiet-period 60 --final-budget 0
+echo n >"$C/fxgraph/nobudget"
+stop_watch
+ok "--final-budget 0: SIGTERM after a change exits 0" expect_rc 0
+ok "--final-budget 0: no final publish" [ "$(publishes)/$(exit_field .final_publish)" = 0/false ]
+
+# ---- the store busy (MAX_CONCURRENT_SAVES): tried again, no new change needed ------
+unpublish "$S" "$KEY"
+UP="$S/cache_$KEY.incomplete.otherhost.1.0123456789abcdef.tar.lz4"
+: >"$UP"
+MAX_CONCURRENT_SAVES=1
+export MAX_CONCURRENT_SAVES
+start_watch busy --quiet-period 0.3
+echo b >"$C/fxgraph/busy"
+ok "a busy store: the publish is SKIPPED" wait_for 20 has_publish 1
+ok "a busy store: SKIPPED names MAX_CONCURRENT_SAVES" \
+	sh -c 'echo "$1" | jq -r .reason | grep -q MAX_CONCURRENT_SAVES=1' _ "$(nth_publish 1)"
+rm -f "$UP"
+ok "the store free again: published with no new change" wait_for 20 has_publish 2
+ok "the retry is SUCCESS" [ "$(nth_publish 2 | jq -r .status)" = SUCCESS ]
+stop_watch
+unset MAX_CONCURRENT_SAVES
+
+# ---- the cache dir a symlink to the tree -------------------------------------------
+unpublish "$S" "$KEY"
+mkdir -p "$T_DIR/real"
+ln -s "$T_DIR/real" "$T_DIR/link"
+TORCHINDUCTOR_CACHE_DIR="$T_DIR/link"
+start_watch symlink --quiet-period 0.2
+mkdir -p "$T_DIR/real/sub"
+echo s >"$T_DIR/real/sub/f"
+ok "a cache dir that is a symlink: its target is watched" wait_for 20 has_publish 1
+stop_watch
+TORCHINDUCTOR_CACHE_DIR=$C
+
 # ---- b10t vllm --follow: the save after readiness, then the watch ---------------
 if command -v python3 >/dev/null 2>&1; then
+	unpublish "$S" "$KEY"
 	export VLLM_CACHE_ROOT="$T_DIR/vllm"
 	unset B10_TRANSFER_VLLM_URL http_proxy HTTP_PROXY no_proxy NO_PROXY B10T_VLLM_FOLLOW
 	python3 "$SRCDIR/http_server.py" --port-file "$T_DIR/http.port" --log "$T_DIR/http.log" &
