@@ -263,20 +263,30 @@ static void on_publish(void *arg, bool final, int r, const struct b10t_result *r
 	fflush(stdout);
 }
 
-/* Reap the child when it has ended; true then. */
+/*
+ * Reap what has ended; true once the child has.  Every child, not only
+ * ours: as PID 1 of a container, orphans are handed to us, and an init
+ * that does not reap them fills the process table with zombies.
+ */
 static bool reap(struct follow *f)
 {
 	int st;
 	pid_t p;
 
-	if (child_pid <= 0 || f->child_done)
-		return f->child_done;
-	do
-		p = waitpid(child_pid, &st, WNOHANG);
-	while (p < 0 && errno == EINTR);
-	if (p == child_pid || (p < 0 && errno == ECHILD)) {
-		f->child_done = true;
-		f->child_status = p == child_pid ? st : 0;
+	for (;;) {
+		p = waitpid(-1, &st, WNOHANG);
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0)
+			break;
+		if (p == child_pid && !f->child_done) {
+			f->child_done = true;
+			f->child_status = st;
+		}
+	}
+	if (child_pid > 0 && !f->child_done && p < 0 && errno == ECHILD) {
+		f->child_done = true;	/* reaped elsewhere: its status is lost */
+		f->child_status = 0;
 	}
 	return f->child_done;
 }

@@ -287,6 +287,18 @@ ok "a cache dir that is a symlink: its target is watched" wait_for 20 has_publis
 stop_watch
 TORCHINDUCTOR_CACHE_DIR=$C
 
+# ---- PID 1 of a container: orphans are reaped ---------------------------------------
+if command -v unshare >/dev/null 2>&1 && unshare -fp --mount-proc true 2>/dev/null; then
+	unshare -fp --mount-proc "$B10T" watch -q -- sh -c \
+		'for i in 1 2 3; do (sleep 0.1 &); done; sleep 1; ps -eo stat= | grep -c "^Z"; exit 4' \
+		>"$T_DIR/out" 2>"$T_DIR/err"
+	rc=$?
+	ok "as PID 1: the child's status (4)" expect_rc 4
+	ok "as PID 1: orphans reaped, no zombie" [ "$(cat "$T_DIR/out")" = 0 ]
+else
+	ok "as PID 1 # SKIP unshare of a PID namespace not allowed here" true
+fi
+
 # ---- b10t vllm --follow: the save after readiness, then the watch ---------------
 if command -v python3 >/dev/null 2>&1; then
 	unpublish "$S" "$KEY"
