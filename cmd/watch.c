@@ -35,12 +35,27 @@
 #include "cmd.h"
 
 /*
- * The publish step.  b10t_save publishes only a key's first archive (later
- * ones are SKIPPED "already published"); the layers of `save --update`
- * take its place here when they land.
+ * The publish step: a layer of only the entries the store lacks
+ * (b10t_update, `save --update`: SKIPPED "nothing new" otherwise) where
+ * the library has it, else b10t_save, which publishes only a key's first
+ * archive (SKIPPED "already published" after it).  A weak reference, so
+ * that this file builds and works on either side of the layers' merge;
+ * b10t_update lives in save.c beside b10t_save, which is always linked.
  */
-static int (*const publish_fn)(struct b10t_ctx *, const struct b10t_config *,
-			       const struct b10t_envkey *, struct b10t_result *) = b10t_save;
+extern int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		       const struct b10t_envkey *key, struct b10t_result *res)
+	__attribute__((weak));
+
+static int publish_fn(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		      const struct b10t_envkey *key, struct b10t_result *res)
+{
+	return b10t_update ? b10t_update(ctx, cfg, key, res) : b10t_save(ctx, cfg, key, res);
+}
+
+static const char *publish_step_name(void)
+{
+	return b10t_update ? "update" : "save";
+}
 
 #define BUDGET_CAP 3600.0
 #define QUIET_CAP (7.0 * 86400)
@@ -263,20 +278,30 @@ static void on_publish(void *arg, bool final, int r, const struct b10t_result *r
 	fflush(stdout);
 }
 
-/* Reap the child when it has ended; true then. */
+/*
+ * Reap what has ended; true once the child has.  Every child, not only
+ * ours: as PID 1 of a container, orphans are handed to us, and an init
+ * that does not reap them fills the process table with zombies.
+ */
 static bool reap(struct follow *f)
 {
 	int st;
 	pid_t p;
 
-	if (child_pid <= 0 || f->child_done)
-		return f->child_done;
-	do
-		p = waitpid(child_pid, &st, WNOHANG);
-	while (p < 0 && errno == EINTR);
-	if (p == child_pid || (p < 0 && errno == ECHILD)) {
-		f->child_done = true;
-		f->child_status = p == child_pid ? st : 0;
+	for (;;) {
+		p = waitpid(-1, &st, WNOHANG);
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0)
+			break;
+		if (p == child_pid && !f->child_done) {
+			f->child_done = true;
+			f->child_status = st;
+		}
+	}
+	if (child_pid > 0 && !f->child_done && p < 0 && errno == ECHILD) {
+		f->child_done = true;	/* reaped elsewhere: its status is lost */
+		f->child_status = 0;
 	}
 	return f->child_done;
 }
@@ -376,6 +401,7 @@ static void say_watching(struct cmd *c, const struct b10t_watch *w)
 		cJSON_AddNumberToObject(o, "quiet_period_s", F.quiet_s);
 		cJSON_AddNumberToObject(o, "max_wait_s", F.max_wait_s);
 		cJSON_AddNumberToObject(o, "final_budget_s", budget_s);
+		cJSON_AddStringToObject(o, "publish_step", publish_step_name());
 		if (child_pid > 0)
 			cJSON_AddNumberToObject(o, "child_pid", child_pid);
 		if (F.pidfd >= 0)

@@ -123,6 +123,21 @@ _b10t() {
 		COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
 		return 0
 	fi
+	# b10t watch [OPTIONS] -- COMMAND ...: past the "--", a command line of its own
+	if [[ $verb == watch ]]; then
+		for ((i = 1; i < COMP_CWORD; i++)); do
+			if [[ ${COMP_WORDS[i]} == -- ]]; then
+				if declare -F _command_offset >/dev/null; then
+					_command_offset $((i + 1))
+				elif ((i + 1 == COMP_CWORD)); then
+					COMPREPLY=($(compgen -c -- "$cur"))
+				else
+					COMPREPLY=($(compgen -f -- "$cur"))
+				fi
+				return 0
+			fi
+		done
+	fi
 	if [[ $verb == help ]]; then
 		local verbs=""
 		((dynamic)) && verbs=$("$bin" --list-cmds 2>/dev/null)

@@ -48,6 +48,7 @@ line_is() { [ "$(jq -r "$1" "$WO" 2>/dev/null)" = "$2" ]; }
 # members ARCHIVE: its member names; has_member ARCHIVE NAME
 members() { case $1 in *.zst) zstd -dcq "$1" ;; *) lz4 -dc "$1" ;; esac 2>/dev/null | tar -t 2>/dev/null; }
 has_member() { members "$1" | grep -qx "$2"; }
+lacks_member() { ! has_member "$1" "$2"; }
 all_json() { jq -e . "$WO" >/dev/null 2>&1; }
 publishes() { grep -c '"event":"publish"' "$WO"; }
 nth_publish() { grep '"event":"publish"' "$WO" | sed -n "${1}p"; }
@@ -286,6 +287,41 @@ echo s >"$T_DIR/real/sub/f"
 ok "a cache dir that is a symlink: its target is watched" wait_for 20 has_publish 1
 stop_watch
 TORCHINDUCTOR_CACHE_DIR=$C
+
+# ---- PID 1 of a container: orphans are reaped ---------------------------------------
+if command -v unshare >/dev/null 2>&1 && unshare -fp --mount-proc true 2>/dev/null; then
+	unshare -fp --mount-proc "$B10T" watch -q -- sh -c \
+		'for i in 1 2 3; do (sleep 0.1 &); done; sleep 1; ps -eo stat= | grep -c "^Z"; exit 4' \
+		>"$T_DIR/out" 2>"$T_DIR/err"
+	rc=$?
+	ok "as PID 1: the child's status (4)" expect_rc 4
+	ok "as PID 1: orphans reaped, no zombie" [ "$(cat "$T_DIR/out")" = 0 ]
+else
+	ok "as PID 1 # SKIP unshare of a PID namespace not allowed here" true
+fi
+
+# ---- layers: after a first save, only what is new, and nothing for nothing new ----
+unpublish "$S" "$KEY"
+rm -rf "$C" && mkdir -p "$C/fxgraph"
+echo base >"$C/fxgraph/base"
+"$B10T" save -q >/dev/null 2>&1
+start_watch layers --quiet-period 0.3
+if line_is 'select(.event == "watching") | .publish_step' update; then
+	# The same bytes written again (torch rewrites an index with what it held): nothing new.
+	cp "$C/fxgraph/base" "$C/fxgraph/base.tmp" && mv "$C/fxgraph/base.tmp" "$C/fxgraph/base"
+	ok "layers: a rewrite with the same bytes is a publish step" wait_for 20 has_publish 1
+	ok "layers: which is SKIPPED, nothing new" [ "$(nth_publish 1 | jq -r .status)" = SKIPPED ]
+	ok "layers: and the store holds no layer" [ "$(published_claim "$S" "$KEY")" = "$S/cache_$KEY.g1" ]
+	echo new >"$C/fxgraph/added"
+	ok "layers: a file added after the first save is published" wait_for 20 has_publish 2
+	ok "layers: as the layer g2" [ "$(published_claim "$S" "$KEY")" = "$S/cache_$KEY.g2" ]
+	A=$(published_archive "$S" "$KEY")
+	ok "layers: g2 holds the new file" has_member "$A" fxgraph/added
+	ok "layers: g2 holds only what the store lacked" lacks_member "$A" fxgraph/base
+else
+	ok "layers # SKIP the publish step is save: b10t_update (save --update) is not in this build" true
+fi
+stop_watch
 
 # ---- b10t vllm --follow: the save after readiness, then the watch ---------------
 if command -v python3 >/dev/null 2>&1; then
