@@ -57,30 +57,16 @@ static const char *publish_step_name(void)
 	return b10t_update ? "update" : "save";
 }
 
-#define BUDGET_CAP 3600.0
-#define QUIET_CAP (7.0 * 86400)
-
 const struct verb_option watch_options[] = {
 	FOLLOW_OPTIONS,
 	{ { 0 }, NULL, NULL },
 };
 
-static struct raw opt_quiet, opt_max_wait, opt_budget;
 static const char *opt_pid;
 
 int follow_opt(struct cmd *c, int val, const char *arg)
 {
-	switch (val) {
-	case OPT_FOLLOW_QUIET:
-		opt_quiet = (struct raw){ arg, "--quiet-period" };
-		return 0;
-	case OPT_FOLLOW_MAX_WAIT:
-		opt_max_wait = (struct raw){ arg, "--max-wait" };
-		return 0;
-	case OPT_FOLLOW_BUDGET:
-		opt_budget = (struct raw){ arg, "--final-budget" };
-		return 0;
-	case OPT_FOLLOW_PID:
+	if (val == OPT_FOLLOW_PID) {
 		opt_pid = arg;
 		return 0;
 	}
@@ -329,22 +315,14 @@ static int on_wake(void *arg, int fd)
 
 int follow_open(struct cmd *c, struct b10t_watch **w)
 {
-	struct raw quiet = opt_quiet.value ? opt_quiet :
-			   cmd_raw_env("B10T_WATCH_QUIET_PERIOD", FOLLOW_DEFAULT_QUIET);
-	struct raw max_wait = opt_max_wait.value ? opt_max_wait :
-			      cmd_raw_env("B10T_WATCH_MAX_WAIT", FOLLOW_DEFAULT_MAX_WAIT);
-	struct raw budget = opt_budget.value ? opt_budget :
-			    cmd_raw_env("B10T_WATCH_FINAL_BUDGET", FOLLOW_DEFAULT_BUDGET);
 	struct b10t_watch_opts o = { 0 };
 	struct stat st;
 	static int fds[2];
 
-	if (cmd_parse_seconds(c, &quiet, 0, QUIET_CAP, &F.quiet_s) < 0 ||
-	    cmd_parse_seconds(c, &max_wait, 0, QUIET_CAP, &F.max_wait_s) < 0 ||
-	    cmd_parse_seconds(c, &budget, 0, BUDGET_CAP, &budget_s) < 0) {
-		cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
-		return 1;
-	}
+	/* Parsed and range-checked as settings (lib/config.c's table). */
+	F.quiet_s = (double)c->cfg.watch_quiet_ms / 1000;
+	F.max_wait_s = (double)c->cfg.watch_max_wait_ms / 1000;
+	budget_s = (double)c->cfg.watch_budget_ms / 1000;
 	if (opt_pid) {
 		char *end;
 		long pid;

@@ -209,8 +209,9 @@ void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *g
 	count_fn = (cuda_count_fn)sym(h, "cudaGetDeviceCount");
 	version_fn = (cuda_version_fn)sym(h, "cudaRuntimeGetVersion");
 	attr_fn = (cuda_attr_fn)sym(h, "cudaDeviceGetAttribute");
-	lib_path((void *)count_fn, getenv("B10T_CUDART") ? getenv("B10T_CUDART") : "libcudart.so",
-		 gpu->lib, sizeof(gpu->lib));
+	/* set but empty is unset, as for every variable */
+	lib_path((void *)count_fn, getenv("B10T_CUDART") && *getenv("B10T_CUDART") ?
+		 getenv("B10T_CUDART") : "libcudart.so", gpu->lib, sizeof(gpu->lib));
 	if (!count_fn) {
 		snprintf(gpu->why, sizeof(gpu->why), "no CUDA runtime (%.3900s has no cudaGetDeviceCount)",
 			 gpu->lib);

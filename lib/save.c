@@ -151,9 +151,9 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		return b10t_sys_error(ctx, errno, "creating %s/%s",
 				      j->cfg->store_dir, j->tmp);
 	b10t_limits_default(&lim);
-	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	lim.max_archive_bytes = j->cfg->max_cache_bytes;
 	lim.format = j->codec;
-	lim.zstd_level = j->cfg->zstd_level;
+	lim.zstd_level = (int)j->cfg->zstd_level;
 	/* A store inside the cache dir (a misconfiguration) stays out of it. */
 	if (fstat(j->dirfd, &sst) == 0) {
 		lim.exclude_dev = (uint64_t)sst.st_dev;
@@ -172,8 +172,8 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		close(fd);
 		if (r == -EFBIG)
 			return b10t_wrap_error(ctx, EFBIG,
-				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB=%llu",
-				j->cfg->cache_dir, (unsigned long long)j->cfg->max_cache_size_mb);
+				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB (%llu bytes)",
+				j->cfg->cache_dir, (unsigned long long)j->cfg->max_cache_bytes);
 		return b10t_wrap_error(ctx, -r, "packing %s into %s/%s",
 				       j->cfg->cache_dir, j->cfg->store_dir, j->tmp);
 	}
@@ -336,12 +336,12 @@ static int save_in_store(struct save_job *j)
 	r = count_in_flight(ctx, cfg, j->dirfd, &in_flight);
 	if (r < 0)
 		return r;
-	b10t_debug(ctx, "store scan: %u uploads in flight (max %u) in %.3f s",
-		   in_flight, cfg->max_concurrent_saves, b10t_now() - t0);
+	b10t_debug(ctx, "store scan: %u uploads in flight (max %llu) in %.3f s",
+		   in_flight, (unsigned long long)cfg->max_concurrent_saves, b10t_now() - t0);
 	if (in_flight >= cfg->max_concurrent_saves) {
 		return b10t_result_finish(j->res, B10T_SKIPPED,
-				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%u)",
-				 in_flight, cfg->max_concurrent_saves);
+				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%llu)",
+				 in_flight, (unsigned long long)cfg->max_concurrent_saves);
 	}
 
 	t0 = b10t_now();

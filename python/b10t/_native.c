@@ -60,7 +60,10 @@ static struct call *call_new(PyObject *settings)
 	c->ctx.log = collect_log;
 	c->ctx.log_arg = c;
 	c->ctx.log_level = B10T_LOG_WARN;
-	if (b10t_config_init(&c->ctx, &c->cfg) < 0) {
+	/* A refused variable raises, whichever verb this is (the CLI lets a
+	 * verb run past the ones it does not read: b10t_config_check). */
+	if (b10t_config_init(&c->ctx, &c->cfg) < 0 ||
+	    b10t_config_check(&c->ctx, &c->cfg, B10T_USES_ALL & ~B10T_USES_NONE) < 0) {
 		PyErr_SetString(PyExc_ValueError, b10t_ctx_error(&c->ctx));
 		free(c);
 		return NULL;

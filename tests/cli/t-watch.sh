@@ -64,7 +64,7 @@ ok "--pid with a command is a usage error" expect_rc 2 &&
 	ok "--pid with a command: the error says why" contains "$ERR" "give one of them"
 run watch --quiet-period abc
 ok "a bad --quiet-period: exit 1" expect_rc 1 &&
-	ok "a bad --quiet-period: the error names the option" contains "$ERR" "--quiet-period=abc: not a number of seconds"
+	ok "a bad --quiet-period: the error names the option" contains "$ERR" "--quiet-period=abc: not a duration (30s, 1.5m, 2h, 7d)"
 B10T_WATCH_FINAL_BUDGET=-1 run watch
 ok "a bad B10T_WATCH_FINAL_BUDGET: exit 1" expect_rc 1 &&
 	ok "a bad B10T_WATCH_FINAL_BUDGET: the error names the variable" contains "$ERR" "B10T_WATCH_FINAL_BUDGET=-1"
