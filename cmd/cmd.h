@@ -20,6 +20,7 @@ struct cmd {
 	const char *verb;		/* "load", or "b10t" before dispatch */
 	const struct verb *v;		/* the verb being run, NULL before dispatch */
 	bool json;
+	bool json_short;		/* --json=short: one line */
 	bool quiet;
 	int verbose;
 	int argc;			/* the verb's operands, after its options */
@@ -122,6 +123,9 @@ const char *esc(const char *s);
 /* A library message (already escaped where it quotes names): one line. */
 const char *esc_msg(const char *s);
 
+/* "12 files, 1 dir" (", 0 dirs" left out): counts with their plurals (two
+ * rotating buffers). */
+const char *cmd_counts(uint64_t files, uint64_t dirs);
 /* Human sizes: "1.2 MiB". */
 const char *human_bytes(uint64_t bytes, char *buf, size_t size);
 /* `one` when n is 1, else `many`: "1 file", "2 files". */

@@ -14,8 +14,10 @@
 enum { OPT_JSON = 0x200, OPT_SETTING = 0x1000 };
 
 static const struct verb_option common_options[] = {
-	{ { "json", no_argument, NULL, OPT_JSON }, NULL, "print the result as one JSON object" },
-	{ { "quiet", no_argument, NULL, 'q' }, NULL, "no progress bar, no warnings" },
+	{ { "json", optional_argument, NULL, OPT_JSON }, NULL,
+	  "print the result as one JSON object (--json=short: on one line)" },
+	{ { "quiet", no_argument, NULL, 'q' }, NULL,
+	  "errors only: no progress bar, no warnings, no report of success" },
 	{ { "verbose", no_argument, NULL, 'v' }, NULL, "debug logs with timings (also B10T_LOG=debug)" },
 	{ { "help", no_argument, NULL, 'h' }, NULL, "show this help" },
 	{ { 0 }, NULL, NULL },
@@ -151,7 +153,8 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if ((top || (v->flags & VERB_COMMAND)) && argv[i][0] != '-')
 			break;	/* the verb, or the command: its options are its own */
-		c->json |= !strcmp(argv[i], "--json");
+		c->json |= !strcmp(argv[i], "--json") || !strncmp(argv[i], "--json=", 7);
+		c->json_short |= !strcmp(argv[i], "--json=short");
 	}
 	if (!opts) {
 		cmd_error(c, "out of memory");
@@ -181,6 +184,14 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 			break;
 		case OPT_JSON:
 			c->json = true;
+			if (optarg && !strcmp(optarg, "short"))
+				c->json_short = true;
+			else if (optarg && strcmp(optarg, "pretty")) {
+				c->json_short = false;
+				r = -1;
+				cmd_usage_error(c, "--json=%s: expected --json, --json=short or --json=pretty",
+						esc(optarg));
+			}
 			break;
 		case ':':
 			r = -1;
@@ -361,7 +372,8 @@ cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v)
 
 int cmd_print_json(struct cmd *c, cJSON *obj)
 {
-	char *s = cJSON_Print(obj);
+	/* --json=short: one line per object, for log pipelines */
+	char *s = c->json_short ? cJSON_PrintUnformatted(obj) : cJSON_Print(obj);
 	int r = 0;
 
 	cJSON_Delete(obj);
@@ -434,6 +446,21 @@ const char *human_age(int64_t then, int64_t now, char *buf, size_t size)
 	return buf;
 }
 
+const char *cmd_counts(uint64_t files, uint64_t dirs)
+{
+	static char bufs[2][64];
+	static unsigned next;
+	char *b = bufs[next++ % 2];
+
+	/* "0 dirs" only adds noise to a flat cache dir: dirs appear when any. */
+	if (!dirs)
+		snprintf(b, sizeof(bufs[0]), "%" PRIu64 " %s", files, plural(files, "file", "files"));
+	else
+		snprintf(b, sizeof(bufs[0]), "%" PRIu64 " %s, %" PRIu64 " %s", files,
+			 plural(files, "file", "files"), dirs, plural(dirs, "dir", "dirs"));
+	return b;
+}
+
 const char *human_bytes(uint64_t bytes, char *buf, size_t size)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -464,12 +491,16 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 	else
 		cJSON_AddNullToObject(o, "archive");
 	json_add_u64(o, "files", res->files);
+	json_add_u64(o, "dirs", res->dirs);
 	json_add_u64(o, "bytes", res->bytes);
 	json_add_u64(o, "archive_bytes", res->archive_bytes);
 	json_add_u64(o, "skipped_entries", res->skipped);
 	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
+	/* SKIPPED, DOES_NOT_EXIST: why, for programs and in words; absent otherwise */
+	if (res->why)
+		cJSON_AddStringToObject(o, "reason", res->why);
 	if (res->reason[0])
-		cJSON_AddStringToObject(o, "reason", res->reason);
+		cJSON_AddStringToObject(o, "message", res->reason);
 	if (res->saved_cache_dir[0])
 		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
 	return o;
@@ -494,6 +525,8 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 			return 1;
 		return cmd_exit_code(res->status);
 	}
+	if (c->quiet)	/* as git's -q: errors only (on stderr), the exit code says the rest */
+		return cmd_exit_code(res->status);
 	if (res->status != B10T_SUCCESS) {
 		printf("%s: %s: %s\n", c->verb, b10t_status_name(res->status),
 		       esc_msg(res->reason));
@@ -501,10 +534,9 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	}
 	name = strrchr(res->archive, '/');
 	name = name ? name + 1 : res->archive;
-	printf("%s: SUCCESS: %" PRIu64 " %s, %s %s %s (%s) in %.2f s", c->verb,
-	       res->files, plural(res->files, "file", "files"),
-	       human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
-	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
+	printf("%s: SUCCESS: %s, %s %s %s (%s) in %.2f s", c->verb,
+	       cmd_counts(res->files, res->dirs), human_bytes(res->bytes, b, sizeof(b)), prep,
+	       esc(name), human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
 	if (res->skipped)	/* each one named in a warning on stderr */
 		printf(", %" PRIu64 " %s left out", res->skipped,
 		       plural(res->skipped, "entry", "entries"));

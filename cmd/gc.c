@@ -101,7 +101,7 @@ static cJSON *gc_json(const struct b10t_gc_result *res)
 	for (size_t i = 0; i < res->n_items; i++) {
 		cJSON *it = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(it, "file", res->items[i].filename);
+		cJSON_AddStringToObject(it, "filename", res->items[i].filename);
 		cJSON_AddStringToObject(it, "reason", res->items[i].reason);
 		json_add_u64(it, "bytes", res->items[i].bytes);
 		cJSON_AddItemToArray(arr, it);

@@ -98,7 +98,7 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		cJSON_AddNumberToObject(e, "size_mb", mb(a->bytes));
 		cJSON_AddBoolToObject(e, "is_current_environment", !strcmp(a->key, l->key.key));
 		cJSON_AddNumberToObject(e, "created_time", (double)a->mtime);
-		json_add_u64(e, "size_bytes", a->bytes);
+		json_add_u64(e, "archive_bytes", a->bytes);
 		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
 		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
 		json_add_u64(e, "generation", a->generation);
@@ -110,6 +110,8 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		}
 		if (m && m->has_files)
 			json_add_u64(e, "files", m->files);
+		if (m && m->has_dirs)
+			json_add_u64(e, "dirs", m->dirs);
 		if (m && m->has_bytes)
 			json_add_u64(e, "bytes", m->bytes);
 		if (m) {
@@ -218,9 +220,11 @@ int cmd_list(struct cmd *c)
 	    c->ctx.err_code != -ENOENT) {
 		cJSON *extra = NULL;
 
-		if (c->json) {
+		if (c->json) {	/* the shape of a listing still: no caches */
 			extra = cJSON_CreateObject();
+			cJSON_AddArrayToObject(extra, "caches");
 			cJSON_AddStringToObject(extra, "current_environment", l.key.key);
+			cJSON_AddNumberToObject(extra, "total_caches", 0);
 			cJSON_AddBoolToObject(extra, "b10fs_enabled", true);
 		}
 		return cmd_fail(c, extra);

@@ -347,8 +347,10 @@ static void add_op(cJSON *o, const char *prefix, const struct b10t_result *r,
 	if (failed) {
 		snprintf(name, sizeof(name), "%s_error", prefix);
 		cJSON_AddStringToObject(o, name, err);
-	} else if (r->reason[0]) {
+	} else if (r->why) {	/* as load's and save's "reason" and "message" */
 		snprintf(name, sizeof(name), "%s_reason", prefix);
+		cJSON_AddStringToObject(o, name, r->why);
+		snprintf(name, sizeof(name), "%s_message", prefix);
 		cJSON_AddStringToObject(o, name, r->reason);
 	}
 }
@@ -385,6 +387,7 @@ static cJSON *result_json(struct cmd *c, const struct vllm *s, const char *key)
 	if (done) {
 		cJSON_AddStringToObject(o, "archive", done->archive);
 		json_add_u64(o, "files", done->files);
+		json_add_u64(o, "dirs", done->dirs);
 		json_add_u64(o, "bytes", done->bytes);
 		json_add_u64(o, "archive_bytes", done->archive_bytes);
 	}
@@ -402,8 +405,8 @@ static void print_op(const char *what, const struct b10t_result *r, bool failed,
 	}
 	printf("%s: %s", what, b10t_status_name(r->status));
 	if (r->status == B10T_SUCCESS)
-		printf(" %s (%llu %s, %s)", esc(r->archive), (unsigned long long)r->files,
-		       plural(r->files, "file", "files"), human_bytes(r->bytes, b, sizeof(b)));
+		printf(" %s (%s, %s)", esc(r->archive), cmd_counts(r->files, r->dirs),
+		       human_bytes(r->bytes, b, sizeof(b)));
 	else if (r->reason[0])
 		printf(" (%s)", esc_msg(r->reason));
 	putchar('\n');
@@ -441,7 +444,7 @@ static int finish(struct cmd *c, struct vllm *s, const char *key)
 		cJSON_Delete(o);
 	} else if (c->json) {
 		cmd_print_json(c, result_json(c, s, key));
-	} else {
+	} else if (!c->quiet || s->status == B10T_ERROR) {	/* -q: errors only */
 		result_text(s);
 	}
 	fflush(stdout);

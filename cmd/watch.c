@@ -210,7 +210,7 @@ static int publish_step(void *arg, bool final, struct b10t_result *res)
 	 * SKIPPED for MAX_CONCURRENT_SAVES is "not now", unlike "already
 	 * published" or "nothing new": the changes are still to publish.
 	 */
-	if (!r && res->status == B10T_SKIPPED && strstr(res->reason, "MAX_CONCURRENT_SAVES="))
+	if (!r && res->status == B10T_SKIPPED && res->why && !strcmp(res->why, "too_many_saves"))
 		return 1;
 	return r;
 }
@@ -240,11 +240,15 @@ static void on_publish(void *arg, bool final, int r, const struct b10t_result *r
 		if (failed) {
 			cJSON_AddStringToObject(o, "error", msg);
 		} else {
+			/* as load's and save's: a code for programs, then the words */
+			if (res->why)
+				cJSON_AddStringToObject(o, "reason", res->why);
 			if (res->reason[0])
-				cJSON_AddStringToObject(o, "reason", res->reason);
+				cJSON_AddStringToObject(o, "message", res->reason);
 			if (res->archive[0])
 				cJSON_AddStringToObject(o, "archive", res->archive);
 			json_add_u64(o, "files", res->files);
+			json_add_u64(o, "dirs", res->dirs);
 			json_add_u64(o, "bytes", res->bytes);
 			json_add_u64(o, "archive_bytes", res->archive_bytes);
 		}
@@ -256,9 +260,9 @@ static void on_publish(void *arg, bool final, int r, const struct b10t_result *r
 	if (failed)
 		printf("%s: ERROR: %s\n", what, esc_msg(msg));
 	else if (res->status == B10T_SUCCESS)
-		printf("%s: SUCCESS %s (%llu %s, %s) in %.2f s\n", what, esc(res->archive),
-		       (unsigned long long)res->files, plural(res->files, "file", "files"),
-		       human_bytes(res->bytes, b, sizeof(b)), res->elapsed_s);
+		printf("%s: SUCCESS %s (%s, %s) in %.2f s\n", what, esc(res->archive),
+		       cmd_counts(res->files, res->dirs), human_bytes(res->bytes, b, sizeof(b)),
+		       res->elapsed_s);
 	else
 		printf("%s: %s (%s)\n", what, b10t_status_name(res->status), esc_msg(res->reason));
 	fflush(stdout);

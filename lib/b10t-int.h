@@ -412,7 +412,8 @@ struct b10t_limits {
 void b10t_limits_default(struct b10t_limits *lim);
 
 struct b10t_pack_stats {
-	uint64_t files;			/* entries written (files, dirs, links) */
+	uint64_t files;			/* files and symlinks written */
+	uint64_t dirs;			/* directories written */
 	uint64_t bytes;			/* uncompressed file bytes */
 	uint64_t archive_bytes;		/* compressed bytes written */
 	uint64_t skipped;		/* pack: entries left out (each warned about) */
@@ -477,8 +478,10 @@ struct b10t_manifest {
 	enum b10t_key_scheme scheme;	/* "scheme" */
 	size_t n;			/* "components": {name: value} */
 	struct b10t_manifest_component comp[B10T_MANIFEST_COMPONENTS];
-	bool has_files, has_bytes, has_created;
-	uint64_t files;			/* "files": entries packed */
+	bool has_files, has_bytes, has_created, has_dirs;
+	uint64_t files;			/* "files": files and symlinks packed (before
+					 * 0.x's manifests with "dirs": every entry) */
+	uint64_t dirs;			/* "dirs": directories packed */
 	uint64_t bytes;			/* "bytes": uncompressed bytes */
 	uint64_t created_time;		/* "created_time": Unix seconds */
 	char host[256];			/* "host" */
@@ -515,11 +518,15 @@ struct b10t_result {
 	enum b10t_status status;
 	char environment_key[B10T_KEY_LEN + 1];
 	char archive[PATH_MAX];		/* archive path in the store, "" if none */
-	uint64_t files;
+	uint64_t files;			/* files and symlinks */
+	uint64_t dirs;			/* directories */
 	uint64_t bytes;			/* uncompressed */
 	uint64_t archive_bytes;
 	double elapsed_s;
-	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST */
+	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST, in words (JSON "message") */
+	const char *why;		/* the same for programs (JSON "reason"): "no_archive",
+					 * "cache_dir_not_empty", "cache_dir_empty",
+					 * "already_published", "too_many_saves"; NULL if none */
 	uint64_t skipped;		/* save: entries left out, each warned about */
 	char saved_cache_dir[PATH_MAX];	/* load: the archive's recorded cache dir when it
 					 * is not the one loaded into, else "" */
@@ -532,9 +539,9 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	       struct b10t_result *res);
 
-/* Size and file count of a directory tree; 0 and 0 when missing. */
+/* Size, file (and symlink) and dir counts of a tree; zeros when missing. */
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path,
-		   uint64_t *bytes, uint64_t *files);
+		   uint64_t *bytes, uint64_t *files, uint64_t *dirs);
 
 /* ---- watch: publish what a running server compiles (lib/watch.c) ------ */
 

@@ -122,11 +122,15 @@ int b10t_parse_duration(const char *s, uint64_t *seconds)
 }
 
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
-		   uint64_t *files)
+		   uint64_t *files, uint64_t *dirs)
 {
+	uint64_t d;
 	int fd, r;
 
 	*bytes = *files = 0;
+	if (!dirs)
+		dirs = &d;
+	*dirs = 0;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -136,7 +140,7 @@ int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 	/* What pack takes: entries of up to B10T_MAX_DEPTH components, so the
 	 * manifest's counts agree with the archive.  Iterative (rmtree.c): a
 	 * deeper tree costs no stack and no fd per level. */
-	r = b10t_count_tree(fd, B10T_MAX_DEPTH, bytes, files);
+	r = b10t_count_tree(fd, B10T_MAX_DEPTH, bytes, files, dirs);
 	if (r < 0)
 		return b10t_sys_error(ctx, -r, "reading %s", path);
 	return 0;
@@ -364,11 +368,13 @@ void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key)
 	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
 }
 
-int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
+int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *why,
+		       const char *fmt, ...)
 {
 	va_list ap;
 
 	res->status = status;
+	res->why = why;
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
 	va_end(ap);

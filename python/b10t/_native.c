@@ -233,7 +233,7 @@ static PyObject *py_envkey(PyObject *self, PyObject *args)
 	} else {
 		bad |= put_str(d, "status", "SUCCESS");
 		bad |= put_str(d, "environment_key", key.key);
-		bad |= put_str(d, "scheme", b10t_scheme_name(key.scheme));
+		bad |= put_str(d, "key_scheme", b10t_scheme_name(key.scheme));
 		bad |= put_bool(d, "gpu", key.gpu);
 		bad |= envkey_fields(d, &key, true);
 	}
@@ -269,12 +269,15 @@ static PyObject *transfer(PyObject *args,
 	bad |= put_str(d, "environment_key", res.environment_key);
 	bad |= res.archive[0] ? put_str(d, "archive", res.archive) : put_none(d, "archive");
 	bad |= put_u64(d, "files", res.files);
+	bad |= put_u64(d, "dirs", res.dirs);
 	bad |= put_u64(d, "bytes", res.bytes);
 	bad |= put_u64(d, "archive_bytes", res.archive_bytes);
 	bad |= put_u64(d, "skipped_entries", res.skipped);
 	bad |= put_f(d, "elapsed_s", (double)(int64_t)(res.elapsed_s * 1000) / 1000);
+	if (res.why)
+		bad |= put_str(d, "reason", res.why);
 	if (res.reason[0])
-		bad |= put_str(d, "reason", res.reason);
+		bad |= put_str(d, "message", res.reason);
 	if (res.saved_cache_dir[0])
 		bad |= put_str(d, "saved_cache_dir", res.saved_cache_dir);
 	return finish(c, d, bad);
@@ -311,9 +314,10 @@ static PyObject *py_clear(PyObject *self, PyObject *args)
 		bad |= put_str(d, "status", b10t_status_name(res.status));
 	bad |= put_str(d, "cache_dir", c->cfg.cache_dir);
 	bad |= put_u64(d, "files", res.files);
+	bad |= put_u64(d, "dirs", res.dirs);
 	bad |= put_u64(d, "bytes", res.bytes);
 	if (res.reason[0])
-		bad |= put_str(d, "reason", res.reason);
+		bad |= put_str(d, "message", res.reason);
 	return finish(c, d, bad);
 }
 
@@ -325,7 +329,7 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 	struct b10t_archive_info ar;
 	struct b10t_manifest *m = NULL;
 	char local_error[1024] = "", store_error[1024] = "", manifest_error[1024] = "";
-	uint64_t lbytes = 0, lfiles = 0;
+	uint64_t lbytes = 0, lfiles = 0, ldirs = 0;
 	bool enabled = false, exists = false, has_m = false;
 	struct call *c;
 	int r, bad = 0;
@@ -337,7 +341,7 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 	Py_BEGIN_ALLOW_THREADS
 	r = b10t_envkey_compute(&c->ctx, &c->cfg, &key);
 	if (r == 0) {
-		if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &lbytes, &lfiles) < 0)
+		if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &lbytes, &lfiles, &ldirs) < 0)
 			snprintf(local_error, sizeof(local_error), "%s", b10t_ctx_error(&c->ctx));
 		enabled = b10t_store_enabled(&c->cfg);
 		if (enabled && b10t_store_find(&c->ctx, &c->cfg, key.key, &ar) == 0) {
@@ -369,16 +373,17 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 	}
 	bad |= put_str(d, "status", "SUCCESS");
 	bad |= put_str(d, "environment_key", key.key);
-	bad |= put_bool(d, "local_cache_exists", lfiles > 0);
+	bad |= put_bool(d, "local_cache_exists", lfiles + ldirs > 0);
 	bad |= put_bool(d, "b10fs_enabled", enabled);
 	bad |= put_bool(d, "b10fs_cache_exists", exists);
 	bad |= put_f(d, "local_cache_size_mb", mb(lbytes));
 	bad |= put_f(d, "b10fs_cache_size_mb", exists ? mb(ar.bytes) : 0.0);
 	bad |= put_u64(d, "local_cache_bytes", lbytes);
 	bad |= put_u64(d, "local_cache_files", lfiles);
+	bad |= put_u64(d, "local_cache_dirs", ldirs);
 	bad |= put_u64(d, "b10fs_cache_bytes", exists ? ar.bytes : 0);
 	if (exists) {
-		bad |= put_str(d, "b10fs_cache_file", ar.filename);
+		bad |= put_str(d, "b10fs_cache_filename", ar.filename);
 		bad |= put_str(d, "b10fs_cache_format", b10t_format_name(ar.format));
 		bad |= put_f(d, "b10fs_cache_created_time", (double)ar.mtime);
 		if (has_m) {
@@ -394,7 +399,7 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 			bad |= put_str(d, "b10fs_cache_manifest_error", manifest_error);
 		}
 	} else {
-		bad |= put_none(d, "b10fs_cache_file");
+		bad |= put_none(d, "b10fs_cache_filename");
 	}
 	free(m);
 	bad |= put_str(d, "cache_dir", c->cfg.cache_dir);
@@ -476,7 +481,7 @@ static PyObject *py_list(PyObject *self, PyObject *args)
 		bad |= put_f(e, "size_mb", mb(v[i].bytes));
 		bad |= put_bool(e, "is_current_environment", is_cur);
 		bad |= put_f(e, "created_time", (double)v[i].mtime);
-		bad |= put_u64(e, "size_bytes", v[i].bytes);
+		bad |= put_u64(e, "archive_bytes", v[i].bytes);
 		bad |= put_str(e, "format", b10t_format_name(v[i].format));
 		bad |= put_f(e, "last_used", (double)v[i].last_used);
 		if (has_m && has_m[i]) {
@@ -484,6 +489,8 @@ static PyObject *py_list(PyObject *self, PyObject *args)
 
 			if (ms[i].has_files)
 				bad |= put_u64(e, "files", ms[i].files);
+			if (ms[i].has_dirs)
+				bad |= put_u64(e, "dirs", ms[i].dirs);
 			if (ms[i].has_bytes)
 				bad |= put_u64(e, "bytes", ms[i].bytes);
 			for (size_t k = 0; comp && k < ms[i].n; k++)
@@ -648,7 +655,7 @@ static PyObject *py_gc(PyObject *self, PyObject *args, PyObject *kw)
 				bad = 1;
 				break;
 			}
-			bad |= put_str(it, "file", res.items[i].filename);
+			bad |= put_str(it, "filename", res.items[i].filename);
 			bad |= put_str(it, "reason", res.items[i].reason);
 			bad |= put_u64(it, "bytes", res.items[i].bytes);
 			if (PyList_Append(arr, it) < 0)

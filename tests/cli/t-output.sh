@@ -1,0 +1,175 @@
+#!/bin/sh
+# Output a program relies on: one name per concept in every verb's JSON,
+# null or absent (never both) for one field, files apart from dirs, machine
+# reasons for SKIPPED and DOES_NOT_EXIST, usage errors as objects,
+# --json=short, and -q silent on success.
+. "$(dirname "$0")/lib.sh"
+
+command -v jq >/dev/null 2>&1 || skip_all "jq not found"
+S=$B10FS_CACHE_DIR C=$TORCHINDUCTOR_CACHE_DIR
+J="$T_DIR/json"
+mkdir -p "$J"
+n=0
+# keep VERB ARGS...: run b10t VERB ARGS... --json, keep the object for the
+# null-or-absent check below
+keep() {
+	n=$((n + 1))
+	"$B10T" "$@" --json >"$J/$1.$n" 2>/dev/null
+	rc=$?
+	cp "$J/$1.$n" "$T_DIR/out"
+}
+make_tree() {
+	mkdir -p "$C/d/e" && echo hi >"$C/d/f" && echo ho >"$C/g" && ln -sf g "$C/l"
+}
+
+# ---- states of every verb, kept for the checks ----------------------------
+keep load
+ok "load, no archive: DOES_NOT_EXIST" expect_rc 3
+ok "load, no archive: reason is a code: no_archive" jq_is .reason no_archive
+ok "load, no archive: the words in message" jq_is '.message | test("no archive for key")' true
+keep save
+ok "save, nothing to save: SKIPPED" expect_rc 4
+ok "save, nothing to save: reason cache_dir_empty" jq_is .reason cache_dir_empty
+keep info
+keep list
+keep list --manifest
+keep clear
+make_tree
+keep info
+keep save
+ok "save: SUCCESS" expect_rc 0
+ok "save: files counts the files and symlinks, dirs the dirs" jq_is '"\(.files) \(.dirs)"' "3 2"
+ok "save: no reason nor message on SUCCESS" jq_is 'has("reason") or has("message")' false
+keep save
+ok "save again: reason already_published" jq_is .reason already_published
+keep load
+ok "load into a full dir: reason cache_dir_not_empty" jq_is .reason cache_dir_not_empty
+keep info
+ok "info: the archive's filename" jq_is .b10fs_cache_filename "$(ls "$S" | grep '\.tar\.lz4$')"
+ok "info: local files and dirs apart" jq_is '"\(.local_cache_files) \(.local_cache_dirs)"' "3 2"
+ok "info: the archive's files and dirs, from its manifest" \
+	jq_is '"\(.b10fs_cache_files) \(.b10fs_cache_dirs)"' "3 2"
+keep list
+ok "list: filename and archive_bytes" jq_is '.caches[0] | has("filename") and has("archive_bytes")' true
+keep list --manifest
+ok "list --manifest: files and dirs" jq_is '.caches[0] | "\(.files) \(.dirs)"' "3 2"
+keep clear
+ok "clear: files and dirs removed apart" jq_is '"\(.files) \(.dirs)"' "3 2"
+keep load
+ok "load: SUCCESS, files and dirs" jq_is '"\(.status) \(.files) \(.dirs)"' "SUCCESS 3 2"
+keep envkey
+ok "envkey: key_scheme, as info names it" jq_is .key_scheme default
+keep info
+ok "info: key_scheme" jq_is .key_scheme default
+: >"$S/cache_0123456789abcdef.lock"
+touch -d '1 hour ago' "$S/cache_0123456789abcdef.lock"
+keep gc --dry-run
+ok "gc: removed items have filename, as list's caches" jq_is '.removed[0].filename' cache_0123456789abcdef.lock
+keep gc
+keep doctor
+BASETEN_FS_ENABLED=0 keep list
+ok "list, store disabled: caches is []" jq_is '.caches | length' 0
+BASETEN_FS_ENABLED=1 B10FS_CACHE_DIR="$T_DIR/no-store" keep list
+ok "list, store missing: caches is []" jq_is '.caches | length' 0
+BASETEN_FS_ENABLED=1 B10FS_CACHE_DIR="$T_DIR/no-store" keep load
+if [ "$(id -u)" != 0 ]; then
+	mkdir -p "$T_DIR/locked" && chmod 000 "$T_DIR/locked"
+	BASETEN_FS_ENABLED=1 B10FS_CACHE_DIR="$T_DIR/locked" keep list
+	ok "list, store unreadable: exit 1" expect_rc 1
+	ok "list, store unreadable: still caches []" jq_is '"\(.caches | length) \(.error != null)"' "0 true"
+	chmod 700 "$T_DIR/locked"
+else
+	# root reads a mode-000 dir: a file where the store should be instead
+	: >"$T_DIR/a-file"
+	BASETEN_FS_ENABLED=1 B10FS_CACHE_DIR="$T_DIR/a-file" keep list
+	ok "list, store not a dir: exit 1" expect_rc 1
+	ok "list, store unreadable: still caches []" jq_is '"\(.caches | length) \(.error != null)"' "0 true"
+fi
+
+# ---- one field: null in some objects or absent in others, never both -------
+python3 - "$J" >"$T_DIR/mixed" <<'PY'
+import json, os, sys
+seen = {}	# (verb, path) -> set of "null" / "value" / "absent"
+objs = {}
+for f in sorted(os.listdir(sys.argv[1])):
+    verb = f.split(".")[0]
+    try:
+        o = json.load(open(os.path.join(sys.argv[1], f)))
+    except ValueError:
+        continue
+    objs.setdefault(verb, []).append(o)
+def paths(o, pre=""):
+    out = {}
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if pre.endswith("components") or pre.endswith("sources"):
+                continue	# named by the environment, not by b10t
+            out[pre + k] = v
+            out.update(paths(v, pre + k + "."))
+    elif isinstance(o, list):
+        for v in o:
+            out.update(paths(v, pre + "[]."))
+    return out
+for verb, os_ in objs.items():
+    ps = [paths(o) for o in os_]
+    keys = set().union(*ps)
+    for k in keys:
+        parent = k.rsplit(".", 1)[0] if "." in k else ""
+        kinds = set()
+        for p in ps:
+            if parent and parent not in p:
+                continue
+            if k not in p:
+                kinds.add("absent")
+            elif p[k] is None:
+                kinds.add("null")
+        if kinds == {"absent", "null"}:
+            print(f"{verb}: {k}")
+PY
+ok "no field is null in one object and absent in another" sh -c '[ ! -s "$1" ] || { sed "s/^/#   /" "$1"; exit 1; }' - "$T_DIR/mixed"
+ok "the check saw the verbs" [ "$(ls "$J" | cut -d. -f1 | sort -u | wc -l)" -ge 8 ]
+
+# ---- --json=short, --json=pretty ---------------------------------------------
+run info --json=short
+ok "--json=short: exit 0" expect_rc 0
+ok "--json=short: one line" [ "$(wc -l <"$T_DIR/out")" -eq 1 ]
+ok "--json=short: the same object" [ "$(jq -S . "$T_DIR/out")" = "$("$B10T" info --json | jq -S .)" ]
+run list --json=pretty
+ok "--json=pretty: indented, several lines" [ "$(wc -l <"$T_DIR/out")" -gt 3 ]
+run list --json=yaml
+ok "--json=yaml: a usage error" expect_rc 2
+ok "--json=yaml: named" contains "$ERR" "--json=yaml"
+run list --frob --json=short
+ok "a usage error under --json=short: one line of JSON" \
+	sh -c '[ "$(wc -l <"$1")" -eq 1 ] && jq -e ".usage_error == true and .status == \"ERROR\"" "$1" >/dev/null' - "$T_DIR/out"
+run envkey --json extra
+ok "an operand under --json: the error as an object" jq_is .error "unexpected argument 'extra'"
+
+# ---- -q: silent on success, as git's -q ----------------------------------------
+rm -rf "$C"
+run load -q
+ok "load -q: SUCCESS" expect_rc 0
+ok "load -q: nothing on stdout" [ -z "$OUT" ]
+ok "load -q: nothing on stderr" [ -z "$ERR" ]
+run load -q
+ok "load -q into a full dir: SKIPPED by the exit status" expect_rc 4
+ok "load -q into a full dir: silent" [ -z "$OUT$ERR" ]
+run clear -q
+ok "clear -q: silent" sh -c '[ "$1" = 0 ] && [ -z "$2" ]' - "$rc" "$OUT$ERR"
+make_tree
+rm -f "$S"/cache_*
+run save -q
+ok "save -q: silent" sh -c '[ "$1" = 0 ] && [ -z "$2" ]' - "$rc" "$OUT$ERR"
+run doctor -q
+ok "doctor -q: silent when save can publish" sh -c '[ "$1" = 0 ] && [ -z "$2" ]' - "$rc" "$OUT"
+run gc -q
+ok "gc -q: silent" sh -c '[ "$1" = 0 ] && [ -z "$2" ]' - "$rc" "$OUT$ERR"
+BASETEN_FS_ENABLED=0 run load -q --cache-dir "$T_DIR/other"
+ok "load -q that fails: exit 1" expect_rc 1
+ok "load -q that fails: the error still on stderr" contains "$ERR" "b10t load: error:"
+run envkey -q
+ok "envkey -q still prints the key (its answer)" [ -n "$OUT" ]
+run save -q --json
+ok "-q --json: the object still printed" jq_is .status SKIPPED
+
+done_testing
