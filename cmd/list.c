@@ -218,16 +218,11 @@ int cmd_list(struct cmd *c)
 	l.store_enabled = b10t_store_enabled(&c->cfg);
 	if (l.store_enabled && b10t_store_list(&c->ctx, &c->cfg, &l.v, &l.n) < 0 &&
 	    c->ctx.err_code != -ENOENT) {
-		cJSON *extra = NULL;
+		/* Every key of a listing still, of none (caches [], totals 0), so
+		 * a program reads one shape; cmd_fail adds status and error. */
+		struct listing none = { .key = l.key, .store_enabled = true };
 
-		if (c->json) {	/* the shape of a listing still: no caches */
-			extra = cJSON_CreateObject();
-			cJSON_AddArrayToObject(extra, "caches");
-			cJSON_AddStringToObject(extra, "current_environment", l.key.key);
-			cJSON_AddNumberToObject(extra, "total_caches", 0);
-			cJSON_AddBoolToObject(extra, "b10fs_enabled", true);
-		}
-		return cmd_fail(c, extra);
+		return cmd_fail(c, c->json ? list_json(c, &none) : NULL);
 	}
 	for (size_t k = 0; k < l.n; k++)
 		if (!strcmp(l.v[k].key, l.key.key))

@@ -227,7 +227,13 @@ int main(int argc, char **argv)
 		return finish(0);
 	if (i >= argc)
 		return finish(cmd_usage_error(&c, "no verb given"));
-	if (!(v = verb_find(argv[i])))
+	if (!(v = verb_find(argv[i]))) {
+		/* "b10t frob --json": the verb's --json asks for an object too. */
+		for (int k = i + 1; k < argc && strcmp(argv[k], "--"); k++) {
+			c.json |= !strcmp(argv[k], "--json") || !strncmp(argv[k], "--json=", 7);
+			c.json_short |= !strcmp(argv[k], "--json=short");
+		}
 		return finish(unknown_verb(&c, argv[i]));
+	}
 	return finish(verb_run(&c, v, argc - i, argv + i));
 }

@@ -264,15 +264,16 @@ void envkey_cuda_libraries(struct b10t_library *runtime, struct b10t_library *dr
 {
 	struct envkey_gpu *gpu = calloc(1, sizeof(*gpu));
 	struct b10t_ctx quiet;
-	const char *path = getenv("B10T_CUDA_DRIVER");
+	const char *path = getenv("B10T_CUDA_DRIVER"), *rt = getenv("B10T_CUDART");
 	void *h;
 
+	if (!rt || !*rt)
+		rt = "libcudart.so";	/* B10T_CUDART= is unset, as open_cudart reads it */
 	b10t_ctx_init(&quiet);
 	/* Never dlclosed: the runtime and the driver register exit handlers. */
 	if (gpu && (h = open_cudart(&quiet, gpu))) {
 		runtime->found = true;
-		lib_path(sym(h, "cudaRuntimeGetVersion"), getenv("B10T_CUDART") ?
-			 getenv("B10T_CUDART") : "libcudart.so", runtime->path, sizeof(runtime->path));
+		lib_path(sym(h, "cudaRuntimeGetVersion"), rt, runtime->path, sizeof(runtime->path));
 		cuda_version(h, "cudaRuntimeGetVersion", runtime->version, sizeof(runtime->version));
 	}
 	free(gpu);

@@ -77,6 +77,8 @@ if [ "$(id -u)" != 0 ]; then
 	BASETEN_FS_ENABLED=1 B10FS_CACHE_DIR="$T_DIR/locked" keep list
 	ok "list, store unreadable: exit 1" expect_rc 1
 	ok "list, store unreadable: still caches []" jq_is '"\(.caches | length) \(.error != null)"' "0 true"
+	ok "list, store unreadable: every key of a listing, totals 0" \
+		jq_is '"\(.total_caches) \(.total_bytes) \(.current_cache_exists) \(.store_dir != null) \(.status)"' "0 0 false true ERROR"
 	chmod 700 "$T_DIR/locked"
 else
 	# root reads a mode-000 dir: a file where the store should be instead
@@ -84,6 +86,8 @@ else
 	BASETEN_FS_ENABLED=1 B10FS_CACHE_DIR="$T_DIR/a-file" keep list
 	ok "list, store not a dir: exit 1" expect_rc 1
 	ok "list, store unreadable: still caches []" jq_is '"\(.caches | length) \(.error != null)"' "0 true"
+	ok "list, store unreadable: every key of a listing, totals 0" \
+		jq_is '"\(.total_caches) \(.total_bytes) \(.current_cache_exists) \(.store_dir != null) \(.status)"' "0 0 false true ERROR"
 fi
 
 # ---- one field: null in some objects or absent in others, never both -------
@@ -129,6 +133,81 @@ PY
 ok "no field is null in one object and absent in another" sh -c '[ ! -s "$1" ] || { sed "s/^/#   /" "$1"; exit 1; }' - "$T_DIR/mixed"
 ok "the check saw the verbs" [ "$(ls "$J" | cut -d. -f1 | sort -u | wc -l)" -ge 8 ]
 
+# ---- the man pages match: each key's entry in JSON OUTPUT, and says so ------
+# when the key can be null or absent (the objects kept above, of 8 verbs)
+python3 - "$J" "$BUILDDIR/../docs" >"$T_DIR/undocumented" <<'PY'
+import json, os, re, sys
+jdir, docs = sys.argv[1], sys.argv[2]
+SKIP_CHILDREN = ("components", "sources")	# named by the environment
+def section(verb):
+    text = open(os.path.join(docs, "b10t-%s.1.scd" % verb)).read()
+    m = re.search(r"^# JSON OUTPUT\n(.*?)^# ", text, re.S | re.M)
+    return m.group(1) if m else ""
+def entries(sec):
+    out = {}	# name -> paragraph (its heading line and the tab lines after it)
+    head, para = None, []
+    def flush():
+        if head is not None:
+            for n in re.findall(r"\*([a-z_][a-z0-9_]*)\*", head):
+                out.setdefault(n, "")
+                out[n] += head + "\n" + "\n".join(para)
+    for line in sec.split("\n"):
+        if line.startswith("\t"):
+            para.append(line)
+        elif line.startswith("*"):
+            flush()
+            head, para = line, []
+        else:
+            flush()
+            head, para = None, []
+    flush()
+    return out
+objs = {}
+for f in sorted(os.listdir(jdir)):
+    try:
+        o = json.load(open(os.path.join(jdir, f)))
+    except ValueError:
+        continue
+    if isinstance(o, dict) and not o.get("usage_error"):
+        objs.setdefault(f.split(".")[0], []).append(o)
+bad = []
+def nested(o, pre, acc):	# every key below the top level
+    if isinstance(o, dict):
+        for k, v in o.items():
+            acc.add(k)
+            if k not in SKIP_CHILDREN:
+                nested(v, pre, acc)
+    elif isinstance(o, list):
+        for v in o:
+            nested(v, pre, acc)
+for verb, os_ in sorted(objs.items()):
+    sec = section(verb)
+    ent = entries(sec)
+    keys = set().union(*[set(o) for o in os_])
+    for k in sorted(keys):
+        if k not in ent:
+            bad.append("%s: top-level %s has no entry" % (verb, k))
+            continue
+        p = ent[k]
+        if any(k in o and o[k] is None for o in os_) and "null" not in p:
+            bad.append("%s: %s is null in output; its entry never says null" % (verb, k))
+        if any(k not in o for o in os_) and any(k in o for o in os_) and \
+           not re.search(r"[Aa]bsent|[Oo]nly|with status ERROR|[Ww]ith \*--", p):
+            bad.append("%s: %s is absent from some objects; its entry does not say when" % (verb, k))
+    inner = set()
+    for o in os_:
+        for k, v in o.items():
+            if k not in SKIP_CHILDREN:
+                nested(v, "", inner)
+    for k in sorted(inner - keys):
+        if "*%s*" % k not in sec and '"%s"' % k not in sec:
+            bad.append("%s: nested %s not named in JSON OUTPUT" % (verb, k))
+if bad:
+    print("\n".join(bad))
+PY
+ok "every key of every verb's JSON has its entry in the verb's man page" \
+	sh -c '[ ! -s "$1" ] || { sed "s/^/#   /" "$1"; exit 1; }' - "$T_DIR/undocumented"
+
 # ---- --json=short, --json=pretty ---------------------------------------------
 run info --json=short
 ok "--json=short: exit 0" expect_rc 0
@@ -144,6 +223,24 @@ ok "a usage error under --json=short: one line of JSON" \
 	sh -c '[ "$(wc -l <"$1")" -eq 1 ] && jq -e ".usage_error == true and .status == \"ERROR\"" "$1" >/dev/null' - "$T_DIR/out"
 run envkey --json extra
 ok "an operand under --json: the error as an object" jq_is .error "unexpected argument 'extra'"
+# every verb, --json before or after the bad word, and an unknown verb
+bad=""
+for v in $("$B10T" --list-cmds) frob; do
+	for a in "--frob --json" "--json --frob" "--frob --json=short" "--json=short extra extra"; do
+		# watch's operands are a command to run, not extra arguments
+		[ "$v" = watch ] && [ "$a" = "--json=short extra extra" ] && a="--json=short --pid 1 -- true"
+		# shellcheck disable=SC2086
+		"$B10T" $v $a >"$T_DIR/out" 2>/dev/null
+		rc=$?
+		[ "$rc" = 2 ] && jq -e '.usage_error == true and .status == "ERROR" and (.error | length > 0)' \
+			"$T_DIR/out" >/dev/null 2>&1 || bad="$bad [$v $a: rc $rc]"
+	done
+done
+ok "every verb's usage error under --json is an object, exit 2" \
+	sh -c '[ -z "$1" ] || { echo "#   not an object:$1"; exit 1; }' - "$bad"
+run load --cache-dir relative/dir --json
+ok "a bad setting option before --json: the error as an object" \
+	jq_is '"\(.status) \(.error | test("--cache-dir=relative/dir"))"' "ERROR true"
 
 # ---- -q: silent on success, as git's -q ----------------------------------------
 rm -rf "$C"
