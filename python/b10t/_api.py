@@ -296,10 +296,12 @@ def gc(
 ) -> GcResult:
     """Remove stale debris from the store; evict archives when asked.
 
-    stale and max_age: seconds (int) or a duration ("2h", "7d"); max_size:
-    bytes or a size ("20G").  keep: keys (or archive names) never evicted;
-    all: this environment's archive may be evicted too.  A bad value raises
-    ValueError.
+    stale and max_age: seconds (int) or a duration ("30s", "1.5m", "2h",
+    "7d"); max_size: bytes (int) or a size ("20GB", "20GiB", "1.5G",
+    "500M"; G is GiB, GB is 10^9), read as b10t gc's options read them.
+    keep: keys (or archive names) never evicted; all: this environment's
+    archive may be evicted too.  A bad value raises ValueError with the
+    message b10t gc prints.
     """
     return GcResult(_log(_native.gc(_env_settings(settings), stale, max_size, max_age,
                                     None if keep is None else list(keep), bool(all),

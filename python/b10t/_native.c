@@ -516,9 +516,13 @@ out:
 	return finish(c, d, bad || !d);
 }
 
-/* A duration or size: None (unset), an int >= 0, or a string for b10t_parse_*. */
-static int opt_u64(PyObject *o, const char *what, int (*parse)(const char *, uint64_t *),
-		   bool *set, uint64_t *out)
+/*
+ * A duration or size: None (unset), an int >= 0, or a string read as gc's
+ * options read it (b10t_value_size/_duration: the same units, ranges and
+ * messages as `b10t gc --max-size 20GB --max-age 1.5d`).
+ */
+static int opt_u64(struct call *c, PyObject *o, const char *what, bool size, bool *set,
+		   uint64_t *out)
 {
 	*set = false;
 	if (!o || o == Py_None)
@@ -536,15 +540,17 @@ static int opt_u64(PyObject *o, const char *what, int (*parse)(const char *, uin
 		/* PyUnicode_AsUTF8AndSize is limited API only from 3.10 */
 		PyObject *b = PyUnicode_AsUTF8String(o);
 		const char *s = b ? PyBytes_AsString(b) : NULL;
-		int bad = !s || parse(s, out) < 0;
+		int r = 0;
 
+		if (s)
+			r = size ? b10t_value_size(&c->ctx, what, s, 1, 0, UINT64_MAX, out) :
+				   b10t_value_duration(&c->ctx, what, s, 0, UINT64_MAX, 1000, out);
 		Py_XDECREF(b);
-		if (bad && PyErr_Occurred())
+		if (!s)
 			return -1;
-		if (bad) {
-			PyErr_Format(PyExc_ValueError, "%s %R: not a %s", what, o,
-				     parse == b10t_parse_size ? "size (20G, 512M, 100K)" :
-				     "duration (30s, 5m, 2h, 7d)");
+		if (r < 0) {
+			PyErr_SetString(PyExc_ValueError, b10t_ctx_error(&c->ctx));
+			b10t_clear_error(&c->ctx);
 			return -1;
 		}
 	} else {
@@ -580,9 +586,9 @@ static PyObject *py_gc(PyObject *self, PyObject *args, PyObject *kw)
 	b10t_gc_opts_init(&o, &c->cfg);
 	o.all = all;
 	o.dry_run = dry;
-	if (opt_u64(stale, "stale", b10t_parse_duration, &stale_set, &stale_s) < 0 ||
-	    opt_u64(max_size, "max_size", b10t_parse_size, &o.max_size_set, &o.max_size) < 0 ||
-	    opt_u64(max_age, "max_age", b10t_parse_duration, &o.max_age_set, &o.max_age_s) < 0)
+	if (opt_u64(c, stale, "stale", false, &stale_set, &stale_s) < 0 ||
+	    opt_u64(c, max_size, "max_size", true, &o.max_size_set, &o.max_size) < 0 ||
+	    opt_u64(c, max_age, "max_age", false, &o.max_age_set, &o.max_age_s) < 0)
 		return finish(c, NULL, 1);
 	if (stale_set)
 		o.stale_s = stale_s;

@@ -151,6 +151,16 @@ ok("a bad setting raises ValueError", raises(ValueError, b10t.load, cache_dir="/
 ok("an unknown keyword raises TypeError", raises(TypeError, b10t.load, cache_dri="/tmp/x"))
 ok("gc: a bad size raises ValueError", raises(ValueError, b10t.gc, max_size="lots"))
 ok("gc: a bad key raises ValueError", raises(ValueError, b10t.gc, keep=["../x"]))
+# 15.3: sizes and durations read as the CLI's gc options read them
+ok("gc: a bad size says what b10t gc --max-size says",
+   raises(ValueError, b10t.gc, max_size="1.5Q") == "max_size=1.5Q: not a size (20GB, 20GiB, 1.5G, 500M)")
+ok("gc: a bad duration says what b10t gc --max-age says",
+   raises(ValueError, b10t.gc, max_age="2w") == "max_age=2w: not a duration (30s, 1.5m, 2h, 7d)")
+ok("gc: 1.5s is not whole seconds, as on the command line",
+   raises(ValueError, b10t.gc, stale="1.5s") == "stale=1.5s: not a whole number of seconds")
+for sz, age in (("20GB", "1.5m"), ("20GiB", "2h"), ("1.5G", "7d"), ("500M", "30s")):
+    g = b10t.gc(dry_run=True, all=True, max_size=sz, max_age=age, stale=age)
+    ok("gc(max_size=%r, max_age=%r): accepted" % (sz, age), g.status is S.SUCCESS, g)
 notdir = os.path.join(T, "afile")
 open(notdir, "w").close()
 e = b10t.load(cache_dir=os.path.join(T, "cache3"), store_dir=notdir, fs_enabled=True)
