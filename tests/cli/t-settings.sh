@@ -60,6 +60,55 @@ for verb in clear doctor envkey gc info list load save; do
 		esac
 	done
 done
+# vllm too, with a probe that fails at once (exit 1 either way: the
+# message tells a refused setting from the timeout)
+VA="--timeout 0 --url http://127.0.0.1:1/"
+reads=" $(jq -r '.verbs[] | select(.name == "vllm") | .settings | join(" ")' "$T_DIR/dump.json") "
+for vt in $VARS; do
+	var=${vt%%:*} type=${vt#*:}
+	bad=$(bad_value "$type")
+	[ -n "$bad" ] || continue
+	case $var in B10_TRANSFER_TIMEOUT_S | B10_TRANSFER_VLLM_URL) continue ;; esac	# set by $VA
+	# shellcheck disable=SC2086
+	env "$var=$bad" "$B10T" vllm $VA >"$T_DIR/out" 2>"$T_DIR/err"
+	rc=$?
+	case $var in
+	TORCHINDUCTOR_CACHE_DIR)	# vLLM's cache root replaces it (b10t-vllm(1))
+		ok "vllm: its cache dir is vLLM's, $var=$bad not read" sh -c '! grep -q "$1" "$2"' - "$var" "$T_DIR/err"
+		continue ;;
+	esac
+	case $reads in
+	*" $var "*)
+		ok "vllm reads $var: $var=$bad refused, named" grep -q "$var=$bad" "$T_DIR/err" ;;
+	*)
+		ok "vllm does not read $var: $var=$bad not named" sh -c '! grep -q "$1" "$2"' - "$var" "$T_DIR/err" ;;
+	esac
+done
+
+# an option replaces its variable: a bad variable under a good option is
+# never read (save reads 8 settings; the same exit as the option alone)
+good_value() {
+	case $2 in
+	path) echo "$T_DIR/opt-$1" ;;
+	size) echo 4G ;;
+	count) echo 3 ;;
+	duration) echo 30s ;;
+	bool) echo 1 ;;
+	*) jq -r --arg v "$1" '.settings[] | select(.env == $v) | .default' "$T_DIR/dump.json" ;;
+	esac
+}
+for var in $(jq -r '.verbs[] | select(.name == "save") | .settings[]' "$T_DIR/dump.json"); do
+	type=$(jq -r --arg v "$var" '.settings[] | select(.env == $v) | .type' "$T_DIR/dump.json")
+	opt=$(jq -r --arg v "$var" '.settings[] | select(.env == $v) | .option' "$T_DIR/dump.json")
+	bad=$(bad_value "$type") good=$(good_value "$var" "$type")
+	[ -n "$bad" ] || continue
+	"$B10T" save --json "--$opt=$good" >/dev/null 2>&1
+	want=$?
+	env "$var=$bad" "$B10T" save --json "--$opt=$good" >"$T_DIR/out" 2>"$T_DIR/err"
+	rc=$?
+	ok "$var=$bad under --$opt=$good: not read, the same exit ($want)" expect_rc "$want"
+	ok "$var=$bad under --$opt=$good: not named" sh -c '! grep -q "$1=" "$2"' - "$var" "$T_DIR/err"
+done
 # every verb's --help lists exactly the settings it reads
 for verb in clear doctor envkey gc info list load save vllm; do
 	want=$(jq -r --arg v "$verb" '.verbs[] | select(.name == $v) | .settings[]' "$T_DIR/dump.json" | sort)
@@ -84,6 +133,21 @@ for var in B10T_TORCH_VERSION B10T_TRITON_VERSION B10T_CUDA_VERSION B10T_COMPUTE
 	env "$var=" "$B10T" envkey --json >"$T_DIR/out" 2>"$T_DIR/err"
 	rc=$?
 	ok "$var= (empty): envkey exits 0" expect_rc 0
+	env -u "$var" "$B10T" envkey --json >"$T_DIR/unset.json" 2>/dev/null
+	ok "$var= (empty): the key as if unset" \
+		[ "$(jq -r .environment_key "$T_DIR/out")" = "$(jq -r .environment_key "$T_DIR/unset.json")" ]
+done
+
+# and the variables b10t reads beside the table: vLLM's cache root
+for var in VLLM_CACHE_ROOT XDG_CACHE_HOME HOME; do
+	env -u "$var" "$B10T" vllm --json --timeout 0 --url http://127.0.0.1:1/ >"$T_DIR/unset.json" 2>/dev/null
+	env "$var=" "$B10T" vllm --json --timeout 0 --url http://127.0.0.1:1/ >"$T_DIR/out" 2>/dev/null
+	got=$(jq -r .cache_dir "$T_DIR/out")
+	ok "$var= (empty): vllm's cache dir as if unset" \
+		sh -c '[ "$1" != null ] && [ "$1" = "$2" ]' - "$got" "$(jq -r .cache_dir "$T_DIR/unset.json")"
+done
+for var in VIRTUAL_ENV CONDA_PREFIX PYTHONPATH PYENV_VERSION PYENV_ROOT B10T_PYTHON_ROOT; do
+	env "$var=" "$B10T" envkey --json >"$T_DIR/out" 2>/dev/null
 	env -u "$var" "$B10T" envkey --json >"$T_DIR/unset.json" 2>/dev/null
 	ok "$var= (empty): the key as if unset" \
 		[ "$(jq -r .environment_key "$T_DIR/out")" = "$(jq -r .environment_key "$T_DIR/unset.json")" ]
