@@ -213,6 +213,16 @@ run info --json=short
 ok "--json=short: exit 0" expect_rc 0
 ok "--json=short: one line" [ "$(wc -l <"$T_DIR/out")" -eq 1 ]
 ok "--json=short: the same object" [ "$(jq -S . "$T_DIR/out")" = "$("$B10T" info --json | jq -S .)" ]
+bad=""
+for a in envkey info list "list --manifest" load save clear gc "gc --dry-run" doctor \
+	 "vllm --timeout 0 --url http://127.0.0.1:1/"; do
+	# shellcheck disable=SC2086
+	"$B10T" $a --json=short >"$T_DIR/out" 2>/dev/null
+	[ "$(wc -l <"$T_DIR/out")" -eq 1 ] && jq -e 'type == "object"' "$T_DIR/out" >/dev/null ||
+		bad="$bad [$a]"
+done
+ok "--json=short: one line, one object, for every verb" \
+	sh -c '[ -z "$1" ] || { echo "#   not one line:$1"; exit 1; }' - "$bad"
 run list --json=pretty
 ok "--json=pretty: indented, several lines" [ "$(wc -l <"$T_DIR/out")" -gt 3 ]
 run list --json=yaml
