@@ -11,9 +11,10 @@ static cJSON *clear_json(const struct cmd *c, const struct b10t_result *res)
 	cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
 	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
 	json_add_u64(o, "files", res->files);
+	json_add_u64(o, "dirs", res->dirs);
 	json_add_u64(o, "bytes", res->bytes);
-	if (res->reason[0])
-		cJSON_AddStringToObject(o, "reason", res->reason);
+	if (res->reason[0])	/* what was special about it, in words */
+		cJSON_AddStringToObject(o, "message", res->reason);
 	return o;
 }
 
@@ -28,11 +29,13 @@ int cmd_clear(struct cmd *c)
 	if (c->json) {
 		if (cmd_print_json(c, clear_json(c, &res)) < 0)
 			return 1;
-	} else if (res.reason[0] && !res.files) {
+	} else if (c->quiet) {
+		/* -q: errors only */
+	} else if (res.reason[0] && !res.files && !res.dirs) {
 		printf("%s: %s\n", c->cfg.cache_dir, esc_msg(res.reason));
 	} else {
-		printf("removed %s: %" PRIu64 " %s, %s%s%s\n", c->cfg.cache_dir, res.files,
-		       plural(res.files, "entry", "entries"), human_bytes(res.bytes, size, sizeof(size)),
+		printf("removed %s: %s, %s%s%s\n", c->cfg.cache_dir,
+		       cmd_counts(res.files, res.dirs), human_bytes(res.bytes, size, sizeof(size)),
 		       res.reason[0] ? "; " : "", res.reason);
 	}
 	return cmd_exit_code(res.status);

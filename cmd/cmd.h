@@ -20,9 +20,9 @@ struct cmd {
 	const char *verb;		/* "load", or "b10t" before dispatch */
 	const struct verb *v;		/* the verb being run, NULL before dispatch */
 	bool json;
+	bool json_short;		/* --json=short: one line */
 	bool quiet;
 	int verbose;
-	bool cache_dir_given;		/* --cache-dir was on the command line */
 	int argc;			/* the verb's operands, after its options */
 	char **argv;
 	struct b10t_ctx ctx;
@@ -37,15 +37,26 @@ struct verb_option {
 	const char *help;
 };
 
-/* What a verb needs before its run() is called (struct verb's flags). */
+/*
+ * What a verb needs (struct verb's flags): the settings it reads (checked
+ * before run, listed in its --help and man page), and the key.
+ */
 enum verb_flags {
-	VERB_KEY = 1 << 0,	/* computes the environment key into c->key first */
-	VERB_STORE = 1 << 1,	/* reads the store: --store, --fs-enabled, timeouts */
-	VERB_CACHE = 1 << 2,	/* reads or writes the local cache dir */
-	VERB_PUBLISH = 1 << 3,	/* publishes: the size and concurrency caps */
-	VERB_SCHEME = 1 << 4,	/* may compute the key itself (VERB_KEY implies it) */
-	VERB_COMMAND = 1 << 5,	/* its operands are a command: options stop at the first */
+	VERB_CACHE = B10T_USES_CACHE,	/* the local cache dir: --cache-dir */
+	VERB_STORE = B10T_USES_STORE,	/* the store's path: --store */
+	VERB_ENABLED = B10T_USES_ENABLED, /* whether to use the store: --fs-enabled */
+	VERB_DEBRIS = B10T_USES_DEBRIS,	/* debris ages: --lock-timeout, --incomplete-timeout */
+	VERB_PUBLISH = B10T_USES_PUBLISH, /* save's caps: size, saves in flight */
+	VERB_SCHEME = B10T_USES_KEY,	/* may compute the key: --key-scheme */
+	VERB_VLLM = B10T_USES_VLLM,	/* the sidecar's --url, --timeout, --interval */
+	VERB_CODEC = B10T_USES_CODEC,	/* save's compression: --codec, --zstd-level */
+	VERB_FOLLOW = B10T_USES_FOLLOW,	/* watch's timing: --quiet-period, --max-wait, ... */
+	VERB_KEY = 1 << 16,		/* computes the key into c->key first (implies SCHEME) */
+	VERB_COMMAND = 1 << 17,		/* its operands are a command: options stop at the first */
 };
+
+/* The settings a verb reads: B10T_USES_* bits. */
+#define VERB_USES(v) (((v)->flags & B10T_USES_ALL) | ((v)->flags & VERB_KEY ? B10T_USES_KEY : 0))
 
 /*
  * One verb: what every verb would otherwise repeat lives here, and
@@ -62,6 +73,8 @@ struct verb {
 	const struct verb_option *options;	/* NULL, or ended by a zero .opt.name */
 	/* One of options: its .opt.val and argument.  0, or -1 after a usage error. */
 	int (*on_opt)(struct cmd *c, int val, const char *arg);
+	/* After parsing, before the settings are checked: 0 or -errno. */
+	int (*prepare)(struct cmd *c);
 };
 
 extern const struct verb verbs[];
@@ -110,6 +123,9 @@ const char *esc(const char *s);
 /* A library message (already escaped where it quotes names): one line. */
 const char *esc_msg(const char *s);
 
+/* "12 files, 1 dir" (", 0 dirs" left out): counts with their plurals (two
+ * rotating buffers). */
+const char *cmd_counts(uint64_t files, uint64_t dirs);
 /* Human sizes: "1.2 MiB". */
 const char *human_bytes(uint64_t bytes, char *buf, size_t size);
 /* `one` when n is 1, else `many`: "1 file", "2 files". */
@@ -141,10 +157,6 @@ struct raw {
 	const char *value;
 	const char *origin;		/* "--timeout", the variable, or "default" */
 };
-/* The variable `env` when set, else the default `def`. */
-struct raw cmd_raw_env(const char *env, const char *def);
-/* Seconds: "2", "0.5", or a duration ("30m"); in [min, max]; 0 or -errno in c->ctx. */
-int cmd_parse_seconds(struct cmd *c, const struct raw *r, double min, double max, double *out);
 
 /* Compute the environment key, reporting errors. 0 or exit code. */
 int cmd_envkey(struct cmd *c, struct b10t_envkey *key);
@@ -166,26 +178,16 @@ int gc_opt(struct cmd *c, int val, const char *arg);
 int list_opt(struct cmd *c, int val, const char *arg);
 int vllm_opt(struct cmd *c, int val, const char *arg);
 int watch_opt(struct cmd *c, int val, const char *arg);
+int vllm_prepare(struct cmd *c);
 
 /*
  * Following a cache dir after its first save (cmd/watch.c): b10t watch, and
  * b10t vllm --follow.  follow_options are the options both take (vllm
  * lists them in its table and hands them to follow_opt).
  */
-enum { OPT_FOLLOW_QUIET = 0x400, OPT_FOLLOW_MAX_WAIT, OPT_FOLLOW_BUDGET, OPT_FOLLOW_PID };
-#define FOLLOW_DEFAULT_QUIET "30"
-#define FOLLOW_DEFAULT_MAX_WAIT "600"
-#define FOLLOW_DEFAULT_BUDGET "20"
+enum { OPT_FOLLOW_PID = 0x400 };
+/* --quiet-period, --max-wait and --final-budget are settings (VERB_FOLLOW). */
 #define FOLLOW_OPTIONS \
-	{ { "quiet-period", required_argument, NULL, OPT_FOLLOW_QUIET }, "SECONDS", \
-	  "publish once the cache dir had no change this long (default " \
-	  FOLLOW_DEFAULT_QUIET ") [B10T_WATCH_QUIET_PERIOD]" }, \
-	{ { "max-wait", required_argument, NULL, OPT_FOLLOW_MAX_WAIT }, "SECONDS", \
-	  "publish at the latest this long after a change, quiet or not; 0: never (default " \
-	  FOLLOW_DEFAULT_MAX_WAIT ") [B10T_WATCH_MAX_WAIT]" }, \
-	{ { "final-budget", required_argument, NULL, OPT_FOLLOW_BUDGET }, "SECONDS", \
-	  "time the last publish may take after SIGTERM or the server's exit (default " \
-	  FOLLOW_DEFAULT_BUDGET ") [B10T_WATCH_FINAL_BUDGET]" }, \
 	{ { "pid", required_argument, NULL, OPT_FOLLOW_PID }, "PID", \
 	  "stop, after a last publish, when process PID exits" }
 struct b10t_watch;
@@ -201,5 +203,10 @@ int follow_open(struct cmd *c, struct b10t_watch **w);
  */
 int follow_run(struct cmd *c, const struct b10t_envkey *key, struct b10t_watch *w,
 	       int pending);
+
+/* "--url", "B10_TRANSFER_VLLM_URL" or "default": where a setting came from. */
+const char *cmd_origin(const struct cmd *c, enum b10t_setting_id id);
+/* The settings and verb tables as JSON, for tools/gen-docs.py (--dump-settings). */
+void cmd_dump_settings(FILE *out);
 
 #endif

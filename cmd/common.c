@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,8 +14,10 @@
 enum { OPT_JSON = 0x200, OPT_SETTING = 0x1000 };
 
 static const struct verb_option common_options[] = {
-	{ { "json", no_argument, NULL, OPT_JSON }, NULL, "print the result as one JSON object" },
-	{ { "quiet", no_argument, NULL, 'q' }, NULL, "no progress bar, no warnings" },
+	{ { "json", optional_argument, NULL, OPT_JSON }, NULL,
+	  "print the result as one JSON object (--json=short: on one line)" },
+	{ { "quiet", no_argument, NULL, 'q' }, NULL,
+	  "errors only: no progress bar, no warnings, no report of success" },
 	{ { "verbose", no_argument, NULL, 'v' }, NULL, "debug logs with timings (also B10T_LOG=debug)" },
 	{ { "help", no_argument, NULL, 'h' }, NULL, "show this help" },
 	{ { 0 }, NULL, NULL },
@@ -64,7 +65,7 @@ void cmd_help(const struct verb *v, FILE *out)
 
 	if (!top)
 		fprintf(out, "Usage: b10t %s [OPTIONS]%s%s\n\n%c%s.\n", v->name,
-			v->args[0] ? " " : "", v->args, toupper((unsigned char)v->summary[0]),
+			v->args ? " " : "", v->args ? v->args : "", toupper((unsigned char)v->summary[0]),
 			v->summary + 1);
 	if (count_options(v->options)) {
 		fprintf(out, "\nOptions:\n");
@@ -74,13 +75,17 @@ void cmd_help(const struct verb *v, FILE *out)
 	fprintf(out, "\nCommon options:\n");
 	for (const struct verb_option *o = common_options; o->opt.name; o++)
 		print_option(out, &o->opt, o->metavar, o->help);
+	/* The settings the verb reads (b10t itself: all of them). */
 	fprintf(out, "\nSettings (option, or environment variable):\n");
 	for (size_t i = 0; i < b10t_settings_count; i++) {
 		const struct b10t_setting *s = &b10t_settings[i];
 		struct option o = { s->option, required_argument, NULL, 0 };
-		char help[256];
+		char help[512], def[128];
 
-		snprintf(help, sizeof(help), "%s [%s]", s->help, s->env);
+		if (!top && !(s->uses & VERB_USES(v)))
+			continue;
+		snprintf(help, sizeof(help), "%s (default %s) [%s]", s->help,
+			 b10t_setting_default(s, def, sizeof(def)), s->env);
 		print_option(out, &o, s->metavar, help);
 	}
 	fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n");
@@ -148,7 +153,8 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if ((top || (v->flags & VERB_COMMAND)) && argv[i][0] != '-')
 			break;	/* the verb, or the command: its options are its own */
-		c->json |= !strcmp(argv[i], "--json");
+		c->json |= !strcmp(argv[i], "--json") || !strncmp(argv[i], "--json=", 7);
+		c->json_short |= !strcmp(argv[i], "--json=short");
 	}
 	if (!opts) {
 		cmd_error(c, "out of memory");
@@ -178,6 +184,14 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 			break;
 		case OPT_JSON:
 			c->json = true;
+			if (optarg && !strcmp(optarg, "short"))
+				c->json_short = true;
+			else if (optarg && strcmp(optarg, "pretty")) {
+				c->json_short = false;
+				r = -1;
+				cmd_usage_error(c, "--json=%s: expected --json, --json=short or --json=pretty",
+						esc(optarg));
+			}
 			break;
 		case ':':
 			r = -1;
@@ -197,11 +211,10 @@ int cmd_parse(struct cmd *c, const struct verb *v, int argc, char **argv)
 				char origin[64];
 
 				snprintf(origin, sizeof(origin), "--%s", s->option);
-				c->cache_dir_given |= !strcmp(s->env, "TORCHINDUCTOR_CACHE_DIR");
 				if (b10t_config_set(&c->ctx, &c->cfg, s->env, optarg, origin) < 0) {
-					cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 					free(opts);
-					exit(1);	/* a bad value: exit 1 and touch nothing */
+					/* a bad value: exit 1 and touch nothing */
+					exit(cmd_fail(c, NULL) || fflush(stdout) ? 1 : 1);
 				}
 			} else if (!v->on_opt || v->on_opt(c, ch, optarg) < 0) {
 				r = -1;
@@ -240,9 +253,106 @@ int verb_run(struct cmd *c, const struct verb *v, int argc, char **argv)
 		return cmd_usage_error(c, "missing operand: %s", v->args);
 	c->argc = n;
 	c->argv = argv + i;
+	/* A refused variable stops only the verbs that read it (lib/config.c). */
+	if ((v->prepare && v->prepare(c) < 0) ||
+	    b10t_config_check(&c->ctx, &c->cfg, VERB_USES(v)) < 0)
+		return cmd_fail(c, NULL);
+	for (size_t k = 0; k < b10t_settings_count; k++)
+		if (c->cfg.bad[k][0])
+			b10t_debug(&c->ctx, "not read by %s, so ignored: %s", v->name, c->cfg.bad[k]);
 	if ((v->flags & VERB_KEY) && (r = cmd_envkey(c, &c->key)) != 0)
 		return r;
 	return v->run(c);
+}
+
+const char *cmd_origin(const struct cmd *c, enum b10t_setting_id id)
+{
+	static char buf[64];
+
+	switch (c->cfg.origin[id]) {
+	case B10T_ORIGIN_SET:
+		snprintf(buf, sizeof(buf), "--%s", b10t_settings[id].option);
+		return buf;
+	case B10T_ORIGIN_ENV:
+		return b10t_settings[id].env;
+	}
+	return "default";
+}
+
+static const char *const type_names[] = {
+	[B10T_TYPE_PATH] = "path", [B10T_TYPE_COUNT] = "count", [B10T_TYPE_SIZE] = "size",
+	[B10T_TYPE_DURATION] = "duration", [B10T_TYPE_BOOL] = "bool",
+	[B10T_TYPE_CHOICE] = "choice", [B10T_TYPE_URL] = "url",
+};
+
+static cJSON *options_json(const struct verb_option *opts)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (const struct verb_option *o = opts; o && o->opt.name; o++) {
+		cJSON *e = cJSON_CreateObject();
+		char sh[2] = { (char)o->opt.val, 0 };
+
+		cJSON_AddStringToObject(e, "name", o->opt.name);
+		if (o->opt.val > 0 && o->opt.val < 0x80)
+			cJSON_AddStringToObject(e, "short", sh);
+		if (o->metavar)
+			cJSON_AddStringToObject(e, "metavar", o->metavar);
+		cJSON_AddStringToObject(e, "help", o->help);
+		cJSON_AddItemToArray(a, e);
+	}
+	return a;
+}
+
+void cmd_dump_settings(FILE *out)
+{
+	cJSON *o = cJSON_CreateObject(), *set = cJSON_AddArrayToObject(o, "settings");
+	cJSON *vs = cJSON_AddArrayToObject(o, "verbs");
+	char *text;
+
+	for (size_t i = 0; i < b10t_settings_count; i++) {
+		const struct b10t_setting *s = &b10t_settings[i];
+		cJSON *e = cJSON_CreateObject();
+		char buf[256];
+
+		cJSON_AddStringToObject(e, "name", s->name);
+		cJSON_AddStringToObject(e, "env", s->env);
+		cJSON_AddStringToObject(e, "option", s->option);
+		cJSON_AddStringToObject(e, "metavar", s->metavar);
+		cJSON_AddStringToObject(e, "type", type_names[s->type]);
+		cJSON_AddStringToObject(e, "default", b10t_setting_default(s, buf, sizeof(buf)));
+		if (*b10t_setting_range(s, buf, sizeof(buf)))
+			cJSON_AddStringToObject(e, "range", buf);
+		if (s->choices) {
+			cJSON *ch = cJSON_AddArrayToObject(e, "choices");
+
+			for (size_t k = 0; s->choices[k]; k++)
+				cJSON_AddItemToArray(ch, cJSON_CreateString(s->choices[k]));
+		}
+		cJSON_AddStringToObject(e, "help", s->help);
+		if (s->doc)
+			cJSON_AddStringToObject(e, "doc", s->doc);
+		cJSON_AddItemToArray(set, e);
+	}
+	for (size_t i = 0; i < verbs_count; i++) {
+		const struct verb *v = &verbs[i];
+		cJSON *e = cJSON_CreateObject(), *used;
+
+		cJSON_AddStringToObject(e, "name", v->name);
+		cJSON_AddStringToObject(e, "summary", v->summary);
+		cJSON_AddItemToObject(e, "options", options_json(v->options));
+		used = cJSON_AddArrayToObject(e, "settings");
+		for (size_t k = 0; k < b10t_settings_count; k++)
+			if (b10t_settings[k].uses & VERB_USES(v))
+				cJSON_AddItemToArray(used, cJSON_CreateString(b10t_settings[k].env));
+		cJSON_AddItemToArray(vs, e);
+	}
+	cJSON_AddItemToObject(o, "common_options", options_json(common_options));
+	text = cJSON_Print(o);
+	if (text)
+		fprintf(out, "%s\n", text);
+	cJSON_free(text);
+	cJSON_Delete(o);
 }
 
 int cmd_exit_code(enum b10t_status status)
@@ -262,7 +372,8 @@ cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v)
 
 int cmd_print_json(struct cmd *c, cJSON *obj)
 {
-	char *s = cJSON_Print(obj);
+	/* --json=short: one line per object, for log pipelines */
+	char *s = c->json_short ? cJSON_PrintUnformatted(obj) : cJSON_Print(obj);
 	int r = 0;
 
 	cJSON_Delete(obj);
@@ -335,6 +446,21 @@ const char *human_age(int64_t then, int64_t now, char *buf, size_t size)
 	return buf;
 }
 
+const char *cmd_counts(uint64_t files, uint64_t dirs)
+{
+	static char bufs[2][64];
+	static unsigned next;
+	char *b = bufs[next++ % 2];
+
+	/* "0 dirs" only adds noise to a flat cache dir: dirs appear when any. */
+	if (!dirs)
+		snprintf(b, sizeof(bufs[0]), "%" PRIu64 " %s", files, plural(files, "file", "files"));
+	else
+		snprintf(b, sizeof(bufs[0]), "%" PRIu64 " %s, %" PRIu64 " %s", files,
+			 plural(files, "file", "files"), dirs, plural(dirs, "dir", "dirs"));
+	return b;
+}
+
 const char *human_bytes(uint64_t bytes, char *buf, size_t size)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -365,12 +491,16 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 	else
 		cJSON_AddNullToObject(o, "archive");
 	json_add_u64(o, "files", res->files);
+	json_add_u64(o, "dirs", res->dirs);
 	json_add_u64(o, "bytes", res->bytes);
 	json_add_u64(o, "archive_bytes", res->archive_bytes);
 	json_add_u64(o, "skipped_entries", res->skipped);
 	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
+	/* SKIPPED, DOES_NOT_EXIST: why, for programs and in words; absent otherwise */
+	if (res->why)
+		cJSON_AddStringToObject(o, "reason", res->why);
 	if (res->reason[0])
-		cJSON_AddStringToObject(o, "reason", res->reason);
+		cJSON_AddStringToObject(o, "message", res->reason);
 	if (res->saved_cache_dir[0])
 		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
 	return o;
@@ -395,6 +525,8 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 			return 1;
 		return cmd_exit_code(res->status);
 	}
+	if (c->quiet)	/* as git's -q: errors only (on stderr), the exit code says the rest */
+		return cmd_exit_code(res->status);
 	if (res->status != B10T_SUCCESS) {
 		printf("%s: %s: %s\n", c->verb, b10t_status_name(res->status),
 		       esc_msg(res->reason));
@@ -402,10 +534,9 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	}
 	name = strrchr(res->archive, '/');
 	name = name ? name + 1 : res->archive;
-	printf("%s: SUCCESS: %" PRIu64 " %s, %s %s %s (%s) in %.2f s", c->verb,
-	       res->files, plural(res->files, "file", "files"),
-	       human_bytes(res->bytes, b, sizeof(b)), prep, esc(name),
-	       human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
+	printf("%s: SUCCESS: %s, %s %s %s (%s) in %.2f s", c->verb,
+	       cmd_counts(res->files, res->dirs), human_bytes(res->bytes, b, sizeof(b)), prep,
+	       esc(name), human_bytes(res->archive_bytes, ab, sizeof(ab)), res->elapsed_s);
 	if (res->skipped)	/* each one named in a warning on stderr */
 		printf(", %" PRIu64 " %s left out", res->skipped,
 		       plural(res->skipped, "entry", "entries"));
@@ -498,36 +629,5 @@ int cmd_envkey(struct cmd *c, struct b10t_envkey *key)
 {
 	if (b10t_envkey_compute(&c->ctx, &c->cfg, key) < 0)
 		return cmd_fail(c, NULL);
-	return 0;
-}
-
-/* ---- values of verb options ------------------------------------------ */
-
-struct raw cmd_raw_env(const char *env, const char *def)
-{
-	const char *v = getenv(env);
-
-	return (struct raw){ v ? v : def, v ? env : "default" };
-}
-
-int cmd_parse_seconds(struct cmd *c, const struct raw *r, double min, double max, double *out)
-{
-	const char *s = r->value;
-	uint64_t secs;
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (!*s || *end || errno || s[0] == ' ' || !isfinite(v)) {
-		if (b10t_parse_duration(s, &secs) < 0)
-			return b10t_set_error(&c->ctx, EINVAL,
-				"%s=%s: not a number of seconds", r->origin, s);
-		v = (double)secs;
-	}
-	if (v < min || v > max)
-		return b10t_set_error(&c->ctx, ERANGE, "%s=%s: must be between %g and %g seconds",
-				      r->origin, s, min, max);
-	*out = v;
 	return 0;
 }

@@ -157,7 +157,8 @@ int cmd_doctor(struct cmd *c)
 	if (c->json)
 		r = cmd_print_json(c, doctor_json(c, &d)) < 0;
 	else {
-		doctor_text(c, &d);
+		if (!c->quiet || !d.can_publish)	/* -q: nothing when all is well */
+			doctor_text(c, &d);
 		r = 0;
 	}
 	if (!d.can_publish) {

@@ -8,7 +8,7 @@ static cJSON *envkey_json(const struct b10t_envkey *key)
 	cJSON *comp = cJSON_CreateObject(), *src = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "environment_key", key->key);
-	cJSON_AddStringToObject(o, "scheme", b10t_scheme_name(key->scheme));
+	cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(key->scheme));
 	cJSON_AddBoolToObject(o, "gpu", key->gpu);
 	for (size_t i = 0; i < key->n; i++) {
 		cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);

@@ -11,11 +11,11 @@ enum { OPT_STALE = 0x300, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_KEEP, OPT_ALL, OPT_DRY_
 
 const struct verb_option gc_options[] = {
 	{ { "stale", required_argument, NULL, OPT_STALE }, "DURATION",
-	  "uploads older than this are debris (30s, 5m, 2h, 7d) [--incomplete-timeout]" },
+	  "uploads older than this are debris (default: --incomplete-timeout)" },
 	{ { "max-size", required_argument, NULL, OPT_MAX_SIZE }, "SIZE",
-	  "evict least recently used archives down to SIZE (20G, 512M)" },
+	  "evict least recently used archives down to SIZE (20GB, 1.5G, 500M)" },
 	{ { "max-age", required_argument, NULL, OPT_MAX_AGE }, "DURATION",
-	  "evict archives not used for DURATION" },
+	  "evict archives not used for DURATION (30s, 1.5m, 2h, 7d)" },
 	{ { "keep", required_argument, NULL, OPT_KEEP }, "KEY",
 	  "never evict the archive of KEY (repeatable)" },
 	{ { "all", no_argument, NULL, OPT_ALL }, NULL,
@@ -43,19 +43,20 @@ int gc_opt(struct cmd *c, int val, const char *arg)
 	size_t len;
 
 	switch (val) {
+	/* The settings' parsers: one syntax, range and message for every size and duration. */
 	case OPT_STALE:
-		if (b10t_parse_duration(arg, &a->o.stale_s) < 0)
-			return cmd_usage_error(c, "--stale '%s': not a duration (30s, 5m, 2h, 7d)", esc(arg)), -1;
+		if (b10t_value_duration(&c->ctx, "--stale", arg, 0, UINT64_MAX, 1000, &a->o.stale_s) < 0)
+			return cmd_usage_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx))), -1;
 		a->stale_set = true;
 		return 0;
 	case OPT_MAX_AGE:
-		if (b10t_parse_duration(arg, &a->o.max_age_s) < 0)
-			return cmd_usage_error(c, "--max-age '%s': not a duration (30s, 5m, 2h, 7d)", esc(arg)), -1;
+		if (b10t_value_duration(&c->ctx, "--max-age", arg, 0, UINT64_MAX, 1000, &a->o.max_age_s) < 0)
+			return cmd_usage_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx))), -1;
 		a->o.max_age_set = true;
 		return 0;
 	case OPT_MAX_SIZE:
-		if (b10t_parse_size(arg, &a->o.max_size) < 0)
-			return cmd_usage_error(c, "--max-size '%s': not a size (20G, 512M, 100K)", esc(arg)), -1;
+		if (b10t_value_size(&c->ctx, "--max-size", arg, 1, 0, UINT64_MAX, &a->o.max_size) < 0)
+			return cmd_usage_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx))), -1;
 		a->o.max_size_set = true;
 		return 0;
 	case OPT_KEEP:
@@ -100,7 +101,7 @@ static cJSON *gc_json(const struct b10t_gc_result *res)
 	for (size_t i = 0; i < res->n_items; i++) {
 		cJSON *it = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(it, "file", res->items[i].filename);
+		cJSON_AddStringToObject(it, "filename", res->items[i].filename);
 		cJSON_AddStringToObject(it, "reason", res->items[i].reason);
 		json_add_u64(it, "bytes", res->items[i].bytes);
 		cJSON_AddItemToArray(arr, it);

@@ -17,7 +17,7 @@
 struct info {
 	struct b10t_envkey key;
 	bool local_exists;
-	uint64_t local_bytes, local_files;
+	uint64_t local_bytes, local_files, local_dirs;
 	char local_error[sizeof(((struct b10t_ctx *)0)->err)];
 	bool store_enabled;
 	bool store_exists;		/* an archive for the key */
@@ -36,11 +36,12 @@ static double mb(uint64_t bytes)
 
 static void gather(struct cmd *c, struct info *in)
 {
-	if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &in->local_bytes, &in->local_files) < 0) {
+	if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &in->local_bytes, &in->local_files,
+			   &in->local_dirs) < 0) {
 		snprintf(in->local_error, sizeof(in->local_error), "%s", b10t_ctx_error(&c->ctx));
 		b10t_warn(&c->ctx, "%s", in->local_error);
 	}
-	in->local_exists = in->local_files > 0;
+	in->local_exists = in->local_files + in->local_dirs > 0;
 
 	in->store_enabled = b10t_store_enabled(&c->cfg);
 	if (!in->store_enabled)
@@ -77,6 +78,8 @@ static void manifest_json(cJSON *o, const struct info *in)
 	}
 	if (m->has_files)
 		json_add_u64(o, "b10fs_cache_files", m->files);
+	if (m->has_dirs)
+		json_add_u64(o, "b10fs_cache_dirs", m->dirs);
 	if (m->has_bytes)
 		json_add_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
 	if (m->host[0])
@@ -100,15 +103,16 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 	/* Ours. */
 	json_add_u64(o, "local_cache_bytes", in->local_bytes);
 	json_add_u64(o, "local_cache_files", in->local_files);
+	json_add_u64(o, "local_cache_dirs", in->local_dirs);
 	json_add_u64(o, "b10fs_cache_bytes", in->store_exists ? in->archive.bytes : 0);
 	if (in->store_exists) {
-		cJSON_AddStringToObject(o, "b10fs_cache_file", in->archive.filename);
+		cJSON_AddStringToObject(o, "b10fs_cache_filename", in->archive.filename);
 		cJSON_AddStringToObject(o, "b10fs_cache_format",
 					b10t_format_name(in->archive.format));
 		cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)in->archive.mtime);
 		manifest_json(o, in);
 	} else {
-		cJSON_AddNullToObject(o, "b10fs_cache_file");
+		cJSON_AddNullToObject(o, "b10fs_cache_filename");
 	}
 	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
 	cJSON_AddStringToObject(o, "store_dir", c->cfg.store_dir);
@@ -138,8 +142,9 @@ static void info_text(const struct cmd *c, const struct info *in)
 	}
 	printf("%-20s %s\n", "cache_dir:", c->cfg.cache_dir);
 	if (in->local_exists)
-		printf("%-20s %" PRIu64 " %s, %s (%" PRIu64 " bytes)\n", "local_cache:",
-		       in->local_files, plural(in->local_files, "entry", "entries"), human_bytes(in->local_bytes, size, sizeof(size)),
+		printf("%-20s %s, %s (%" PRIu64 " bytes)\n", "local_cache:",
+		       cmd_counts(in->local_files, in->local_dirs),
+		       human_bytes(in->local_bytes, size, sizeof(size)),
 		       in->local_bytes);
 	else
 		printf("%-20s %s\n", "local_cache:", in->local_error[0] ? "unreadable" :
@@ -152,9 +157,16 @@ static void info_text(const struct cmd *c, const struct info *in)
 		printf("%-20s %s, %s (%" PRIu64 " bytes)\n", "b10fs_cache:",
 		       esc(in->archive.filename), human_bytes(in->archive.bytes, size, sizeof(size)),
 		       in->archive.bytes);
-		if (in->has_manifest && m->has_files && m->has_bytes)
-			printf("%-20s %" PRIu64 " %s, %s\n", "b10fs_cache_holds:", m->files,
-			       plural(m->files, "entry", "entries"), human_bytes(m->bytes, size, sizeof(size)));
+		if (in->has_manifest && m->has_files && m->has_bytes) {
+			char n[64];	/* a manifest before "dirs" counted entries */
+
+			if (!m->has_dirs)
+				snprintf(n, sizeof(n), "%" PRIu64 " %s", m->files,
+					 plural(m->files, "entry", "entries"));
+			printf("%-20s %s, %s\n", "b10fs_cache_holds:",
+			       m->has_dirs ? cmd_counts(m->files, m->dirs) : n,
+			       human_bytes(m->bytes, size, sizeof(size)));
+		}
 		if (in->has_manifest && (m->host[0] || m->b10t_version[0]))
 			printf("%-20s host %s, b10t %s\n", "b10fs_cache_made:", esc(m->host),
 			       esc(m->b10t_version));

@@ -98,7 +98,7 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		cJSON_AddNumberToObject(e, "size_mb", mb(a->bytes));
 		cJSON_AddBoolToObject(e, "is_current_environment", !strcmp(a->key, l->key.key));
 		cJSON_AddNumberToObject(e, "created_time", (double)a->mtime);
-		json_add_u64(e, "size_bytes", a->bytes);
+		json_add_u64(e, "archive_bytes", a->bytes);
 		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
 		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
 		json_add_u64(e, "generation", a->generation);
@@ -110,6 +110,8 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		}
 		if (m && m->has_files)
 			json_add_u64(e, "files", m->files);
+		if (m && m->has_dirs)
+			json_add_u64(e, "dirs", m->dirs);
 		if (m && m->has_bytes)
 			json_add_u64(e, "bytes", m->bytes);
 		if (m) {
@@ -216,14 +218,11 @@ int cmd_list(struct cmd *c)
 	l.store_enabled = b10t_store_enabled(&c->cfg);
 	if (l.store_enabled && b10t_store_list(&c->ctx, &c->cfg, &l.v, &l.n) < 0 &&
 	    c->ctx.err_code != -ENOENT) {
-		cJSON *extra = NULL;
+		/* Every key of a listing still, of none (caches [], totals 0), so
+		 * a program reads one shape; cmd_fail adds status and error. */
+		struct listing none = { .key = l.key, .store_enabled = true };
 
-		if (c->json) {
-			extra = cJSON_CreateObject();
-			cJSON_AddStringToObject(extra, "current_environment", l.key.key);
-			cJSON_AddBoolToObject(extra, "b10fs_enabled", true);
-		}
-		return cmd_fail(c, extra);
+		return cmd_fail(c, c->json ? list_json(c, &none) : NULL);
 	}
 	for (size_t k = 0; k < l.n; k++)
 		if (!strcmp(l.v[k].key, l.key.key))

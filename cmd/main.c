@@ -11,35 +11,43 @@
 static int cmd_help_verb(struct cmd *c);
 
 /*
- * Sorted by name; --help, --list-cmds and the completions follow it.
- * Columns: name, run, operands, summary, min and max operands, what the
- * verb needs (enum verb_flags), its own options and their callback.
+ * Sorted by name; --help, --list-cmds, the man pages' settings and the
+ * completions follow it.  Each verb: what it needs (enum verb_flags: the
+ * settings it reads, the key), its operands (.args, .min_args, .max_args;
+ * none when unset), its own options, and a hook run before the settings'
+ * check (struct verb in cmd.h).
  */
 const struct verb verbs[] = {
-	{ "clear", cmd_clear, "", "remove the local cache dir",
-	  0, 0, VERB_CACHE | VERB_STORE, NULL, NULL },
-	{ "doctor", cmd_doctor, "", "probe what the store's filesystem can do",
-	  0, 0, VERB_CACHE | VERB_STORE, NULL, NULL },
-	{ "envkey", cmd_envkey_verb, "", "print this environment's key",
-	  0, 0, VERB_KEY, NULL, NULL },
-	{ "gc", cmd_gc, "", "remove stale debris and evict old archives",
-	  0, 0, VERB_STORE | VERB_SCHEME, gc_options, gc_opt },
-	{ "help", cmd_help_verb, "[VERB]", "show help for b10t or a verb",
-	  0, 1, 0, NULL, NULL },
-	{ "info", cmd_info, "", "status of this environment's caches",
-	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE, NULL, NULL },
-	{ "list", cmd_list, "", "list the archives in the store",
-	  0, 0, VERB_KEY | VERB_STORE, list_options, list_opt },
-	{ "load", cmd_load, "", "extract this environment's archive into the cache dir",
-	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE, NULL, NULL },
-	{ "save", cmd_save, "", "publish the cache dir to the store",
-	  0, 0, VERB_KEY | VERB_CACHE | VERB_STORE | VERB_PUBLISH, NULL, NULL },
-	{ "vllm", cmd_vllm, "", "beside vllm serve: load, or save once vLLM is ready",
-	  0, 0, VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_PUBLISH, vllm_options, vllm_opt },
-	{ "watch", cmd_watch, "[-- COMMAND [ARG...]]",
-	  "publish what the cache dir gains while a server runs",
-	  0, 0x7fffffff, VERB_KEY | VERB_CACHE | VERB_STORE | VERB_PUBLISH | VERB_COMMAND,
-	  watch_options, watch_opt },
+	{ .name = "clear", .run = cmd_clear, .summary = "remove the local cache dir",
+	  .flags = VERB_CACHE | VERB_STORE },
+	{ .name = "doctor", .run = cmd_doctor, .summary = "probe what the store's filesystem can do",
+	  .flags = VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_CODEC },
+	{ .name = "envkey", .run = cmd_envkey_verb, .summary = "print this environment's key",
+	  .flags = VERB_KEY },
+	{ .name = "gc", .run = cmd_gc, .summary = "remove stale debris and evict old archives",
+	  .flags = VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_SCHEME, .options = gc_options, .on_opt = gc_opt },
+	{ .name = "help", .run = cmd_help_verb, .args = "[VERB]",
+	  .summary = "show help for b10t or a verb", .max_args = 1 },
+	{ .name = "info", .run = cmd_info, .summary = "status of this environment's caches",
+	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED },
+	{ .name = "list", .run = cmd_list, .summary = "list the archives in the store",
+	  .flags = VERB_KEY | VERB_STORE | VERB_ENABLED, .options = list_options, .on_opt = list_opt },
+	{ .name = "load", .run = cmd_load,
+	  .summary = "extract this environment's archive into the cache dir",
+	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS },
+	{ .name = "save", .run = cmd_save, .summary = "publish the cache dir to the store",
+	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
+		   VERB_CODEC },
+	{ .name = "vllm", .run = cmd_vllm,
+	  .summary = "beside vllm serve: load, or save once vLLM is ready",
+	  .flags = VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS |
+		   VERB_PUBLISH | VERB_CODEC | VERB_VLLM | VERB_FOLLOW,
+	  .options = vllm_options, .on_opt = vllm_opt, .prepare = vllm_prepare },
+	{ .name = "watch", .run = cmd_watch, .args = "[-- COMMAND [ARG...]]",
+	  .summary = "publish what the cache dir gains while a server runs", .max_args = 0x7fffffff,
+	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
+		   VERB_CODEC | VERB_FOLLOW | VERB_COMMAND,
+	  .options = watch_options, .on_opt = watch_opt },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);
 
@@ -118,12 +126,14 @@ static int cmd_help_verb(struct cmd *c)
 	return 0;
 }
 
-enum { OPT_VERSION = 0x100, OPT_LIST_CMDS };
+enum { OPT_VERSION = 0x100, OPT_LIST_CMDS, OPT_DUMP_SETTINGS };
 
 static const struct verb_option main_options[] = {
 	{ { "version", no_argument, NULL, OPT_VERSION }, NULL,
 	  "print the version and exit (with -v: the libraries)" },
 	{ { "list-cmds", no_argument, NULL, OPT_LIST_CMDS }, NULL, "print the verbs, one a line" },
+	{ { "dump-settings", no_argument, NULL, OPT_DUMP_SETTINGS }, NULL,
+	  "print the settings and verbs as JSON (the docs are made from it)" },
 	{ { 0 }, NULL, NULL },
 };
 
@@ -140,12 +150,17 @@ static int main_opt(struct cmd *c, int val, const char *arg)
 			printf("%s\n", verbs[i].name);
 		main_done = true;
 		return 0;
+	case OPT_DUMP_SETTINGS:
+		cmd_dump_settings(stdout);
+		main_done = true;
+		return 0;
 	}
 	return -1;
 }
 
 static const struct verb vmain = {
-	"b10t", NULL, "VERB [OPTIONS]", "", 0, 0, 0, main_options, main_opt,
+	.name = "b10t", .args = "VERB [OPTIONS]", .summary = "", .options = main_options,
+	.on_opt = main_opt,
 };
 
 static void main_help(FILE *out)
@@ -181,18 +196,13 @@ int main(int argc, char **argv)
 	const struct verb *v = NULL;
 	const char *log = getenv("B10T_LOG");
 	char *base = basename(argv[0]);
-	int i, r;
+	int i;
 
 	b10t_ctx_init(&c.ctx);
 	if (log && (!strcmp(log, "debug") || !strcmp(log, "trace")))
 		c.verbose = 1;
-	r = b10t_config_init(&c.ctx, &c.cfg);
-	if (r < 0) {
-		/* Options are not parsed yet: --json anywhere still gets its object. */
-		for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
-			c.json |= !strcmp(argv[i], "--json");
-		return finish(cmd_fail(&c, NULL));
-	}
+	/* Never fails on a bad variable: verb_run() checks those the verb reads. */
+	b10t_config_init(&c.ctx, &c.cfg);
 
 	/* argv[0] dispatch: a link named "b10t-VERB" or "VERB" runs the verb. */
 	if (!strncmp(base, "b10t-", 5))
@@ -217,7 +227,13 @@ int main(int argc, char **argv)
 		return finish(0);
 	if (i >= argc)
 		return finish(cmd_usage_error(&c, "no verb given"));
-	if (!(v = verb_find(argv[i])))
+	if (!(v = verb_find(argv[i]))) {
+		/* "b10t frob --json": the verb's --json asks for an object too. */
+		for (int k = i + 1; k < argc && strcmp(argv[k], "--"); k++) {
+			c.json |= !strcmp(argv[k], "--json") || !strncmp(argv[k], "--json=", 7);
+			c.json_short |= !strcmp(argv[k], "--json=short");
+		}
 		return finish(unknown_verb(&c, argv[i]));
+	}
 	return finish(verb_run(&c, v, argc - i, argv + i));
 }

@@ -74,32 +74,25 @@ static int curl_load(struct b10t_ctx *ctx)
 	return 0;
 }
 
-#define DEFAULT_URL "http://127.0.0.1:8000/v1/models"
-#define DEFAULT_TIMEOUT "1800"
-#define DEFAULT_INTERVAL "2"
-#define TIMEOUT_CAP (7.0 * 86400)	/* a week: past that, something else is wrong */
-#define INTERVAL_MIN 0.1
-#define INTERVAL_CAP 3600.0
 #define CONNECT_TIMEOUT_S 1.0		/* loopback: a refused or dead port answers fast */
 #define REQUEST_TIMEOUT_S 5.0		/* vLLM answers /v1/models in milliseconds once up */
 
-enum { OPT_URL = 0x300, OPT_TIMEOUT, OPT_INTERVAL, OPT_FOLLOW };	/* past the short options */
+enum { OPT_FOLLOW = 0x300 };	/* past the short options */
 
+/*
+ * The URL, timeout and interval are settings (lib/config.c's table:
+ * B10_TRANSFER_VLLM_URL / --url, B10_TRANSFER_TIMEOUT_S / --timeout,
+ * B10_TRANSFER_INTERVAL_S / --interval), parsed and range-checked there.
+ */
 const struct verb_option vllm_options[] = {
-	{ { "url", required_argument, NULL, OPT_URL }, "URL",
-	  "readiness URL (default " DEFAULT_URL ") [B10_TRANSFER_VLLM_URL]" },
-	{ { "timeout", required_argument, NULL, OPT_TIMEOUT }, "SECONDS",
-	  "give up waiting after this long (default " DEFAULT_TIMEOUT ") [B10_TRANSFER_TIMEOUT_S]" },
-	{ { "interval", required_argument, NULL, OPT_INTERVAL }, "SECONDS",
-	  "time between probes (default " DEFAULT_INTERVAL ") [B10_TRANSFER_INTERVAL_S]" },
 	{ { "follow", no_argument, NULL, OPT_FOLLOW }, NULL,
-	  "then keep publishing what vLLM compiles, until SIGTERM (as b10t watch) [B10T_VLLM_FOLLOW]" },
+	  "then keep publishing what vLLM compiles, until SIGTERM (as b10t watch; or B10T_VLLM_FOLLOW=1)" },
 	FOLLOW_OPTIONS,
 	{ { 0 }, NULL, NULL },
 };
 
 struct vllm {
-	struct raw url, timeout, interval;
+	struct raw url;
 	double timeout_s, interval_s;
 	/* the wait */
 	bool waited, ready;
@@ -229,23 +222,11 @@ static int vllm_cache_root(char *buf, size_t size, const char **origin)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* The options as given; cmd_vllm() lays them over the variables. */
-static struct raw opt_url, opt_timeout, opt_interval;
 static bool opt_follow;
 
 int vllm_opt(struct cmd *c, int val, const char *arg)
 {
-	switch (val) {
-	case OPT_URL:
-		opt_url = (struct raw){ arg, "--url" };
-		return 0;
-	case OPT_TIMEOUT:
-		opt_timeout = (struct raw){ arg, "--timeout" };
-		return 0;
-	case OPT_INTERVAL:
-		opt_interval = (struct raw){ arg, "--interval" };
-		return 0;
-	case OPT_FOLLOW:
+	if (val == OPT_FOLLOW) {
 		opt_follow = true;
 		return 0;
 	}
@@ -366,8 +347,10 @@ static void add_op(cJSON *o, const char *prefix, const struct b10t_result *r,
 	if (failed) {
 		snprintf(name, sizeof(name), "%s_error", prefix);
 		cJSON_AddStringToObject(o, name, err);
-	} else if (r->reason[0]) {
+	} else if (r->why) {	/* as load's and save's "reason" and "message" */
 		snprintf(name, sizeof(name), "%s_reason", prefix);
+		cJSON_AddStringToObject(o, name, r->why);
+		snprintf(name, sizeof(name), "%s_message", prefix);
 		cJSON_AddStringToObject(o, name, r->reason);
 	}
 }
@@ -404,6 +387,7 @@ static cJSON *result_json(struct cmd *c, const struct vllm *s, const char *key)
 	if (done) {
 		cJSON_AddStringToObject(o, "archive", done->archive);
 		json_add_u64(o, "files", done->files);
+		json_add_u64(o, "dirs", done->dirs);
 		json_add_u64(o, "bytes", done->bytes);
 		json_add_u64(o, "archive_bytes", done->archive_bytes);
 	}
@@ -421,8 +405,8 @@ static void print_op(const char *what, const struct b10t_result *r, bool failed,
 	}
 	printf("%s: %s", what, b10t_status_name(r->status));
 	if (r->status == B10T_SUCCESS)
-		printf(" %s (%llu %s, %s)", esc(r->archive), (unsigned long long)r->files,
-		       plural(r->files, "file", "files"), human_bytes(r->bytes, b, sizeof(b)));
+		printf(" %s (%s, %s)", esc(r->archive), cmd_counts(r->files, r->dirs),
+		       human_bytes(r->bytes, b, sizeof(b)));
 	else if (r->reason[0])
 		printf(" (%s)", esc_msg(r->reason));
 	putchar('\n');
@@ -460,7 +444,7 @@ static int finish(struct cmd *c, struct vllm *s, const char *key)
 		cJSON_Delete(o);
 	} else if (c->json) {
 		cmd_print_json(c, result_json(c, s, key));
-	} else {
+	} else if (!c->quiet || s->status == B10T_ERROR) {	/* -q: errors only */
 		result_text(s);
 	}
 	fflush(stdout);
@@ -490,17 +474,31 @@ static int follow(struct cmd *c, struct vllm *s, const struct b10t_envkey *key)
 	return follow_run(c, key, w, got_signal);
 }
 
+/*
+ * Before the settings are checked: vLLM's cache root replaces
+ * TORCHINDUCTOR_CACHE_DIR (so a bad value of that variable, unused here,
+ * breaks nothing); --cache-dir still wins.
+ */
+int vllm_prepare(struct cmd *c)
+{
+	char root[PATH_MAX];
+	const char *root_origin;
+
+	if (c->cfg.origin[B10T_SET_CACHE_DIR] == B10T_ORIGIN_SET)
+		return 0;
+	if (vllm_cache_root(root, sizeof(root), &root_origin) < 0)
+		return b10t_set_error(&c->ctx, ENAMETOOLONG, "%s: vLLM cache root too long",
+				      root_origin);
+	return b10t_config_set(&c->ctx, &c->cfg, "TORCHINDUCTOR_CACHE_DIR", root, root_origin);
+}
+
 int cmd_vllm(struct cmd *c)
 {
 	struct vllm s = {
-		.url = opt_url.value ? opt_url : cmd_raw_env("B10_TRANSFER_VLLM_URL", DEFAULT_URL),
-		.timeout = opt_timeout.value ? opt_timeout :
-			   cmd_raw_env("B10_TRANSFER_TIMEOUT_S", DEFAULT_TIMEOUT),
-		.interval = opt_interval.value ? opt_interval :
-			    cmd_raw_env("B10_TRANSFER_INTERVAL_S", DEFAULT_INTERVAL),
+		.url = { c->cfg.vllm_url, cmd_origin(c, B10T_SET_VLLM_URL) },
+		.timeout_s = (double)c->cfg.vllm_timeout_ms / 1000,
+		.interval_s = (double)c->cfg.vllm_interval_ms / 1000,
 	};
-	char root[PATH_MAX];
-	const char *root_origin;
 	struct b10t_envkey key;
 	struct b10t_watch *w = NULL;
 	const char *fv = getenv("B10T_VLLM_FOLLOW");
@@ -509,21 +507,7 @@ int cmd_vllm(struct cmd *c)
 	s.follow = opt_follow || (fv && (!strcmp(fv, "1") || !strcasecmp(fv, "true") ||
 					 !strcasecmp(fv, "yes") || !strcasecmp(fv, "on")));
 
-	/* vLLM's cache root replaces TORCHINDUCTOR_CACHE_DIR; --cache-dir wins. */
-	if (!c->cache_dir_given) {
-		if (vllm_cache_root(root, sizeof(root), &root_origin) < 0) {
-			cmd_error(c, "%s: vLLM cache root too long", root_origin);
-			return 1;
-		}
-		if (b10t_config_set(&c->ctx, &c->cfg, "TORCHINDUCTOR_CACHE_DIR", root,
-				    root_origin) < 0) {
-			cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
-			return 1;
-		}
-	}
-	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0 ||
-	    cmd_parse_seconds(c, &s.timeout, 0, TIMEOUT_CAP, &s.timeout_s) < 0 ||
-	    cmd_parse_seconds(c, &s.interval, INTERVAL_MIN, INTERVAL_CAP, &s.interval_s) < 0) {
+	if (curl_load(&c->ctx) < 0 || check_url(c, &s.url) < 0) {
 		cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
 		return 1;
 	}

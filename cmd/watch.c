@@ -57,30 +57,16 @@ static const char *publish_step_name(void)
 	return b10t_update ? "update" : "save";
 }
 
-#define BUDGET_CAP 3600.0
-#define QUIET_CAP (7.0 * 86400)
-
 const struct verb_option watch_options[] = {
 	FOLLOW_OPTIONS,
 	{ { 0 }, NULL, NULL },
 };
 
-static struct raw opt_quiet, opt_max_wait, opt_budget;
 static const char *opt_pid;
 
 int follow_opt(struct cmd *c, int val, const char *arg)
 {
-	switch (val) {
-	case OPT_FOLLOW_QUIET:
-		opt_quiet = (struct raw){ arg, "--quiet-period" };
-		return 0;
-	case OPT_FOLLOW_MAX_WAIT:
-		opt_max_wait = (struct raw){ arg, "--max-wait" };
-		return 0;
-	case OPT_FOLLOW_BUDGET:
-		opt_budget = (struct raw){ arg, "--final-budget" };
-		return 0;
-	case OPT_FOLLOW_PID:
+	if (val == OPT_FOLLOW_PID) {
 		opt_pid = arg;
 		return 0;
 	}
@@ -224,7 +210,7 @@ static int publish_step(void *arg, bool final, struct b10t_result *res)
 	 * SKIPPED for MAX_CONCURRENT_SAVES is "not now", unlike "already
 	 * published" or "nothing new": the changes are still to publish.
 	 */
-	if (!r && res->status == B10T_SKIPPED && strstr(res->reason, "MAX_CONCURRENT_SAVES="))
+	if (!r && res->status == B10T_SKIPPED && res->why && !strcmp(res->why, "too_many_saves"))
 		return 1;
 	return r;
 }
@@ -254,11 +240,15 @@ static void on_publish(void *arg, bool final, int r, const struct b10t_result *r
 		if (failed) {
 			cJSON_AddStringToObject(o, "error", msg);
 		} else {
+			/* as load's and save's: a code for programs, then the words */
+			if (res->why)
+				cJSON_AddStringToObject(o, "reason", res->why);
 			if (res->reason[0])
-				cJSON_AddStringToObject(o, "reason", res->reason);
+				cJSON_AddStringToObject(o, "message", res->reason);
 			if (res->archive[0])
 				cJSON_AddStringToObject(o, "archive", res->archive);
 			json_add_u64(o, "files", res->files);
+			json_add_u64(o, "dirs", res->dirs);
 			json_add_u64(o, "bytes", res->bytes);
 			json_add_u64(o, "archive_bytes", res->archive_bytes);
 		}
@@ -270,9 +260,9 @@ static void on_publish(void *arg, bool final, int r, const struct b10t_result *r
 	if (failed)
 		printf("%s: ERROR: %s\n", what, esc_msg(msg));
 	else if (res->status == B10T_SUCCESS)
-		printf("%s: SUCCESS %s (%llu %s, %s) in %.2f s\n", what, esc(res->archive),
-		       (unsigned long long)res->files, plural(res->files, "file", "files"),
-		       human_bytes(res->bytes, b, sizeof(b)), res->elapsed_s);
+		printf("%s: SUCCESS %s (%s, %s) in %.2f s\n", what, esc(res->archive),
+		       cmd_counts(res->files, res->dirs), human_bytes(res->bytes, b, sizeof(b)),
+		       res->elapsed_s);
 	else
 		printf("%s: %s (%s)\n", what, b10t_status_name(res->status), esc_msg(res->reason));
 	fflush(stdout);
@@ -329,22 +319,14 @@ static int on_wake(void *arg, int fd)
 
 int follow_open(struct cmd *c, struct b10t_watch **w)
 {
-	struct raw quiet = opt_quiet.value ? opt_quiet :
-			   cmd_raw_env("B10T_WATCH_QUIET_PERIOD", FOLLOW_DEFAULT_QUIET);
-	struct raw max_wait = opt_max_wait.value ? opt_max_wait :
-			      cmd_raw_env("B10T_WATCH_MAX_WAIT", FOLLOW_DEFAULT_MAX_WAIT);
-	struct raw budget = opt_budget.value ? opt_budget :
-			    cmd_raw_env("B10T_WATCH_FINAL_BUDGET", FOLLOW_DEFAULT_BUDGET);
 	struct b10t_watch_opts o = { 0 };
 	struct stat st;
 	static int fds[2];
 
-	if (cmd_parse_seconds(c, &quiet, 0, QUIET_CAP, &F.quiet_s) < 0 ||
-	    cmd_parse_seconds(c, &max_wait, 0, QUIET_CAP, &F.max_wait_s) < 0 ||
-	    cmd_parse_seconds(c, &budget, 0, BUDGET_CAP, &budget_s) < 0) {
-		cmd_error(c, "%s", esc_msg(b10t_ctx_error(&c->ctx)));
-		return 1;
-	}
+	/* Parsed and range-checked as settings (lib/config.c's table). */
+	F.quiet_s = (double)c->cfg.watch_quiet_ms / 1000;
+	F.max_wait_s = (double)c->cfg.watch_max_wait_ms / 1000;
+	budget_s = (double)c->cfg.watch_budget_ms / 1000;
 	if (opt_pid) {
 		char *end;
 		long pid;

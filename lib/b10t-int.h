@@ -98,6 +98,9 @@ size_t b10t_libraries(struct b10t_library *out, size_t max, bool probe);
 
 /* ---- configuration (CONTRACT.md "Configuration") ---------------------- */
 
+#define B10T_SIZE_EXAMPLES "20GB, 20GiB, 1.5G, 500M"
+#define B10T_DURATION_EXAMPLES "30s, 1.5m, 2h, 7d"
+
 enum b10t_key_scheme {
 	B10T_SCHEME_DEFAULT = 0,	/* "default" */
 	B10T_SCHEME_B10_TRANSFER,	/* "b10-transfer" */
@@ -110,45 +113,138 @@ enum b10t_format { B10T_FMT_LZ4 = 0, B10T_FMT_GZ, B10T_FMT_ZSTD };
 #define B10T_ZSTD_LEVEL_MIN 1
 #define B10T_ZSTD_LEVEL_MAX 19
 #define B10T_ZSTD_LEVEL_DEFAULT 3
+/*
+ * The settings, in the order of b10t_settings[] (config.c), which is the one
+ * place each is described: its variable, option, type, range, default and
+ * doc line.  --help, the man pages and the completions come from it.
+ */
+enum b10t_setting_id {
+	B10T_SET_CACHE_DIR,
+	B10T_SET_STORE_DIR,
+	B10T_SET_WORK_DIR,
+	B10T_SET_MAX_CACHE_SIZE,
+	B10T_SET_MAX_CONCURRENT_SAVES,
+	B10T_SET_LOCK_TIMEOUT,
+	B10T_SET_INCOMPLETE_TIMEOUT,
+	B10T_SET_FS_ENABLED,
+	B10T_SET_KEY_SCHEME,
+	B10T_SET_VLLM_URL,
+	B10T_SET_VLLM_TIMEOUT,
+	B10T_SET_VLLM_INTERVAL,
+	B10T_SET_CODEC,
+	B10T_SET_ZSTD_LEVEL,
+	B10T_SET_WATCH_QUIET,
+	B10T_SET_WATCH_MAX_WAIT,
+	B10T_SET_WATCH_BUDGET,
+	B10T_SETTINGS_MAX
+};
+
+/* Where a setting's value came from. */
+enum b10t_origin { B10T_ORIGIN_DEFAULT = 0, B10T_ORIGIN_ENV, B10T_ORIGIN_SET };
 
 struct b10t_config {
 	char cache_dir[PATH_MAX];	/* TORCHINDUCTOR_CACHE_DIR */
 	char store_dir[PATH_MAX];	/* B10FS_CACHE_DIR */
 	char work_dir[PATH_MAX];	/* LOCAL_WORK_DIR */
-	uint64_t max_cache_size_mb;	/* MAX_CACHE_SIZE_MB */
-	unsigned max_concurrent_saves;	/* MAX_CONCURRENT_SAVES */
-	unsigned lock_timeout_s;	/* CLEANUP_LOCK_TIMEOUT_SECONDS */
-	unsigned incomplete_timeout_s;	/* CLEANUP_INCOMPLETE_TIMEOUT_SECONDS */
+	uint64_t max_cache_bytes;	/* MAX_CACHE_SIZE_MB, in bytes */
+	uint64_t max_concurrent_saves;	/* MAX_CONCURRENT_SAVES */
+	uint64_t lock_timeout_s;	/* CLEANUP_LOCK_TIMEOUT_SECONDS */
+	uint64_t incomplete_timeout_s;	/* CLEANUP_INCOMPLETE_TIMEOUT_SECONDS */
 	int fs_enabled;			/* BASETEN_FS_ENABLED: -1 unset, 0, 1 */
-	enum b10t_key_scheme key_scheme; /* B10T_KEY_SCHEME */
+	int key_scheme;			/* B10T_KEY_SCHEME: enum b10t_key_scheme */
 	int codec;			/* B10T_CODEC: B10T_FMT_LZ4, B10T_FMT_ZSTD or
 					 * B10T_CODEC_AUTO (by the store's filesystem) */
-	int zstd_level;			/* B10T_ZSTD_LEVEL */
+	uint64_t zstd_level;		/* B10T_ZSTD_LEVEL */
+	uint64_t watch_quiet_ms;	/* B10T_WATCH_QUIET_PERIOD */
+	uint64_t watch_max_wait_ms;	/* B10T_WATCH_MAX_WAIT */
+	uint64_t watch_budget_ms;	/* B10T_WATCH_FINAL_BUDGET */
+	char vllm_url[PATH_MAX];	/* B10_TRANSFER_VLLM_URL */
+	uint64_t vllm_timeout_ms;	/* B10_TRANSFER_TIMEOUT_S */
+	uint64_t vllm_interval_ms;	/* B10_TRANSFER_INTERVAL_S */
+	/* per setting: where the value came from, and why the environment's
+	 * value was refused ("" when it was not; then the default stands) */
+	unsigned char origin[B10T_SETTINGS_MAX];
+	char bad[B10T_SETTINGS_MAX][200];
 };
 
-/*
- * One configuration setting: its environment variable, the command-line
- * option that overrides it, and a short help text.  The table is the single
- * source for --help, the man pages and the tests.
- */
+enum b10t_setting_type {
+	B10T_TYPE_PATH,		/* an absolute path, normalized */
+	B10T_TYPE_COUNT,	/* a whole number */
+	B10T_TYPE_SIZE,		/* bytes: b10t_parse_size_in(), a plain number in .unit */
+	B10T_TYPE_DURATION,	/* b10t_parse_duration_ms(), stored in units of .unit ms */
+	B10T_TYPE_BOOL,		/* 1/true/yes/on or 0/false/no/off, any case */
+	B10T_TYPE_CHOICE,	/* one of .choices, stored as its index */
+	B10T_TYPE_URL,		/* text; its verb checks it */
+};
+
+/* What reads a setting: a verb whose uses mask has its bit checks it. */
+enum b10t_uses {
+	B10T_USES_CACHE = 1 << 0,	/* the local cache dir */
+	B10T_USES_STORE = 1 << 1,	/* the store's path */
+	B10T_USES_ENABLED = 1 << 2,	/* whether the store may be used */
+	B10T_USES_DEBRIS = 1 << 3,	/* the ages of debris (cooperative cleanup, gc) */
+	B10T_USES_PUBLISH = 1 << 4,	/* save's caps */
+	B10T_USES_KEY = 1 << 5,		/* the environment key */
+	B10T_USES_VLLM = 1 << 6,	/* the vLLM sidecar */
+	B10T_USES_CODEC = 1 << 7,	/* save's compression */
+	B10T_USES_FOLLOW = 1 << 8,	/* watch, vllm --follow: when to publish */
+	B10T_USES_NONE = 1 << 9,	/* read by nothing (b10-transfer's LOCAL_WORK_DIR) */
+	B10T_USES_ALL = (1 << 10) - 1,
+};
+
 struct b10t_setting {
+	const char *name;	/* "cache_dir": the config field and JSON name */
 	const char *env;	/* "TORCHINDUCTOR_CACHE_DIR" */
 	const char *option;	/* "cache-dir" (long option, no dashes) */
 	const char *metavar;	/* "DIR" */
-	const char *help;
+	enum b10t_setting_type type;
+	unsigned uses;		/* enum b10t_uses */
+	size_t offset;		/* of the value in struct b10t_config */
+	uint64_t min, max;	/* range of a number: count, bytes or milliseconds */
+	uint64_t unit;		/* size: bytes of a plain number; duration: ms per stored unit */
+	const char *def;	/* the default, written as a value ("1024", "30s");
+				 * NULL when computed or unset: def_doc says which */
+	const char *def_doc;	/* the default in words, when def is NULL */
+	const char *const *choices;	/* choice: the names, NULL-terminated */
+	const char *help;	/* one line, for --help */
+	const char *doc;	/* more for the man page, or NULL */
+	const int *values;	/* choice: the value stored for each name; NULL: its index */
 };
 extern const struct b10t_setting b10t_settings[];
 extern const size_t b10t_settings_count;
 
-/* Defaults, then the environment; validates every value. */
-int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg);
+/* The default as the docs show it ("1 GiB", "30s", "/app"), into buf. */
+const char *b10t_setting_default(const struct b10t_setting *s, char *buf, size_t size);
+/* The range of a number ("1 MiB to 1 TiB", "0s to 30d"), "" for others. */
+const char *b10t_setting_range(const struct b10t_setting *s, char *buf, size_t size);
+/* The setting of this variable or option name, NULL when none. */
+const struct b10t_setting *b10t_setting_find(const char *env_or_option);
+
 /*
- * Set one setting by its environment variable name, as from the command
+ * Defaults, then the environment.  An empty variable is unset.  A bad
+ * value is not an error here: it is kept in cfg->bad, the default stands,
+ * and b10t_config_check() reports it to whoever uses the setting; a verb
+ * that does not read LOCAL_WORK_DIR is not broken by it.
+ */
+int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg);
+/* -EINVAL with the first refused value among the settings `uses` selects. */
+int b10t_config_check(struct b10t_ctx *ctx, const struct b10t_config *cfg, unsigned uses);
+/*
+ * Set one setting by its variable (or option) name, as from the command
  * line; `origin` names the source in messages ("--cache-dir" or the
- * variable).  Validates; on error the config is unchanged.
+ * variable).  An empty value puts back the default.  Validates; on error
+ * the config is unchanged.
  */
 int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
 		    const char *env, const char *value, const char *origin);
+/*
+ * A size or duration option outside the settings (gc --max-size): parsed,
+ * range-checked, and a one-line error naming `origin` when bad.
+ */
+int b10t_value_size(struct b10t_ctx *ctx, const char *origin, const char *value,
+		    uint64_t plain, uint64_t min, uint64_t max, uint64_t *bytes);
+int b10t_value_duration(struct b10t_ctx *ctx, const char *origin, const char *value,
+			uint64_t min_ms, uint64_t max_ms, uint64_t unit_ms, uint64_t *out);
 /* Whether the store may be used: BASETEN_FS_ENABLED, else the dir exists. */
 bool b10t_store_enabled(const struct b10t_config *cfg);
 /* 0 when the store is usable, else -errno with a message. */
@@ -173,10 +269,25 @@ const char *b10t_escape(char *dst, size_t size, const char *s, size_t max);
 /* The same for a whole message, leaving its backslashes as they are. */
 const char *b10t_escape_msg(char *dst, size_t size, const char *s);
 
-/* Parse "30s", "5m", "2h", "7d", plain seconds; -EINVAL when bad. */
-int b10t_parse_duration(const char *s, uint64_t *seconds);
-/* Parse "20G", "512M", "1T", "100K", plain bytes; -EINVAL when bad. */
+/*
+ * Sizes and durations, read the same in every option and variable: a
+ * decimal number, a fraction allowed ("1.5G"), then a unit.
+ *
+ * Sizes: B; K, M, G, T, P and KiB ... PiB (also Ki ... Pi) are powers of
+ * 1024; KB, MB, GB, TB, PB are powers of 1000 (so G means GiB and GB
+ * means 10^9, as "20GB" reads on a disk's label).  Any case.  A plain
+ * number is in `plain` bytes (1 for b10t_parse_size).
+ *
+ * Durations: s, m, h, d ("30s", "1.5m", "2h", "7d"); a plain number is
+ * seconds.  b10t_parse_duration wants whole seconds (-EDOM for "1.5s").
+ *
+ * 0, -EINVAL when not such a value, -ERANGE past 2^64.  Range checks and
+ * messages: b10t_value_size() / b10t_value_duration() in config.c.
+ */
 int b10t_parse_size(const char *s, uint64_t *bytes);
+int b10t_parse_size_in(const char *s, uint64_t plain, uint64_t *bytes);
+int b10t_parse_duration_ms(const char *s, uint64_t *ms);
+int b10t_parse_duration(const char *s, uint64_t *seconds);
 
 /* ---- the environment key (CONTRACT.md "The environment key") ---------- */
 
@@ -199,9 +310,8 @@ struct b10t_envkey {
 
 const char *b10t_scheme_name(enum b10t_key_scheme scheme);
 int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out);
-/* "auto", "lz4" or "zstd", the codecs save writes; -EINVAL for anything else. */
+/* B10T_CODEC=auto (cfg->codec; the table's codec_values): by the store's fs. */
 #define B10T_CODEC_AUTO (-1)
-int b10t_codec_parse(const char *s, int *out);
 /* The codec save writes with cfg: B10T_CODEC, auto resolved by the store's
  * filesystem (zstd unless b10t_local_fs).  (lib/save.c) */
 enum b10t_format b10t_save_codec(const struct b10t_config *cfg);
@@ -302,7 +412,8 @@ struct b10t_limits {
 void b10t_limits_default(struct b10t_limits *lim);
 
 struct b10t_pack_stats {
-	uint64_t files;			/* entries written (files, dirs, links) */
+	uint64_t files;			/* files and symlinks written */
+	uint64_t dirs;			/* directories written */
 	uint64_t bytes;			/* uncompressed file bytes */
 	uint64_t archive_bytes;		/* compressed bytes written */
 	uint64_t skipped;		/* pack: entries left out (each warned about) */
@@ -367,8 +478,10 @@ struct b10t_manifest {
 	enum b10t_key_scheme scheme;	/* "scheme" */
 	size_t n;			/* "components": {name: value} */
 	struct b10t_manifest_component comp[B10T_MANIFEST_COMPONENTS];
-	bool has_files, has_bytes, has_created;
-	uint64_t files;			/* "files": entries packed */
+	bool has_files, has_bytes, has_created, has_dirs;
+	uint64_t files;			/* "files": files and symlinks packed (before
+					 * 0.x's manifests with "dirs": every entry) */
+	uint64_t dirs;			/* "dirs": directories packed */
 	uint64_t bytes;			/* "bytes": uncompressed bytes */
 	uint64_t created_time;		/* "created_time": Unix seconds */
 	char host[256];			/* "host" */
@@ -405,11 +518,15 @@ struct b10t_result {
 	enum b10t_status status;
 	char environment_key[B10T_KEY_LEN + 1];
 	char archive[PATH_MAX];		/* archive path in the store, "" if none */
-	uint64_t files;
+	uint64_t files;			/* files and symlinks */
+	uint64_t dirs;			/* directories */
 	uint64_t bytes;			/* uncompressed */
 	uint64_t archive_bytes;
 	double elapsed_s;
-	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST */
+	char reason[256];		/* why SKIPPED / DOES_NOT_EXIST, in words (JSON "message") */
+	const char *why;		/* the same for programs (JSON "reason"): "no_archive",
+					 * "cache_dir_not_empty", "cache_dir_empty",
+					 * "already_published", "too_many_saves"; NULL if none */
 	uint64_t skipped;		/* save: entries left out, each warned about */
 	char saved_cache_dir[PATH_MAX];	/* load: the archive's recorded cache dir when it
 					 * is not the one loaded into, else "" */
@@ -422,9 +539,9 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	       struct b10t_result *res);
 
-/* Size and file count of a directory tree; 0 and 0 when missing. */
+/* Size, file (and symlink) and dir counts of a tree; zeros when missing. */
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path,
-		   uint64_t *bytes, uint64_t *files);
+		   uint64_t *bytes, uint64_t *files, uint64_t *dirs);
 
 /* ---- watch: publish what a running server compiles (lib/watch.c) ------ */
 

@@ -153,6 +153,7 @@ static int empty_in_place(struct b10t_ctx *ctx, const struct b10t_config *cfg, i
 {
 	b10t_rm_contents(fd, rm);
 	res->files = rm->files;
+	res->dirs = rm->dirs;
 	res->bytes = rm->bytes;
 	if (rm->err)
 		return finish_error(ctx, rm, cfg->cache_dir, NULL);
@@ -268,6 +269,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				}
 				close(pfd);
 				res->files = rm.files;
+				res->dirs = rm.dirs;
 				res->bytes = rm.bytes;
 				res->status = B10T_SUCCESS;
 				snprintf(res->reason, sizeof(res->reason),
@@ -279,6 +281,7 @@ int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		}
 		close(pfd);
 		res->files = rm.files;
+		res->dirs = rm.dirs;
 		res->bytes = rm.bytes;
 		if (rm.err)
 			return finish_error(ctx, &rm, dir, aside_path);

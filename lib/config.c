@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Configuration: defaults, environment variables, command-line overrides. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +14,110 @@
 
 #include "b10t-int.h"
 
-#define MAX_CACHE_SIZE_MB_CAP (1024ULL * 1024)	/* 1 TiB */
-#define MAX_CONCURRENT_SAVES_CAP 100000
-#define TIMEOUT_CAP (30U * 86400)		/* 30 days */
+#define MIB (1024ULL * 1024)
+#define SECOND 1000ULL		/* durations are milliseconds */
+#define DAY (86400 * SECOND)
 
-const struct b10t_setting b10t_settings[] = {
-	{ "TORCHINDUCTOR_CACHE_DIR", "cache-dir", "DIR",
-	  "local cache dir (default $TMPDIR or /tmp, /torchinductor_USER)" },
-	{ "B10FS_CACHE_DIR", "store", "DIR",
-	  "the shared store (default /cache/model/compile_cache)" },
-	{ "LOCAL_WORK_DIR", "work-dir", "DIR", "local scratch dir (default /app)" },
-	{ "MAX_CACHE_SIZE_MB", "max-cache-size-mb", "MB",
-	  "largest archive save publishes (default 1024)" },
-	{ "MAX_CONCURRENT_SAVES", "max-concurrent-saves", "N",
-	  "saves in flight before save skips (default 50)" },
-	{ "CLEANUP_LOCK_TIMEOUT_SECONDS", "lock-timeout", "SECONDS",
-	  "age after which a *.lock is debris (default 30)" },
-	{ "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS", "incomplete-timeout", "SECONDS",
-	  "age after which an unfinished upload is debris (default 60)" },
-	{ "BASETEN_FS_ENABLED", "fs-enabled", "BOOL",
-	  "use the store: 1/true/yes/on or 0/false/no/off (default: if it exists)" },
-	{ "B10T_KEY_SCHEME", "key-scheme", "SCHEME",
-	  "environment key scheme: default or b10-transfer" },
-	{ "B10T_CODEC", "codec", "CODEC",
-	  "compression of save's archives: auto (zstd on a network store, else lz4), lz4, zstd" },
-	{ "B10T_ZSTD_LEVEL", "zstd-level", "N",
-	  "zstd level of save, 1 (fastest) to 19 (default 3)" },
+static const char *const bool_names[] = { "1", "true", "yes", "on", "0", "false", "no", "off", NULL };
+static const char *const scheme_names[] = { "default", "b10-transfer", NULL };
+/* Only the codecs save writes: gz is the reference's, read only. */
+static const char *const codec_names[] = { "auto", "lz4", "zstd", NULL };
+static const int codec_values[] = { B10T_CODEC_AUTO, B10T_FMT_LZ4, B10T_FMT_ZSTD };
+
+#define AT(field) offsetof(struct b10t_config, field)
+
+/*
+ * Every setting, once.  The uses bits say which verbs read it (a bad value
+ * stops only those); min/max are the range in the stored unit's base
+ * (bytes, milliseconds); def is parsed like a value from the environment.
+ */
+const struct b10t_setting b10t_settings[B10T_SETTINGS_MAX] = {
+	[B10T_SET_CACHE_DIR] = {
+		"cache_dir", "TORCHINDUCTOR_CACHE_DIR", "cache-dir", "DIR", B10T_TYPE_PATH,
+		B10T_USES_CACHE, AT(cache_dir), 0, 0, 0, NULL, "$TMPDIR/torchinductor_$USER",
+		NULL, "the local cache dir",
+		"As torch chooses it (*$TMPDIR* unset is _/tmp_). Never _/_, a system directory or a home directory itself." },
+	[B10T_SET_STORE_DIR] = {
+		"store_dir", "B10FS_CACHE_DIR", "store", "DIR", B10T_TYPE_PATH,
+		B10T_USES_STORE, AT(store_dir), 0, 0, 0, "/cache/model/compile_cache", NULL,
+		NULL, "the store, the shared directory", NULL },
+	[B10T_SET_WORK_DIR] = {
+		"work_dir", "LOCAL_WORK_DIR", "work-dir", "DIR", B10T_TYPE_PATH,
+		B10T_USES_NONE, AT(work_dir), 0, 0, 0, "/app", NULL,
+		NULL, "local scratch dir (b10-transfer's; b10t needs none)",
+		"Accepted for b10-transfer's environments; no verb reads it, so a bad value breaks nothing." },
+	[B10T_SET_MAX_CACHE_SIZE] = {
+		"max_cache_size", "MAX_CACHE_SIZE_MB", "max-cache-size-mb", "SIZE", B10T_TYPE_SIZE,
+		B10T_USES_PUBLISH, AT(max_cache_bytes), MIB, 1024 * 1024 * MIB, MIB, "1024", NULL,
+		NULL, "largest archive save publishes; a plain number is MiB",
+		"As in b10-transfer, a plain number is MiB; *20GB*, *1.5G* also work (see *SIZES AND DURATIONS* in *b10t*(1))." },
+	[B10T_SET_MAX_CONCURRENT_SAVES] = {
+		"max_concurrent_saves", "MAX_CONCURRENT_SAVES", "max-concurrent-saves", "N",
+		B10T_TYPE_COUNT, B10T_USES_PUBLISH, AT(max_concurrent_saves), 1, 100000, 0, "50", NULL,
+		NULL, "saves in flight in one store before save answers SKIPPED", NULL },
+	[B10T_SET_LOCK_TIMEOUT] = {
+		"lock_timeout", "CLEANUP_LOCK_TIMEOUT_SECONDS", "lock-timeout", "DURATION",
+		B10T_TYPE_DURATION, B10T_USES_DEBRIS, AT(lock_timeout_s), 0, 30 * DAY, SECOND, "30", NULL,
+		NULL, "age after which a *.lock is debris", "A plain number is seconds." },
+	[B10T_SET_INCOMPLETE_TIMEOUT] = {
+		"incomplete_timeout", "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS", "incomplete-timeout",
+		"DURATION", B10T_TYPE_DURATION, B10T_USES_DEBRIS, AT(incomplete_timeout_s), 0, 30 * DAY,
+		SECOND, "60", NULL,
+		NULL, "age after which an unfinished upload is debris", "A plain number is seconds." },
+	[B10T_SET_FS_ENABLED] = {
+		"fs_enabled", "BASETEN_FS_ENABLED", "fs-enabled", "BOOL", B10T_TYPE_BOOL,
+		B10T_USES_ENABLED, AT(fs_enabled), 0, 0, 0, NULL, "enabled when the store dir exists",
+		bool_names, "use the store: 1/true/yes/on or 0/false/no/off",
+		"Any case. Disabled, *load* and *save* answer ERROR." },
+	[B10T_SET_KEY_SCHEME] = {
+		"key_scheme", "B10T_KEY_SCHEME", "key-scheme", "SCHEME", B10T_TYPE_CHOICE,
+		B10T_USES_KEY, AT(key_scheme), 0, 0, 0, "default", NULL,
+		scheme_names, "environment key scheme: default or b10-transfer",
+		"*b10-transfer* finds the archives of the Python package (see *b10t-envkey*(1))." },
+	[B10T_SET_VLLM_URL] = {
+		"vllm_url", "B10_TRANSFER_VLLM_URL", "url", "URL", B10T_TYPE_URL,
+		B10T_USES_VLLM, AT(vllm_url), 0, 0, 0, "http://127.0.0.1:8000/v1/models", NULL,
+		NULL, "vLLM's readiness URL (http:// or https://)", NULL },
+	[B10T_SET_VLLM_TIMEOUT] = {
+		"vllm_timeout", "B10_TRANSFER_TIMEOUT_S", "timeout", "DURATION", B10T_TYPE_DURATION,
+		B10T_USES_VLLM, AT(vllm_timeout_ms), 0, 7 * DAY, 1, "1800", NULL,
+		NULL, "give up waiting for vLLM after this long", "A plain number is seconds; 0 does not wait." },
+	[B10T_SET_VLLM_INTERVAL] = {
+		"vllm_interval", "B10_TRANSFER_INTERVAL_S", "interval", "DURATION", B10T_TYPE_DURATION,
+		B10T_USES_VLLM, AT(vllm_interval_ms), 100, 3600 * SECOND, 1, "2", NULL,
+		NULL, "time between readiness probes", "A plain number is seconds, fractions allowed (0.5)." },
+	[B10T_SET_CODEC] = {
+		"codec", "B10T_CODEC", "codec", "CODEC", B10T_TYPE_CHOICE,
+		B10T_USES_CODEC, AT(codec), 0, 0, 0, "auto", NULL,
+		codec_names, "compression of save's archives: auto (zstd on a network store, else lz4), lz4, zstd",
+		"*auto*: *zstd* when the store is on a network filesystem, FUSE, NFS, SMB, Ceph, "
+		"Lustre or unknown; *lz4* on a local disk or tmpfs. *lz4* writes *.tar.lz4*, "
+		"*zstd* *.tar.zst* (zstd frames with content checksums, compressed in one thread "
+		"per CPU). *load* reads every format whatever this says, and an archive of either "
+		"codec is the key's archive (*save* answers SKIPPED). The measurement behind the "
+		"choice is in docs/netfs.md.", codec_values },
+	[B10T_SET_ZSTD_LEVEL] = {
+		"zstd_level", "B10T_ZSTD_LEVEL", "zstd-level", "N", B10T_TYPE_COUNT,
+		B10T_USES_CODEC, AT(zstd_level), B10T_ZSTD_LEVEL_MIN, B10T_ZSTD_LEVEL_MAX, 0, "3", NULL,
+		NULL, "zstd level of save, 1 (fastest) to 19", NULL },
+	[B10T_SET_WATCH_QUIET] = {
+		"watch_quiet_period", "B10T_WATCH_QUIET_PERIOD", "quiet-period", "DURATION",
+		B10T_TYPE_DURATION, B10T_USES_FOLLOW, AT(watch_quiet_ms), 0, 7 * DAY, 1, "30", NULL,
+		NULL, "publish once the cache dir had no change this long",
+		"A plain number is seconds, fractions allowed (0.3)." },
+	[B10T_SET_WATCH_MAX_WAIT] = {
+		"watch_max_wait", "B10T_WATCH_MAX_WAIT", "max-wait", "DURATION",
+		B10T_TYPE_DURATION, B10T_USES_FOLLOW, AT(watch_max_wait_ms), 0, 7 * DAY, 1, "600", NULL,
+		NULL, "publish at the latest this long after a change, quiet or not; 0: never",
+		"From the first unpublished change. A plain number is seconds." },
+	[B10T_SET_WATCH_BUDGET] = {
+		"watch_final_budget", "B10T_WATCH_FINAL_BUDGET", "final-budget", "DURATION",
+		B10T_TYPE_DURATION, B10T_USES_FOLLOW, AT(watch_budget_ms), 0, 3600 * SECOND, 1, "20",
+		NULL, NULL, "time the last publish may take after SIGTERM or the server's exit",
+		"Below Kubernetes' default grace period of 30 s; *0* publishes nothing at the end. "
+		"A plain number is seconds, fractions allowed (0.5)." },
 };
-const size_t b10t_settings_count = sizeof(b10t_settings) / sizeof(b10t_settings[0]);
+const size_t b10t_settings_count = B10T_SETTINGS_MAX;
 
 /*
  * The system trees: nothing at or below these may be a cache dir, since
@@ -76,20 +154,6 @@ int b10t_scheme_parse(const char *s, enum b10t_key_scheme *out)
 
 /* Copy `path` without doubled or trailing slashes and "." components
  * ("/a/./b/." is "/a/b"), so two spellings of one dir compare equal. */
-int b10t_codec_parse(const char *s, int *out)
-{
-	/* Only the codecs save writes: gz is the reference's, read only. */
-	if (!strcmp(s, "auto"))
-		*out = B10T_CODEC_AUTO;
-	else if (!strcmp(s, "lz4"))
-		*out = B10T_FMT_LZ4;
-	else if (!strcmp(s, "zstd"))
-		*out = B10T_FMT_ZSTD;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 static void normalize(char *dst, const char *path)
 {
 	char *d = dst;
@@ -269,114 +333,6 @@ static int check_path(struct b10t_ctx *ctx, const char *origin, const char *valu
 	return 0;
 }
 
-/*
- * Only decimal digits: strtoull alone would take leading blanks, a sign
- * ("-1" wraps to 2^64-1) and stop silently at trailing junk.
- */
-static int parse_uint(struct b10t_ctx *ctx, const char *origin, const char *value,
-		      uint64_t min, uint64_t cap, uint64_t *out)
-{
-	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
-	unsigned long long v;
-	size_t len = strlen(value);
-
-	if (!len)
-		return b10t_set_error(ctx, EINVAL, "%s is empty: expected a whole number",
-				      origin);
-	if (strspn(value, "0123456789") != len)
-		return b10t_set_error(ctx, EINVAL, "%s=%s: not a whole number", origin,
-				      SHOW(esc, value));
-	errno = 0;
-	v = strtoull(value, NULL, 10);
-	if (errno || v < min || v > cap)
-		return b10t_set_error(ctx, ERANGE, "%s=%s: must be between %llu and %llu",
-				      origin, SHOW(esc, value), (unsigned long long)min,
-				      (unsigned long long)cap);
-	*out = v;
-	return 0;
-}
-
-static int parse_bool(const char *s)
-{
-	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
-	static const char *const no[] = { "0", "false", "no", "off", NULL };
-
-	for (size_t i = 0; yes[i]; i++)
-		if (!strcasecmp(s, yes[i]))
-			return 1;
-	for (size_t i = 0; no[i]; i++)
-		if (!strcasecmp(s, no[i]))
-			return 0;
-	return -1;
-}
-
-int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
-		    const char *env, const char *value, const char *origin)
-{
-	uint64_t v;
-	int r;
-
-	if (!origin)
-		origin = env;
-	if (!strcmp(env, "TORCHINDUCTOR_CACHE_DIR") || !strcmp(env, "B10FS_CACHE_DIR") ||
-	    !strcmp(env, "LOCAL_WORK_DIR")) {
-		char *dst = env[0] == 'T' ? cfg->cache_dir :
-			    env[0] == 'B' ? cfg->store_dir : cfg->work_dir;
-		if ((r = check_path(ctx, origin, value)) < 0)
-			return r;
-		if (dst == cfg->cache_dir && (r = b10t_check_cache_dir(ctx, value)) < 0) {
-			char msg[sizeof(ctx->err)];
-			memcpy(msg, ctx->err, sizeof(msg));
-			return b10t_set_error(ctx, -r, "%s: %s", origin, msg);
-		}
-		normalize(dst, value);
-	} else if (!strcmp(env, "MAX_CACHE_SIZE_MB")) {
-		if ((r = parse_uint(ctx, origin, value, 1, MAX_CACHE_SIZE_MB_CAP, &v)) < 0)
-			return r;
-		cfg->max_cache_size_mb = v;
-	} else if (!strcmp(env, "MAX_CONCURRENT_SAVES")) {
-		if ((r = parse_uint(ctx, origin, value, 1, MAX_CONCURRENT_SAVES_CAP, &v)) < 0)
-			return r;
-		cfg->max_concurrent_saves = (unsigned)v;
-	} else if (!strcmp(env, "CLEANUP_LOCK_TIMEOUT_SECONDS")) {
-		if ((r = parse_uint(ctx, origin, value, 0, TIMEOUT_CAP, &v)) < 0)
-			return r;
-		cfg->lock_timeout_s = (unsigned)v;
-	} else if (!strcmp(env, "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS")) {
-		if ((r = parse_uint(ctx, origin, value, 0, TIMEOUT_CAP, &v)) < 0)
-			return r;
-		cfg->incomplete_timeout_s = (unsigned)v;
-	} else if (!strcmp(env, "BASETEN_FS_ENABLED")) {
-		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
-		int b = parse_bool(value);
-		if (b < 0)
-			return b10t_set_error(ctx, EINVAL,
-				"%s=%s: expected 1/true/yes/on or 0/false/no/off", origin,
-				SHOW(esc, value));
-		cfg->fs_enabled = b;
-	} else if (!strcmp(env, "B10T_KEY_SCHEME")) {
-		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
-		if (b10t_scheme_parse(value, &cfg->key_scheme) < 0)
-			return b10t_set_error(ctx, EINVAL,
-				"%s=%s: expected 'default' or 'b10-transfer'", origin,
-				SHOW(esc, value));
-	} else if (!strcmp(env, "B10T_CODEC")) {
-		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
-		if (b10t_codec_parse(value, &cfg->codec) < 0)
-			return b10t_set_error(ctx, EINVAL, "%s=%s: expected 'auto', 'lz4' or 'zstd'", origin,
-					      SHOW(esc, value));
-	} else if (!strcmp(env, "B10T_ZSTD_LEVEL")) {
-		if ((r = parse_uint(ctx, origin, value, B10T_ZSTD_LEVEL_MIN, B10T_ZSTD_LEVEL_MAX,
-				    &v)) < 0)
-			return r;
-		cfg->zstd_level = (int)v;
-	} else {
-		char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
-		return b10t_set_error(ctx, EINVAL, "unknown setting %s", SHOW(esc, env));
-	}
-	return 0;
-}
-
 static void default_cache_dir(char *buf, size_t size)
 {
 	/* As torch does: tempfile.gettempdir() + "torchinductor_" + getpass.getuser() */
@@ -401,30 +357,277 @@ static void default_cache_dir(char *buf, size_t size)
 	snprintf(buf, size, "%s/torchinductor_%s", tmp, user);
 }
 
-int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg)
+/* "1 MiB", "1 TiB", "123 B": the largest binary unit that divides exactly. */
+static const char *show_size(char *buf, size_t size, uint64_t v)
 {
-	char def[PATH_MAX];
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	size_t u = 0;
+
+	while (v && u + 1 < sizeof(units) / sizeof(units[0]) && !(v % 1024)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, "%" PRIu64 " %s", v, units[u]);
+	return buf;
+}
+
+/* "30d", "90s", "100ms": the largest unit that divides exactly. */
+static const char *show_duration(char *buf, size_t size, uint64_t ms)
+{
+	static const struct { const char *name; uint64_t ms; } units[] = {
+		{ "d", DAY }, { "h", 3600 * SECOND }, { "m", 60 * SECOND }, { "s", SECOND },
+	};
+
+	for (size_t i = 0; ms && i < sizeof(units) / sizeof(units[0]); i++)
+		if (!(ms % units[i].ms)) {
+			snprintf(buf, size, "%" PRIu64 "%s", ms / units[i].ms, units[i].name);
+			return buf;
+		}
+	snprintf(buf, size, ms ? "%" PRIu64 "ms" : "0s", ms);
+	return buf;
+}
+
+int b10t_value_size(struct b10t_ctx *ctx, const char *origin, const char *value,
+		    uint64_t plain, uint64_t min, uint64_t max, uint64_t *bytes)
+{
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)], lo[32], hi[32];
+	uint64_t v;
+	int r = b10t_parse_size_in(value, plain, &v);
+
+	if (r == -EINVAL)
+		return b10t_set_error(ctx, EINVAL, "%s=%s: not a size (" B10T_SIZE_EXAMPLES ")",
+				      origin, SHOW(esc, value));
+	if (r < 0 || v < min || v > max)
+		return b10t_set_error(ctx, ERANGE, "%s=%s: must be between %s and %s", origin,
+				      SHOW(esc, value), show_size(lo, sizeof(lo), min),
+				      show_size(hi, sizeof(hi), max));
+	*bytes = v;
+	return 0;
+}
+
+int b10t_value_duration(struct b10t_ctx *ctx, const char *origin, const char *value,
+			uint64_t min_ms, uint64_t max_ms, uint64_t unit_ms, uint64_t *out)
+{
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)], lo[32], hi[32];
+	uint64_t ms;
+	int r = b10t_parse_duration_ms(value, &ms);
+
+	if (r == -EINVAL)
+		return b10t_set_error(ctx, EINVAL, "%s=%s: not a duration (" B10T_DURATION_EXAMPLES ")",
+				      origin, SHOW(esc, value));
+	if (r < 0 || ms < min_ms || ms > max_ms)
+		return b10t_set_error(ctx, ERANGE, "%s=%s: must be between %s and %s", origin,
+				      SHOW(esc, value), show_duration(lo, sizeof(lo), min_ms),
+				      show_duration(hi, sizeof(hi), max_ms));
+	if (ms % unit_ms)
+		return b10t_set_error(ctx, EINVAL, "%s=%s: not a whole number of %s", origin,
+				      SHOW(esc, value), unit_ms == SECOND ? "seconds" : "units");
+	*out = ms / unit_ms;
+	return 0;
+}
+
+/*
+ * Only decimal digits: strtoull alone would take leading blanks, a sign
+ * ("-1" wraps to 2^64-1) and stop silently at trailing junk.
+ */
+static int parse_count(struct b10t_ctx *ctx, const char *origin, const char *value,
+		       uint64_t min, uint64_t cap, uint64_t *out)
+{
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
+	unsigned long long v;
+	size_t len = strlen(value);
+
+	if (strspn(value, "0123456789") != len)
+		return b10t_set_error(ctx, EINVAL, "%s=%s: not a whole number", origin,
+				      SHOW(esc, value));
+	errno = 0;
+	v = strtoull(value, NULL, 10);
+	if (errno || v < min || v > cap)
+		return b10t_set_error(ctx, ERANGE, "%s=%s: must be between %llu and %llu",
+				      origin, SHOW(esc, value), (unsigned long long)min,
+				      (unsigned long long)cap);
+	*out = v;
+	return 0;
+}
+
+/* The index of `s` in `names` (any case for bools), or -1. */
+static int choice(const char *const *names, const char *s, bool icase)
+{
+	for (int i = 0; names[i]; i++)
+		if (icase ? !strcasecmp(s, names[i]) : !strcmp(s, names[i]))
+			return i;
+	return -1;
+}
+
+const struct b10t_setting *b10t_setting_find(const char *name)
+{
+	for (size_t i = 0; i < b10t_settings_count; i++)
+		if (!strcmp(name, b10t_settings[i].env) || !strcmp(name, b10t_settings[i].option))
+			return &b10t_settings[i];
+	return NULL;
+}
+
+/* Parse `value` for setting `s` into its field of cfg; cfg unchanged on error. */
+static int setting_parse(struct b10t_ctx *ctx, struct b10t_config *cfg,
+			 const struct b10t_setting *s, const char *value, const char *origin)
+{
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
+	void *field = (char *)cfg + s->offset;
+	uint64_t v = 0;
+	int r, k;
+
+	switch (s->type) {
+	case B10T_TYPE_PATH:
+		if ((r = check_path(ctx, origin, value)) < 0)
+			return r;
+		if (s->offset == offsetof(struct b10t_config, cache_dir) &&
+		    (r = b10t_check_cache_dir(ctx, value)) < 0) {
+			char msg[sizeof(ctx->err)];
+
+			memcpy(msg, ctx->err, sizeof(msg));
+			return b10t_set_error(ctx, -r, "%s: %s", origin, msg);
+		}
+		normalize(field, value);
+		return 0;
+	case B10T_TYPE_URL:
+		if (strlen(value) >= PATH_MAX)
+			return b10t_set_error(ctx, ENAMETOOLONG, "%s: longer than %d bytes",
+					      origin, PATH_MAX - 1);
+		strcpy(field, value);
+		return 0;
+	case B10T_TYPE_COUNT:
+		if ((r = parse_count(ctx, origin, value, s->min, s->max, &v)) < 0)
+			return r;
+		break;
+	case B10T_TYPE_SIZE:
+		if ((r = b10t_value_size(ctx, origin, value, s->unit, s->min, s->max, &v)) < 0)
+			return r;
+		break;
+	case B10T_TYPE_DURATION:
+		if ((r = b10t_value_duration(ctx, origin, value, s->min, s->max, s->unit, &v)) < 0)
+			return r;
+		break;
+	case B10T_TYPE_BOOL:
+		if ((k = choice(s->choices, value, true)) < 0)
+			return b10t_set_error(ctx, EINVAL,
+				"%s=%s: expected 1/true/yes/on or 0/false/no/off", origin,
+				SHOW(esc, value));
+		*(int *)field = k < 4;	/* the first four names are the true ones */
+		return 0;
+	case B10T_TYPE_CHOICE: {
+		char list[256] = "";
+
+		if ((k = choice(s->choices, value, false)) >= 0) {
+			*(int *)field = s->values ? s->values[k] : k;
+			return 0;
+		}
+		for (int i = 0; s->choices[i]; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s'%s'",
+				 !i ? "" : s->choices[i + 1] ? ", " : " or ", s->choices[i]);
+		return b10t_set_error(ctx, EINVAL, "%s=%s: expected %s", origin,
+				      SHOW(esc, value), list);
+	}
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+/* The default of `s` (computed for the cache dir, -1 for an unset bool). */
+static void setting_default(struct b10t_config *cfg, const struct b10t_setting *s)
+{
+	struct b10t_ctx quiet;
+
+	if (s->def) {
+		b10t_ctx_init(&quiet);
+		setting_parse(&quiet, cfg, s, s->def, "default");	/* tests/unit checks each */
+	} else if (s->type == B10T_TYPE_BOOL) {
+		*(int *)((char *)cfg + s->offset) = -1;
+	} else if (s->offset == offsetof(struct b10t_config, cache_dir)) {
+		char def[PATH_MAX];
+
+		default_cache_dir(def, sizeof(def));
+		normalize(cfg->cache_dir, def);
+	}
+	cfg->origin[s - b10t_settings] = B10T_ORIGIN_DEFAULT;
+}
+
+const char *b10t_setting_default(const struct b10t_setting *s, char *buf, size_t size)
+{
+	uint64_t v;
+
+	if (!s->def)
+		snprintf(buf, size, "%s", s->def_doc);
+	else if (s->type == B10T_TYPE_SIZE && b10t_parse_size_in(s->def, s->unit, &v) == 0)
+		show_size(buf, size, v);
+	else if (s->type == B10T_TYPE_DURATION && b10t_parse_duration_ms(s->def, &v) == 0)
+		show_duration(buf, size, v);
+	else
+		snprintf(buf, size, "%s", s->def);
+	return buf;
+}
+
+const char *b10t_setting_range(const struct b10t_setting *s, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	buf[0] = '\0';
+	if (s->type == B10T_TYPE_SIZE)
+		snprintf(buf, size, "%s to %s", show_size(lo, sizeof(lo), s->min),
+			 show_size(hi, sizeof(hi), s->max));
+	else if (s->type == B10T_TYPE_DURATION)
+		snprintf(buf, size, "%s to %s", show_duration(lo, sizeof(lo), s->min),
+			 show_duration(hi, sizeof(hi), s->max));
+	else if (s->type == B10T_TYPE_COUNT)
+		snprintf(buf, size, "%" PRIu64 " to %" PRIu64, s->min, s->max);
+	return buf;
+}
+
+int b10t_config_set(struct b10t_ctx *ctx, struct b10t_config *cfg,
+		    const char *env, const char *value, const char *origin)
+{
+	const struct b10t_setting *s = b10t_setting_find(env);
+	char esc[B10T_ESCAPE_SIZE(SHOW_MAX)];
 	int r;
 
-	memset(cfg, 0, sizeof(*cfg));
-	default_cache_dir(def, sizeof(def));
-	normalize(cfg->cache_dir, def);
-	strcpy(cfg->store_dir, "/cache/model/compile_cache");
-	strcpy(cfg->work_dir, "/app");
-	cfg->max_cache_size_mb = 1024;
-	cfg->max_concurrent_saves = 50;
-	cfg->lock_timeout_s = 30;
-	cfg->incomplete_timeout_s = 60;
-	cfg->fs_enabled = -1;
-	cfg->key_scheme = B10T_SCHEME_DEFAULT;
-	cfg->codec = B10T_CODEC_AUTO;
-	cfg->zstd_level = B10T_ZSTD_LEVEL_DEFAULT;
-
-	for (size_t i = 0; i < b10t_settings_count; i++) {
-		const char *v = getenv(b10t_settings[i].env);
-		if (v && (r = b10t_config_set(ctx, cfg, b10t_settings[i].env, v, NULL)) < 0)
-			return r;
+	if (!s)
+		return b10t_set_error(ctx, EINVAL, "unknown setting %s", SHOW(esc, env));
+	if (!*value) {	/* empty is unset, for every setting: the default */
+		setting_default(cfg, s);
+		cfg->bad[s - b10t_settings][0] = '\0';
+		return 0;
 	}
+	if ((r = setting_parse(ctx, cfg, s, value, origin ? origin : s->env)) < 0)
+		return r;
+	cfg->origin[s - b10t_settings] = B10T_ORIGIN_SET;
+	cfg->bad[s - b10t_settings][0] = '\0';
+	return 0;
+}
+
+int b10t_config_init(struct b10t_ctx *ctx, struct b10t_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < b10t_settings_count; i++) {
+		const struct b10t_setting *s = &b10t_settings[i];
+		const char *v = getenv(s->env);
+
+		setting_default(cfg, s);
+		if (!v || !*v)
+			continue;	/* unset, or set but empty: the default */
+		if (setting_parse(ctx, cfg, s, v, s->env) < 0) {
+			snprintf(cfg->bad[i], sizeof(cfg->bad[i]), "%s", b10t_ctx_error(ctx));
+			b10t_clear_error(ctx);
+			continue;
+		}
+		cfg->origin[i] = B10T_ORIGIN_ENV;
+	}
+	return 0;
+}
+
+int b10t_config_check(struct b10t_ctx *ctx, const struct b10t_config *cfg, unsigned uses)
+{
+	for (size_t i = 0; i < b10t_settings_count; i++)
+		if ((b10t_settings[i].uses & uses) && cfg->bad[i][0])
+			return b10t_set_error(ctx, EINVAL, "%s", cfg->bad[i]);
 	return 0;
 }
 

@@ -209,8 +209,9 @@ void envkey_gpu_query(struct b10t_ctx *ctx, bool want_name, struct envkey_gpu *g
 	count_fn = (cuda_count_fn)sym(h, "cudaGetDeviceCount");
 	version_fn = (cuda_version_fn)sym(h, "cudaRuntimeGetVersion");
 	attr_fn = (cuda_attr_fn)sym(h, "cudaDeviceGetAttribute");
-	lib_path((void *)count_fn, getenv("B10T_CUDART") ? getenv("B10T_CUDART") : "libcudart.so",
-		 gpu->lib, sizeof(gpu->lib));
+	/* set but empty is unset, as for every variable */
+	lib_path((void *)count_fn, getenv("B10T_CUDART") && *getenv("B10T_CUDART") ?
+		 getenv("B10T_CUDART") : "libcudart.so", gpu->lib, sizeof(gpu->lib));
 	if (!count_fn) {
 		snprintf(gpu->why, sizeof(gpu->why), "no CUDA runtime (%.3900s has no cudaGetDeviceCount)",
 			 gpu->lib);
@@ -263,15 +264,16 @@ void envkey_cuda_libraries(struct b10t_library *runtime, struct b10t_library *dr
 {
 	struct envkey_gpu *gpu = calloc(1, sizeof(*gpu));
 	struct b10t_ctx quiet;
-	const char *path = getenv("B10T_CUDA_DRIVER");
+	const char *path = getenv("B10T_CUDA_DRIVER"), *rt = getenv("B10T_CUDART");
 	void *h;
 
+	if (!rt || !*rt)
+		rt = "libcudart.so";	/* B10T_CUDART= is unset, as open_cudart reads it */
 	b10t_ctx_init(&quiet);
 	/* Never dlclosed: the runtime and the driver register exit handlers. */
 	if (gpu && (h = open_cudart(&quiet, gpu))) {
 		runtime->found = true;
-		lib_path(sym(h, "cudaRuntimeGetVersion"), getenv("B10T_CUDART") ?
-			 getenv("B10T_CUDART") : "libcudart.so", runtime->path, sizeof(runtime->path));
+		lib_path(sym(h, "cudaRuntimeGetVersion"), rt, runtime->path, sizeof(runtime->path));
 		cuda_version(h, "cudaRuntimeGetVersion", runtime->version, sizeof(runtime->version));
 	}
 	free(gpu);

@@ -41,7 +41,8 @@ struct b10t_rm_id {
  * or name leads to them (a symlink, a bind mount, a dir named like debris).
  */
 struct b10t_rm {
-	uint64_t files;			/* entries removed */
+	uint64_t files;			/* files and symlinks removed */
+	uint64_t dirs;			/* directories removed */
 	uint64_t bytes;			/* bytes of regular files removed */
 	int err;			/* first errno, 0 when none */
 	char what[NAME_MAX + 1];	/* the entry it happened to */
@@ -75,7 +76,8 @@ int b10t_rm_path_keep(const char *path, const struct b10t_config *cfg);
 /* Count the entries and regular-file bytes below the dir fd (closed here),
  * of at most max_depth components (0: any), without following symlinks;
  * iterative, so any depth costs no stack and a bounded number of fds. */
-int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *files);
+int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *files,
+		    uint64_t *dirs);
 
 /*
  * Local staging (lib/local.c, docs/store-protocol.md).  Load stages next to
@@ -226,9 +228,12 @@ bool b10t_local_fs(int fd, const char *path);
 int b10t_cache_dir_has_entries(struct b10t_ctx *ctx, const char *path);
 /* Start a load/save result: zeroed, ERROR until decided, the key filled in. */
 void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key);
-/* End a verb as SKIPPED or DOES_NOT_EXIST with a reason; returns 0. */
-int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/*
+ * End a verb as SKIPPED or DOES_NOT_EXIST: `why` is the reason for programs
+ * (struct b10t_result's list), fmt the one in words; returns 0.
+ */
+int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *why,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * Last use without atime (docs/store-protocol.md, "Last use").  A load

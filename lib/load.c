@@ -492,6 +492,7 @@ static int extract_one_archive(struct load_job *j, bool first)
 		   (unsigned long long)st.files, (unsigned long long)st.bytes,
 		   b10t_now() - t0);
 	j->res->files += st.files;
+	j->res->dirs += st.dirs;
 	j->res->bytes += st.bytes;
 	return 0;
 }
@@ -505,7 +506,7 @@ static int extract(struct load_job *j, bool inside)
 	r = inside ? make_staging_inside(j) : make_staging(j);
 	if (r < 0)
 		return r;
-	j->res->files = j->res->bytes = 0;
+	j->res->files = j->res->dirs = j->res->bytes = 0;
 	for (size_t i = 0; i < j->set.n; i++) {
 		if (j->fds[i] < 0)
 			continue;	/* skipped: its archive is gone */
@@ -551,7 +552,8 @@ again:
 	if (strlen(j->cfg->store_dir) + NAME_MAX + 2 > sizeof(j->path))
 		return b10t_set_error(ctx, ENAMETOOLONG, "store %s: path too long", j->cfg->store_dir);
 	if (!j->set.n) {
-		b10t_result_finish(j->res, B10T_DOES_NOT_EXIST, "no archive for key %s in the store %s",
+		b10t_result_finish(j->res, B10T_DOES_NOT_EXIST, "no_archive",
+				   "no archive for key %s in the store %s",
 				   j->key, j->cfg->store_dir);
 		return 1;
 	}
@@ -588,7 +590,8 @@ again:
 		opened++;
 	}
 	if (!opened) {
-		b10t_result_finish(j->res, B10T_DOES_NOT_EXIST, "the archives of key %s disappeared "
+		b10t_result_finish(j->res, B10T_DOES_NOT_EXIST, "no_archive",
+				   "the archives of key %s disappeared "
 				   "from the store", j->key);
 		return 1;
 	}
@@ -645,7 +648,7 @@ static int load_try(struct load_job *j)
 	if (r < 0)
 		return r;
 	if (r == 1) {
-		return b10t_result_finish(j->res, B10T_SKIPPED,
+		return b10t_result_finish(j->res, B10T_SKIPPED, "cache_dir_not_empty",
 				 "the local cache dir %s filled up meanwhile", j->cfg->cache_dir);
 	}
 	j->staging[0] = '\0';	/* it is the cache dir now */
@@ -717,7 +720,7 @@ static void end_try(struct load_job *j)
 	j->staging[0] = '\0';
 	j->in_place = false;
 	close_set(j);
-	j->res->files = j->res->bytes = 0;
+	j->res->files = j->res->dirs = j->res->bytes = 0;
 }
 
 /*
@@ -839,7 +842,8 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (r < 0)
 		goto out;
 	if (r == 1) {
-		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is not empty%s%s%s",
+		r = b10t_result_finish(res, B10T_SKIPPED, "cache_dir_not_empty",
+			      "the local cache dir %s is not empty%s%s%s",
 			      cfg->cache_dir, note[0] ? " (" : "", note, note[0] ? ")" : "");
 		goto out;
 	}

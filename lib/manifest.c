@@ -76,6 +76,8 @@ char *b10t_manifest_write(const struct b10t_manifest *m)
 		ok = cJSON_AddStringToObject(comp, m->comp[i].name, m->comp[i].value) != NULL;
 	if (m->has_files)
 		ok = ok && add_u64(o, "files", m->files);
+	if (m->has_dirs)
+		ok = ok && add_u64(o, "dirs", m->dirs);
 	if (m->has_bytes)
 		ok = ok && add_u64(o, "bytes", m->bytes);
 	if (m->has_created)
@@ -191,6 +193,7 @@ int b10t_manifest_parse(struct b10t_ctx *ctx, const char *json, size_t len,
 	    (r = get_str(ctx, o, "scheme", scheme, sizeof(scheme), &m->has_scheme)) < 0 ||
 	    (r = parse_components(ctx, o, m)) < 0 ||
 	    (r = get_u64(ctx, o, "files", &m->has_files, &m->files)) < 0 ||
+	    (r = get_u64(ctx, o, "dirs", &m->has_dirs, &m->dirs)) < 0 ||
 	    (r = get_u64(ctx, o, "bytes", &m->has_bytes, &m->bytes)) < 0 ||
 	    (r = get_u64(ctx, o, "created_time", &m->has_created, &m->created_time)) < 0 ||
 	    (r = get_str(ctx, o, "host", m->host, sizeof(m->host), NULL)) < 0 ||

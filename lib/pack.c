@@ -591,7 +591,7 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 		close(fd);
 		return r;
 	}
-	p->st.files++;
+	p->st.dirs++;
 	/* Fits: b10t_member_refusal took len + nlen <= B10T_MAX_PATH. */
 	p->path[len + nlen] = '/';
 	p->path[len + nlen + 1] = '\0';

@@ -281,7 +281,7 @@ static void descend(struct walk *w, struct frame *f, const char *name)
 		return skip_add(w, f, st.st_dev, st.st_ino);
 	}
 	if (w->count_only) {
-		rm->files++;
+		rm->dirs++;
 		/* Its entries would have more components than pack takes. */
 		if (w->max_depth && w->depth + 1 >= w->max_depth)
 			return;
@@ -396,7 +396,7 @@ static void ascend(struct walk *w)
 			p->failed |= c->failed;
 			skip_add(w, p, c->dev, c->ino);
 		} else if (unlinkat(p->fd, c->name, AT_REMOVEDIR) == 0) {
-			rm->files++;
+			rm->dirs++;
 			p->progress = true;
 		} else if (errno == ENOTEMPTY && p->retries < MAX_RETRIES) {
 			p->retries++;	/* filled since its read: once more */
@@ -471,7 +471,8 @@ void b10t_rm_contents(int dirfd, struct b10t_rm *rm)
 	walk(rm, dirfd, &st, false, 0);
 }
 
-int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *files)
+int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *files,
+		    uint64_t *dirs)
 {
 	struct b10t_rm rm = { 0 };
 	struct stat st;
@@ -485,6 +486,7 @@ int b10t_count_tree(int dirfd, size_t max_depth, uint64_t *bytes, uint64_t *file
 	walk(&rm, dirfd, &st, true, max_depth);
 	*bytes = rm.bytes;
 	*files = rm.files;
+	*dirs = rm.dirs;
 	return rm.err ? -rm.err : 0;
 }
 
@@ -535,7 +537,10 @@ int b10t_rm_tree_at(int parent_fd, const char *name, struct b10t_rm *rm)
 	} else if (S_ISREG(st.st_mode)) {
 		rm->bytes += (uint64_t)st.st_size;
 	}
-	rm->files++;
+	if (S_ISDIR(st.st_mode))
+		rm->dirs++;
+	else
+		rm->files++;
 	return 0;
 }
 

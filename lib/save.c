@@ -70,12 +70,14 @@ static int count_in_flight(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	return 0;
 }
 
-static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64_t bytes,
-			   const char *cache_dir)
+static char *manifest_json(const struct b10t_envkey *key, uint64_t files, uint64_t dirs,
+			   uint64_t bytes, const char *cache_dir)
 {
 	struct b10t_manifest m;
 
 	b10t_manifest_init(&m, key, files, bytes, cache_dir);
+	m.has_dirs = true;
+	m.dirs = dirs;
 	return b10t_manifest_write(&m);
 }
 
@@ -151,9 +153,9 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		return b10t_sys_error(ctx, errno, "creating %s/%s",
 				      j->cfg->store_dir, j->tmp);
 	b10t_limits_default(&lim);
-	lim.max_archive_bytes = j->cfg->max_cache_size_mb << 20;
+	lim.max_archive_bytes = j->cfg->max_cache_bytes;
 	lim.format = j->codec;
-	lim.zstd_level = j->cfg->zstd_level;
+	lim.zstd_level = (int)j->cfg->zstd_level;
 	/* A store inside the cache dir (a misconfiguration) stays out of it. */
 	if (fstat(j->dirfd, &sst) == 0) {
 		lim.exclude_dev = (uint64_t)sst.st_dev;
@@ -172,8 +174,8 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		close(fd);
 		if (r == -EFBIG)
 			return b10t_wrap_error(ctx, EFBIG,
-				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB=%llu",
-				j->cfg->cache_dir, (unsigned long long)j->cfg->max_cache_size_mb);
+				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB (%llu bytes)",
+				j->cfg->cache_dir, (unsigned long long)j->cfg->max_cache_bytes);
 		return b10t_wrap_error(ctx, -r, "packing %s into %s/%s",
 				       j->cfg->cache_dir, j->cfg->store_dir, j->tmp);
 	}
@@ -197,6 +199,7 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 				      j->cfg->store_dir);
 	b10t_debug(ctx, "fsync: %.3f s", b10t_now() - t0);
 	j->res->files = st.files;
+	j->res->dirs = st.dirs;
 	j->res->bytes = st.bytes;
 	j->res->archive_bytes = st.archive_bytes;
 	j->res->skipped = st.skipped;
@@ -312,7 +315,7 @@ static int publish_claim(struct save_job *j)
 		b10t_debug(ctx, "publish: lost the claim %s to another save", j->claim);
 		unlinkat(j->dirfd, j->archive, 0);
 		j->archive[0] = '\0';
-		return b10t_result_finish(j->res, B10T_SKIPPED,
+		return b10t_result_finish(j->res, B10T_SKIPPED, "already_published",
 					  "%s was published by another save meanwhile", j->claim);
 	}
 	fsync(j->dirfd);	/* the claim is published; durability is best effort */
@@ -323,7 +326,7 @@ static int save_in_store(struct save_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
 	const struct b10t_config *cfg = j->cfg;
-	uint64_t tree_bytes, tree_files;
+	uint64_t tree_bytes, tree_files, tree_dirs;
 	unsigned in_flight;
 	char *manifest;
 	double t0 = b10t_now();
@@ -336,16 +339,16 @@ static int save_in_store(struct save_job *j)
 	r = count_in_flight(ctx, cfg, j->dirfd, &in_flight);
 	if (r < 0)
 		return r;
-	b10t_debug(ctx, "store scan: %u uploads in flight (max %u) in %.3f s",
-		   in_flight, cfg->max_concurrent_saves, b10t_now() - t0);
+	b10t_debug(ctx, "store scan: %u uploads in flight (max %llu) in %.3f s",
+		   in_flight, (unsigned long long)cfg->max_concurrent_saves, b10t_now() - t0);
 	if (in_flight >= cfg->max_concurrent_saves) {
-		return b10t_result_finish(j->res, B10T_SKIPPED,
-				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%u)",
-				 in_flight, cfg->max_concurrent_saves);
+		return b10t_result_finish(j->res, B10T_SKIPPED, "too_many_saves",
+				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%llu)",
+				 in_flight, (unsigned long long)cfg->max_concurrent_saves);
 	}
 
 	t0 = b10t_now();
-	r = b10t_tree_size(ctx, cfg->cache_dir, &tree_bytes, &tree_files);
+	r = b10t_tree_size(ctx, cfg->cache_dir, &tree_bytes, &tree_files, &tree_dirs);
 	if (r < 0)
 		return r;
 	b10t_debug(ctx, "scan: %llu entries, %llu bytes in %.3f s",
@@ -357,7 +360,7 @@ static int save_in_store(struct save_job *j)
 	if ((r = name_generation(j)) < 0)
 		return r;
 
-	manifest = manifest_json(j->key, tree_files, tree_bytes, cfg->cache_dir);
+	manifest = manifest_json(j->key, tree_files, tree_dirs, tree_bytes, cfg->cache_dir);
 	if (!manifest)
 		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
 	r = b10t_upload_name(j->tmp, sizeof(j->tmp), j->key->key, j->codec);
@@ -432,7 +435,7 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	if (r < 0)
 		goto out;
 	if (r == 0) {
-		r = b10t_result_finish(res, B10T_SKIPPED, "the local cache dir %s is empty or missing", cfg->cache_dir);
+		r = b10t_result_finish(res, B10T_SKIPPED, "cache_dir_empty", "the local cache dir %s is empty or missing", cfg->cache_dir);
 		goto out;
 	}
 
@@ -448,7 +451,8 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		if (set.n && snprintf(res->archive, sizeof(res->archive), "%s/%s",
 				      cfg->store_dir, name) >= (int)sizeof(res->archive))
 			res->archive[0] = '\0';
-		r = b10t_result_finish(res, B10T_SKIPPED, "%s already exists in the store", name);
+		r = b10t_result_finish(res, B10T_SKIPPED, "already_published",
+				       "%s already exists in the store", name);
 		goto out;
 	}
 	/* Malformed claims are ignored, never followed: the next number past

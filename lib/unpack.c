@@ -760,7 +760,9 @@ static int extract_one(struct unpack *u, struct archive_entry *e, bool first, ch
 		r = extract_file(u, pfd, base, e);
 		break;
 	}
-	if (!r)
+	if (!r && archive_entry_filetype(e) == AE_IFDIR)
+		u->st.dirs++;
+	else if (!r)
 		u->st.files++;
 	return r;
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <stdarg.h>
@@ -15,60 +16,121 @@
 
 #include "internal.h"
 
+struct unit {
+	const char *suffix;	/* matched without regard to case */
+	uint64_t mult;
+};
+
 /*
- * Decimal digits, then at most one letter from `units`, then nothing: no
- * blank, sign or trailing text (strtoull alone would take " +5" and stop
- * quietly at "5 junk").
+ * The one parser behind sizes and durations: decimal digits, an optional
+ * fraction (".5"), then one of `units` or nothing (then `plain` is the
+ * unit), and nothing after: no blank, sign or trailing text (strtoull
+ * alone would take " +5" and stop quietly at "5 junk").  Integer arithmetic
+ * throughout, so "1.5G" is exactly 1610612736 and 2^64 is an error, not a
+ * wrap; a fraction finer than the unit is rounded down.
  */
-static int parse_scaled(const char *s, const char *units, const uint64_t *mult,
-			uint64_t *out)
+static int parse_scaled(const char *s, const struct unit *units, uint64_t plain, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	const char *u;
-	size_t digits;
+	size_t digits, fdigits = 0;
+	uint64_t whole = 0, frac = 0, scale = 1, mult = plain;
+	const char *p;
 
 	if (!s || !(digits = strspn(s, "0123456789")))
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end != s + digits)
-		return -EINVAL;
-	if (*end == '\0') {
-		*out = v;
-		return 0;
+	for (p = s; p < s + digits; p++) {
+		if (whole > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (uint64_t)(*p - '0');
 	}
-	if (end[1] != '\0' || !(u = strchr(units, *end)))
-		return -EINVAL;
-	if (v > UINT64_MAX / mult[u - units])
-		return -EINVAL;
-	*out = v * mult[u - units];
+	if (*p == '.') {
+		if (!(fdigits = strspn(++p, "0123456789")))
+			return -EINVAL;
+		for (size_t k = 0; k < fdigits; k++, p++)
+			if (k < 18) {	/* more digits than that cannot change the result */
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+	}
+	if (*p) {
+		size_t k;
+
+		for (k = 0; units[k].suffix && strcasecmp(p, units[k].suffix); k++)
+			;
+		if (!units[k].suffix)
+			return -EINVAL;
+		mult = units[k].mult;
+	}
+	if (whole > UINT64_MAX / mult)
+		return -ERANGE;
+	whole *= mult;
+	if (frac) {	/* frac / scale * mult, exact in 128 bits */
+		uint64_t add = (uint64_t)((unsigned __int128)frac * mult / scale);
+
+		if (whole > UINT64_MAX - add)
+			return -ERANGE;
+		whole += add;
+	}
+	*out = whole;
 	return 0;
 }
 
-int b10t_parse_duration(const char *s, uint64_t *seconds)
-{
-	static const uint64_t mult[] = { 1, 60, 3600, 86400 };
+#define KIB 1024ULL
+static const struct unit size_units[] = {
+	{ "B", 1 },
+	{ "K", KIB }, { "KiB", KIB }, { "Ki", KIB }, { "KB", 1000ULL },
+	{ "M", KIB * KIB }, { "MiB", KIB * KIB }, { "Mi", KIB * KIB }, { "MB", 1000000ULL },
+	{ "G", KIB * KIB * KIB }, { "GiB", KIB * KIB * KIB }, { "Gi", KIB * KIB * KIB },
+	{ "GB", 1000000000ULL },
+	{ "T", KIB * KIB * KIB * KIB }, { "TiB", KIB * KIB * KIB * KIB },
+	{ "Ti", KIB * KIB * KIB * KIB }, { "TB", 1000000000000ULL },
+	{ "P", KIB * KIB * KIB * KIB * KIB }, { "PiB", KIB * KIB * KIB * KIB * KIB },
+	{ "Pi", KIB * KIB * KIB * KIB * KIB }, { "PB", 1000000000000000ULL },
+	{ NULL, 0 },
+};
 
-	return parse_scaled(s, "smhd", mult, seconds);
+static const struct unit duration_units[] = {	/* in milliseconds */
+	{ "s", 1000 }, { "m", 60 * 1000 }, { "h", 3600 * 1000 }, { "d", 86400 * 1000 },
+	{ NULL, 0 },
+};
+
+int b10t_parse_size_in(const char *s, uint64_t plain, uint64_t *bytes)
+{
+	return parse_scaled(s, size_units, plain, bytes);
 }
 
 int b10t_parse_size(const char *s, uint64_t *bytes)
 {
-	static const uint64_t mult[] = {
-		1, 1ULL << 10, 1ULL << 20, 1ULL << 30, 1ULL << 40,
-		1ULL << 10, 1ULL << 20, 1ULL << 30, 1ULL << 40,
-	};
+	return parse_scaled(s, size_units, 1, bytes);
+}
 
-	return parse_scaled(s, "BKMGTkmgt", mult, bytes);
+int b10t_parse_duration_ms(const char *s, uint64_t *ms)
+{
+	return parse_scaled(s, duration_units, 1000, ms);
+}
+
+int b10t_parse_duration(const char *s, uint64_t *seconds)
+{
+	uint64_t ms;
+	int r = b10t_parse_duration_ms(s, &ms);
+
+	if (r < 0)
+		return r;
+	if (ms % 1000)
+		return -EDOM;	/* "1.5s": not a whole number of seconds */
+	*seconds = ms / 1000;
+	return 0;
 }
 
 int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
-		   uint64_t *files)
+		   uint64_t *files, uint64_t *dirs)
 {
+	uint64_t d;
 	int fd, r;
 
 	*bytes = *files = 0;
+	if (!dirs)
+		dirs = &d;
+	*dirs = 0;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -78,7 +140,7 @@ int b10t_tree_size(struct b10t_ctx *ctx, const char *path, uint64_t *bytes,
 	/* What pack takes: entries of up to B10T_MAX_DEPTH components, so the
 	 * manifest's counts agree with the archive.  Iterative (rmtree.c): a
 	 * deeper tree costs no stack and no fd per level. */
-	r = b10t_count_tree(fd, B10T_MAX_DEPTH, bytes, files);
+	r = b10t_count_tree(fd, B10T_MAX_DEPTH, bytes, files, dirs);
 	if (r < 0)
 		return b10t_sys_error(ctx, -r, "reading %s", path);
 	return 0;
@@ -306,11 +368,13 @@ void b10t_result_begin(struct b10t_result *res, const struct b10t_envkey *key)
 	snprintf(res->environment_key, sizeof(res->environment_key), "%s", key->key);
 }
 
-int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *fmt, ...)
+int b10t_result_finish(struct b10t_result *res, enum b10t_status status, const char *why,
+		       const char *fmt, ...)
 {
 	va_list ap;
 
 	res->status = status;
+	res->why = why;
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
 	va_end(ap);

@@ -111,6 +111,7 @@ class TransferResult(Result):
     environment_key: str
     archive: Optional[str]
     files: int
+    dirs: int
     bytes: int
     archive_bytes: int
     skipped_entries: int
@@ -118,8 +119,14 @@ class TransferResult(Result):
 
     @property
     def reason(self) -> Optional[str]:
-        """Why SKIPPED or DOES_NOT_EXIST; None otherwise."""
+        """Why SKIPPED or DOES_NOT_EXIST, for programs ("no_archive",
+        "already_published", ...); None otherwise."""
         return self._d.get("reason")
+
+    @property
+    def message(self) -> Optional[str]:
+        """The same in words; None otherwise."""
+        return self._d.get("message")
 
 
 class ClearResult(Result):
@@ -127,6 +134,7 @@ class ClearResult(Result):
 
     cache_dir: str
     files: int
+    dirs: int
     bytes: int
 
 
@@ -141,8 +149,9 @@ class InfoResult(Result):
     b10fs_cache_size_mb: float
     local_cache_bytes: int
     local_cache_files: int
+    local_cache_dirs: int
     b10fs_cache_bytes: int
-    b10fs_cache_file: Optional[str]
+    b10fs_cache_filename: Optional[str]
     cache_dir: str
     store_dir: str
     key_scheme: str
@@ -174,7 +183,7 @@ class EnvKey(Result):
     """envkey(): the key and the components it was made from."""
 
     environment_key: str
-    scheme: str
+    key_scheme: str
     gpu: bool
     components: Dict[str, str]
     sources: Dict[str, str]
@@ -287,10 +296,12 @@ def gc(
 ) -> GcResult:
     """Remove stale debris from the store; evict archives when asked.
 
-    stale and max_age: seconds (int) or a duration ("2h", "7d"); max_size:
-    bytes or a size ("20G").  keep: keys (or archive names) never evicted;
-    all: this environment's archive may be evicted too.  A bad value raises
-    ValueError.
+    stale and max_age: seconds (int) or a duration ("30s", "1.5m", "2h",
+    "7d"); max_size: bytes (int) or a size ("20GB", "20GiB", "1.5G",
+    "500M"; G is GiB, GB is 10^9), read as b10t gc's options read them.
+    keep: keys (or archive names) never evicted; all: this environment's
+    archive may be evicted too.  A bad value raises ValueError with the
+    message b10t gc prints.
     """
     return GcResult(_log(_native.gc(_env_settings(settings), stale, max_size, max_age,
                                     None if keep is None else list(keep), bool(all),

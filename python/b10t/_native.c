@@ -60,7 +60,10 @@ static struct call *call_new(PyObject *settings)
 	c->ctx.log = collect_log;
 	c->ctx.log_arg = c;
 	c->ctx.log_level = B10T_LOG_WARN;
-	if (b10t_config_init(&c->ctx, &c->cfg) < 0) {
+	/* A refused variable raises, whichever verb this is (the CLI lets a
+	 * verb run past the ones it does not read: b10t_config_check). */
+	if (b10t_config_init(&c->ctx, &c->cfg) < 0 ||
+	    b10t_config_check(&c->ctx, &c->cfg, B10T_USES_ALL & ~B10T_USES_NONE) < 0) {
 		PyErr_SetString(PyExc_ValueError, b10t_ctx_error(&c->ctx));
 		free(c);
 		return NULL;
@@ -230,7 +233,7 @@ static PyObject *py_envkey(PyObject *self, PyObject *args)
 	} else {
 		bad |= put_str(d, "status", "SUCCESS");
 		bad |= put_str(d, "environment_key", key.key);
-		bad |= put_str(d, "scheme", b10t_scheme_name(key.scheme));
+		bad |= put_str(d, "key_scheme", b10t_scheme_name(key.scheme));
 		bad |= put_bool(d, "gpu", key.gpu);
 		bad |= envkey_fields(d, &key, true);
 	}
@@ -266,12 +269,15 @@ static PyObject *transfer(PyObject *args,
 	bad |= put_str(d, "environment_key", res.environment_key);
 	bad |= res.archive[0] ? put_str(d, "archive", res.archive) : put_none(d, "archive");
 	bad |= put_u64(d, "files", res.files);
+	bad |= put_u64(d, "dirs", res.dirs);
 	bad |= put_u64(d, "bytes", res.bytes);
 	bad |= put_u64(d, "archive_bytes", res.archive_bytes);
 	bad |= put_u64(d, "skipped_entries", res.skipped);
 	bad |= put_f(d, "elapsed_s", (double)(int64_t)(res.elapsed_s * 1000) / 1000);
+	if (res.why)
+		bad |= put_str(d, "reason", res.why);
 	if (res.reason[0])
-		bad |= put_str(d, "reason", res.reason);
+		bad |= put_str(d, "message", res.reason);
 	if (res.saved_cache_dir[0])
 		bad |= put_str(d, "saved_cache_dir", res.saved_cache_dir);
 	return finish(c, d, bad);
@@ -308,9 +314,10 @@ static PyObject *py_clear(PyObject *self, PyObject *args)
 		bad |= put_str(d, "status", b10t_status_name(res.status));
 	bad |= put_str(d, "cache_dir", c->cfg.cache_dir);
 	bad |= put_u64(d, "files", res.files);
+	bad |= put_u64(d, "dirs", res.dirs);
 	bad |= put_u64(d, "bytes", res.bytes);
 	if (res.reason[0])
-		bad |= put_str(d, "reason", res.reason);
+		bad |= put_str(d, "message", res.reason);
 	return finish(c, d, bad);
 }
 
@@ -322,7 +329,7 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 	struct b10t_archive_info ar;
 	struct b10t_manifest *m = NULL;
 	char local_error[1024] = "", store_error[1024] = "", manifest_error[1024] = "";
-	uint64_t lbytes = 0, lfiles = 0;
+	uint64_t lbytes = 0, lfiles = 0, ldirs = 0;
 	bool enabled = false, exists = false, has_m = false;
 	struct call *c;
 	int r, bad = 0;
@@ -334,7 +341,7 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 	Py_BEGIN_ALLOW_THREADS
 	r = b10t_envkey_compute(&c->ctx, &c->cfg, &key);
 	if (r == 0) {
-		if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &lbytes, &lfiles) < 0)
+		if (b10t_tree_size(&c->ctx, c->cfg.cache_dir, &lbytes, &lfiles, &ldirs) < 0)
 			snprintf(local_error, sizeof(local_error), "%s", b10t_ctx_error(&c->ctx));
 		enabled = b10t_store_enabled(&c->cfg);
 		if (enabled && b10t_store_find(&c->ctx, &c->cfg, key.key, &ar) == 0) {
@@ -366,16 +373,17 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 	}
 	bad |= put_str(d, "status", "SUCCESS");
 	bad |= put_str(d, "environment_key", key.key);
-	bad |= put_bool(d, "local_cache_exists", lfiles > 0);
+	bad |= put_bool(d, "local_cache_exists", lfiles + ldirs > 0);
 	bad |= put_bool(d, "b10fs_enabled", enabled);
 	bad |= put_bool(d, "b10fs_cache_exists", exists);
 	bad |= put_f(d, "local_cache_size_mb", mb(lbytes));
 	bad |= put_f(d, "b10fs_cache_size_mb", exists ? mb(ar.bytes) : 0.0);
 	bad |= put_u64(d, "local_cache_bytes", lbytes);
 	bad |= put_u64(d, "local_cache_files", lfiles);
+	bad |= put_u64(d, "local_cache_dirs", ldirs);
 	bad |= put_u64(d, "b10fs_cache_bytes", exists ? ar.bytes : 0);
 	if (exists) {
-		bad |= put_str(d, "b10fs_cache_file", ar.filename);
+		bad |= put_str(d, "b10fs_cache_filename", ar.filename);
 		bad |= put_str(d, "b10fs_cache_format", b10t_format_name(ar.format));
 		bad |= put_f(d, "b10fs_cache_created_time", (double)ar.mtime);
 		if (has_m) {
@@ -391,7 +399,7 @@ static PyObject *py_info(PyObject *self, PyObject *args)
 			bad |= put_str(d, "b10fs_cache_manifest_error", manifest_error);
 		}
 	} else {
-		bad |= put_none(d, "b10fs_cache_file");
+		bad |= put_none(d, "b10fs_cache_filename");
 	}
 	free(m);
 	bad |= put_str(d, "cache_dir", c->cfg.cache_dir);
@@ -473,7 +481,7 @@ static PyObject *py_list(PyObject *self, PyObject *args)
 		bad |= put_f(e, "size_mb", mb(v[i].bytes));
 		bad |= put_bool(e, "is_current_environment", is_cur);
 		bad |= put_f(e, "created_time", (double)v[i].mtime);
-		bad |= put_u64(e, "size_bytes", v[i].bytes);
+		bad |= put_u64(e, "archive_bytes", v[i].bytes);
 		bad |= put_str(e, "format", b10t_format_name(v[i].format));
 		bad |= put_f(e, "last_used", (double)v[i].last_used);
 		if (has_m && has_m[i]) {
@@ -481,6 +489,8 @@ static PyObject *py_list(PyObject *self, PyObject *args)
 
 			if (ms[i].has_files)
 				bad |= put_u64(e, "files", ms[i].files);
+			if (ms[i].has_dirs)
+				bad |= put_u64(e, "dirs", ms[i].dirs);
 			if (ms[i].has_bytes)
 				bad |= put_u64(e, "bytes", ms[i].bytes);
 			for (size_t k = 0; comp && k < ms[i].n; k++)
@@ -506,9 +516,13 @@ out:
 	return finish(c, d, bad || !d);
 }
 
-/* A duration or size: None (unset), an int >= 0, or a string for b10t_parse_*. */
-static int opt_u64(PyObject *o, const char *what, int (*parse)(const char *, uint64_t *),
-		   bool *set, uint64_t *out)
+/*
+ * A duration or size: None (unset), an int >= 0, or a string read as gc's
+ * options read it (b10t_value_size/_duration: the same units, ranges and
+ * messages as `b10t gc --max-size 20GB --max-age 1.5d`).
+ */
+static int opt_u64(struct call *c, PyObject *o, const char *what, bool size, bool *set,
+		   uint64_t *out)
 {
 	*set = false;
 	if (!o || o == Py_None)
@@ -526,15 +540,17 @@ static int opt_u64(PyObject *o, const char *what, int (*parse)(const char *, uin
 		/* PyUnicode_AsUTF8AndSize is limited API only from 3.10 */
 		PyObject *b = PyUnicode_AsUTF8String(o);
 		const char *s = b ? PyBytes_AsString(b) : NULL;
-		int bad = !s || parse(s, out) < 0;
+		int r = 0;
 
+		if (s)
+			r = size ? b10t_value_size(&c->ctx, what, s, 1, 0, UINT64_MAX, out) :
+				   b10t_value_duration(&c->ctx, what, s, 0, UINT64_MAX, 1000, out);
 		Py_XDECREF(b);
-		if (bad && PyErr_Occurred())
+		if (!s)
 			return -1;
-		if (bad) {
-			PyErr_Format(PyExc_ValueError, "%s %R: not a %s", what, o,
-				     parse == b10t_parse_size ? "size (20G, 512M, 100K)" :
-				     "duration (30s, 5m, 2h, 7d)");
+		if (r < 0) {
+			PyErr_SetString(PyExc_ValueError, b10t_ctx_error(&c->ctx));
+			b10t_clear_error(&c->ctx);
 			return -1;
 		}
 	} else {
@@ -570,9 +586,9 @@ static PyObject *py_gc(PyObject *self, PyObject *args, PyObject *kw)
 	b10t_gc_opts_init(&o, &c->cfg);
 	o.all = all;
 	o.dry_run = dry;
-	if (opt_u64(stale, "stale", b10t_parse_duration, &stale_set, &stale_s) < 0 ||
-	    opt_u64(max_size, "max_size", b10t_parse_size, &o.max_size_set, &o.max_size) < 0 ||
-	    opt_u64(max_age, "max_age", b10t_parse_duration, &o.max_age_set, &o.max_age_s) < 0)
+	if (opt_u64(c, stale, "stale", false, &stale_set, &stale_s) < 0 ||
+	    opt_u64(c, max_size, "max_size", true, &o.max_size_set, &o.max_size) < 0 ||
+	    opt_u64(c, max_age, "max_age", false, &o.max_age_set, &o.max_age_s) < 0)
 		return finish(c, NULL, 1);
 	if (stale_set)
 		o.stale_s = stale_s;
@@ -645,7 +661,7 @@ static PyObject *py_gc(PyObject *self, PyObject *args, PyObject *kw)
 				bad = 1;
 				break;
 			}
-			bad |= put_str(it, "file", res.items[i].filename);
+			bad |= put_str(it, "filename", res.items[i].filename);
 			bad |= put_str(it, "reason", res.items[i].reason);
 			bad |= put_u64(it, "bytes", res.items[i].bytes);
 			if (PyList_Append(arr, it) < 0)

@@ -66,7 +66,7 @@ def _status(res: _api.Result, what: str) -> OperationStatus:
         if st is OperationStatus.ERROR:
             log.warning("[%s] %s", what, res.error)
         else:
-            log.info("[%s] %s: %s", what, st.name, res.get("reason"))
+            log.info("[%s] %s: %s", what, st.name, res.get("message") or res.get("reason"))
     return st
 
 

@@ -70,7 +70,7 @@ before=$(sums "$S")
 B10FS_CACHE_DIR=$S run clear --json
 ok "the store below the cache dir: exit 0" expect_rc 0
 ok "store below: SUCCESS" jq_is .status SUCCESS
-ok "store below: says it kept the store" jq_is '.reason | test("keeping the store")' true
+ok "store below: says it kept the store" jq_is '.message | test("keeping the store")' true
 ok "store below: store byte for byte" [ "$(sums "$S")" = "$before" ]
 ok "store below: the rest is removed" [ "$(cd "$C" && find . | sort | tr '\n' ' ')" = ". ./sub ./sub/store $(cd "$S" && find . -mindepth 1 | sort | sed 's|^\./|./sub/store/|' | tr '\n' ' ')" ]
 ok "store below: the cache dir stays at its name" [ -d "$C" ]
@@ -84,7 +84,7 @@ fill_cache
 ln -s "$S" "$T_DIR/store-link"
 B10FS_CACHE_DIR=$T_DIR/store-link run clear --json
 ok "store below via a symlink: exit 0" expect_rc 0
-ok "store below via a symlink: says so" jq_is '.reason | test("keeping the store")' true
+ok "store below via a symlink: says so" jq_is '.message | test("keeping the store")' true
 ok "store below via a symlink: store byte for byte" [ "$(sums "$S")" = "$before" ]
 ok "store below via a symlink: the rest is removed" [ ! -e "$C/fx" -a ! -e "$C/triton" ]
 
@@ -97,7 +97,7 @@ fill_cache
 ln -s "$S" "$C/store-link"
 B10FS_CACHE_DIR=$C/store-link run clear --json
 ok "the store's name a symlink in the cache dir: exit 0" expect_rc 0
-ok "store's name a link: says it kept the store" jq_is '.reason | test("keeping the store")' true
+ok "store's name a link: says it kept the store" jq_is '.message | test("keeping the store")' true
 ok "store's name a link: the link stays" [ -L "$C/store-link" ]
 ok "store's name a link: store byte for byte" [ "$(sums "$S")" = "$before" ]
 ok "store's name a link: the rest is removed" [ ! -e "$C/fx" -a ! -e "$C/triton" ]
@@ -122,7 +122,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	if mount --bind "$S" "$C/mnt" 2>/dev/null; then
 		B10FS_CACHE_DIR=$S run clear --json
 		ok "the store bind-mounted inside: exit 0" expect_rc 0
-		ok "bind-mounted: says it kept the store" jq_is '.reason | test("keeping the store")' true
+		ok "bind-mounted: says it kept the store" jq_is '.message | test("keeping the store")' true
 		ok "bind-mounted: store byte for byte" [ "$(sums "$S")" = "$before" ]
 		ok "bind-mounted: the cache dir is back at its name" mountpoint -q "$C/mnt"
 		ok "bind-mounted: the rest is removed" [ ! -e "$C/fx" -a ! -e "$C/triton" ]

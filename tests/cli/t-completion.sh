@@ -5,9 +5,10 @@
 # files name every option (and, where those shells exist, complete them).
 . "$(dirname "$0")/lib.sh"
 
-COMPL="$SRCDIR/../completions"
-# shellcheck source=../../completions/b10t.bash
-. "$COMPL/b10t.bash"
+# The built completions: their static lists are made from the tables.
+COMPL="$BUILDDIR/../completions"
+# shellcheck source=/dev/null
+. "$COMPL/b10t"
 
 # comp WORD...: the candidates for the last word, one a line
 comp() {

@@ -3,14 +3,17 @@
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$TORCHINDUCTOR_CACHE_DIR" && echo keep >"$TORCHINDUCTOR_CACHE_DIR/f"
+# save reads every setting but LOCAL_WORK_DIR and the sidecar's: a bad one
+# stops it before it packs or publishes anything.
 check_bad() {	# check_bad VAR VALUE
-	env "$1=$2" "$B10T" clear >"$T_DIR/out" 2>"$T_DIR/err"
+	env "$1=$2" "$B10T" save >"$T_DIR/out" 2>"$T_DIR/err"
 	rc=$?
 	ERR=$(cat "$T_DIR/err")
 	ok "$1=$2: exit 1" expect_rc 1
 	ok "$1=$2: message names the variable" contains "$ERR" "$1"
 	ok "$1=$2: one line" [ "$(wc -l <"$T_DIR/err")" -eq 1 ]
 	ok "$1=$2: cache dir untouched" [ -f "$TORCHINDUCTOR_CACHE_DIR/f" ]
+	ok "$1=$2: nothing in the store" [ -z "$(ls -A "$B10FS_CACHE_DIR")" ]
 }
 check_bad MAX_CACHE_SIZE_MB abc
 check_bad MAX_CACHE_SIZE_MB -1
@@ -24,25 +27,23 @@ check_bad BASETEN_FS_ENABLED maybe
 check_bad B10T_KEY_SCHEME sha1
 check_bad B10T_CODEC gz
 check_bad B10T_CODEC LZ4
-check_bad B10T_CODEC ""
 check_bad B10T_ZSTD_LEVEL 0
 check_bad B10T_ZSTD_LEVEL 20
 check_bad B10T_ZSTD_LEVEL -1
 check_bad B10FS_CACHE_DIR relative/dir
 check_bad B10FS_CACHE_DIR /cache/../etc
-check_bad LOCAL_WORK_DIR app
 check_bad TORCHINDUCTOR_CACHE_DIR /
 check_bad TORCHINDUCTOR_CACHE_DIR /etc
 check_bad TORCHINDUCTOR_CACHE_DIR "$HOME"
 
-run clear --max-cache-size-mb nope
+run envkey --max-cache-size-mb nope
 ok "a bad option value exits 1" expect_rc 1
 ok "and names the option" contains "$ERR" "--max-cache-size-mb"
 run clear --cache-dir /usr
 ok "--cache-dir /usr refused" expect_rc 1
 ok "cache dir still intact" [ -f "$TORCHINDUCTOR_CACHE_DIR/f" ]
 
-MAX_CACHE_SIZE_MB=x "$B10T" list --json >"$T_DIR/out" 2>"$T_DIR/err"
+MAX_CACHE_SIZE_MB=x "$B10T" save --json >"$T_DIR/out" 2>"$T_DIR/err"
 rc=$?
 ok "a bad variable with --json: exit 1" expect_rc 1
 ok "a bad variable with --json: status ERROR" jq_is .status ERROR
@@ -54,9 +55,9 @@ nl='5
 '
 for var in MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES CLEANUP_LOCK_TIMEOUT_SECONDS \
 	   CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_ZSTD_LEVEL; do
-	for v in " 5" "5 " "+5" "-1" "0x10" "5abc" "" "1.5" "99999999999999999999999" \
+	for v in " 5" "5 " "+5" "-1" "0x10" "5abc" "1.5x" ".5" "99999999999999999999999" \
 		 "18446744073709551617" "$nl" "$long" "5$(printf '\001')"; do
-		env "$var=$v" "$B10T" info >"$T_DIR/out" 2>"$T_DIR/err"
+		env "$var=$v" "$B10T" save >"$T_DIR/out" 2>"$T_DIR/err"
 		rc=$?
 		shown=$(printf '%s' "$v" | head -c 20 | tr '\n\001' 'N1')
 		ok "$var='$shown': exit 1" expect_rc 1
@@ -64,14 +65,14 @@ for var in MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES CLEANUP_LOCK_TIMEOUT_SECONDS \
 		ok "$var='$shown': names the variable" grep -q "$var" "$T_DIR/err"
 	done
 done
-env "MAX_CACHE_SIZE_MB=$nl" "$B10T" info 2>"$T_DIR/err" >/dev/null
-ok "a newline is echoed as \\n" grep -qF 'MAX_CACHE_SIZE_MB=5\n: not a whole number' "$T_DIR/err"
-env "MAX_CACHE_SIZE_MB=5$(printf '\001')" "$B10T" info 2>"$T_DIR/err" >/dev/null
-ok "a control byte is echoed as \\x01" grep -qF 'MAX_CACHE_SIZE_MB=5\x01: not a whole number' "$T_DIR/err"
-env "MAX_CACHE_SIZE_MB=$long" "$B10T" info 2>"$T_DIR/err" >/dev/null
+env "MAX_CACHE_SIZE_MB=$nl" "$B10T" save 2>"$T_DIR/err" >/dev/null
+ok "a newline is echoed as \\n" grep -qF 'MAX_CACHE_SIZE_MB=5\n: not a size' "$T_DIR/err"
+env "MAX_CONCURRENT_SAVES=5$(printf '\001')" "$B10T" save 2>"$T_DIR/err" >/dev/null
+ok "a control byte is echoed as \\x01" grep -qF 'MAX_CONCURRENT_SAVES=5\x01: not a whole number' "$T_DIR/err"
+env "MAX_CACHE_SIZE_MB=$long" "$B10T" save 2>"$T_DIR/err" >/dev/null
 ok "a 5000-byte value is cut with ..." grep -q '=7*\.\.\.: must be between' "$T_DIR/err"
 ok "a 5000-byte value: to a short line" [ "$(wc -c <"$T_DIR/err")" -lt 300 ]
-for v in " 5" "5 " "-1" "0x10" "" "$nl"; do
+for v in " 5" "5 " "-1" "0x10" "$nl"; do
 	run info --max-cache-size-mb "$v"
 	ok "--max-cache-size-mb '$(printf '%s' "$v" | tr '\n' N)': exit 1, one line" \
 		sh -c '[ "$1" -eq 1 ] && [ "$(wc -l <"$2")" -eq 1 ] && grep -q -- --max-cache-size-mb "$2"' \

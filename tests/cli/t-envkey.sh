@@ -51,7 +51,7 @@ if [ "$(uname -m)-$(uname -s)" = x86_64-Linux ]; then
 fi
 ok "b10-transfer CPU key is Python's json.dumps(sort_keys=True)" jq_is .environment_key "$(pykey b10-transfer)"
 ok "b10-transfer CPU components" jq_is '.components | keys | join(",")' cpu_architecture,device_type,platform_system
-ok "scheme named in the JSON" jq_is .scheme b10-transfer
+ok "scheme named in the JSON" jq_is .key_scheme b10-transfer
 run envkey --key-scheme nope
 ok "an unknown scheme is refused" expect_rc 1
 run envkey extra
@@ -60,7 +60,7 @@ ok "an operand is a usage error" expect_rc 2
 # ---- default scheme, CPU ------------------------------------------------------
 run envkey --json
 ok "--json exits 0" expect_rc 0
-ok "default scheme" jq_is .scheme default
+ok "default scheme" jq_is .key_scheme default
 ok "default key is sha256 of Python's compact sorted JSON" jq_is .environment_key "$(pykey default)"
 ok "CPU components" jq_is '.components | keys | join(",")' \
 	cpu_architecture,device_type,platform_system,torch_version,triton_version

@@ -35,7 +35,7 @@ ok "gc: the upload" contains "$OUT" 'cache_ab.incomplete.\x1b]0;title\n (incompl
 ok "gc: no raw control byte" no_raw "$T_DIR/out"
 ok "gc: no line starts forged" sh -c '! grep -q "^removed" "$1"' - "$T_DIR/out"
 run gc --dry-run --json
-ok "gc --json: the names as they are" jq_is '[.removed[].file] | map(select(test("\n"))) | length' 3
+ok "gc --json: the names as they are" jq_is '[.removed[].filename] | map(select(test("\n"))) | length' 3
 run gc -v
 ok "gc -v: exit 0" expect_rc 0
 ok "gc -v: one line per item and the summary" [ "$(wc -l <"$T_DIR/out")" -eq 7 ]

@@ -122,7 +122,7 @@ sleep 0.3
 run gc --stale 0s --json
 ok "a growing upload with an old mtime: gc exits 0" expect_rc 0
 ok "a growing upload with an old mtime: it stays (live)" present cache_b.incomplete.h-5.tar.lz4
-ok "a growing upload with an old mtime: not reported as removed" jq_is '[.removed[].file] | index("cache_b.incomplete.h-5.tar.lz4")' null
+ok "a growing upload with an old mtime: not reported as removed" jq_is '[.removed[].filename] | index("cache_b.incomplete.h-5.tar.lz4")' null
 wait $wpid
 run gc --stale 0s
 ok "once its writer stopped it is debris" absent cache_b.incomplete.h-5.tar.lz4
@@ -193,11 +193,11 @@ run gc --json
 ok "--json exits 0" expect_rc 0
 ok "--json: status SUCCESS" jq_is '.status' SUCCESS
 ok "--json: dry_run false" jq_is '.dry_run' false
-ok "--json: removed files by name" jq_is '[.removed[].file] | sort | join(",")' \
+ok "--json: removed files by name" jq_is '[.removed[].filename] | sort | join(",")' \
 	"cache_d.corrupt.h-1.tar.lz4,cache_d.incomplete.h-1.tar.lz4,cache_d.lock"
-ok "--json: reasons" jq_is '[.removed[] | .file + "=" + .reason] | sort | join(",")' \
+ok "--json: reasons" jq_is '[.removed[] | .filename + "=" + .reason] | sort | join(",")' \
 	"cache_d.corrupt.h-1.tar.lz4=corrupt,cache_d.incomplete.h-1.tar.lz4=incomplete,cache_d.lock=lock"
-ok "--json: bytes per file" jq_is '.removed[] | select(.file == "cache_d.incomplete.h-1.tar.lz4") | .bytes' 123
+ok "--json: bytes per file" jq_is '.removed[] | select(.filename == "cache_d.incomplete.h-1.tar.lz4") | .bytes' 123
 ok "--json: freed_bytes is the sum" jq_is '.freed_bytes' 1130
 ok "--json: kept" jq_is '.kept' 1
 ok "--json removed them" sh -c '[ "$(ls -A "$1")" = "$2" ]' - "$S" "$A1"
@@ -244,10 +244,10 @@ marked aaaaaaaaaaaaaaa2 '5 hours ago'
 marked aaaaaaaaaaaaaaa3 '2 hours ago'
 run gc --all --max-size 2000 --json
 ok "eviction without atime orders by the markers (least recently loaded first)" \
-	jq_is '[.removed[] | select(.reason == "max-size") | .file] | join(",")' "$A2,$AGZ"
+	jq_is '[.removed[] | select(.reason == "max-size") | .filename] | join(",")' "$A2,$AGZ"
 ok "eviction without atime: the evicted archive's marker goes with it" \
 	sh -c '[ ! -e "$1/cache_aaaaaaaaaaaaaaa2.used" ] && [ -e "$1/cache_aaaaaaaaaaaaaaa1.used" ]' - "$S"
-ok "eviction without atime: reported as a marker" jq_is '[.removed[] | select(.reason == "marker") | .file] | join(",")' \
+ok "eviction without atime: reported as a marker" jq_is '[.removed[] | select(.reason == "marker") | .filename] | join(",")' \
 	cache_aaaaaaaaaaaaaaa2.used
 evict_setup
 marked aaaaaaaaaaaaaaa3 '30 minutes ago'
@@ -267,7 +267,7 @@ mkdir "$S/cache_dir.used"; touch -d '3 days ago' "$S/cache_dir.used"
 run gc --json
 ok "gc with markers exits 0" expect_rc 0
 ok "a marker whose archive is gone is removed after the stale window" absent cache_orphan1.used
-ok "a marker whose archive is gone: reason marker" jq_is '[.removed[] | select(.file == "cache_orphan1.used") | .reason] | join(",")' marker
+ok "a marker whose archive is gone: reason marker" jq_is '[.removed[] | select(.filename == "cache_orphan1.used") | .reason] | join(",")' marker
 ok "a young marker of a gone archive stays (a load may have just made it)" present cache_orphan2.used
 ok "the marker of a present archive stays, however old" present cache_aaaaaaaaaaaaaaa1.used
 for f in cache_bad.key.used cache_linked.used cache_dir.used; do

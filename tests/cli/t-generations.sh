@@ -62,7 +62,7 @@ if [ -n "${STALE_STORE:-}" ] && [ -f "$STALE_STORE" ] &&
 		rc=$?
 		rm -f "$C/other"
 		ok "hidden claim and archive ($how): save SKIPPED" expect_rc 4
-		ok "hidden claim and archive ($how): lost at the claim" jq_is '.reason | test("published by another save meanwhile")' true
+		ok "hidden claim and archive ($how): lost at the claim" jq_is '"\(.reason) \(.message | test("published by another save meanwhile"))"' "already_published true"
 		ok "hidden claim and archive ($how): the store holds the first claim and archive only, the same files" \
 			[ "$(ls -A "$S" | grep -v '\.used$'; stat -c %i "$CL" "$A")" = "$before" ]
 	done
@@ -167,7 +167,7 @@ for i in 1 2 3; do
 	touch -d '2 hours ago' "$S"/*
 	run gc --max-size 0 --all --json
 	ok "round $i: gc evicts the claim first, then the archive" \
-		jq_is "[.removed[].file | select(startswith(\"cache_$KEY.g\"))] | join(\" \")" "cache_$KEY.g1 $(basename "$a")"
+		jq_is "[.removed[].filename | select(startswith(\"cache_$KEY.g\"))] | join(\" \")" "cache_$KEY.g1 $(basename "$a")"
 	ok "round $i: nothing of the key is left" none_published "$S" "$KEY"
 done
 

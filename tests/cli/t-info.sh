@@ -12,15 +12,15 @@ KEY=$(jq -r .environment_key "$T_DIR/out")
 ok "environment_key is 16 hex digits" sh -c 'printf "%s" "$1" | grep -Eq "^[0-9a-f]{16}$"' - "$KEY"
 ok "environment_key is what envkey prints" [ "$KEY" = "$("$B10T" envkey 2>/dev/null)" ]
 for k in environment_key local_cache_exists b10fs_enabled b10fs_cache_exists \
-	 local_cache_size_mb b10fs_cache_size_mb local_cache_bytes local_cache_files \
-	 b10fs_cache_bytes b10fs_cache_file cache_dir store_dir key_scheme components; do
+	 local_cache_size_mb b10fs_cache_size_mb local_cache_bytes local_cache_files local_cache_dirs \
+	 b10fs_cache_bytes b10fs_cache_filename cache_dir store_dir key_scheme components; do
 	ok "has key $k" jq_is "has(\"$k\")" true
 done
 ok "no local cache: local_cache_exists false" jq_is .local_cache_exists false
 ok "no local cache: 0 bytes" jq_is .local_cache_bytes 0
 ok "store dir exists: b10fs_enabled true" jq_is .b10fs_enabled true
 ok "no archive: b10fs_cache_exists false" jq_is .b10fs_cache_exists false
-ok "no archive: b10fs_cache_file null" jq_is .b10fs_cache_file null
+ok "no archive: b10fs_cache_filename null" jq_is .b10fs_cache_filename null
 ok "cache_dir" jq_is .cache_dir "$C"
 ok "store_dir" jq_is .store_dir "$S"
 ok "key_scheme default" jq_is .key_scheme default
@@ -38,14 +38,14 @@ run info --json
 ok "local_cache_exists" jq_is .local_cache_exists true
 ok "local_cache_bytes exact" jq_is .local_cache_bytes 1572864
 ok "local_cache_size_mb in MiB" jq_is .local_cache_size_mb 1.5
-ok "local_cache_files counts entries" jq_is .local_cache_files 3
+ok "local_cache_files and _dirs count the entries" jq_is '.local_cache_files + .local_cache_dirs' 3
 ok "b10fs_cache_exists" jq_is .b10fs_cache_exists true
-ok "lz4 preferred over gz" jq_is .b10fs_cache_file "cache_$KEY.latest.tar.lz4"
+ok "lz4 preferred over gz" jq_is .b10fs_cache_filename "cache_$KEY.latest.tar.lz4"
 ok "b10fs_cache_bytes exact" jq_is .b10fs_cache_bytes 2097152
 ok "b10fs_cache_size_mb in MiB" jq_is .b10fs_cache_size_mb 2
 rm "$S/cache_$KEY.latest.tar.lz4"
 run info --json
-ok "the reference's gz is found alone" jq_is .b10fs_cache_file "cache_$KEY.latest.tar.gz"
+ok "the reference's gz is found alone" jq_is .b10fs_cache_filename "cache_$KEY.latest.tar.gz"
 ok "its size" jq_is .b10fs_cache_bytes 100
 
 run info
@@ -87,11 +87,11 @@ ok "a save of a two-file tree for info" expect_rc 0
 A=$(published_archive "$B10FS_CACHE_DIR" "$("$B10T" envkey)")
 touch -a -d '2020-01-02 03:04:05' "$A"
 run info --json
-ok "manifest: entries the archive holds" jq_is .b10fs_cache_files 3
+ok "manifest: files and dirs the archive holds" jq_is '"\(.b10fs_cache_files),\(.b10fs_cache_dirs)"' 2,1
 ok "manifest: uncompressed bytes" jq_is .b10fs_cache_uncompressed_bytes 8
 ok "manifest: the b10t that wrote it" jq_is .b10fs_cache_b10t_version "$("$B10T" --version | cut -d' ' -f2)"
 ok "reading the manifest keeps the archive's atime" [ "$(stat -c %X "$A")" = "$(date -d '2020-01-02 03:04:05' +%s)" ]
 run info
-ok "text: what the archive holds" contains "$OUT" "3 entries, 8 B"
+ok "text: what the archive holds" contains "$OUT" "2 files, 1 dir, 8 B"
 
 done_testing

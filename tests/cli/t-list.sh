@@ -43,7 +43,7 @@ ok "newest first" jq_is '[.caches[].environment_key] | join(" ")' \
 ok "filenames" jq_is '.caches[0].filename' cache_5fa34e7ede0685bf.latest.tar.gz
 ok "the reference's gz is listed as gz" jq_is '.caches[0].format' gz
 ok "lz4 format" jq_is '.caches[2].format' lz4
-ok "exact size_bytes" jq_is '.caches[0].size_bytes' 2000
+ok "exact archive_bytes" jq_is '.caches[0].archive_bytes' 2000
 ok "size_mb is bytes/1024/1024" jq_is '.caches[2].size_mb == (3000 / 1048576)' true
 ok "created_time is the mtime, Unix seconds" jq_is '.caches[2].created_time' \
 	"$(date -d '2026-01-01 00:00:00 UTC' +%s)"
@@ -52,7 +52,7 @@ ok "only this environment's is current" jq_is \
 	'[.caches[] | select(.is_current_environment) | .environment_key] | join(" ")' "$KEY"
 ok "current_cache_exists" jq_is .current_cache_exists true
 for k in filename environment_key size_mb is_current_environment created_time \
-	 size_bytes format last_used; do
+	 archive_bytes format last_used; do
 	ok "every cache has $k" jq_is "[.caches[] | has(\"$k\")] | all" true
 done
 
@@ -95,7 +95,7 @@ ok "save of a small tree for --manifest" expect_rc 0
 run list --manifest --json
 ok "--manifest after save: exit 0" expect_rc 0
 ok "--manifest: files from the manifest" jq_is \
-	'.caches[] | select(.is_current_environment) | .files' 2
+	'.caches[] | select(.is_current_environment) | "\(.files),\(.dirs)"' 1,1
 ok "--manifest: bytes from the manifest" jq_is \
 	'.caches[] | select(.is_current_environment) | .bytes' 6
 run list --manifest

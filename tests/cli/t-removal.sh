@@ -40,11 +40,11 @@ mkdeep "$C/deep" 3000
 echo top >"$C/top"
 run info --json
 ok "info on a 3,000-level cache dir: exit 0" expect_rc 0
-ok "info counts what save packs: entries of up to 256 components" jq_is .local_cache_files 258
+ok "info counts what save packs: entries of up to 256 components" jq_is '.local_cache_files + .local_cache_dirs' 258
 run clear --json
 ok "clear of a 3,000-level tree: exit 0" expect_rc 0
 ok "clear of a 3,000-level tree: SUCCESS" jq_is .status SUCCESS
-ok "clear counted every entry" jq_is .files 3009
+ok "clear counted every entry" jq_is '.files + .dirs' 3009
 ok "nothing is left" [ ! -e "$C" ]
 ok "nothing renamed aside is left" [ -z "$(ls -A "$T_DIR" | grep b10t-clear)" ]
 
@@ -75,7 +75,7 @@ before=$(sums "$S")
 B10FS_CACHE_DIR=$S run gc --json
 ok "a store inside a debris-named dir: gc exit 0" expect_rc 0
 ok "that store is byte for byte intact" [ "$(sums "$S")" = "$before" ]
-ok "and it is not reported removed" jq_is '[.removed[] | select(.file | test("00000000000000aa"))] | length' 0
+ok "and it is not reported removed" jq_is '[.removed[] | select(.filename | test("00000000000000aa"))] | length' 0
 
 # A symlink named like debris, to the store and to the cache dir's parent.
 S=$B10FS_CACHE_DIR

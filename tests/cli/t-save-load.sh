@@ -41,7 +41,8 @@ rm -rf "$C"
 run save --json
 ok "save of a missing cache dir is SKIPPED (4)" expect_rc 4
 ok "save of a missing cache dir: JSON status SKIPPED" jq_is .status SKIPPED
-ok "save of a missing cache dir: with a reason" jq_is '.reason | test("empty or missing")' true
+ok "save of a missing cache dir: with a reason" jq_is .reason cache_dir_empty
+ok "save of a missing cache dir: a message" jq_is '.message | test("empty or missing")' true
 mkdir "$C"
 run save
 ok "save of an empty cache dir is SKIPPED" expect_rc 4
@@ -53,7 +54,8 @@ fake2=$S/cache_fedcba9876543210.incomplete.hostB.12.00000000000000bb.tar.lz4
 touch "$fake1" "$fake2"
 MAX_CONCURRENT_SAVES=2 run save --json
 ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight is SKIPPED" expect_rc 4
-ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: reason names MAX_CONCURRENT_SAVES" jq_is '.reason | test("MAX_CONCURRENT_SAVES")' true
+ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: reason: too_many_saves" jq_is .reason too_many_saves
+ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: message names MAX_CONCURRENT_SAVES" jq_is '.message | test("MAX_CONCURRENT_SAVES")' true
 ok "save with MAX_CONCURRENT_SAVES fresh uploads in flight: nothing published" none_published "$S" "$KEY"
 MAX_CONCURRENT_SAVES=3 run save --json -q
 unpublish "$S" "$KEY"
@@ -72,7 +74,7 @@ ok "save: no legacy .latest is written" [ ! -e "$S/cache_$KEY.latest.tar.lz4" ]
 ok "save SUCCESS JSON status" jq_is .status SUCCESS
 ok "save's SUCCESS JSON: environment_key" jq_is .environment_key "$KEY"
 ok "save's SUCCESS JSON: archive is the published path" jq_is .archive "$A"
-ok "save's SUCCESS JSON: files counts every entry" jq_is .files 7
+ok "save's SUCCESS JSON: files counts the files, dirs the dirs" jq_is '"\(.files),\(.dirs)"' '4,3'
 ok "save's SUCCESS JSON: bytes are the uncompressed file bytes" jq_is .bytes 100007
 ok "save's SUCCESS JSON: archive_bytes is the archive's size" jq_is .archive_bytes "$(stat -c %s "$A")"
 ok "save's SUCCESS JSON: elapsed_s is a number" jq_is '.elapsed_s | type' number
@@ -93,13 +95,14 @@ ok "no upload left in the store" no_debris
 before=$(store_state)
 run save --json
 ok "save when the archive exists is SKIPPED" expect_rc 4
-ok "save when the archive exists: reason: already exists" jq_is '.reason | test("already exists")' true
+ok "save when the archive exists: reason: already_published" jq_is .reason already_published
+ok "save when the archive exists: message: already exists" jq_is '.message | test("already exists")' true
 ok "save when the archive exists: the store is unchanged" [ "$(store_state)" = "$before" ]
 
 # ---- load --------------------------------------------------------------
 run load --json
 ok "load into a non-empty cache dir is SKIPPED" expect_rc 4
-ok "load into a non-empty cache dir: reason: not empty" jq_is '.reason | test("not empty")' true
+ok "load into a non-empty cache dir: reason: cache_dir_not_empty" jq_is .reason cache_dir_not_empty
 
 cp -a "$C" "$T_DIR/orig"
 rm -rf "$C"
@@ -107,7 +110,7 @@ run load --json
 ok "load into a missing cache dir: SUCCESS" expect_rc 0
 ok "load into a missing cache dir: JSON status" jq_is .status SUCCESS
 ok "load into a missing cache dir: archive" jq_is .archive "$A"
-ok "load into a missing cache dir: files" jq_is .files 7
+ok "load into a missing cache dir: files and dirs" jq_is '"\(.files),\(.dirs)"' '4,3'
 ok "load into a missing cache dir: bytes" jq_is .bytes 100007
 ok "load into a missing cache dir: archive_bytes" jq_is .archive_bytes "$(stat -c %s "$A")"
 ok "the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
@@ -125,7 +128,7 @@ ok "load into an empty cache dir: SUCCESS" expect_rc 0
 ok "load into an empty cache dir: the load refreshes the use marker's mtime" [ "$(stat -c %Y "$S/cache_$KEY.used")" -ge $(($(date +%s) - 5)) ]
 ok "load into an empty cache dir: leaves the archive's mtime" [ "$(stat -c %Y "$A")" = "$am" ]
 ok "load into an empty cache dir: text: one line with counts and the archive name" \
-	contains "$OUT" "load: SUCCESS: 7 files, 97.7 KiB from $(basename "$A")"
+	contains "$OUT" "load: SUCCESS: 4 files, 3 dirs, 97.7 KiB from $(basename "$A")"
 ok "load into an empty cache dir: the empty dir's mode is kept" [ "$(stat -c %a "$C")" = 750 ]
 ok "load into an empty cache dir: the tree is identical" diff -r --no-dereference "$T_DIR/orig" "$C"
 
@@ -147,7 +150,8 @@ export B10FS_CACHE_DIR
 run load --json
 ok "load with no archive: DOES_NOT_EXIST (3)" expect_rc 3
 ok "load with no archive: JSON status" jq_is .status DOES_NOT_EXIST
-ok "load with no archive: reason names the key" jq_is ".reason | test(\"$KEY\")" true
+ok "load with no archive: reason: no_archive" jq_is .reason no_archive
+ok "load with no archive: message names the key" jq_is ".message | test(\"$KEY\")" true
 ok "load with no archive: the cache dir was not created" [ ! -e "$C" ]
 
 # ---- MAX_CACHE_SIZE_MB ---------------------------------------------------
@@ -171,7 +175,7 @@ if command -v script >/dev/null; then
 	rm -rf "$C"
 	script -qec "'$B10T' load -q" /dev/null >"$T_DIR/tty" 2>&1
 	ok "no progress bar with -q" sh -c '! grep -q "$1" "$2"' - "$esc" "$T_DIR/tty"
-	ok "no progress bar with -q: the result still printed" grep -q "load: SUCCESS" "$T_DIR/tty"
+	ok "no progress bar with -q: nor the result: -q is silent on success" sh -c '! grep -q "load: SUCCESS" "$1"' - "$T_DIR/tty"
 fi
 export B10FS_CACHE_DIR=$S
 

@@ -106,7 +106,7 @@ for v in "" $("$B10T" --list-cmds); do
 	ok "${v:-b10t} --help: option help in one column" aligned "$v"
 done
 ok "a long option puts its help on the next line" \
-	sh -c '"$1" --help | grep -A1 -- "--incomplete-timeout SECONDS$" | tail -1 | grep -q "^                            age"' - "$B10T"
+	sh -c '"$1" --help | grep -A1 -- "--incomplete-timeout DURATION$" | tail -1 | grep -q "^                            age"' - "$B10T"
 
 # Usage errors under --json: an object on stdout too.
 run list --frob --json

@@ -213,7 +213,7 @@ ok "gc removes an unclaimed zstd generation archive" \
 touch -d '2 hours ago' "$S"/*
 run gc --max-size 0 --all --json
 ok "gc eviction of a zstd generation: the claim first, then the archive" \
-	jq_is "[.removed[].file | select(startswith(\"cache_$KEY.g\"))] | join(\" \")" "cache_$KEY.g1 $(basename "$Z")"
+	jq_is "[.removed[].filename | select(startswith(\"cache_$KEY.g\"))] | join(\" \")" "cache_$KEY.g1 $(basename "$Z")"
 ok "gc eviction of a zstd generation: nothing of the key is left" none_published "$S" "$KEY"
 
 # ---- mixed sets: older b10t's lz4 and the reference's gz under newer zstd -------------

@@ -93,7 +93,7 @@ ok("the extension is the abi3 build", b10t._native.__file__.endswith(".abi3.so")
 k = b10t.envkey()
 ok("envkey: SUCCESS, a 16-character key", k.status is S.SUCCESS and len(k.environment_key) == 16, k)
 ok("envkey: components and sources", k.components.get("torch_version") == "2.4.0"
-   and "torch_version" in k.sources and k.scheme == "default", k)
+   and "torch_version" in k.sources and k.key_scheme == "default", k)
 ok("envkey: str() is the key", str(k) == k.environment_key)
 cli = subprocess.run(["b10t", "envkey"], capture_output=True, text=True)
 ok("the b10t executable on PATH gives the same key", cli.returncode == 0
@@ -121,13 +121,13 @@ ok("save again: SKIPPED, already in the store", r2.status is S.SKIPPED
 ls = b10t.list_caches()
 ok("list_caches: one archive, this environment's", ls.status is S.SUCCESS and ls.total_caches == 1
    and ls.current_cache_exists and ls.caches[0]["filename"] == os.path.basename(r.archive)
-   and ls.caches[0]["is_current_environment"] and ls.caches[0]["size_bytes"] == r.archive_bytes, ls)
+   and ls.caches[0]["is_current_environment"] and ls.caches[0]["archive_bytes"] == r.archive_bytes, ls)
 lm = b10t.list_caches(manifest=True)
 ok("list_caches(manifest=True): files and components", lm.caches[0].get("files") == r.files
    and lm.caches[0]["components"].get("torch_version") == "2.4.0", lm)
 i = b10t.info()
 ok("info: local and store", i.status is S.SUCCESS and i.local_cache_exists and i.b10fs_cache_exists
-   and i.b10fs_cache_file == os.path.basename(r.archive) and i.local_cache_files >= 20
+   and i.b10fs_cache_filename == os.path.basename(r.archive) and i.local_cache_files >= 20
    and i.cache_dir == CACHE and i.store_dir == STORE, i)
 
 # ---- clear, load ---------------------------------------------------------
@@ -151,6 +151,16 @@ ok("a bad setting raises ValueError", raises(ValueError, b10t.load, cache_dir="/
 ok("an unknown keyword raises TypeError", raises(TypeError, b10t.load, cache_dri="/tmp/x"))
 ok("gc: a bad size raises ValueError", raises(ValueError, b10t.gc, max_size="lots"))
 ok("gc: a bad key raises ValueError", raises(ValueError, b10t.gc, keep=["../x"]))
+# 15.3: sizes and durations read as the CLI's gc options read them
+ok("gc: a bad size says what b10t gc --max-size says",
+   raises(ValueError, b10t.gc, max_size="1.5Q") == "max_size=1.5Q: not a size (20GB, 20GiB, 1.5G, 500M)")
+ok("gc: a bad duration says what b10t gc --max-age says",
+   raises(ValueError, b10t.gc, max_age="2w") == "max_age=2w: not a duration (30s, 1.5m, 2h, 7d)")
+ok("gc: 1.5s is not whole seconds, as on the command line",
+   raises(ValueError, b10t.gc, stale="1.5s") == "stale=1.5s: not a whole number of seconds")
+for sz, age in (("20GB", "1.5m"), ("20GiB", "2h"), ("1.5G", "7d"), ("500M", "30s")):
+    g = b10t.gc(dry_run=True, all=True, max_size=sz, max_age=age, stale=age)
+    ok("gc(max_size=%r, max_age=%r): accepted" % (sz, age), g.status is S.SUCCESS, g)
 notdir = os.path.join(T, "afile")
 open(notdir, "w").close()
 e = b10t.load(cache_dir=os.path.join(T, "cache3"), store_dir=notdir, fs_enabled=True)

@@ -40,7 +40,7 @@ static void test_durations_and_sizes(void)
 	is_int(v, 20ULL << 30, "20G is 20 GiB");
 	b10t_parse_size("512M", &v);
 	is_int(v, 512ULL << 20, "512M is 512 MiB");
-	is_int(b10t_parse_size("99999999999999T", &v), -EINVAL, "overflow is refused");
+	is_int(b10t_parse_size("99999999999999T", &v), -ERANGE, "overflow is refused");
 }
 
 static void test_defaults(void)
@@ -57,7 +57,7 @@ static void test_defaults(void)
 	is_str(cfg.cache_dir, "/tmp/torchinductor_alice", "default cache dir follows torch");
 	is_str(cfg.store_dir, "/cache/model/compile_cache", "default store");
 	is_str(cfg.work_dir, "/app", "default work dir");
-	is_int(cfg.max_cache_size_mb, 1024, "default MAX_CACHE_SIZE_MB");
+	is_int((cfg.max_cache_bytes >> 20), 1024, "default MAX_CACHE_SIZE_MB");
 	is_int(cfg.max_concurrent_saves, 50, "default MAX_CONCURRENT_SAVES");
 	is_int(cfg.lock_timeout_s, 30, "default lock timeout");
 	is_int(cfg.incomplete_timeout_s, 60, "default incomplete timeout");
@@ -85,9 +85,9 @@ static void test_values(void)
 	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "-5"), -EINVAL, "MAX_CACHE_SIZE_MB=-5 refused");
 	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "0"), -ERANGE, "MAX_CACHE_SIZE_MB=0 refused");
 	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "99999999"), -ERANGE, "MAX_CACHE_SIZE_MB over the cap refused");
-	is_int(cfg.max_cache_size_mb, 1024, "a refused value leaves the setting as it was");
+	is_int((cfg.max_cache_bytes >> 20), 1024, "a refused value leaves the setting as it was");
 	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "2048"), 0, "MAX_CACHE_SIZE_MB=2048 accepted");
-	is_int(cfg.max_cache_size_mb, 2048, "and applied");
+	is_int((cfg.max_cache_bytes >> 20), 2048, "and applied");
 	is_int(set(&cfg, "MAX_CONCURRENT_SAVES", "0"), -ERANGE, "MAX_CONCURRENT_SAVES=0 refused");
 	is_int(set(&cfg, "CLEANUP_LOCK_TIMEOUT_SECONDS", "1.5"), -EINVAL, "fractional timeout refused");
 	is_int(set(&cfg, "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS", "99999999"), -ERANGE, "timeout over 30 days refused");
@@ -217,7 +217,7 @@ static void test_cache_dir_guard_links(void)
 static void test_numbers(void)
 {
 	static const char *const bad[] = {
-		" 5", "5 ", "5\n", "\t5", "+5", "-1", "-0", "0x10", "5abc", "", "1e3", "1.5",
+		" 5", "5 ", "5\n", "\t5", "+5", "-1", "-0", "0x10", "5abc", "1e3", ".5", "5.",
 		"5 5", "99999999999999999999999999", "18446744073709551616", "\xef\xbc\x95", NULL,
 	};
 	static const char *const vars[] = {
@@ -242,14 +242,20 @@ static void test_numbers(void)
 			ok(strstr(e, vars[k]) != NULL, "%s: the message names it", vars[k]);
 		}
 	set(&cfg, "MAX_CACHE_SIZE_MB", "5\n");
-	is_str(b10t_ctx_error(&ctx), "MAX_CACHE_SIZE_MB=5\\n: not a whole number",
+	is_str(b10t_ctx_error(&ctx), "MAX_CACHE_SIZE_MB=5\\n: not a size (20GB, 20GiB, 1.5G, 500M)",
 	       "a newline is echoed as \\n");
 	set(&cfg, "MAX_CACHE_SIZE_MB", "\x01x");
-	is_str(b10t_ctx_error(&ctx), "MAX_CACHE_SIZE_MB=\\x01x: not a whole number",
+	is_str(b10t_ctx_error(&ctx), "MAX_CACHE_SIZE_MB=\\x01x: not a size (20GB, 20GiB, 1.5G, 500M)",
 	       "a control byte is echoed as \\x01");
-	set(&cfg, "MAX_CACHE_SIZE_MB", "");
-	is_str(b10t_ctx_error(&ctx), "MAX_CACHE_SIZE_MB is empty: expected a whole number",
-	       "empty said so");
+	set(&cfg, "MAX_CONCURRENT_SAVES", "5\n");
+	is_str(b10t_ctx_error(&ctx), "MAX_CONCURRENT_SAVES=5\\n: not a whole number",
+	       "a count: not a whole number");
+	set(&cfg, "MAX_CACHE_SIZE_MB", "7");
+	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", ""), 0, "an empty value is accepted");
+	is_int(cfg.max_cache_bytes, 1024ULL << 20, "as unset: the default is back");
+	is_int(set(&cfg, "CLEANUP_LOCK_TIMEOUT_SECONDS", "1.5"), -EINVAL, "1.5 seconds: refused");
+	is_str(b10t_ctx_error(&ctx), "CLEANUP_LOCK_TIMEOUT_SECONDS=1.5: not a whole number of seconds",
+	       "and said so");
 	memset(big, '7', 5000);
 	big[5000] = '\0';
 	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", big), -ERANGE, "5000 digits: out of range");
@@ -259,7 +265,7 @@ static void test_numbers(void)
 	set(&cfg, "MAX_CACHE_SIZE_MB", big);
 	ok(!strchr(b10t_ctx_error(&ctx), '\n'), "a long value with a newline: one line");
 	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "007"), 0, "leading zeros are decimal");
-	is_int(cfg.max_cache_size_mb, 7, "007 is 7");
+	is_int((cfg.max_cache_bytes >> 20), 7, "007 is 7");
 	is_int(set(&cfg, "BASETEN_FS_ENABLED", "yes\nno"), -EINVAL, "a bool with a newline refused");
 	ok(!strchr(b10t_ctx_error(&ctx), '\n'), "and echoed on one line");
 	is_int(set(&cfg, "B10FS_CACHE_DIR", "rel\n/x"), -EINVAL, "a path with a newline refused");
@@ -270,15 +276,15 @@ static void test_numbers(void)
 		char shown[B10T_ESCAPE_SIZE(32)];
 
 		b10t_escape(shown, sizeof(shown), bad[i], 32);
-		ok(b10t_parse_duration(bad[i], &v) == -EINVAL, "duration '%s' refused", shown);
-		ok(b10t_parse_size(bad[i], &v) == -EINVAL, "size '%s' refused", shown);
+		ok(b10t_parse_duration(bad[i], &v) < 0, "duration '%s' refused", shown);
+		ok(b10t_parse_size(bad[i], &v) < 0, "size '%s' refused", shown);
 	}
 	is_int(b10t_parse_duration("5s ", &v), -EINVAL, "duration with a trailing blank refused");
 	is_int(b10t_parse_duration("5s\n", &v), -EINVAL, "duration with a newline refused");
 	is_int(b10t_parse_size("5G\n", &v), -EINVAL, "size with a newline refused");
 	is_int(b10t_parse_size("20G", &v), 0, "20G still parses");
 	is_int(v, 20ULL << 30, "20G");
-	is_int(b10t_parse_size("17179869184G", &v), -EINVAL, "a size over 2^64 refused");
+	is_int(b10t_parse_size("17179869184G", &v), -ERANGE, "a size over 2^64 refused");
 }
 
 /* The escaping helper every echo goes through. */
@@ -305,6 +311,99 @@ static void test_escape(void)
 	is_str(b10t_escape_msg(b, sizeof(b), "x\\n\ny"), "x\\n\\ny", "a message keeps its backslashes");
 }
 
+/* Sizes and durations: one syntax for every option and variable (15.3). */
+static void test_units(void)
+{
+	struct b10t_config cfg;
+	uint64_t v;
+
+	is_int(b10t_parse_size("20GB", &v), 0, "20GB parses");
+	is_int(v, 20000000000ULL, "20GB is 20 * 10^9 (GB is decimal)");
+	b10t_parse_size("20GiB", &v);
+	is_int(v, 20ULL << 30, "20GiB is 20 * 2^30");
+	b10t_parse_size("20gib", &v);
+	is_int(v, 20ULL << 30, "any case");
+	b10t_parse_size("1.5G", &v);
+	is_int(v, 3ULL << 29, "1.5G is exactly 1.5 GiB (G means GiB)");
+	b10t_parse_size("500M", &v);
+	is_int(v, 500ULL << 20, "500M is 500 MiB");
+	b10t_parse_size("500MB", &v);
+	is_int(v, 500000000ULL, "500MB is 5 * 10^8");
+	b10t_parse_size("2Ki", &v);
+	is_int(v, 2048, "Ki as KiB");
+	is_int(b10t_parse_size_in("3", 1ULL << 20, &v), 0, "a plain number in the caller's unit");
+	is_int(v, 3ULL << 20, "3 MiB");
+	is_int(b10t_parse_size("16EiB", &v), -EINVAL, "no unit past P");
+	is_int(b10t_parse_size("20 GB", &v), -EINVAL, "no blank before the unit");
+	is_int(b10t_parse_size("1.G", &v), -EINVAL, "a point needs digits after it");
+	b10t_parse_duration("1.5m", &v);
+	is_int(v, 90, "1.5m is 90 s");
+	is_int(b10t_parse_duration_ms("0.1", &v), 0, "0.1 s parses to milliseconds");
+	is_int(v, 100, "100 ms");
+	is_int(b10t_parse_duration("1.5s", &v), -EDOM, "1.5s is not whole seconds");
+	b10t_parse_duration("7d", &v);
+	is_int(v, 604800, "7d");
+
+	b10t_config_init(&ctx, &cfg);
+	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "20GB"), 0, "MAX_CACHE_SIZE_MB=20GB accepted");
+	is_int(cfg.max_cache_bytes, 20000000000ULL, "20GB in bytes");
+	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "1.5G"), 0, "MAX_CACHE_SIZE_MB=1.5G accepted");
+	is_int(cfg.max_cache_bytes, 3ULL << 29, "1.5 GiB");
+	is_int(set(&cfg, "MAX_CACHE_SIZE_MB", "2TiB"), -ERANGE, "over 1 TiB refused");
+	is_str(b10t_ctx_error(&ctx), "MAX_CACHE_SIZE_MB=2TiB: must be between 1 MiB and 1 TiB",
+	       "the range in the message, in units");
+	is_int(set(&cfg, "CLEANUP_LOCK_TIMEOUT_SECONDS", "2h"), 0, "a lock timeout of 2h");
+	is_int(cfg.lock_timeout_s, 7200, "7200 s");
+	is_int(set(&cfg, "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS", "31d"), -ERANGE, "31d refused");
+	is_str(b10t_ctx_error(&ctx), "CLEANUP_INCOMPLETE_TIMEOUT_SECONDS=31d: must be between 0s and 30d",
+	       "the range in the message");
+	is_int(set(&cfg, "B10_TRANSFER_INTERVAL_S", "0.05"), -ERANGE, "an interval under 0.1 s refused");
+	is_int(set(&cfg, "B10_TRANSFER_INTERVAL_S", "1.5m"), 0, "an interval of 1.5m");
+	is_int(cfg.vllm_interval_ms, 90000, "in milliseconds");
+	is_int(set(&cfg, "timeout", "2h"), 0, "a setting by its option name");
+	is_int(cfg.vllm_timeout_ms, 7200000, "applied");
+}
+
+/* The table: every default parses; a bad value breaks only its users (15.2). */
+static void test_table(void)
+{
+	struct b10t_config cfg;
+	struct b10t_ctx c2;
+
+	for (size_t i = 0; i < b10t_settings_count; i++) {
+		const struct b10t_setting *s = &b10t_settings[i];
+
+		b10t_config_init(&ctx, &cfg);
+		b10t_ctx_init(&c2);
+		ok(!s->def || b10t_config_set(&c2, &cfg, s->env, s->def, NULL) == 0,
+		   "%s: its default %s is a valid value", s->env, s->def ? s->def : "(computed)");
+		ok(s->def || s->def_doc, "%s: its default is documented", s->env);
+		ok(b10t_setting_find(s->option) == s && b10t_setting_find(s->env) == s,
+		   "%s: found by variable and by --%s", s->env, s->option);
+		ok(s->help && s->help[0] && !strchr(s->help, '\n'), "%s: a one-line help", s->env);
+		ok(s->uses && !(s->uses & ~B10T_USES_ALL), "%s: read by someone, or marked none", s->env);
+	}
+	setenv("LOCAL_WORK_DIR", "app", 1);
+	setenv("MAX_CONCURRENT_SAVES", "many", 1);
+	setenv("B10FS_CACHE_DIR", "", 1);
+	is_int(b10t_config_init(&ctx, &cfg), 0, "bad variables do not fail the config");
+	is_str(cfg.work_dir, "/app", "a refused LOCAL_WORK_DIR leaves the default");
+	is_str(cfg.store_dir, "/cache/model/compile_cache", "an empty B10FS_CACHE_DIR is unset");
+	is_int(b10t_config_check(&ctx, &cfg, B10T_USES_KEY | B10T_USES_STORE | B10T_USES_CACHE), 0,
+	       "a verb that reads neither is not broken");
+	is_int(b10t_config_check(&ctx, &cfg, B10T_USES_PUBLISH), -EINVAL,
+	       "save, which reads MAX_CONCURRENT_SAVES, is");
+	is_str(b10t_ctx_error(&ctx), "MAX_CONCURRENT_SAVES=many: not a whole number",
+	       "with the variable's message");
+	is_int(b10t_config_set(&ctx, &cfg, "MAX_CONCURRENT_SAVES", "3", "--max-concurrent-saves"), 0,
+	       "an option over the bad variable");
+	is_int(b10t_config_check(&ctx, &cfg, B10T_USES_PUBLISH), 0, "wins: nothing to report");
+	is_int(cfg.origin[B10T_SET_MAX_CONCURRENT_SAVES], B10T_ORIGIN_SET, "its origin is the option");
+	unsetenv("LOCAL_WORK_DIR");
+	unsetenv("MAX_CONCURRENT_SAVES");
+	unsetenv("B10FS_CACHE_DIR");
+}
+
 int main(void)
 {
 	b10t_ctx_init(&ctx);
@@ -314,6 +413,8 @@ int main(void)
 	test_cache_dir_guard();
 	test_cache_dir_guard_links();
 	test_numbers();
+	test_units();
+	test_table();
 	test_escape();
 	return tap_done();
 }

@@ -105,7 +105,7 @@ static void test_deep(void)
 	const int levels = 5000;
 	struct rlimit old, low;
 	struct b10t_rm rm = { 0 };
-	uint64_t bytes, files;
+	uint64_t bytes, files, dirs;
 	char path[PATH_MAX];
 	double t0;
 	int fds, r;
@@ -113,10 +113,11 @@ static void test_deep(void)
 	chain(rootfd, "deep", levels, 100, false);
 	snprintf(path, sizeof(path), "%s/deep", root);
 	/* tree_size: counted, not refused, at any depth. */
-	r = b10t_tree_size(&ctx, path, &bytes, &files);
+	r = b10t_tree_size(&ctx, path, &bytes, &files, &dirs);
 	is_int(r, 0, "tree_size of a 5,000-level tree succeeds");
 	/* What pack takes: 256 components, so 256 dirs and 2 of the files. */
-	is_int(files, B10T_MAX_DEPTH + 2, "tree_size counts the entries of up to 256 components");
+	is_int(files + dirs, B10T_MAX_DEPTH + 2, "tree_size counts the entries of up to 256 components");
+	is_int(files, 2, "of them 2 files");
 	is_int(bytes, 20, "tree_size counts those files' bytes");
 
 	/* At most 64 fds: the walk must not hold one per level. */
@@ -133,7 +134,8 @@ static void test_deep(void)
 	is_int(r, 0, "a 5,000-level tree is removed, with at most 64 fds");
 	is_int(rm.err, 0, "no error recorded");
 	ok(!exists("deep"), "nothing of it is left");
-	is_int(rm.files, levels + 49, "every dir and file counted");
+	is_int(rm.files + rm.dirs, levels + 49, "every dir and file counted");
+	is_int(rm.files, 49, "the files apart from the dirs");
 	is_int(rm.bytes, 490, "bytes of the files counted");
 	is_int(open_fds(), fds, "no fd leaked");
 }
@@ -162,7 +164,7 @@ static void test_wide(void)
 	close(fd);
 	is_int(b10t_rm_tree_at(rootfd, "wide", &rm), 0, "a wide tree is removed");
 	ok(!exists("wide"), "nothing of it is left");
-	is_int(rm.files, 1 + 3000 + 200 + 2000, "every entry counted");
+	is_int(rm.files + rm.dirs, 1 + 3000 + 200 + 2000, "every entry counted");
 	is_int(rm.bytes, 3000 + 4000, "bytes counted");
 }
 
