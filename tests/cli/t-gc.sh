@@ -198,8 +198,8 @@ ok "dry run: an old probe dir would go, reason probe" \
 ok "dry run: the probe dir stays" present .b10t-doctor.host.1.aa/a
 run gc --json
 ok "gc removes an old probe dir and the probe's files in it" absent .b10t-doctor.host.1.aa
-ok "... an empty one too" absent .b10t-doctor.host.2.bb
-ok "... reported with reason probe" jq_is '[.removed[] | select(.reason == "probe")] | length' 2
+ok "gc removes an old empty probe dir" absent .b10t-doctor.host.2.bb
+ok "old probe dirs: reported with reason probe" jq_is '[.removed[] | select(.reason == "probe")] | length' 2
 ok "a probe dir younger than the stale age stays (30 s, default timeout)" present .b10t-doctor.host.4.dd/c
 ok "a probe dir holding a file not the probe's stays, with that file" present .b10t-doctor.host.5.ee/notes.txt
 ok "a regular file with a probe dir's name is not ours: it stays" present .b10t-doctor.host.6.ff

@@ -553,7 +553,7 @@ kb 1 cal "$kill_tree" none "$T_DIR/ks.cal" save >/dev/null
 python3 "$F" plan save "$T_DIR/ks.cal" >"$T_DIR/ks.plan"
 ok "kill: a save plan" [ -s "$T_DIR/ks.plan" ]
 echo "# kill: save plan ($(grep -c . "$T_DIR/ks.plan") points): $(awk '{printf "%s ", $1}' "$T_DIR/ks.plan")"
-n=0 k_partial=0 k_err=0 k_aside=0 k_pub=0 k_left=0
+n=0 k_partial=0 k_err=0 k_aside=0 k_pub=0 k_left=0 k_probe0=0
 while read -r pt label; do
 	n=$((n + 1))
 	mkdir "$M1/kill/s$n"
@@ -575,6 +575,7 @@ while read -r pt label; do
 	k_aside=$((k_aside + aside))
 	left=$(debris "$M1/kill/s$n" | grep -c .)
 	[ "$left" = 0 ] || k_left=$((k_left + 1))
+	debris "$M1/kill/s$n" | grep -q b10t-doctor && k_probe0=$((k_probe0 + 1))
 	echo "# kill save $n at $pt ($label): $res, died $ph; client 2: load $(status_of $l) $whole, list $nc; $left uploads left, $aside moved aside"
 	ok "kill save $n ($ph): client 2 sees nothing or the whole tree" \
 		[ \( "$l" = 0 -a "$whole" = whole -a "$nc" = 1 \) -o \( "$l" = 3 -a "$nc" = 0 \) ]
@@ -683,12 +684,13 @@ for i in $(seq 1 "$nload"); do
 	{ [ "$l" = 0 ] || [ "$l" = 4 ]; } && [ "$left" = 0 ] && treeq "$kill_tree" "$T_DIR/kload$i/cache" ||
 		kl_next=$((kl_next + 1))
 done
-echo "# kill: $nsave save kills: $k_pub published whole, $k_partial partial, $k_err ERROR, $k_aside moved aside, $k_left left uploads;" \
+echo "# kill: $nsave save kills: $k_pub published whole, $k_partial partial, $k_err ERROR, $k_aside moved aside, $k_left left uploads ($k_probe0 a probe dir);" \
 	"after gc: $k_debris stores with uploads left, $k_probe with a probe dir left, $k_next where the next save+load failed (save/load:$(squeeze $trail))"
 echo "# kill: $nload load kills: $kl_partial partial cache dirs, $kl_bad archives hurt; after gc: $kl_next cache dirs where the next load failed; $(since "$t1") s"
 ok "kill: gc --stale 0s on client 2 removes every upload the killed saves left" [ "$k_debris" = 0 ]
 # A save killed inside its publish probe (after a failed publish: rclone)
 # leaves the probe dir .b10t-doctor.*: gc removes it, aged as an upload.
+[ "$FS" = rclone ] && ok "kill: saves killed in their publish probe left probe dirs ($k_probe0)" [ "$k_probe0" -gt 0 ]
 ok "kill: no probe dir of a killed save left after gc" [ "$k_probe" = 0 ]
 pub_ok "kill: after each killed save, the next save and load work (whole tree)" [ "$k_next" = 0 ]
 ok "kill: after each killed load, gc leaves no staging and the next load gives the whole tree" [ "$kl_next" = 0 ]
