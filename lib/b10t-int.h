@@ -700,6 +700,9 @@ struct b10t_publish_probe {
  * with setup_error; everything made is removed.
  */
 void b10t_probe_publish(int dirfd, const char *store, struct b10t_publish_probe *p);
+/* Remove a probe dir `name` of dirfd: the probe's own files, then the dir
+ * (-ENOTEMPTY when something else is in it, which stays). 0 or -errno. */
+int b10t_probe_dir_remove(int dirfd, const char *name);
 
 struct b10t_fs_info {
 	bool exists;

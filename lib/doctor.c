@@ -8,8 +8,10 @@
  * flag; rclone, gcsfuse and s3fs have no hard links either, and rclone
  * answers link() with EIO), and the errno a filesystem picks says little.
  * So the answer comes from trying: in a private probe dir of the store,
- * B10T_NAME_DOCTOR (lib/names.c), which is removed afterwards.  gc and
- * list leave hidden names alone, so they never see it.
+ * B10T_NAME_DOCTOR (lib/names.c), which is removed afterwards.  A probe
+ * killed midway leaves it: gc removes it once it is as old as a dead
+ * upload (b10t_probe_dir_remove: the probe's own files, then the dir).
+ * list leaves hidden names alone.
  *
  * Used by `b10t doctor`, and by save after both publish operations failed,
  * to tell "this filesystem cannot publish" from an I/O error.
@@ -65,6 +67,18 @@ static void cap_set(struct b10t_cap *c, bool ok, int err, const char *fmt, ...)
 
 /* The probe's files, removed at the end whatever happened. */
 static const char *const probe_names[] = { "a", "b", "c", "l", "e" };
+
+int b10t_probe_dir_remove(int dirfd, const char *name)
+{
+	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dfd < 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(probe_names) / sizeof(probe_names[0]); i++)
+		unlinkat(dfd, probe_names[i], 0);
+	close(dfd);
+	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+}
 
 static int make_file(int dfd, const char *name, struct stat *st)
 {
@@ -266,12 +280,10 @@ void b10t_probe_publish(int dirfd, const char *store, struct b10t_publish_probe 
 		probe_link(dfd, p);
 		probe_atime(dfd, p);
 	}
-	for (size_t i = 0; i < sizeof(probe_names) / sizeof(probe_names[0]); i++)
-		unlinkat(dfd, probe_names[i], 0);
 	close(dfd);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && p->ran)
+	if ((r = b10t_probe_dir_remove(dirfd, name)) < 0 && p->ran)
 		snprintf(p->setup_error, sizeof(p->setup_error), "removing the probe dir %s/%s: %s",
-			 store, name, strerror(errno));
+			 store, name, strerror(-r));
 
 	if (p->rename_noreplace.ok)
 		p->path = B10T_PUBLISH_RENAMEAT2;

@@ -36,13 +36,13 @@
  * Live uploads (docs/b10t-gc.1.scd).  An upload modified less than
  * UPLOAD_FLOOR_S ago is never debris, whatever --stale says: its save is
  * writing it, or is between its last write and its publish.  An older
- * candidate that looks younger than LIVE_CHECK_MAX_AGE_S is stat'ed again
- * after LIVE_WAIT_MS (once for the whole pass), through a fresh open (NFS
- * revalidates attributes on open), and kept when its size, mtime, ctime or
- * inode moved: a writer whose clock is behind, or a client whose cached
- * attributes are old, shows an old mtime on a file still growing.  sshfs
- * stamps whole seconds and shows another client's writes within about a
- * second, hence 2 s.  Past an hour no save is alive (nor skewed that far).
+ * candidate that looks younger than LIVE_CHECK_MAX_AGE_S is looked at
+ * twice past the client's attribute cache (look(): a fresh open and a no-op
+ * chmod), before and after LIVE_WAIT_MS (once for the whole pass), and kept
+ * when its size, mtime, ctime or inode moved: a writer whose clock is
+ * behind, or a client whose cached attributes are old, shows an old mtime
+ * on a file still growing.  sshfs stamps whole seconds, hence 2 s.  Past an
+ * hour no save is alive (nor skewed that far).
  */
 #define UPLOAD_FLOOR_S 10
 #define LIVE_CHECK_MAX_AGE_S 3600
@@ -53,10 +53,12 @@
  * K_CLAIM: a well-formed claim naming an archive that is there; K_GEN: a
  * generation archive until its claim is found (then K_ARCHIVE, else
  * K_UNCLAIMED: an upload no claim committed, debris); K_BADCLAIM: a claim
- * that is malformed or names an archive that is gone, debris.
+ * that is malformed or names an archive that is gone, debris; K_PROBE: a
+ * publish probe's dir (lib/doctor.c) that a killed doctor or save left,
+ * debris aged as an upload (a probe moves its dir's mtime at each step).
  */
 enum kind { K_OTHER, K_ARCHIVE, K_UPLOAD, K_LOCK, K_CORRUPT, K_MARKER, K_CLAIM, K_GEN,
-	    K_UNCLAIMED, K_BADCLAIM };
+	    K_UNCLAIMED, K_BADCLAIM, K_PROBE };
 
 /*
  * What a store entry is, by name alone: lib/names.c's table, so list and gc
@@ -86,6 +88,8 @@ static enum kind classify(const char *name, size_t *key_off, size_t *key_len, ui
 		return K_CORRUPT;
 	case B10T_NAME_LOCK:
 		return K_LOCK;
+	case B10T_NAME_DOCTOR:
+		return K_PROBE;
 	case B10T_NAME_LATEST:
 		if (!key_len)
 			return K_OTHER;
@@ -99,7 +103,7 @@ static enum kind classify(const char *name, size_t *key_off, size_t *key_len, ui
 		*key_len = n.key_len;
 		return K_MARKER;
 	default:
-		return K_OTHER;	/* .nfs*, probe dirs, what is not ours */
+		return K_OTHER;	/* .nfs*, what is not ours */
 	}
 }
 
@@ -118,6 +122,8 @@ static const char *kind_reason(enum kind k)
 		return "unclaimed";
 	case K_BADCLAIM:
 		return "bad-claim";
+	case K_PROBE:
+		return "probe";
 	default:
 		return "other";
 	}
@@ -135,6 +141,7 @@ static uint64_t debris_timeout(enum kind k, const struct b10t_config *cfg, uint6
 	case K_UPLOAD:
 	case K_UNCLAIMED:
 	case K_BADCLAIM:
+	case K_PROBE:
 		return stale_s > UPLOAD_FLOOR_S ? stale_s : UPLOAD_FLOOR_S;
 	case K_MARKER:
 		return stale_s;
@@ -312,8 +319,10 @@ static int scan_store(struct b10t_ctx *ctx, const struct b10t_config *cfg, int d
 					   de->d_name);
 			break;
 		}
-		if (!S_ISREG(st.st_mode))
+		if (k == K_PROBE ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
 			continue;	/* a directory or link with our name: not ours */
+		if (k == K_PROBE)
+			st.st_size = 0;	/* a dir's size says nothing of what it holds */
 		if ((r = scan_add(s, de->d_name, k, key_off, key_len, gen, &st)) < 0) {
 			b10t_set_error(ctx, ENOMEM, "reading the store: out of memory");
 			break;
@@ -521,62 +530,122 @@ static bool moved(const struct entry *e, const struct stat *st, bool with_ctime)
 }
 
 /*
+ * One look at an upload that gets past the client's attribute cache where
+ * it can.  A fresh open is not enough: NFS revalidates attributes on open
+ * (close-to-open), but sshfs answers getattr from its own cache (20 s by
+ * default) however the file is opened, and drops that cache only on a
+ * change it makes itself.  So the look also chmods the file to its own mode
+ * through the fd: nothing changes but the ctime, and the client drops or
+ * refreshes what it cached (sshfs purges the path; NFS and JuiceFS answer a
+ * setattr with the server's attributes).  Where the chmod is refused (gc
+ * does not own the upload, rclone) the look is the open's.  0, or -1 when
+ * the upload is gone (published, removed: remove_entry sees it).  *fresh:
+ * whether the chmod went through, so the ctime is ours.
+ */
+static int look(int dirfd, const char *name, struct stat *st, bool *fresh)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC), r;
+
+	*fresh = false;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -1;
+		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -1 : 0;
+	}
+	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && fchmod(fd, st->st_mode & 07777) == 0)
+		*fresh = true;
+	r = fstat(fd, st);
+	close(fd);
+	return r < 0 ? -1 : 0;
+}
+
+/* What remove_entry compares with from now on: the latest look. */
+static void take_look(struct entry *e, const struct stat *st)
+{
+	e->bytes = (uint64_t)st->st_size;
+	e->mtime = st->st_mtime;
+	e->mtim = st->st_mtim;
+	e->ctim = st->st_ctim;
+}
+
+static bool live_candidate(const struct entry *e, const struct b10t_config *cfg,
+			   const struct b10t_gc_opts *o, int64_t now)
+{
+	uint64_t age = age_of(now, e->mtime);
+
+	return e->kind == K_UPLOAD && !e->live &&
+	       age >= debris_timeout(K_UPLOAD, cfg, o->stale_s) && age < LIVE_CHECK_MAX_AGE_S;
+}
+
+static void mark_live(struct b10t_ctx *ctx, struct entry *e, size_t *live, const char *why)
+{
+	e->live = true;
+	(*live)++;
+	b10t_debug(ctx, "gc: %s is live (%s): kept", e->name, why);
+}
+
+enum { LOOK_PENDING = 1, LOOK_FRESH = 2 };
+
+/*
  * Live uploads: every upload gc would remove that looks younger than
- * LIVE_CHECK_MAX_AGE_S is looked at again after LIVE_WAIT_MS, one wait for
- * the whole pass; one that moved meanwhile is marked live and stays.
+ * LIVE_CHECK_MAX_AGE_S is looked at twice (look()), before and after
+ * LIVE_WAIT_MS, one wait for the whole pass.  Live, and kept: one that
+ * moved since the scan (the scan's listing and stat may come from the
+ * client's cache), one the first look shows younger than the floor or the
+ * stale age, one that moved between the looks.  Moved: size, mtime, inode;
+ * the ctime too where neither look chmod-ed (ours moves it).
  */
 static int check_live(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
 		      struct scan *s, const struct b10t_gc_opts *o, int64_t now)
 {
-	size_t n = 0, live = 0;
+	size_t n = 0, live = 0, left = 0;
+	unsigned char *how;	/* per entry: PENDING (a second look due), FRESH */
 	double t0 = b10t_now();
-	int r;
+	int r = 0;
 
-	for (size_t i = 0; i < s->n; i++) {
-		struct entry *e = &s->e[i];
-		uint64_t age = age_of(now, e->mtime);
-
-		if (e->kind == K_UPLOAD && age >= debris_timeout(K_UPLOAD, cfg, o->stale_s) &&
-		    age < LIVE_CHECK_MAX_AGE_S)
+	for (size_t i = 0; i < s->n; i++)
+		if (live_candidate(&s->e[i], cfg, o, now))
 			n++;
-	}
 	if (!n)
 		return 0;
-	for (int waited = 0; waited < LIVE_WAIT_MS; waited += 100) {
-		if ((r = b10t_check_cancel(ctx)) < 0)
-			return r;
-		nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
-	}
+	if (!(how = calloc(s->n, 1)))
+		return b10t_set_error(ctx, ENOMEM, "gc: out of memory");
 	for (size_t i = 0; i < s->n; i++) {
 		struct entry *e = &s->e[i];
-		uint64_t age = age_of(now, e->mtime);
 		struct stat st;
-		int fd;
+		bool fresh;
 
-		if (e->kind != K_UPLOAD || age < debris_timeout(K_UPLOAD, cfg, o->stale_s) ||
-		    age >= LIVE_CHECK_MAX_AGE_S)
+		if (!live_candidate(e, cfg, o, now) || look(dirfd, e->name, &st, &fresh) < 0)
 			continue;
-		/* A fresh open: NFS revalidates the attributes on open (close-to-
-		 * open), where a stat may answer from the client's cache. */
-		fd = openat(dirfd, e->name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0) {
-			r = fstat(fd, &st);
-			close(fd);
-		} else {
-			r = errno == ENOENT ? -1 : fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW);
-		}
-		if (r < 0)
-			continue;	/* gone (published, removed): remove_entry sees it */
-		if (moved(e, &st, true)) {
-			e->live = true;
-			live++;
-			b10t_debug(ctx, "gc: %s is live (its size or times moved during the pass): kept",
-				   e->name);
-		}
+		if (moved(e, &st, !fresh))
+			mark_live(ctx, e, &live, "it moved since the scan's cached view");
+		else if (age_of(time(NULL), st.st_mtime) < debris_timeout(K_UPLOAD, cfg, o->stale_s))
+			mark_live(ctx, e, &live, "written within the stale age, as the server has it");
+		else
+			how[i] = LOOK_PENDING | (fresh ? LOOK_FRESH : 0), left++;
+		take_look(e, &st);
+	}
+	for (int waited = 0; left && waited < LIVE_WAIT_MS; waited += 100) {
+		if ((r = b10t_check_cancel(ctx)) < 0)
+			goto out;
+		nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+	}
+	for (size_t i = 0; left && i < s->n; i++) {
+		struct entry *e = &s->e[i];
+		struct stat st;
+		bool again;
+
+		if (!(how[i] & LOOK_PENDING) || look(dirfd, e->name, &st, &again) < 0)
+			continue;
+		if (moved(e, &st, !(how[i] & LOOK_FRESH) && !again))
+			mark_live(ctx, e, &live, "its size or times moved during the pass");
+		take_look(e, &st);
 	}
 	b10t_debug(ctx, "gc: %zu of %zu uploads past the stale age are live (%.1f s check)",
 		   live, n, b10t_now() - t0);
-	return 0;
+out:
+	free(how);
+	return r;
 }
 
 /*
@@ -650,7 +719,8 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 		return b10t_sys_error(ctx, errno, "checking %s/%s", cfg->store_dir,
 				      e->name);
 	}
-	if (!S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino)
+	if ((e->kind == K_PROBE ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) ||
+	    st.st_dev != e->dev || st.st_ino != e->ino)
 		return 0;	/* replaced by a new file of the same name */
 	if (e->kind == K_ARCHIVE) {
 		if (used_now(dirfd, e, &st) != e->last_used)
@@ -665,11 +735,23 @@ static int remove_entry(struct b10t_ctx *ctx, const struct b10t_config *cfg, int
 		return 0;	/* its archive is there after all */
 	} else if ((e->kind == K_UPLOAD || e->kind == K_MARKER) && moved(e, &st, false)) {
 		return 0;	/* written, or a load used the key, since the scan */
+	} else if (e->kind == K_PROBE && !same_time(st.st_mtim, e->mtim)) {
+		return 0;	/* its probe took a step since the scan: alive */
 	} else if (e->kind == K_MARKER && b10t_store_key_has_archive(dirfd, e->name + e->key_off,
 								       e->key_len)) {
 		return 0;	/* published again since the scan: its last use */
 	}
-	if (!o->dry_run && unlinkat(dirfd, e->name, 0) < 0) {
+	if (e->kind == K_PROBE) {
+		int pr = o->dry_run ? 0 : b10t_probe_dir_remove(dirfd, e->name);
+
+		if (pr == -ENOENT)
+			return 0;
+		if (pr < 0) {
+			/* Something not the probe's is in it: not ours to remove. */
+			b10t_debug(ctx, "gc: the probe dir %s stays: %s", e->name, strerror(-pr));
+			return 0;
+		}
+	} else if (!o->dry_run && unlinkat(dirfd, e->name, 0) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		return b10t_sys_error(ctx, errno, "removing %s/%s", cfg->store_dir,

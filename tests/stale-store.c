@@ -19,6 +19,12 @@
  *                         path fails with ESTALE.
  * B10T_SHIM_ESTALE_READDIR=1  the first readdir of the process fails with
  *                         ESTALE.
+ * B10T_SHIM_ATTRS=S      an attribute cache, as sshfs keeps one (20 s): a
+ *                         stat, lstat, fstatat or fstat of a matching path's
+ *                         file answers what the first of them answered, for
+ *                         S seconds, however the file is opened, until this
+ *                         process chmods it (chmod, fchmodat, fchmod), as
+ *                         sshfs drops what it cached on a change it makes.
  * B10T_SHIM_HIDE=N1,N2    a negative lookup cache (NFS keeps one up to a
  *                         minute): the entries named N1, N2 (whole names)
  *                         are not there for open, stat, lstat, fstatat and
@@ -54,6 +60,9 @@ static double first_open = -1;
 /* ESTALE given once per (kind, path) */
 static char *seen[MAX_PATHS];
 static int nseen;
+/* B10T_SHIM_ATTRS: the cached attributes, by file */
+static struct { struct stat st; double at; } attrs[MAX_PATHS];
+static int nattrs;
 
 static double now(void)
 {
@@ -166,6 +175,72 @@ static void opened(const char *path, int fd)
 	static ret (*real)(__VA_ARGS__); \
 	if (!real) \
 		real = (ret (*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
+#define REAL2(ret, name, ...) \
+	static ret (*real2)(__VA_ARGS__); \
+	if (!real2) \
+		real2 = (ret (*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
+
+/* B10T_SHIM_ATTRS: *st (just read) becomes what the cache holds for its
+ * file: the first answer, S seconds long.  match: whether the path (when
+ * known) matches; a file already cached is answered from it anyway. */
+static void cached_attrs(struct stat *st, bool match)
+{
+	const char *s = getenv("B10T_SHIM_ATTRS");
+	int i;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < nattrs; i++)
+		if (attrs[i].st.st_dev == st->st_dev && attrs[i].st.st_ino == st->st_ino)
+			break;
+	if (i < nattrs && now() - attrs[i].at < atof(s))
+		*st = attrs[i].st;
+	else if (i < nattrs)
+		attrs[i].st = *st, attrs[i].at = now();
+	else if (match && nattrs < MAX_PATHS)
+		attrs[nattrs].st = *st, attrs[nattrs++].at = now();
+	pthread_mutex_unlock(&lock);
+}
+
+/* A chmod through this process: the file's cached attributes go. */
+static void drop_attrs(dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < nattrs; i++)
+		if (attrs[i].st.st_dev == dev && attrs[i].st.st_ino == ino)
+			attrs[i] = attrs[--nattrs];
+	pthread_mutex_unlock(&lock);
+}
+
+int fchmod(int fd, mode_t mode)
+{
+	REAL(int, "fchmod", int, mode_t);
+	REAL2(int, "fstat", int, struct stat *);
+	struct stat st;
+	int r = real(fd, mode);
+
+	if (r == 0 && real2(fd, &st) == 0)
+		drop_attrs(st.st_dev, st.st_ino);
+	return r;
+}
+
+int fchmodat(int dfd, const char *path, mode_t mode, int flags)
+{
+	REAL(int, "fchmodat", int, const char *, mode_t, int);
+	REAL2(int, "fstatat", int, const char *, struct stat *, int);
+	struct stat st;
+	int r = real(dfd, path, mode, flags);
+
+	if (r == 0 && real2(dfd, path, &st, flags & AT_SYMLINK_NOFOLLOW) == 0)
+		drop_attrs(st.st_dev, st.st_ino);
+	return r;
+}
+
+int chmod(const char *path, mode_t mode)
+{
+	return fchmodat(AT_FDCWD, path, mode, 0);
+}
 
 static int do_open(const char *name, int dfd, const char *path, int flags, mode_t mode)
 {
@@ -247,8 +322,10 @@ int fstat(int fd, struct stat *st)
 	REAL(int, "fstat", int, struct stat *);
 	int r = real(fd, st);
 
-	if (r == 0)
+	if (r == 0) {
 		shrink(fd, st);
+		cached_attrs(st, false);
+	}
 	return r;
 }
 
@@ -315,7 +392,11 @@ ssize_t pread64(int fd, void *buf, size_t len, off64_t off)
 int stat(const char *path, struct stat *st)
 {
 	REAL(int, "stat", const char *, struct stat *);
-	return estale_once("stat", path) || hide(path) ? -1 : real(path, st);
+	int r = estale_once("stat", path) || hide(path) ? -1 : real(path, st);
+
+	if (r == 0)
+		cached_attrs(st, matches(path));
+	return r;
 }
 
 int stat64(const char *path, struct stat64 *st)
@@ -326,7 +407,11 @@ int stat64(const char *path, struct stat64 *st)
 int lstat(const char *path, struct stat *st)
 {
 	REAL(int, "lstat", const char *, struct stat *);
-	return estale_once("lstat", path) || hide(path) ? -1 : real(path, st);
+	int r = estale_once("lstat", path) || hide(path) ? -1 : real(path, st);
+
+	if (r == 0)
+		cached_attrs(st, matches(path));
+	return r;
 }
 
 int lstat64(const char *path, struct stat64 *st)
@@ -337,7 +422,11 @@ int lstat64(const char *path, struct stat64 *st)
 int fstatat(int dfd, const char *path, struct stat *st, int flags)
 {
 	REAL(int, "fstatat", int, const char *, struct stat *, int);
-	return estale_once("fstatat", path) || hide(path) ? -1 : real(dfd, path, st, flags);
+	int r = estale_once("fstatat", path) || hide(path) ? -1 : real(dfd, path, st, flags);
+
+	if (r == 0)
+		cached_attrs(st, matches(path));
+	return r;
 }
 
 int fstatat64(int dfd, const char *path, struct stat64 *st, int flags)

@@ -149,14 +149,19 @@ else
 	echo "ok $((T_N += 1)) - shim cases # SKIP NO_RENAMEAT2/NO_LINK shims not built"
 fi
 
-# ---- gc and list leave a probe dir in flight alone
+# ---- gc and list leave a probe dir in flight alone; gc removes a dead one
 P="$S/.b10t-doctor.otherhost.123.0123456789abcdef"
-mkdir "$P" && echo x >"$P/a" && touch -d '2 days ago' "$P/a" "$P"
+mkdir "$P" && echo x >"$P/a"
 run save -q
 ok "gc with a probe dir: a save publishes beside it" expect_rc 0
 run gc --all --stale 0s --max-size 0
 ok "gc with a probe dir: exit 0" expect_rc 0
-ok "gc leaves the probe dir and its file" [ -f "$P/a" ]
+ok "gc leaves a probe dir in flight (under 10 s old) and its file" [ -f "$P/a" ]
+touch -d '2 days ago' "$P/a" "$P"
+run gc --json
+ok "gc removes a probe dir a killed probe left (2 days old)" [ ! -e "$P" ]
+ok "gc reports it with reason probe" jq_is '[.removed[] | select(.reason == "probe") | .file] | join(" ")' "${P##*/}"
+mkdir "$P" && echo x >"$P/a"
 run list --json
 ok "list with a probe dir: exit 0" expect_rc 0
 ok "list does not show it" sh -c '! grep -q b10t-doctor "$1"' - "$T_DIR/out"
