@@ -442,7 +442,7 @@ u1=$(l1 list --json | jq ".caches[] | select(.environment_key == \"$KEY\") | .la
 a1=$(stat -c %X "$ARCH")
 # LRU by the marker: room for one archive; B (newer, unused) must go, A
 # (older, just used) stay.  By atime, mtime or creation A would go first.
-room=$(l1 list --json | jq '[.caches[].size_bytes] | max + 512')
+room=$(l1 list --json | jq '[.caches[].archive_bytes] | max + 512')
 gcj=$(l1 gc --all --max-size "$room" --json)
 evicted=$(printf '%s' "$gcj" | jq -r '[.removed[] | select(.reason != "incomplete") | .filename] | join(" ")')
 echo "# use: created_time $c0 -> $c1 (archive mtime $m0 -> $(stat -c %Y "$ARCH"), atime $a0 -> $a1: $([ "$a1" = "$a0" ] && echo 'not moved by the load' || echo moved)), last_used $u1 (load at $tl)"
