@@ -55,6 +55,11 @@ nth_publish() { grep '"event":"publish"' "$WO" | sed -n "${1}p"; }
 exit_field() { grep '"event":"exit"' "$WO" | jq -r "$1"; }
 has_publish() { [ "$(publishes)" -ge "$1" ]; }
 
+# in_poll PID: the process sleeps in poll() (its wchan, else its syscall number on x86_64)
+in_poll() {
+	case $(cat "/proc/$1/wchan" 2>/dev/null) in *poll*) return 0 ;; esac
+	[ "$(uname -m)/$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)" = x86_64/7 ]
+}
 ctxt() { awk '/ctxt_switches/ { n += $2 } END { print n }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
@@ -100,6 +105,14 @@ ok "SIGTERM with nothing new: no final publish" [ "$(publishes)/$(exit_field .fi
 
 # ---- nothing new: no publish, and an idle watcher never wakes -------------------
 start_watch idle --quiet-period 0.2
+# The handshake: asleep in poll (the "watching" line comes just before it).
+ok "idle: the watcher sleeps in poll" wait_for 20 in_poll "$W"
+if [ "$(uname -m)" = x86_64 ]; then
+	ok "idle: poll(2) with no timeout (no timer at all)" \
+		[ "$(cut -d' ' -f1,4 "/proc/$W/syscall" 2>/dev/null)" = "7 0xffffffff" ]
+else
+	ok "idle: poll with no timeout # SKIP syscall numbers checked on x86_64 only" true
+fi
 cs=$(ctxt "$W") ticks=$(cpu_ticks "$W")
 # Reading the cache is no change.
 cat "$C/fxgraph/entry1" >/dev/null; ls -lR "$C" >/dev/null; stat "$C/fxgraph" >/dev/null
