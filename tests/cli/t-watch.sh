@@ -30,6 +30,10 @@ wait_for() {
 # $WO its stdout (JSON lines), $WE its stderr; returns once it watches.
 start_watch() {
 	WO="$T_DIR/$1.out" WE="$T_DIR/$1.err"; shift
+	# Emptied here, not by the job's own redirection, which may come later
+	# than the handshake reads the file.
+	: >"$WO"
+	: >"$WE"
 	"$B10T" watch --json "$@" >"$WO" 2>"$WE" &
 	W=$!
 	PIDS="$PIDS $W"
@@ -281,7 +285,7 @@ UP="$S/cache_$KEY.incomplete.otherhost.1.0123456789abcdef.tar.lz4"
 : >"$UP"
 MAX_CONCURRENT_SAVES=1
 export MAX_CONCURRENT_SAVES
-start_watch busy --quiet-period 0.3
+start_watch store-busy --quiet-period 0.3
 echo b >"$C/fxgraph/busy"
 ok "a busy store: the publish is SKIPPED" wait_for 20 has_publish 1
 ok "a busy store: SKIPPED names MAX_CONCURRENT_SAVES" \
@@ -351,6 +355,7 @@ if command -v python3 >/dev/null 2>&1; then
 	mkdir -p "$VLLM_CACHE_ROOT/torch_compile_cache/r0"
 	echo first >"$VLLM_CACHE_ROOT/torch_compile_cache/r0/model.py"
 	WO="$T_DIR/vllm.out" WE="$T_DIR/vllm.err"
+	: >"$WO"
 	"$B10T" vllm --follow --json --url "$URL" --interval 0.1 --quiet-period 0.3 >"$WO" 2>"$WE" &
 	W=$!
 	PIDS="$PIDS $W"
@@ -364,6 +369,7 @@ if command -v python3 >/dev/null 2>&1; then
 	ok "vllm --follow: every line is JSON" all_json
 	# Warm: load SUCCESS, and the follow goes on after it too.
 	rm -rf "$VLLM_CACHE_ROOT"
+	: >"$WO"
 	B10T_VLLM_FOLLOW=1 "$B10T" vllm --json --url "$URL" --quiet-period 0.2 >"$WO" 2>"$WE" &
 	W=$!
 	PIDS="$PIDS $W"
