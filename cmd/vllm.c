@@ -468,10 +468,10 @@ static int follow(struct cmd *c, struct vllm *s, const struct b10t_envkey *key)
 	struct b10t_watch *w;
 	int r;
 
-	if ((r = follow_open(c, &w)) != 0)
-		return r;
+	/* The load's result stands either way; a watch that cannot start is exit 1. */
+	r = follow_open(c, &w);
 	finish(c, s, key->key);
-	return follow_run(c, key, w, got_signal);
+	return r ? r : follow_run(c, key, w, got_signal);
 }
 
 /*
@@ -569,8 +569,8 @@ int cmd_vllm(struct cmd *c)
 	 * 3. Save what vLLM compiled.  Following, the watch begins before the
 	 * save reads the tree: whatever is written after that read is seen.
 	 */
-	if (s.follow && (r = follow_open(c, &w)) != 0)
-		return r;
+	if (s.follow)
+		r = follow_open(c, &w);	/* failed: the save still runs, then exit r */
 	s.save_tried = true;
 	if (b10t_save(&c->ctx, &c->cfg, &key, &s.save) < 0) {
 		s.save_failed = true;
@@ -583,6 +583,10 @@ int cmd_vllm(struct cmd *c)
 	if (w) {
 		finish(c, &s, key.key);
 		return follow_run(c, &key, w, got_signal);
+	}
+	if (s.follow) {
+		finish(c, &s, key.key);
+		return r;
 	}
 	return finish(c, &s, key.key);
 }

@@ -236,9 +236,12 @@ int b10t_watch_open(struct b10t_ctx *ctx, const char *dir,
 	if (!S_ISDIR(st.st_mode))
 		return b10t_set_error(ctx, ENOTDIR, "watching %s: not a directory", dir);
 	/* A cache dir that is a symlink: its target is the tree (no watch follows links). */
-	if (!(w = calloc(1, sizeof(*w))) || !(w->root = realpath(dir, NULL))) {
-		free(w);
+	if (!(w = calloc(1, sizeof(*w))))
 		return b10t_set_error(ctx, ENOMEM, "watching %s: out of memory", dir);
+	if (!(w->root = realpath(dir, NULL))) {
+		r = b10t_sys_error(ctx, errno, "watching %s", dir);
+		free(w);
+		return r;
 	}
 	w->o = *opts;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
