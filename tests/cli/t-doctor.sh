@@ -160,7 +160,7 @@ ok "gc leaves a probe dir in flight (under 10 s old) and its file" [ -f "$P/a" ]
 touch -d '2 days ago' "$P/a" "$P"
 run gc --json
 ok "gc removes a probe dir a killed probe left (2 days old)" [ ! -e "$P" ]
-ok "gc reports it with reason probe" jq_is '[.removed[] | select(.reason == "probe") | .file] | join(" ")' "${P##*/}"
+ok "gc reports it with reason probe" jq_is '[.removed[] | select(.reason == "probe") | .filename] | join(" ")' "${P##*/}"
 mkdir "$P" && echo x >"$P/a"
 run list --json
 ok "list with a probe dir: exit 0" expect_rc 0

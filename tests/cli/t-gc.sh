@@ -194,7 +194,7 @@ probe .b10t-doctor.host.5.ee '2 hours ago' a notes.txt
 mk .b10t-doctor.host.6.ff '2 hours ago'
 run gc --dry-run --json
 ok "dry run: an old probe dir would go, reason probe" \
-	jq_is '[.removed[] | select(.reason == "probe") | .file] | sort | join(" ")' '.b10t-doctor.host.1.aa .b10t-doctor.host.2.bb .b10t-doctor.host.5.ee'
+	jq_is '[.removed[] | select(.reason == "probe") | .filename] | sort | join(" ")' '.b10t-doctor.host.1.aa .b10t-doctor.host.2.bb .b10t-doctor.host.5.ee'
 ok "dry run: the probe dir stays" present .b10t-doctor.host.1.aa/a
 run gc --json
 ok "gc removes an old probe dir and the probe's files in it" absent .b10t-doctor.host.1.aa

@@ -427,7 +427,7 @@ c0=$(l1 list --json | jq ".caches[] | select(.environment_key == \"$KEY\") | .cr
 m0=$(stat -c %Y "$ARCH") a0=$(stat -c %X "$ARCH")
 # Counted by key: a key's eviction removes its claims and its archives.
 ev0=$(l1 gc --all --max-age 1h --dry-run --json |
-	jq '[.removed[] | select(.reason == "max-age") | .file | capture("^cache_(?<k>[A-Za-z0-9_-]+)\\.").k] | unique | length')
+	jq '[.removed[] | select(.reason == "max-age") | .filename | capture("^cache_(?<k>[A-Za-z0-9_-]+)\\.").k] | unique | length')
 ok "use: before any load, gc on client 1 would evict both old keys by age ($ev0)" [ "$ev0" = 2 ]
 tl=$(date +%s)
 b 2 "$T_DIR/useload" load -q
@@ -444,7 +444,7 @@ a1=$(stat -c %X "$ARCH")
 # (older, just used) stay.  By atime, mtime or creation A would go first.
 room=$(l1 list --json | jq '[.caches[].size_bytes] | max + 512')
 gcj=$(l1 gc --all --max-size "$room" --json)
-evicted=$(printf '%s' "$gcj" | jq -r '[.removed[] | select(.reason != "incomplete") | .file] | join(" ")')
+evicted=$(printf '%s' "$gcj" | jq -r '[.removed[] | select(.reason != "incomplete") | .filename] | join(" ")')
 echo "# use: created_time $c0 -> $c1 (archive mtime $m0 -> $(stat -c %Y "$ARCH"), atime $a0 -> $a1: $([ "$a1" = "$a0" ] && echo 'not moved by the load' || echo moved)), last_used $u1 (load at $tl)"
 echo "# use: gc --max-size $room on client 1 removed: $evicted; store: $(lsa "$M1/use" | tr '\n' ' ')"
 ok "use: created_time on client 1 does not move after client 2's load" [ "$c1" = "$c0" ]
