@@ -73,6 +73,8 @@ void b10t_log(struct b10t_ctx *ctx, enum b10t_log_level level, const char *fmt, 
 #define b10t_warn(ctx, ...) b10t_log((ctx), B10T_LOG_WARN, __VA_ARGS__)
 /* Monotonic seconds, for phase timings. */
 double b10t_now(void);
+/* fdatasync(fd) when a second passed since *last (0: start counting). */
+void b10t_heartbeat(int fd, double *last);
 
 /* ---- what b10t runs with (b10t --version -v) --------------------------- */
 

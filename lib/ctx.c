@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -106,6 +107,25 @@ double b10t_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A writer's heartbeat: fdatasync the upload at most once a second while
+ * it grows.  Another client's gc tells a live upload by the size and mtime
+ * the server has (lib/gc.c, check_live); a client that buffers writes
+ * (JuiceFS) shows the server neither until it flushes, so without this an
+ * upload in flight looks dead for as long as its writes are held back.
+ */
+void b10t_heartbeat(int fd, double *last)
+{
+	double t = b10t_now();
+
+	if (*last == 0)
+		*last = t;
+	else if (t - *last >= 1.0) {
+		fdatasync(fd);	/* a failing flush shows at the writer's own fsync */
+		*last = t;
+	}
 }
 
 const char *b10t_status_name(enum b10t_status status)

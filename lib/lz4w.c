@@ -61,6 +61,7 @@ struct b10t_lz4w {
 	int fd;
 	uint64_t cap;
 	_Atomic uint64_t produced;	/* bytes written to fd */
+	double beat;			/* b10t_heartbeat's last flush (the writer's) */
 	struct job jobs[NJOBS];
 	struct job *cur;		/* producer: the job being filled */
 	uint64_t next_write;		/* seq of the next job to write */
@@ -211,6 +212,8 @@ static void w_write_ready(struct b10t_lz4w *w)
 		w->writing = true;
 		pthread_mutex_unlock(&w->lock);
 		r = writev_all(w->fd, iov, k);
+		if (r == 0)
+			b10t_heartbeat(w->fd, &w->beat);
 		pthread_mutex_lock(&w->lock);
 		w->writing = false;
 		if (r < 0) {

@@ -30,6 +30,7 @@ struct b10t_zstdw {
 	int fd;
 	uint64_t cap;
 	uint64_t produced;		/* bytes written to fd */
+	double beat;			/* b10t_heartbeat's last flush */
 	ZSTD_CCtx *cctx;
 	char *out;
 	size_t out_len;
@@ -73,6 +74,7 @@ static int w_drain(struct b10t_zstdw *w)
 			return w_fail(w, EIO, "writing the archive: %s", strerror(EIO));
 		p += n;
 		len -= (size_t)n;
+		b10t_heartbeat(w->fd, &w->beat);
 		w->produced += (uint64_t)n;
 	}
 	w->out_len = 0;
