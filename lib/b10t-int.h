@@ -487,6 +487,28 @@ struct b10t_manifest {
 	char host[256];			/* "host" */
 	char b10t_version[64];		/* "b10t_version" */
 	char cache_dir[PATH_MAX];	/* "cache_dir": the dir it was saved from, "" when absent */
+	/*
+	 * "entries": what the archive holds, in the entry list that follows
+	 * the lz4 frame (never in the first member: it is known only once
+	 * the tree is packed).  Filled by b10t_manifest_parse_list and by
+	 * pack; b10t_manifest_free releases it.
+	 */
+	bool has_entries;
+	size_t n_entries, cap_entries;
+	struct b10t_entry *entries;
+};
+
+/* One entry of an archive's entry list (see "Entry lists" in store-protocol.md). */
+#define B10T_ENTRIES_MAX 1000000
+#define B10T_INLINE_MAX (1u << 20)	/* a merged index file's content */
+struct b10t_entry {
+	char *path;			/* member path, normalised */
+	char type;			/* 'f' file, 'd' dir, 'l' symlink */
+	uint32_t mode;			/* f, d: permission bits */
+	uint64_t size;			/* f */
+	uint64_t hash;			/* f: XXH3-64 of its bytes */
+	char *target;			/* l */
+	char *content;			/* f: a merged index file's bytes, or NULL */
 };
 
 /* The manifest save writes for `key`: components, counts, now, this host,
@@ -508,6 +530,20 @@ int b10t_manifest_parse(struct b10t_ctx *ctx, const char *json, size_t len,
  */
 int b10t_manifest_check(struct b10t_ctx *ctx, const struct b10t_manifest *m,
 			const char *key, enum b10t_key_scheme scheme);
+/*
+ * The same, reading "entries" too (the entry list form): every entry's
+ * path (at most B10T_MAX_PATH bytes, no control character, no duplicate),
+ * type, mode (0..0777), size (0..2^53-1), hash (16 hex digits), target and
+ * content (at most B10T_INLINE_MAX bytes, its length and hash the
+ * entry's) are checked; at most B10T_ENTRIES_MAX entries.  Free with
+ * b10t_manifest_free.
+ */
+int b10t_manifest_parse_list(struct b10t_ctx *ctx, const char *json, size_t len,
+			     struct b10t_manifest *m);
+/* Append a copy of *e to m's entries: 0 or -ENOMEM. */
+int b10t_manifest_add_entry(struct b10t_manifest *m, const struct b10t_entry *e);
+/* Release the entries (the rest of the struct needs no freeing). */
+void b10t_manifest_free(struct b10t_manifest *m);
 /* Parse, then check: what load asks of the manifest it unpacked. */
 int b10t_manifest_verify(struct b10t_ctx *ctx, const char *json, const char *key,
 			 enum b10t_key_scheme scheme);
