@@ -507,6 +507,7 @@ struct b10t_entry {
 	uint32_t mode;			/* f, d: permission bits */
 	uint64_t size;			/* f */
 	uint64_t hash;			/* f: XXH3-64 of its bytes */
+	uint64_t mtime;			/* f: seconds, as packed (the delta's quick check) */
 	char *target;			/* l */
 	char *content;			/* f: a merged index file's bytes, or NULL */
 };

@@ -7,7 +7,7 @@
  * refusals (b10t_member_refusal) and reserved names, the store's own dir
  * left out, so the delta never names what pack would leave out.  A file
  * costs a read only when the published set holds the same path with the
- * same size: then its XXH3 decides.  Files are not checked for tearing
+ * same size but another mtime (or a recent one): then its XXH3 decides.  Files are not checked for tearing
  * here: a torn read only makes a file look new, and pack, which reads it
  * again with all its checks, is what publishes it.
  */
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -112,6 +113,17 @@ static int hash_fd(struct walk *w, int fd, uint64_t size, uint64_t *h)
 	return 1;
 }
 
+/*
+ * Written in the last 2 s (or in the future): a write may be going on, or
+ * one may follow within the same second (git's "racy" entries).  Only the
+ * mtime: a tool that sets it back (unpack, cp -p) wrote the bytes of the
+ * same source.
+ */
+static bool recent(const struct stat *st)
+{
+	return st->st_mtim.tv_sec >= time(NULL) - 2;
+}
+
 static int file(struct walk *w, int dirfd, const char *name, const struct b10t_entry *pub)
 {
 	struct b10t_entry e = { .path = w->path, .type = 'f' };
@@ -154,6 +166,15 @@ static int file(struct walk *w, int dirfd, const char *name, const struct b10t_e
 			r = 0;	/* does not parse: compared as any file */
 		}
 	}
+	/*
+	 * Same size and mtime (seconds) as published, and not changed in the
+	 * last 2 s: the same file, as git's index and rsync judge it.  A local
+	 * file that came from the store has the member's mtime (unpack sets
+	 * it); a file compiled here has its own, and is read.
+	 */
+	if (pub && pub->type == 'f' && pub->size == e.size &&
+	    (uint64_t)st.st_mtim.tv_sec == pub->mtime && !recent(&st))
+		goto out;
 	if (pub && pub->type == 'f' && pub->size == e.size) {
 		if ((r = hash_fd(w, fd, e.size, &e.hash)) < 0)
 			goto out;

@@ -7,9 +7,9 @@
  *   seconds), "host", "b10t_version", "cache_dir" (the dir it was packed
  *   from: load says so when it extracts elsewhere).
  * Its entry list form (b10t_manifest_parse_list, and the writer when
- * m->has_entries) adds "entries": [[path, "f", mode, size, "xxh3" (,
- * "content")], [path, "d", mode], [path, "l", target], ...]: arrays, not
- * objects, as a cache holds up to a million entries.
+ * m->has_entries) adds "entries": [[path, "f", mode, size, "xxh3", mtime
+ * (, "content")], [path, "d", mode], [path, "l", target], ...]: arrays,
+ * not objects, as a cache holds up to a million entries.
  * The reader takes the archive for hostile: every number is range-checked
  * as a double before it becomes an integer (converting 1e300 or -1 to
  * uint64_t is undefined behaviour), every string must fit its field, and
@@ -83,6 +83,7 @@ static cJSON *entry_json(const struct b10t_entry *e)
 		snprintf(hex, sizeof(hex), "%016" PRIx64, e->hash);
 		ok = ok && cJSON_AddItemToArray(a, cJSON_CreateNumber((double)e->size));
 		ok = ok && cJSON_AddItemToArray(a, cJSON_CreateString(hex));
+		ok = ok && cJSON_AddItemToArray(a, cJSON_CreateNumber((double)e->mtime));
 		if (e->content)
 			ok = ok && cJSON_AddItemToArray(a, cJSON_CreateString(e->content));
 	}
@@ -340,15 +341,17 @@ static int parse_entry(struct b10t_ctx *ctx, size_t i, const cJSON *a, struct b1
 		e->mode = (uint32_t)v;
 		return 0;
 	case 'f':
-		if ((n != 5 && n != 6) || !whole(cJSON_GetArrayItem(a, 2), 0777, &v))
-			return bad_entry(ctx, i, "is not [path, \"f\", mode, size, hash]");
+		if ((n != 6 && n != 7) || !whole(cJSON_GetArrayItem(a, 2), 0777, &v))
+			return bad_entry(ctx, i, "is not [path, \"f\", mode, size, hash, mtime]");
 		e->mode = (uint32_t)v;
 		if (!whole(cJSON_GetArrayItem(a, 3), (double)B10T_MANIFEST_NUM_MAX, &e->size))
 			return bad_entry(ctx, i, "has a size that is not a whole number from 0 to 2^53 - 1");
 		if (!(s = str_at(a, 4)) || !hex64(s, &e->hash))
 			return bad_entry(ctx, i, "has a hash that is not 16 hex digits");
-		if (n == 6) {
-			if (!(s = str_at(a, 5)) || strlen(s) > B10T_INLINE_MAX ||
+		if (!whole(cJSON_GetArrayItem(a, 5), (double)B10T_MANIFEST_NUM_MAX, &e->mtime))
+			return bad_entry(ctx, i, "has an mtime that is not a whole number from 0 to 2^53 - 1");
+		if (n == 7) {
+			if (!(s = str_at(a, 6)) || strlen(s) > B10T_INLINE_MAX ||
 			    strlen(s) != e->size || XXH3_64bits(s, e->size) != e->hash)
 				return bad_entry(ctx, i, "has a content that is not its size and hash");
 			e->content = (char *)s;

@@ -93,11 +93,11 @@ struct pack {
 
 /* One more entry of the list; the hash was taken while the file was read. */
 static int record(struct pack *p, char type, mode_t mode, uint64_t size, uint64_t hash,
-		  const char *target, const char *content)
+		  int64_t mtime, const char *target, const char *content)
 {
 	struct b10t_entry e = { .path = p->path, .type = type, .mode = mode & 0777,
-				.size = size, .hash = hash, .target = (char *)target,
-				.content = (char *)content };
+				.size = size, .hash = hash, .mtime = mtime > 0 ? (uint64_t)mtime : 0,
+				.target = (char *)target, .content = (char *)content };
 
 	if (b10t_manifest_add_entry(&p->list, &e) < 0)
 		return b10t_set_error(p->ctx, ENOMEM, "packing %s: out of memory", p->src);
@@ -427,7 +427,8 @@ static int put_small(struct pack *p, int fd, struct stat *before)
 			p->st.files++;
 			/* An index file merged by meaning is listed with its content. */
 			p->whole[size] = '\0';
-			return record(p, 'f', after.st_mode, size, XXH3_64bits(p->whole, size), NULL,
+			return record(p, 'f', after.st_mode, size, XXH3_64bits(p->whole, size),
+				      after.st_mtim.tv_sec, NULL,
 				      b10t_index_kind(p->path) && size <= B10T_INLINE_MAX &&
 				      strlen(p->whole) == size ? p->whole : NULL);
 		}
@@ -500,14 +501,15 @@ static int put_large(struct pack *p, int fd, struct stat *before)
 			"(a file over %u MiB is streamed, not re-read): nothing published, save again once it is quiet",
 			p->src, p->path, SMALL_MAX >> 20);
 	p->st.files++;
-	return record(p, 'f', before->st_mode, size, XXH3_64bits_digest(p->h1), NULL, NULL);
+	return record(p, 'f', before->st_mode, size, XXH3_64bits_digest(p->h1),
+		      before->st_mtim.tv_sec, NULL, NULL);
 }
 
 /* A merged index file of the delta: its merged content, not the local file. */
 static int put_content(struct pack *p, const struct b10t_entry *e)
 {
-	int r = put_header(p, AE_IFREG, e->mode ? e->mode : 0644, time(NULL),
-			   (int64_t)e->size, NULL);
+	time_t now = time(NULL);
+	int r = put_header(p, AE_IFREG, e->mode ? e->mode : 0644, now, (int64_t)e->size, NULL);
 
 	if (r)
 		return r;
@@ -515,7 +517,7 @@ static int put_content(struct pack *p, const struct b10t_entry *e)
 		return tar_error(p, p->path);
 	p->st.bytes += e->size;
 	p->st.files++;
-	return record(p, 'f', e->mode ? e->mode : 0644, e->size, e->hash, NULL, e->content);
+	return record(p, 'f', e->mode ? e->mode : 0644, e->size, e->hash, now, NULL, e->content);
 }
 
 static int put_file(struct pack *p, int dirfd, const char *name)
@@ -606,7 +608,7 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 	} else if (S_ISLNK(st.st_mode)) {
 		p->st.files++;
 		r = put_header(p, AE_IFLNK, 0777, st.st_mtim.tv_sec, 0, p->link);
-		return r ? r : record(p, 'l', 0, 0, 0, p->link, NULL);
+		return r ? r : record(p, 'l', 0, 0, 0, 0, p->link, NULL);
 	}
 	/* A directory. */
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -634,7 +636,7 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 	if (!p->only || sel) {
 		r = put_header(p, AE_IFDIR, st.st_mode, st.st_mtim.tv_sec, 0, NULL);
 		if (!r)
-			r = record(p, 'd', st.st_mode, 0, 0, NULL, NULL);
+			r = record(p, 'd', st.st_mode, 0, 0, 0, NULL, NULL);
 		if (r) {
 			close(fd);
 			return r;

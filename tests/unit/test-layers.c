@@ -107,6 +107,8 @@ static void make_tree(void)
 	put(path("src/a/two"), "two two");
 	put(path("src/c/vllm_compile_cache.py"), "{(None, 0, 'inductor'): ('h0', 'p0')}");
 	sh("ln -s ../a/two '%s/c/link'", path("src"));
+	/* Old files, as a cache loaded from the store has: not "recent". */
+	sh("find '%s' -exec touch -h -d @1700000000 {} +", path("src"));
 }
 
 /* Replace the archive's entry list by the one of m. */
@@ -224,20 +226,22 @@ static void test_hostile_lists(void)
 	static const char *bad[] = {
 		"{\"entries\":{}}",
 		"{\"entries\":[[\"a\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,1e300,\"0000000000000000\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,-1,\"0000000000000000\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,1.5,\"0000000000000000\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,9007199254740992,\"0000000000000000\"]]}",
-		"{\"entries\":[[\"a\",\"f\",4096,1,\"0000000000000000\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,1,\"000000000000000\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,1,\"000000000000000G\"]]}",
-		"{\"entries\":[[\"a\",\"f\",420,1,\"0000000000000000\",\"xy\"]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1e300,\"0000000000000000\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",420,-1,\"0000000000000000\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1.5,\"0000000000000000\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",420,9007199254740992,\"0000000000000000\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",4096,1,\"0000000000000000\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1,\"000000000000000\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1,\"000000000000000G\",0]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1,\"0000000000000000\",0,\"xy\"]]}",
 		"{\"entries\":[[\"a\",\"d\",493],[\"a\",\"d\",493]]}",
 		"{\"entries\":[[\"a\\nb\",\"d\",493]]}",
 		"{\"entries\":[[\"\",\"d\",493]]}",
 		"{\"entries\":[[\"a\",\"x\",493]]}",
 		"{\"entries\":[[\"a\",\"l\",5]]}",
 		"{\"entries\":[[\"a\",\"d\",493,7]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1,\"0000000000000000\"]]}",
+		"{\"entries\":[[\"a\",\"f\",420,1,\"0000000000000000\",-5]]}",
 	};
 	struct b10t_manifest m;
 	char json[256];
@@ -245,7 +249,7 @@ static void test_hostile_lists(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
 		is_int(parse_list(bad[i], &m), -EBADMSG, bad[i]);
 	snprintf(json, sizeof(json),
-		 "{\"entries\":[[\"a\",\"f\",420,2,\"%016llx\",\"xy\"],[\"b\",\"l\",\"a\"]]}",
+		 "{\"entries\":[[\"a\",\"f\",420,2,\"%016llx\",7,\"xy\"],[\"b\",\"l\",\"a\"]]}",
 		 (unsigned long long)XXH3_64bits("xy", 2));
 	is_int(parse_list(json, &m), 0, "a good list with a content parses");
 	is_int(parse_list("{\"entries\":[[\"a\",\"d\",493]]}", &m), 0, "a dir");
@@ -312,6 +316,23 @@ static void test_delta(void)
 		b10t_entry_set_put(&set, &layer.entries[i], NULL);
 	is_int(b10t_delta_compute(&ctx, path("src"), &set, NULL, &d), 0, "delta after the layer");
 	is_int((int)d.m.n_entries, 0, "nothing new (the index is published with every key)");
+	b10t_delta_free(&d);
+
+	/* The quick check: published size and mtime, not recent: not read. */
+	put(path("src/a/b/one"), "ONE");
+	sh("touch -d @1700000000 '%s'", path("src/a/b/one"));
+	is_int(b10t_delta_compute(&ctx, path("src"), &set, NULL, &d), 0, "delta, same size and mtime");
+	is_int((int)d.m.n_entries, 0, "a file with the published size and mtime counts as the same");
+	b10t_delta_free(&d);
+	sh("touch -d @1700000001 '%s'", path("src/a/b/one"));
+	is_int(b10t_delta_compute(&ctx, path("src"), &set, NULL, &d), 0, "delta, another mtime");
+	ok(d.m.n_entries == 1 && b10t_entry_set_get(&d.set, "a/b/one"),
+	   "another mtime: read, hashed, new");
+	b10t_delta_free(&d);
+	put(path("src/a/b/one"), "one");
+	sh("touch -d @1700000005 '%s'", path("src/a/b/one"));
+	is_int(b10t_delta_compute(&ctx, path("src"), &set, NULL, &d), 0, "delta, same bytes");
+	is_int((int)d.m.n_entries, 0, "another mtime, the same bytes: not new");
 	b10t_delta_free(&d);
 
 	/* Autotune results: whichever copy is published stays. */
