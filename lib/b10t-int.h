@@ -136,6 +136,9 @@ enum b10t_setting_id {
 	B10T_SET_WATCH_QUIET,
 	B10T_SET_WATCH_MAX_WAIT,
 	B10T_SET_WATCH_BUDGET,
+	B10T_SET_COMPACT_LAYERS,
+	B10T_SET_COMPACT_SIZE,
+	B10T_SET_COMPACT_GRACE,
 	B10T_SETTINGS_MAX
 };
 
@@ -161,6 +164,9 @@ struct b10t_config {
 	char vllm_url[PATH_MAX];	/* B10_TRANSFER_VLLM_URL */
 	uint64_t vllm_timeout_ms;	/* B10_TRANSFER_TIMEOUT_S */
 	uint64_t vllm_interval_ms;	/* B10_TRANSFER_INTERVAL_S */
+	uint64_t compact_layers;	/* B10T_COMPACT_LAYERS */
+	uint64_t compact_bytes;		/* B10T_COMPACT_MB, in bytes */
+	uint64_t compact_grace_s;	/* B10T_COMPACT_GRACE */
 	/* per setting: where the value came from, and why the environment's
 	 * value was refused ("" when it was not; then the default stands) */
 	unsigned char origin[B10T_SETTINGS_MAX];
