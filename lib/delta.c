@@ -124,7 +124,8 @@ static bool recent(const struct stat *st)
 	return st->st_mtim.tv_sec >= time(NULL) - 2;
 }
 
-static int file(struct walk *w, int dirfd, const char *name, const struct b10t_entry *pub)
+static int file(struct walk *w, int dirfd, const char *name, const struct b10t_entry *pub,
+		const struct stat *lst)
 {
 	struct b10t_entry e = { .path = w->path, .type = 'f' };
 	enum b10t_index_kind kind = b10t_index_kind(w->path);
@@ -133,6 +134,16 @@ static int file(struct walk *w, int dirfd, const char *name, const struct b10t_e
 	int fd, r = 0;
 
 	if (pub && pub->type == 'f' && b10t_write_once(w->path))
+		return 0;
+	/*
+	 * Same size and mtime (seconds) as published, and not written in the
+	 * last 2 s: the same file, as git's index and rsync judge it, with no
+	 * open.  A local file that came from the store has the member's mtime
+	 * (unpack sets it); a file compiled here has its own, and is read.
+	 * Index files are always read: their content is merged, not compared.
+	 */
+	if (!kind && pub && pub->type == 'f' && pub->size == (uint64_t)lst->st_size &&
+	    (uint64_t)lst->st_mtim.tv_sec == pub->mtime && !recent(lst))
 		return 0;
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -166,15 +177,6 @@ static int file(struct walk *w, int dirfd, const char *name, const struct b10t_e
 			r = 0;	/* does not parse: compared as any file */
 		}
 	}
-	/*
-	 * Same size and mtime (seconds) as published, and not changed in the
-	 * last 2 s: the same file, as git's index and rsync judge it.  A local
-	 * file that came from the store has the member's mtime (unpack sets
-	 * it); a file compiled here has its own, and is read.
-	 */
-	if (pub && pub->type == 'f' && pub->size == e.size &&
-	    (uint64_t)st.st_mtim.tv_sec == pub->mtime && !recent(&st))
-		goto out;
 	if (pub && pub->type == 'f' && pub->size == e.size) {
 		if ((r = hash_fd(w, fd, e.size, &e.hash)) < 0)
 			goto out;
@@ -213,7 +215,7 @@ static int entry(struct walk *w, int dirfd, const char *name, size_t len, size_t
 				S_ISLNK(st.st_mode) ? w->link : NULL))
 		return 0;	/* pack leaves it out (and says so) */
 	if (S_ISREG(st.st_mode))
-		return file(w, dirfd, name, pub);
+		return file(w, dirfd, name, pub, &st);
 	if (S_ISLNK(st.st_mode)) {
 		if (pub && pub->type == 'l' && !strcmp(pub->target, w->link))
 			return 0;
