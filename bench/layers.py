@@ -150,8 +150,9 @@ def main():
 	for row in res["rows"]:
 		print("%-44s %10.3f %10.3f %8.3f %8s %s" % (row["name"], row["median"], row["baseline"],
 							     row["ratio"], row["target"], "ok" if row["ok"] else "MISSED"))
-	print("layer bytes / tree bytes: %.4f (archive %d of %d; the full archive %d)" % (
-		res["layer_fraction"], res["layer_archive_bytes"], res["tree_bytes"], res["full_archive_bytes"]))
+	print("the layer: %.2f%% of the full archive (%d of %d bytes; the tree: %d bytes, +1%% new)" % (
+		100 * res["layer_fraction"], res["layer_archive_bytes"], res["full_archive_bytes"],
+		res["tree_bytes"]))
 	print("load average at start %.2f, at end %.2f (2 cores: above 2, the numbers are inflated)" %
 	      tuple(res["loadavg"]))
 
