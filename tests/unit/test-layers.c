@@ -212,6 +212,63 @@ static void test_list(void)
 	b10t_manifest_free(&m);
 }
 
+/* The same list after a zstd archive's frames: a zstd skippable frame. */
+static void test_list_zstd(void)
+{
+	struct b10t_limits lim;
+	struct b10t_pack_stats st;
+	struct b10t_manifest m, bad;
+	struct b10t_entry *x;
+	int fd, r;
+
+	make_tree();
+	b10t_limits_default(&lim);
+	lim.format = B10T_FMT_ZSTD;
+	fd = open(path("z.tar.zst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	is_int(b10t_pack(&ctx, path("src"), fd, "{\"key\":\"k1\"}", &lim, &st), 0, "zstd: pack");
+	close(fd);
+	is_int(read_list(path("z.tar.zst"), &m), 0, "zstd: the entry list is read from the end");
+	is_int((int)m.n_entries, 7, "zstd: it lists every member");
+	sh("rm -rf '%s' && mkdir '%s'", path("dst"), path("dst"));
+	fd = open(path("z.tar.zst"), O_RDONLY);
+	r = b10t_unpack(&ctx, fd, B10T_FMT_ZSTD, path("dst"), NULL, &st, NULL);
+	close(fd);
+	is_int(r, 0, "zstd: unpack reads past the list frame and checks it");
+	if (system("command -v zstd >/dev/null 2>&1") == 0) {
+		sh("zstd -dcq '%s' | tar -tf - >/dev/null", path("z.tar.zst"));
+		ok(1, "zstd: the zstd CLI skips the list frame");
+	}
+
+	read_list(path("z.tar.zst"), &bad);
+	x = (struct b10t_entry *)find(&bad, "a/two");
+	x->hash ^= 1;
+	sh("cp '%s' '%s'", path("z.tar.zst"), path("bad.tar.zst"));
+	swap_list(path("bad.tar.zst"), &bad);
+	b10t_manifest_free(&bad);
+	struct { const char *what, *want; } cases[] = {
+		{ "zstd: a list that lies about a hash", "" },
+		{ "zstd: a byte after the list", "unexpected data" },
+		{ "zstd: a cut list", "" },
+	};
+	for (int i = 0; i < 3; i++) {
+		if (i)
+			sh("cp '%s' '%s'", path("z.tar.zst"), path("bad.tar.zst"));
+		if (i == 1)
+			sh("printf x >> '%s'", path("bad.tar.zst"));
+		else if (i == 2)
+			sh("truncate -s -1 '%s'", path("bad.tar.zst"));
+		sh("rm -rf '%s' && mkdir '%s'", path("dst"), path("dst"));
+		memset(&st, 0, sizeof(st));
+		fd = open(path("bad.tar.zst"), O_RDONLY);
+		r = b10t_unpack(&ctx, fd, B10T_FMT_ZSTD, path("dst"), NULL, &st, NULL);
+		close(fd);
+		is_int(r, -EBADMSG, cases[i].what);
+		ok(st.archive_fault && strstr(b10t_ctx_error(&ctx), cases[i].want),
+		   "%s: the archive's fault (%s)", cases[i].what, b10t_ctx_error(&ctx));
+	}
+	b10t_manifest_free(&m);
+}
+
 static int parse_list(const char *json, struct b10t_manifest *m)
 {
 	int r = b10t_manifest_parse_list(&ctx, json, strlen(json), m);
@@ -391,6 +448,7 @@ int main(void)
 	ctx.log_level = B10T_LOG_ERROR;
 	tap_tmpdir(top, sizeof(top), "layers");
 	test_list();
+	test_list_zstd();
 	test_hostile_lists();
 	test_delta();
 	test_merge();
