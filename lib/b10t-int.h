@@ -346,6 +346,11 @@ struct b10t_archive_info {
 	int64_t mtime;			/* the newest publish time, seconds */
 	int64_t last_used;		/* last use, seconds: max(mtime, atime, use marker's mtime) */
 	uint64_t generation;		/* the highest generation, 0 for a legacy archive alone */
+	/* Layers: the archives above the base (every archive, without one),
+	 * their bytes, and the base's generation (G of b<G>, 0 legacy or none). */
+	size_t n_layers;
+	uint64_t layer_bytes;
+	uint64_t base_generation;
 	size_t n_archives;		/* archives in the set */
 	/* b10t_store_list: their names, in load order (in the same
 	 * allocation as the array); NULL from b10t_store_find */
@@ -573,12 +578,28 @@ struct b10t_result {
 	uint64_t skipped;		/* save: entries left out, each warned about */
 	char saved_cache_dir[PATH_MAX];	/* load: the archive's recorded cache dir when it
 					 * is not the one loaded into, else "" */
+	uint64_t generation;		/* save, update, compaction: the generation published */
 };
 
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res);
 int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res);
+/*
+ * Publish a layer of what the cache dir has and the store's set for the
+ * key lacks (docs/store-protocol.md, "Update"): SUCCESS with
+ * res->generation, SKIPPED "nothing new", or the first save's g1 when the
+ * key has nothing yet.  Lock-free: a lost claim recomputes the delta
+ * against the new set and takes the next number.  Compacts afterwards
+ * past B10T_COMPACT_*.  0 (status in res) or -errno with the message in
+ * ctx; never prints.
+ */
+int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		const struct b10t_envkey *key, struct b10t_result *res);
+/* Publish a base b<G> of the key's whole set ("Compaction"): SUCCESS,
+ * SKIPPED when there is one archive or a base of G already. */
+int b10t_compact(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		 const struct b10t_envkey *key, struct b10t_result *res);
 int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	       struct b10t_result *res);
 
@@ -671,7 +692,9 @@ struct b10t_gc_opts {
 
 struct b10t_gc_item {
 	char filename[NAME_MAX + 1];
-	const char *reason;		/* "incomplete", "lock", "corrupt", "marker", "max-size", "max-age" */
+	const char *reason;		/* "incomplete", "lock", "corrupt", "marker", "unclaimed",
+					 * "bad-claim", "max-size", "max-age", "covered";
+					 * rm: "claim", "archive" */
 	uint64_t bytes;
 };
 
@@ -696,6 +719,14 @@ void b10t_gc_opts_init(struct b10t_gc_opts *opts, const struct b10t_config *cfg)
 int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	    const struct b10t_gc_opts *opts, struct b10t_gc_result *res);
 void b10t_gc_result_free(struct b10t_gc_result *res);
+/*
+ * b10t rm KEY: remove every claim of the key (highest first), its legacy
+ * archives, then the archives the claims named; res lists them.  SUCCESS,
+ * or DOES_NOT_EXIST when the key had nothing.  Safe against loads: an
+ * open archive reads on, a load that finds one gone lists again.
+ */
+int b10t_rm_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *key,
+		struct b10t_gc_result *res);
 /*
  * The cheap cleanup load and save run first: stale uploads and locks only,
  * within a budget (5 ms or 10,000 directory entries).  Never fails: returns

@@ -230,7 +230,7 @@ static void test_numbers(void)
 	uint64_t v;
 
 	b10t_config_init(&ctx, &cfg);
-	ok(cfg.compact_layers == 16 && cfg.compact_mb == 1024 && cfg.compact_grace_s == 600,
+	ok(cfg.compact_layers == 16 && cfg.compact_bytes == (1024ULL << 20) && cfg.compact_grace_s == 600,
 	   "compaction defaults: 16 layers, 1024 MiB, 600 s");
 	is_int(set(&cfg, "B10T_COMPACT_LAYERS", "0"), -ERANGE, "B10T_COMPACT_LAYERS=0 refused");
 	is_int(set(&cfg, "B10T_COMPACT_LAYERS", "100001"), -ERANGE, "B10T_COMPACT_LAYERS over 100000");
