@@ -72,6 +72,31 @@ ok "the loaded index holds both writers' keys (merged by meaning)" \
 TORCHINDUCTOR_CACHE_DIR=$C2 run update --json
 ok "the second writer again: nothing new" expect_rc 4
 
+# list and info show the layers per key: g1..g4, no base.
+run list --json
+ok "list: the key's 4 layers, generations up to 4, no base" \
+	jq_is ".caches[] | select(.environment_key == \"$KEY\") | \"\(.layers) \(.generation) \(.base_generation)\"" "4 4 0"
+lb=0
+for n in 1 2 3 4; do lb=$((lb + $(stat -c %s "$S/$(claim $n)"))); done
+ok "list: layer_bytes is the sum of the 4 archives" \
+	jq_is ".caches[] | select(.environment_key == \"$KEY\") | .layer_bytes" "$lb"
+run info --json
+ok "info: b10fs_cache_layers 4, generation 4" \
+	jq_is '"\(.b10fs_cache_layers) \(.b10fs_cache_generation)"' "4 4"
+run info
+ok "info text: a layers line" contains "$OUT" "4 layers"
+
+# save --replace: the published set goes, the cache dir is generation 1 afresh.
+run save --replace --json
+ok "save --replace: SUCCESS, generation 1" jq_is '"\(.status) \(.generation)"' "SUCCESS 1"
+ok "save --replace: only the new claim g1 is left" \
+	[ "$(ls "$S" | grep -c "^cache_$KEY\.[gb][0-9]*$")" -eq 1 ] && [ -f "$S/$(claim 1)" ]
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/l3 run load
+ok "save --replace: the store loads the cache dir as it is now" \
+	python3 "$SRCDIR/cli/treecmp.py" "$C" "$T_DIR/l3"
+run save --replace --update
+ok "save --replace --update: a usage error (exit 2)" expect_rc 2
+
 # 16 updaters at once, each with 4 shared and 6 unique entries and an index
 # key of its own, on a fresh store whose base holds the shared ones; two
 # loaders load meanwhile.
