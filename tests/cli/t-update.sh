@@ -29,7 +29,7 @@ ok "update on an empty store: claim g1 names its archive" [ -f "$S/$(claim 1)" ]
 
 run update --json
 ok "update of an unchanged cache: SKIPPED (exit 4)" expect_rc 4
-ok "update of an unchanged cache says nothing new" contains "$(jq -r .reason "$T_DIR/out")" "nothing new"
+ok "update of an unchanged cache says nothing new" contains "$(jq -r .message "$T_DIR/out")" "nothing new"
 ok "update of an unchanged cache publishes nothing" [ ! -e "$S/cache_$KEY.g2" ]
 run save --update --json
 ok "save --update is the same verb" expect_rc 4
