@@ -169,12 +169,16 @@ int cmd_gc(struct cmd *c);
 int cmd_info(struct cmd *c);
 int cmd_list(struct cmd *c);
 int cmd_load(struct cmd *c);
+int cmd_rm(struct cmd *c);
 int cmd_save(struct cmd *c);
+int cmd_update(struct cmd *c);
 int cmd_vllm(struct cmd *c);
 int cmd_watch(struct cmd *c);
 
-extern const struct verb_option gc_options[], list_options[], vllm_options[], watch_options[];
+extern const struct verb_option gc_options[], list_options[], save_options[], vllm_options[],
+	watch_options[];
 int gc_opt(struct cmd *c, int val, const char *arg);
+int save_opt(struct cmd *c, int val, const char *arg);
 int list_opt(struct cmd *c, int val, const char *arg);
 int vllm_opt(struct cmd *c, int val, const char *arg);
 int watch_opt(struct cmd *c, int val, const char *arg);

@@ -503,6 +503,8 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 		cJSON_AddStringToObject(o, "message", res->reason);
 	if (res->saved_cache_dir[0])
 		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
+	if (res->generation)
+		json_add_u64(o, "generation", res->generation);
 	return o;
 }
 

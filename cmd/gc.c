@@ -7,7 +7,8 @@
 
 #include "cmd.h"
 
-enum { OPT_STALE = 0x300, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_KEEP, OPT_ALL, OPT_DRY_RUN };
+enum { OPT_STALE = 0x300, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_KEEP, OPT_ALL, OPT_DRY_RUN,
+       OPT_COMPACT };
 
 const struct verb_option gc_options[] = {
 	{ { "stale", required_argument, NULL, OPT_STALE }, "DURATION",
@@ -22,6 +23,8 @@ const struct verb_option gc_options[] = {
 	  "this environment's archive may be evicted too" },
 	{ { "dry-run", no_argument, NULL, OPT_DRY_RUN }, NULL,
 	  "list what would be removed, remove nothing" },
+	{ { "compact", no_argument, NULL, OPT_COMPACT }, NULL,
+	  "first compact this environment's layers into one base" },
 	{ { 0 }, NULL, NULL },
 };
 
@@ -31,7 +34,7 @@ const struct verb_option gc_options[] = {
  */
 static struct gc_args {
 	struct b10t_gc_opts o;
-	bool stale_set;
+	bool stale_set, compact;
 	char **keep;
 } gc_args;
 
@@ -80,6 +83,9 @@ int gc_opt(struct cmd *c, int val, const char *arg)
 	case OPT_DRY_RUN:
 		a->o.dry_run = true;
 		return 0;
+	case OPT_COMPACT:
+		a->compact = true;
+		return 0;
 	}
 	return -1;
 }
@@ -127,11 +133,40 @@ static void gc_text(const struct b10t_gc_result *res)
 	       res->kept, res->kept == 1 ? "" : "s");
 }
 
+static cJSON *compact_json(const struct b10t_result *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", b10t_status_name(r->status));
+	if (r->generation)
+		json_add_u64(o, "generation", r->generation);
+	if (r->archive[0])
+		cJSON_AddStringToObject(o, "archive", r->archive);
+	json_add_u64(o, "archive_bytes", r->archive_bytes);
+	if (r->reason[0])
+		cJSON_AddStringToObject(o, "reason", r->reason);
+	return o;
+}
+
+static void compact_text(const struct b10t_result *r)
+{
+	char b[32];
+
+	if (r->status == B10T_SUCCESS)
+		printf("compacted into %s (%s), the base of generations up to %" PRIu64 "\n",
+		       esc(strrchr(r->archive, '/') ? strrchr(r->archive, '/') + 1 : r->archive),
+		       human_bytes(r->archive_bytes, b, sizeof(b)), r->generation);
+	else
+		printf("compaction: %s: %s\n", b10t_status_name(r->status), esc_msg(r->reason));
+}
+
 int cmd_gc(struct cmd *c)
 {
 	struct gc_args a = gc_args;
 	struct b10t_gc_result res;
+	struct b10t_result cres = { 0 };
 	struct b10t_envkey *key = &c->key;
+	bool compacted = false;
 	int r, code;
 
 	/* The defaults from the settings, then what the options set. */
@@ -147,8 +182,8 @@ int cmd_gc(struct cmd *c)
 	a.o.n_keep = gc_args.o.n_keep;
 	a.o.keep = (const char *const *)a.keep;
 
-	/* The key costs a GPU probe: only when eviction may need it. */
-	if ((a.o.max_size_set || a.o.max_age_set) && !a.o.all) {
+	/* The key costs a GPU probe: only when eviction or compaction need it. */
+	if (((a.o.max_size_set || a.o.max_age_set) && !a.o.all) || a.compact) {
 		if (b10t_store_check(&c->ctx, &c->cfg) < 0) {
 			gc_args_free(&a);
 			return cmd_fail(c, NULL);
@@ -157,7 +192,15 @@ int cmd_gc(struct cmd *c)
 			gc_args_free(&a);
 			return code;
 		}
-		a.o.current_key = key->key;
+		if (!a.o.all)
+			a.o.current_key = key->key;
+	}
+	if (a.compact && !a.o.dry_run) {
+		if (b10t_compact(&c->ctx, &c->cfg, key, &cres) < 0) {
+			gc_args_free(&a);
+			return cmd_fail(c, NULL);
+		}
+		compacted = true;
 	}
 
 	r = b10t_gc(&c->ctx, &c->cfg, &a.o, &res);
@@ -175,10 +218,18 @@ int cmd_gc(struct cmd *c)
 		b10t_gc_result_free(&res);
 		return code;
 	}
-	if (c->json)
-		cmd_print_json(c, gc_json(&res));
-	else if (c->verbose || res.dry_run)
-		gc_text(&res);
+	if (c->json) {
+		cJSON *o = gc_json(&res);
+
+		if (compacted)
+			cJSON_AddItemToObject(o, "compaction", compact_json(&cres));
+		cmd_print_json(c, o);
+	} else {
+		if (compacted && !c->quiet)
+			compact_text(&cres);
+		if (c->verbose || res.dry_run)
+			gc_text(&res);
+	}
 	b10t_gc_result_free(&res);
 	return cmd_exit_code(res.status);
 }

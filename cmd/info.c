@@ -110,6 +110,10 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 		cJSON_AddStringToObject(o, "b10fs_cache_format",
 					b10t_format_name(in->archive.format));
 		cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)in->archive.mtime);
+		json_add_u64(o, "b10fs_cache_generation", in->archive.generation);
+		json_add_u64(o, "b10fs_cache_base_generation", in->archive.base_generation);
+		json_add_u64(o, "b10fs_cache_layers", in->archive.n_layers);
+		json_add_u64(o, "b10fs_cache_layer_bytes", in->archive.layer_bytes);
 		manifest_json(o, in);
 	} else {
 		cJSON_AddNullToObject(o, "b10fs_cache_filename");
@@ -157,6 +161,11 @@ static void info_text(const struct cmd *c, const struct info *in)
 		printf("%-20s %s, %s (%" PRIu64 " bytes)\n", "b10fs_cache:",
 		       esc(in->archive.filename), human_bytes(in->archive.bytes, size, sizeof(size)),
 		       in->archive.bytes);
+		printf("%-20s %zu layer%s, %s, above base generation %" PRIu64
+		       "; generations up to %" PRIu64 "\n", "b10fs_cache_layers:",
+		       in->archive.n_layers, in->archive.n_layers == 1 ? "" : "s",
+		       human_bytes(in->archive.layer_bytes, size, sizeof(size)),
+		       in->archive.base_generation, in->archive.generation);
 		if (in->has_manifest && m->has_files && m->has_bytes) {
 			char n[64];	/* a manifest before "dirs" counted entries */
 

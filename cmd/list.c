@@ -102,6 +102,9 @@ static cJSON *list_json(const struct cmd *c, const struct listing *l)
 		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
 		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
 		json_add_u64(e, "generation", a->generation);
+		json_add_u64(e, "base_generation", a->base_generation);
+		json_add_u64(e, "layers", a->n_layers);
+		json_add_u64(e, "layer_bytes", a->layer_bytes);
 		{
 			cJSON *names = cJSON_AddArrayToObject(e, "archives");
 

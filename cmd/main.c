@@ -35,7 +35,13 @@ const struct verb verbs[] = {
 	{ .name = "load", .run = cmd_load,
 	  .summary = "extract this environment's archive into the cache dir",
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS },
+	{ .name = "rm", .run = cmd_rm, .args = "[KEY]",
+	  .summary = "remove a key's published cache from the store", .max_args = 1,
+	  .flags = VERB_STORE | VERB_ENABLED | VERB_SCHEME },
 	{ .name = "save", .run = cmd_save, .summary = "publish the cache dir to the store",
+	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
+		   VERB_CODEC, .options = save_options, .on_opt = save_opt },
+	{ .name = "update", .run = cmd_update, .summary = "publish a layer of what the store lacks",
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
 		   VERB_CODEC },
 	{ .name = "vllm", .run = cmd_vllm,

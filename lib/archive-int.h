@@ -85,7 +85,9 @@ void b10t_lz4w_free(struct b10t_lz4w *w);
  * decompressed data (valid until the next call), 0 once the frame has
  * ended with a good checksum and nothing follows it, or a negative errno:
  * -EBADMSG for anything wrong with the data (truncated, checksum, garbage,
- * empty, trailing bytes), the read's errno for I/O failures.  It reads
+ * empty, trailing bytes), the read's errno for I/O failures.  One
+ * entry-list frame (B10T_LIST_MAGIC, at most B10T_LIST_FRAME_MAX bytes) may
+ * follow the frame: kept whole for b10t_lz4r_list, not checked here.  It reads
  * only what the frame needs, a block at a time; `threaded` decompresses in
  * a second thread.
  */
@@ -98,6 +100,8 @@ uint64_t b10t_lz4r_bytes_in(const struct b10t_lz4r *r);
 /* Whether the reader failed because read(2) ended the file inside the frame. */
 bool b10t_lz4r_short(const struct b10t_lz4r *r);
 const char *b10t_lz4r_error(const struct b10t_lz4r *r);
+/* The entry-list frame read after the lz4 frame (whole), or NULL: none. */
+const char *b10t_lz4r_list(const struct b10t_lz4r *r, size_t *len);
 void b10t_lz4r_free(struct b10t_lz4r *r);
 
 /*
@@ -131,6 +135,7 @@ int b10t_zstdr_failed(const struct b10t_zstdr *z);
 uint64_t b10t_zstdr_bytes_in(const struct b10t_zstdr *z);
 bool b10t_zstdr_short(const struct b10t_zstdr *z);
 const char *b10t_zstdr_error(const struct b10t_zstdr *z);
+const char *b10t_zstdr_list(const struct b10t_zstdr *z, size_t *len);
 void b10t_zstdr_free(struct b10t_zstdr *z);
 
 /*
@@ -166,6 +171,105 @@ void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
 bool b10t_use_threads(void);
 /* The CPUs we may run on (affinity mask, cgroup cpusets), at least 1. */
 int b10t_cpu_count(void);
+
+/* ---- entries.c: entry sets and the entry-list frame -------------------- */
+
+/* The entry list's JSON and frame caps (see "Entry lists"). */
+#define B10T_LIST_JSON_MAX (256u << 20)
+#define B10T_LIST_FRAME_MAX (64u << 20)
+#define B10T_LIST_MAGIC 0x184D2A5Bu	/* an lz4 skippable frame */
+
+/*
+ * Entries by path: an open-addressing table of borrowed pointers.  put
+ * replaces an entry of the same path (a later layer wins), the one it
+ * replaced into *old (NULL: none); 0 or -ENOMEM.
+ */
+struct b10t_entry_set {
+	size_t n, cap;
+	const struct b10t_entry **slot;
+};
+int b10t_entry_set_init(struct b10t_entry_set *s, size_t expect);
+int b10t_entry_set_put(struct b10t_entry_set *s, const struct b10t_entry *e,
+		       const struct b10t_entry **old);
+const struct b10t_entry *b10t_entry_set_get(const struct b10t_entry_set *s,
+					    const char *path);
+void b10t_entry_set_free(struct b10t_entry_set *s);
+
+/*
+ * The entry-list frame that follows an archive's lz4 frame: m's JSON (with
+ * its entries), lz4-compressed, framed as store-protocol.md says.  *buf is
+ * malloc'ed.  0 or -ENOMEM / -EFBIG.
+ */
+int b10t_list_frame(const struct b10t_manifest *m, char **buf, size_t *len);
+/*
+ * Decode a whole frame (as b10t_list_frame wrote it) into m
+ * (b10t_manifest_parse_list).  -EBADMSG with the reason for a bad one.
+ */
+int b10t_list_unframe(struct b10t_ctx *ctx, const char *buf, size_t len,
+		      struct b10t_manifest *m);
+/*
+ * Read the entry list of the archive open at fd from the file's end (two
+ * preads, nothing else of the archive).  -ENOENT when it has none (an
+ * older archive), -EBADMSG for a bad one.
+ */
+int b10t_read_list_fd(struct b10t_ctx *ctx, int fd, struct b10t_manifest *m);
+
+/* ---- delta.c: what the store lacks --------------------------------------- */
+
+/*
+ * The entries of a cache dir that the published set lacks (see "The
+ * delta"): `m` lists them (a merged index file with its merged content),
+ * `above` the directories above them that are not new themselves; `set`
+ * and `dirs` index the two by path once b10t_delta_compute returns.
+ */
+struct b10t_delta {
+	struct b10t_manifest m, above;
+	struct b10t_entry_set set, dirs;
+	uint64_t bytes;			/* of the new files */
+};
+/*
+ * Walk `src` with pack's rules (lim: the excluded store dir) and compare
+ * each entry with `published` (the effective entry per path of the set:
+ * b10t_entry_set_put of every archive's list, oldest first).  0 or
+ * -errno with the ctx's message; d->m.n_entries == 0: nothing new.
+ */
+int b10t_delta_compute(struct b10t_ctx *ctx, const char *src,
+		       const struct b10t_entry_set *published,
+		       const struct b10t_limits *lim, struct b10t_delta *d);
+void b10t_delta_free(struct b10t_delta *d);
+/*
+ * b10t_pack of only the delta's entries: directories above them are
+ * walked without a header (unpack makes them), a merged index file goes in
+ * with the delta's content.  *list (may be NULL) gets the entry list as
+ * packed (b10t_manifest_free).
+ */
+int b10t_pack_delta(struct b10t_ctx *ctx, const char *src, int out_fd,
+		    const char *manifest_json, const struct b10t_limits *lim,
+		    struct b10t_pack_stats *stats, const struct b10t_delta *only,
+		    struct b10t_manifest *list);
+
+/* ---- merge.c: index files merged by meaning ------------------------------- */
+
+enum b10t_index_kind {
+	B10T_INDEX_NONE = 0,
+	B10T_INDEX_PYDICT,		/* vLLM's vllm_compile_cache.py: a dict literal */
+};
+/* What kind of index file the member path is (by its name). */
+enum b10t_index_kind b10t_index_kind(const char *path);
+/*
+ * Whether a published copy of the path is as good as any other: a name
+ * whose content is one valid answer among several (Inductor's autotune
+ * results, `*.best_config`; lock files): the delta never sends it again.
+ */
+bool b10t_write_once(const char *path);
+/*
+ * The union of two index files of `kind`: the published one's items in
+ * order (its value wins for a key both have), then the local one's new
+ * keys.  1 with *merged (malloc'ed) when local adds a key, 0 when it adds
+ * none (*merged NULL), -EINVAL when either does not parse, -ENOMEM.
+ */
+int b10t_index_merge(enum b10t_index_kind kind, const char *published, const char *local,
+		     char **merged);
 
 /* ---- rules.c: what a member may be ------------------------------------ */
 

@@ -138,6 +138,9 @@ enum b10t_setting_id {
 	B10T_SET_WATCH_QUIET,
 	B10T_SET_WATCH_MAX_WAIT,
 	B10T_SET_WATCH_BUDGET,
+	B10T_SET_COMPACT_LAYERS,
+	B10T_SET_COMPACT_SIZE,
+	B10T_SET_COMPACT_GRACE,
 	B10T_SETTINGS_MAX
 };
 
@@ -163,6 +166,9 @@ struct b10t_config {
 	char vllm_url[PATH_MAX];	/* B10_TRANSFER_VLLM_URL */
 	uint64_t vllm_timeout_ms;	/* B10_TRANSFER_TIMEOUT_S */
 	uint64_t vllm_interval_ms;	/* B10_TRANSFER_INTERVAL_S */
+	uint64_t compact_layers;	/* B10T_COMPACT_LAYERS */
+	uint64_t compact_bytes;		/* B10T_COMPACT_MB, in bytes */
+	uint64_t compact_grace_s;	/* B10T_COMPACT_GRACE */
 	/* per setting: where the value came from, and why the environment's
 	 * value was refused ("" when it was not; then the default stands) */
 	unsigned char origin[B10T_SETTINGS_MAX];
@@ -342,6 +348,11 @@ struct b10t_archive_info {
 	int64_t mtime;			/* the newest publish time, seconds */
 	int64_t last_used;		/* last use, seconds: max(mtime, atime, use marker's mtime) */
 	uint64_t generation;		/* the highest generation, 0 for a legacy archive alone */
+	/* Layers: the archives above the base (every archive, without one),
+	 * their bytes, and the base's generation (G of b<G>, 0 legacy or none). */
+	size_t n_layers;
+	uint64_t layer_bytes;
+	uint64_t base_generation;
 	size_t n_archives;		/* archives in the set */
 	/* b10t_store_list: their names, in load order (in the same
 	 * allocation as the array); NULL from b10t_store_find */
@@ -489,6 +500,29 @@ struct b10t_manifest {
 	char host[256];			/* "host" */
 	char b10t_version[64];		/* "b10t_version" */
 	char cache_dir[PATH_MAX];	/* "cache_dir": the dir it was saved from, "" when absent */
+	/*
+	 * "entries": what the archive holds, in the entry list that follows
+	 * the lz4 frame (never in the first member: it is known only once
+	 * the tree is packed).  Filled by b10t_manifest_parse_list and by
+	 * pack; b10t_manifest_free releases it.
+	 */
+	bool has_entries;
+	size_t n_entries, cap_entries;
+	struct b10t_entry *entries;
+};
+
+/* One entry of an archive's entry list (see "Entry lists" in store-protocol.md). */
+#define B10T_ENTRIES_MAX 1000000
+#define B10T_INLINE_MAX (1u << 20)	/* a merged index file's content */
+struct b10t_entry {
+	char *path;			/* member path, normalised */
+	char type;			/* 'f' file, 'd' dir, 'l' symlink */
+	uint32_t mode;			/* f, d: permission bits */
+	uint64_t size;			/* f */
+	uint64_t hash;			/* f: XXH3-64 of its bytes */
+	uint64_t mtime;			/* f: seconds, as packed (the delta's quick check) */
+	char *target;			/* l */
+	char *content;			/* f: a merged index file's bytes, or NULL */
 };
 
 /* The manifest save writes for `key`: components, counts, now, this host,
@@ -510,6 +544,20 @@ int b10t_manifest_parse(struct b10t_ctx *ctx, const char *json, size_t len,
  */
 int b10t_manifest_check(struct b10t_ctx *ctx, const struct b10t_manifest *m,
 			const char *key, enum b10t_key_scheme scheme);
+/*
+ * The same, reading "entries" too (the entry list form): every entry's
+ * path (at most B10T_MAX_PATH bytes, no control character, no duplicate),
+ * type, mode (0..0777), size (0..2^53-1), hash (16 hex digits), target and
+ * content (at most B10T_INLINE_MAX bytes, its length and hash the
+ * entry's) are checked; at most B10T_ENTRIES_MAX entries.  Free with
+ * b10t_manifest_free.
+ */
+int b10t_manifest_parse_list(struct b10t_ctx *ctx, const char *json, size_t len,
+			     struct b10t_manifest *m);
+/* Append a copy of *e to m's entries: 0 or -ENOMEM. */
+int b10t_manifest_add_entry(struct b10t_manifest *m, const struct b10t_entry *e);
+/* Release the entries (the rest of the struct needs no freeing). */
+void b10t_manifest_free(struct b10t_manifest *m);
 /* Parse, then check: what load asks of the manifest it unpacked. */
 int b10t_manifest_verify(struct b10t_ctx *ctx, const char *json, const char *key,
 			 enum b10t_key_scheme scheme);
@@ -532,12 +580,28 @@ struct b10t_result {
 	uint64_t skipped;		/* save: entries left out, each warned about */
 	char saved_cache_dir[PATH_MAX];	/* load: the archive's recorded cache dir when it
 					 * is not the one loaded into, else "" */
+	uint64_t generation;		/* save, update, compaction: the generation published */
 };
 
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res);
 int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res);
+/*
+ * Publish a layer of what the cache dir has and the store's set for the
+ * key lacks (docs/store-protocol.md, "Update"): SUCCESS with
+ * res->generation, SKIPPED "nothing new", or the first save's g1 when the
+ * key has nothing yet.  Lock-free: a lost claim recomputes the delta
+ * against the new set and takes the next number.  Compacts afterwards
+ * past B10T_COMPACT_*.  0 (status in res) or -errno with the message in
+ * ctx; never prints.
+ */
+int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		const struct b10t_envkey *key, struct b10t_result *res);
+/* Publish a base b<G> of the key's whole set ("Compaction"): SUCCESS,
+ * SKIPPED when there is one archive or a base of G already. */
+int b10t_compact(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		 const struct b10t_envkey *key, struct b10t_result *res);
 int b10t_clear(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	       struct b10t_result *res);
 
@@ -630,7 +694,9 @@ struct b10t_gc_opts {
 
 struct b10t_gc_item {
 	char filename[NAME_MAX + 1];
-	const char *reason;		/* "incomplete", "lock", "corrupt", "marker", "max-size", "max-age" */
+	const char *reason;		/* "incomplete", "lock", "corrupt", "marker", "unclaimed",
+					 * "bad-claim", "max-size", "max-age", "covered";
+					 * rm: "claim", "archive" */
 	uint64_t bytes;
 };
 
@@ -655,6 +721,14 @@ void b10t_gc_opts_init(struct b10t_gc_opts *opts, const struct b10t_config *cfg)
 int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	    const struct b10t_gc_opts *opts, struct b10t_gc_result *res);
 void b10t_gc_result_free(struct b10t_gc_result *res);
+/*
+ * b10t rm KEY: remove every claim of the key (highest first), its legacy
+ * archives, then the archives the claims named; res lists them.  SUCCESS,
+ * or DOES_NOT_EXIST when the key had nothing.  Safe against loads: an
+ * open archive reads on, a load that finds one gone lists again.
+ */
+int b10t_rm_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *key,
+		struct b10t_gc_result *res);
 /*
  * The cheap cleanup load and save run first: stale uploads and locks only,
  * within a budget (5 ms or 10,000 directory entries).  Never fails: returns

@@ -116,6 +116,19 @@ const struct b10t_setting b10t_settings[B10T_SETTINGS_MAX] = {
 		NULL, NULL, "time the last publish may take after SIGTERM or the server's exit",
 		"Below Kubernetes' default grace period of 30 s; *0* publishes nothing at the end. "
 		"A plain number is seconds, fractions allowed (0.5)." },
+	[B10T_SET_COMPACT_LAYERS] = {
+		"compact_layers", "B10T_COMPACT_LAYERS", "compact-layers", "N", B10T_TYPE_COUNT,
+		B10T_USES_PUBLISH, AT(compact_layers), 1, 100000, 0, "16", NULL,
+		NULL, "update compacts a key past N layers", NULL },
+	[B10T_SET_COMPACT_SIZE] = {
+		"compact_size", "B10T_COMPACT_MB", "compact-mb", "SIZE", B10T_TYPE_SIZE,
+		B10T_USES_PUBLISH, AT(compact_bytes), MIB, 1024 * 1024 * MIB, MIB, "1024", NULL,
+		NULL, "update compacts a key past this size of layers; a plain number is MiB", NULL },
+	[B10T_SET_COMPACT_GRACE] = {
+		"compact_grace", "B10T_COMPACT_GRACE", "compact-grace", "DURATION",
+		B10T_TYPE_DURATION, B10T_USES_DEBRIS, AT(compact_grace_s), 0, 30 * DAY, SECOND, "600",
+		NULL, NULL, "age of a base before gc removes the layers it covers",
+		"So that loads which listed the older set can finish. A plain number is seconds." },
 };
 const size_t b10t_settings_count = B10T_SETTINGS_MAX;
 

@@ -496,6 +496,21 @@ static int add_item(struct b10t_gc_result *res, const struct entry *e, const cha
 	return 0;
 }
 
+static void add_covered(void *arg, const char *name, uint64_t bytes)
+{
+	struct b10t_gc_result *res = arg;
+	struct b10t_gc_item *items = realloc(res->items, (res->n_items + 1) * sizeof(*items));
+
+	if (!items)
+		return;
+	res->items = items;
+	snprintf(items[res->n_items].filename, sizeof(items->filename), "%s", name);
+	items[res->n_items].reason = "covered";
+	items[res->n_items].bytes = bytes;
+	res->n_items++;
+	res->freed_bytes += bytes;
+}
+
 static void add_local(void *arg, const char *name, const char *reason, uint64_t bytes)
 {
 	struct entry e = { .name = (char *)name, .bytes = bytes };
@@ -850,6 +865,10 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
+	/* What compaction covers goes first: its archives are then no set's,
+	 * and the scan below counts only what stays. */
+	if ((r = b10t_gc_covered(ctx, cfg, dirfd, opts->dry_run, add_covered, res)) < 0)
+		goto out;
 	if ((r = scan_store(ctx, cfg, dirfd, &s)) < 0)
 		goto out;
 	make_groups(&s);

@@ -311,6 +311,15 @@ void b10t_set_free(struct b10t_set *set);
 int b10t_read_claim(int dirfd, const char *claim, const struct b10t_name *cn,
 		    struct b10t_name *an, char *why, size_t wsize);
 
+/*
+ * gc's pass over what compaction covers (lib/layers.c): the claims of
+ * generations a base older than B10T_COMPACT_GRACE covers, and their
+ * archives, are removed (reported through `removed`).
+ */
+int b10t_gc_covered(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dirfd,
+		    bool dry_run, void (*removed)(void *arg, const char *name, uint64_t bytes),
+		    void *arg);
+
 #pragma GCC visibility pop
 
 #endif

@@ -44,6 +44,8 @@ struct b10t_lz4r {
 	size_t dict_len;
 	char *out;		/* unthreaded: decompressed, returned to the caller */
 	bool frame_done, at_eof;
+	char *list;		/* the entry-list frame after the lz4 frame, or NULL */
+	size_t list_len;
 	bool read_eof;		/* a read(2) of the frame's bytes said end of file */
 	bool threaded, thread_started;
 	pthread_t thread;
@@ -175,16 +177,42 @@ static int r_end(struct b10t_lz4r *r)
 		if (le32(sum) != XXH32_digest(r->content))
 			return r_fail(r, EBADMSG, "corrupt archive: lz4: contentChecksum_invalid");
 	}
-	do
-		n = read(r->fd, &extra, 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return r_fail(r, errno, "reading the archive: %s", strerror(errno));
-	if (n > 0)
-		return r_fail(r, EBADMSG,
-			      "corrupt archive: unexpected data after the end of the lz4 frame");
+	for (int frames = 0;; frames++) {
+		unsigned char head[8];
+		uint32_t size;
+
+		do
+			n = read(r->fd, &extra, 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return r_fail(r, errno, "reading the archive: %s", strerror(errno));
+		if (n == 0)
+			break;
+		/*
+		 * Only one entry-list frame may follow (entries.c checks its
+		 * content): anything else after the frame is still garbage.
+		 */
+		head[0] = extra;
+		if (frames || (e = r_read(r, head + 1, 7)) < 0 || le32(head) != B10T_LIST_MAGIC ||
+		    (size = le32(head + 4)) > B10T_LIST_FRAME_MAX - 8)
+			return r_fail(r, EBADMSG,
+				      "corrupt archive: unexpected data after the end of the lz4 frame");
+		free(r->list);
+		if (!(r->list = malloc((size_t)size + 8)))
+			return r_fail(r, ENOMEM, "reading the archive: out of memory");
+		memcpy(r->list, head, 8);
+		if ((e = r_read(r, r->list + 8, size)) < 0)
+			return e;
+		r->list_len = (size_t)size + 8;
+	}
 	r->frame_done = true;
 	return 0;
+}
+
+const char *b10t_lz4r_list(const struct b10t_lz4r *r, size_t *len)
+{
+	*len = r->list_len;
+	return r->list;
 }
 
 /*
@@ -355,5 +383,6 @@ void b10t_lz4r_free(struct b10t_lz4r *r)
 	free(r->in);
 	free(r->dict);
 	free(r->out);
+	free(r->list);
 	free(r);
 }

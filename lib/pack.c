@@ -86,7 +86,23 @@ struct pack {
 	char link[PATH_MAX + 1];		/* a symlink's target */
 	const char *src;
 	bool failed;				/* tar_out drops what comes after */
+	/* The entry list, as packed: it follows the lz4 frame (entries.c). */
+	struct b10t_manifest list;
+	const struct b10t_delta *only;		/* pack only these (b10t_pack_delta) */
 };
+
+/* One more entry of the list; the hash was taken while the file was read. */
+static int record(struct pack *p, char type, mode_t mode, uint64_t size, uint64_t hash,
+		  int64_t mtime, const char *target, const char *content)
+{
+	struct b10t_entry e = { .path = p->path, .type = type, .mode = mode & 0777,
+				.size = size, .hash = hash, .mtime = mtime > 0 ? (uint64_t)mtime : 0,
+				.target = (char *)target, .content = (char *)content };
+
+	if (b10t_manifest_add_entry(&p->list, &e) < 0)
+		return b10t_set_error(p->ctx, ENOMEM, "packing %s: out of memory", p->src);
+	return 0;
+}
 
 void b10t_limits_default(struct b10t_limits *lim)
 {
@@ -409,7 +425,12 @@ static int put_small(struct pack *p, int fd, struct stat *before)
 				return tar_error(p, p->path);
 			p->st.bytes += size;
 			p->st.files++;
-			return 0;
+			/* An index file merged by meaning is listed with its content. */
+			p->whole[size] = '\0';
+			return record(p, 'f', after.st_mode, size, XXH3_64bits(p->whole, size),
+				      after.st_mtim.tv_sec, NULL,
+				      b10t_index_kind(p->path) && size <= B10T_INLINE_MAX &&
+				      strlen(p->whole) == size ? p->whole : NULL);
 		}
 		*before = after;
 	}
@@ -480,7 +501,23 @@ static int put_large(struct pack *p, int fd, struct stat *before)
 			"(a file over %u MiB is streamed, not re-read): nothing published, save again once it is quiet",
 			p->src, p->path, SMALL_MAX >> 20);
 	p->st.files++;
-	return 0;
+	return record(p, 'f', before->st_mode, size, XXH3_64bits_digest(p->h1),
+		      before->st_mtim.tv_sec, NULL, NULL);
+}
+
+/* A merged index file of the delta: its merged content, not the local file. */
+static int put_content(struct pack *p, const struct b10t_entry *e)
+{
+	time_t now = time(NULL);
+	int r = put_header(p, AE_IFREG, e->mode ? e->mode : 0644, now, (int64_t)e->size, NULL);
+
+	if (r)
+		return r;
+	if (e->size && archive_write_data(p->a, e->content, e->size) != (la_ssize_t)e->size)
+		return tar_error(p, p->path);
+	p->st.bytes += e->size;
+	p->st.files++;
+	return record(p, 'f', e->mode ? e->mode : 0644, e->size, e->hash, now, NULL, e->content);
 }
 
 static int put_file(struct pack *p, int dirfd, const char *name)
@@ -538,6 +575,7 @@ static int put_dir(struct pack *p, int dirfd, size_t len, size_t depth);
 static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, size_t depth)
 {
 	size_t nlen = strlen(name);
+	const struct b10t_entry *sel = NULL;
 	const char *why;
 	struct stat st;
 	int fd, r;
@@ -547,6 +585,14 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 			return 0;
 		return b10t_sys_error(p->ctx, errno, "reading %s/%s", p->src,
 				      p->path);
+	}
+	if (p->only) {
+		/* A delta: its entries, and the dirs above them (no header). */
+		sel = b10t_entry_set_get(&p->only->set, p->path);
+		if (!sel && !(S_ISDIR(st.st_mode) && b10t_entry_set_get(&p->only->dirs, p->path)))
+			return 0;
+		if (sel && sel->content && S_ISREG(st.st_mode))
+			return put_content(p, sel);
 	}
 	if (S_ISLNK(st.st_mode) && (r = read_link(p, dirfd, name)) != 0)
 		return r < 0 ? r : 0;
@@ -561,7 +607,8 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 		return put_file(p, dirfd, name);
 	} else if (S_ISLNK(st.st_mode)) {
 		p->st.files++;
-		return put_header(p, AE_IFLNK, 0777, st.st_mtim.tv_sec, 0, p->link);
+		r = put_header(p, AE_IFLNK, 0777, st.st_mtim.tv_sec, 0, p->link);
+		return r ? r : record(p, 'l', 0, 0, 0, 0, p->link, NULL);
 	}
 	/* A directory. */
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -586,12 +633,16 @@ static int put_entry(struct pack *p, int dirfd, const char *name, size_t len, si
 		skip(p, "is the store (B10FS_CACHE_DIR), which must not lie inside the cache dir");
 		return 0;
 	}
-	r = put_header(p, AE_IFDIR, st.st_mode, st.st_mtim.tv_sec, 0, NULL);
-	if (r) {
-		close(fd);
-		return r;
+	if (!p->only || sel) {
+		r = put_header(p, AE_IFDIR, st.st_mode, st.st_mtim.tv_sec, 0, NULL);
+		if (!r)
+			r = record(p, 'd', st.st_mode, 0, 0, 0, NULL, NULL);
+		if (r) {
+			close(fd);
+			return r;
+		}
+		p->st.dirs++;
 	}
-	p->st.dirs++;
 	/* Fits: b10t_member_refusal took len + nlen <= B10T_MAX_PATH. */
 	p->path[len + nlen] = '/';
 	p->path[len + nlen + 1] = '\0';
@@ -665,11 +716,40 @@ static int put_manifest(struct pack *p, const char *json)
 	return 0;
 }
 
-int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
-	      const char *manifest_json, const struct b10t_limits *lim,
-	      struct b10t_pack_stats *stats)
+/* The entry list after the lz4 frame (entries.c), in one write. */
+static int put_list(struct pack *p, int out_fd)
 {
-	struct pack p = { .ctx = ctx, .src = src };
+	char *buf;
+	size_t len, off = 0;
+	int r = b10t_list_frame(&p->list, &buf, &len);
+
+	if (r < 0)
+		return b10t_set_error(p->ctx, -r, "packing %s: the entry list: %s", p->src,
+				      strerror(-r));
+	if (p->lim->max_archive_bytes && out_bytes(p) + len > p->lim->max_archive_bytes)
+		r = b10t_set_error(p->ctx, EFBIG, "packing %s: the archive would pass %llu bytes",
+				   p->src, (unsigned long long)p->lim->max_archive_bytes);
+	while (!r && off < len) {
+		ssize_t n = write(out_fd, buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = b10t_set_error(p->ctx, errno, "writing the archive: %s", strerror(errno));
+		else
+			off += (size_t)n;
+	}
+	p->st.archive_bytes = out_bytes(p) + (r ? 0 : len);
+	free(buf);
+	return r;
+}
+
+static int pack(struct b10t_ctx *ctx, const char *src, int out_fd,
+		const char *manifest_json, const struct b10t_limits *lim,
+		struct b10t_pack_stats *stats, const struct b10t_delta *only,
+		struct b10t_manifest *list_out)
+{
+	struct pack p = { .ctx = ctx, .src = src, .only = only };
 	struct b10t_limits def;
 	struct stat st;
 	int fd, r;
@@ -708,6 +788,11 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 		close(fd);
 		goto out;
 	}
+	/* The list carries the manifest's fields too: one record, two places. */
+	if (b10t_manifest_parse(ctx, manifest_json ? manifest_json : "{}",
+				strlen(manifest_json ? manifest_json : "{}"), &p.list) < 0)
+		memset(&p.list, 0, sizeof(p.list));
+	p.list.has_entries = true;
 	r = put_manifest(&p, manifest_json ? manifest_json : "{}");
 	if (r) {
 		close(fd);
@@ -725,13 +810,19 @@ int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
 		r = b10t_set_error(ctx, -r, "%s", out_error(&p));
 		goto out;
 	}
-	p.st.archive_bytes = out_bytes(&p);
+	if ((r = put_list(&p, out_fd)) < 0)
+		goto out;
 	progress(&p, true);
 out:
 	if (stats) {
-		p.st.archive_bytes = out_bytes(&p);
+		if (r)
+			p.st.archive_bytes = out_bytes(&p);
 		*stats = p.st;
 	}
+	if (!r && list_out)
+		*list_out = p.list;
+	else
+		b10t_manifest_free(&p.list);
 	archive_entry_free(p.e);
 	if (p.a) {
 		/*
@@ -753,4 +844,19 @@ out:
 	XXH3_freeState(p.h1);
 	XXH3_freeState(p.h2);
 	return r;
+}
+
+int b10t_pack(struct b10t_ctx *ctx, const char *src, int out_fd,
+	      const char *manifest_json, const struct b10t_limits *lim,
+	      struct b10t_pack_stats *stats)
+{
+	return pack(ctx, src, out_fd, manifest_json, lim, stats, NULL, NULL);
+}
+
+int b10t_pack_delta(struct b10t_ctx *ctx, const char *src, int out_fd,
+		    const char *manifest_json, const struct b10t_limits *lim,
+		    struct b10t_pack_stats *stats, const struct b10t_delta *only,
+		    struct b10t_manifest *list)
+{
+	return pack(ctx, src, out_fd, manifest_json, lim, stats, only, list);
 }

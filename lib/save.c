@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive-int.h"
 #include "internal.h"
 
 #ifndef RENAME_NOREPLACE
@@ -118,6 +119,11 @@ struct save_job {
 	uint64_t gen;
 	struct stat tst;		/* the upload's fstat, to recognize it */
 	struct stat cst;		/* the claim temp's */
+	/* update: pack only these; a lost claim is not an answer but a retry */
+	const struct b10t_delta *delta;
+	bool retry;
+	bool base;			/* compaction: a base b<G>, not a layer g<N> */
+	const char *src;		/* the dir packed: cfg->cache_dir, or compaction's */
 };
 
 /* The caller's progress callback, with the total measured before packing. */
@@ -165,7 +171,8 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		ctx->progress = progress_with_total;
 		ctx->progress_arg = &total;
 	}
-	r = b10t_pack(ctx, j->cfg->cache_dir, fd, manifest, &lim, &st);
+	r = j->delta ? b10t_pack_delta(ctx, j->src, fd, manifest, &lim, &st, j->delta, NULL)
+		     : b10t_pack(ctx, j->src, fd, manifest, &lim, &st);
 	if (total.progress) {
 		ctx->progress = total.progress;
 		ctx->progress_arg = total.arg;
@@ -175,9 +182,9 @@ static int pack_to_temp(struct save_job *j, const char *manifest, uint64_t tree_
 		if (r == -EFBIG)
 			return b10t_wrap_error(ctx, EFBIG,
 				"packing %s: the archive would exceed MAX_CACHE_SIZE_MB (%llu bytes)",
-				j->cfg->cache_dir, (unsigned long long)j->cfg->max_cache_bytes);
+				j->src, (unsigned long long)j->cfg->max_cache_bytes);
 		return b10t_wrap_error(ctx, -r, "packing %s into %s/%s",
-				       j->cfg->cache_dir, j->cfg->store_dir, j->tmp);
+				       j->src, j->cfg->store_dir, j->tmp);
 	}
 	b10t_debug(ctx, "pack: %llu entries, %llu bytes -> %llu archive bytes in %.3f s, %llu left out",
 		   (unsigned long long)st.files, (unsigned long long)st.bytes,
@@ -252,14 +259,16 @@ static int rename_archive(struct save_job *j)
 /* Name the generation's archive, its claim and the claim's temp. */
 static int name_generation(struct save_job *j)
 {
-	struct b10t_name n = { .kind = B10T_NAME_GEN, .gen = j->gen, .format = j->codec };
+	struct b10t_name n = { .kind = j->base ? B10T_NAME_BASE : B10T_NAME_GEN, .gen = j->gen,
+			       .format = j->codec };
 	char tag[NAME_MAX + 1];
 	int r;
 
 	snprintf(n.key, sizeof(n.key), "%s", j->key->key);
 	if ((r = b10t_writer_tag(n.uniq, sizeof(n.uniq), B10T_TAG_HOST, '-')) < 0 ||
 	    (r = b10t_name_build(j->archive, sizeof(j->archive), &n)) < 0 ||
-	    (r = b10t_name_for_key(j->claim, sizeof(j->claim), B10T_NAME_CLAIM, j->key->key,
+	    (r = b10t_name_for_key(j->claim, sizeof(j->claim),
+				   j->base ? B10T_NAME_BASE_CLAIM : B10T_NAME_CLAIM, j->key->key,
 				   j->gen, B10T_FMT_LZ4)) < 0)
 		return b10t_set_error(j->ctx, -r, "naming generation %llu of key %s: %s",
 				      (unsigned long long)j->gen, j->key->key, strerror(-r));
@@ -315,6 +324,8 @@ static int publish_claim(struct save_job *j)
 		b10t_debug(ctx, "publish: lost the claim %s to another save", j->claim);
 		unlinkat(j->dirfd, j->archive, 0);
 		j->archive[0] = '\0';
+		if (j->retry)
+			return 1;
 		return b10t_result_finish(j->res, B10T_SKIPPED, "already_published",
 					  "%s was published by another save meanwhile", j->claim);
 	}
@@ -322,14 +333,13 @@ static int publish_claim(struct save_job *j)
 	return check_committed(j);
 }
 
-static int save_in_store(struct save_job *j)
+/* More than MAX_CONCURRENT_SAVES young uploads: SKIPPED (res set), else 0. */
+static int check_in_flight(struct save_job *j)
 {
 	struct b10t_ctx *ctx = j->ctx;
 	const struct b10t_config *cfg = j->cfg;
-	uint64_t tree_bytes, tree_files, tree_dirs;
 	unsigned in_flight;
-	char *manifest;
-	double t0 = b10t_now();
+	double t0;
 	int r;
 
 	/* Dead uploads of crashed savers would count as in flight: clear a
@@ -341,16 +351,39 @@ static int save_in_store(struct save_job *j)
 		return r;
 	b10t_debug(ctx, "store scan: %u uploads in flight (max %llu) in %.3f s",
 		   in_flight, (unsigned long long)cfg->max_concurrent_saves, b10t_now() - t0);
-	if (in_flight >= cfg->max_concurrent_saves) {
+	if (in_flight >= cfg->max_concurrent_saves)
 		return b10t_result_finish(j->res, B10T_SKIPPED, "too_many_saves",
 				 "%u uploads already in flight in the store (MAX_CONCURRENT_SAVES=%llu)",
 				 in_flight, (unsigned long long)cfg->max_concurrent_saves);
-	}
+	return 0;
+}
 
-	t0 = b10t_now();
-	r = b10t_tree_size(ctx, cfg->cache_dir, &tree_bytes, &tree_files, &tree_dirs);
-	if (r < 0)
-		return r;
+/*
+ * Pack j->src (or only j->delta of it) and publish it as generation j->gen
+ * (a base with j->base): 0 published (res SUCCESS), 1 the claim was lost
+ * in retry mode (nothing of ours left), SKIPPED in res when lost
+ * otherwise, or -errno.  manifest_dir is the cache dir the manifest names.
+ */
+static int publish_generation(struct save_job *j, const char *manifest_dir)
+{
+	struct b10t_ctx *ctx = j->ctx;
+	const struct b10t_config *cfg = j->cfg;
+	uint64_t tree_bytes, tree_files, tree_dirs = 0;
+	char *manifest;
+	double t0 = b10t_now();
+	int r;
+
+	if (j->delta) {
+		tree_bytes = j->delta->bytes;
+		tree_files = j->delta->m.n_entries;
+		for (size_t i = 0; i < j->delta->m.n_entries; i++)
+			tree_dirs += j->delta->m.entries[i].type == 'd';
+		tree_files -= tree_dirs;
+	} else {
+		r = b10t_tree_size(ctx, j->src, &tree_bytes, &tree_files, &tree_dirs);
+		if (r < 0)
+			return r;
+	}
 	b10t_debug(ctx, "scan: %llu entries, %llu bytes in %.3f s",
 		   (unsigned long long)tree_files, (unsigned long long)tree_bytes,
 		   b10t_now() - t0);
@@ -360,7 +393,7 @@ static int save_in_store(struct save_job *j)
 	if ((r = name_generation(j)) < 0)
 		return r;
 
-	manifest = manifest_json(j->key, tree_files, tree_dirs, tree_bytes, cfg->cache_dir);
+	manifest = manifest_json(j->key, tree_files, tree_dirs, tree_bytes, manifest_dir);
 	if (!manifest)
 		return b10t_set_error(ctx, ENOMEM, "building the manifest: out of memory");
 	r = b10t_upload_name(j->tmp, sizeof(j->tmp), j->key->key, j->codec);
@@ -375,7 +408,7 @@ static int save_in_store(struct save_job *j)
 		return r;
 
 	t0 = b10t_now();
-	if ((r = rename_archive(j)) < 0 || (r = publish_claim(j)) < 0 ||
+	if ((r = rename_archive(j)) < 0 || (r = publish_claim(j)) != 0 ||
 	    j->res->status == B10T_SKIPPED)
 		return r;
 	if (snprintf(j->res->archive, sizeof(j->res->archive), "%s/%s", cfg->store_dir,
@@ -384,8 +417,18 @@ static int save_in_store(struct save_job *j)
 	b10t_debug(ctx, "publish: %s (claim %s) in %.3f s", j->archive, j->claim,
 		   b10t_now() - t0);
 	j->archive[0] = '\0';	/* committed: it stays */
+	j->res->generation = j->gen;
 	j->res->status = B10T_SUCCESS;
 	return 0;
+}
+
+static int save_in_store(struct save_job *j)
+{
+	int r = check_in_flight(j);
+
+	if (r < 0 || j->res->status == B10T_SKIPPED)
+		return r;
+	return publish_generation(j, j->cfg->cache_dir);
 }
 
 /* Whatever of ours is not committed goes: upload, unclaimed archive, claim temp. */
@@ -411,7 +454,8 @@ enum b10t_format b10t_save_codec(const struct b10t_config *cfg)
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
-	struct save_job j = { .ctx = ctx, .cfg = cfg, .key = key, .res = res, .dirfd = -1 };
+	struct save_job j = { .ctx = ctx, .cfg = cfg, .key = key, .res = res, .dirfd = -1,
+			      .src = cfg->cache_dir };
 	struct b10t_set set = { 0 };
 	double start = b10t_now();
 	int r;
@@ -469,4 +513,428 @@ out:
 	if (r < 0)
 		res->status = B10T_ERROR;
 	return r;
+}
+
+/* ---- update: a layer of what the store lacks ------------------------------- */
+
+/*
+ * The entry lists of a set's archives, read once each (an update that
+ * loses a claim reads only the new ones).  An archive without a list (the
+ * legacy base, older b10t) or with a bad one lists nothing: its entries
+ * count as unpublished, and go out again once in this layer.
+ */
+struct lists {
+	struct list_of {
+		char name[NAME_MAX + 1];
+		struct b10t_manifest m;
+	} *v;
+	size_t n;
+};
+
+static void lists_free(struct lists *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		b10t_manifest_free(&l->v[i].m);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static const struct b10t_manifest *list_get(struct save_job *j, struct lists *l,
+					    const char *name)
+{
+	char path[PATH_MAX];
+	struct list_of *it, *v;
+	struct stat st;
+	int fd, r;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].name, name))
+			return &l->v[i].m;
+	if (!(v = realloc(l->v, (l->n + 1) * sizeof(*v))))
+		return NULL;
+	l->v = v;
+	it = &l->v[l->n++];
+	memset(it, 0, sizeof(*it));
+	snprintf(it->name, sizeof(it->name), "%s", name);
+	if (snprintf(path, sizeof(path), "%s/%s", j->cfg->store_dir, name) >= (int)sizeof(path))
+		return &it->m;
+	fd = b10t_open_archive(j->ctx, path, true, &st);
+	if (fd < 0) {
+		b10t_warn(j->ctx, "reading the entry list of %s: %s", name, b10t_ctx_error(j->ctx));
+		b10t_clear_error(j->ctx);
+		return &it->m;
+	}
+	r = b10t_read_list_fd(j->ctx, fd, &it->m);
+	close(fd);
+	if (r == -ENOENT)
+		b10t_debug(j->ctx, "%s has no entry list: its entries count as unpublished", name);
+	else if (r < 0)
+		b10t_warn(j->ctx, "%s: %s: its entries count as unpublished", name,
+			  b10t_ctx_error(j->ctx));
+	if (r < 0) {
+		b10t_clear_error(j->ctx);
+		memset(&it->m, 0, sizeof(it->m));
+	}
+	return &it->m;
+}
+
+/* The effective entry of each path in the set: the newest archive's. */
+static int effective(struct save_job *j, const struct b10t_set *set, struct lists *l,
+		     struct b10t_entry_set *eff, uint64_t *layer_bytes, size_t *layers)
+{
+	size_t total = 0;
+
+	*layer_bytes = 0;
+	*layers = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		const struct b10t_manifest *m = list_get(j, l, set->v[i].name);
+
+		if (!m)
+			return b10t_set_error(j->ctx, ENOMEM, "reading the entry lists: out of memory");
+		total += m->n_entries;
+	}
+	if (b10t_entry_set_init(eff, total) < 0)
+		return b10t_set_error(j->ctx, ENOMEM, "reading the entry lists: out of memory");
+	for (size_t i = 0; i < set->n; i++) {
+		const struct b10t_manifest *m = list_get(j, l, set->v[i].name);
+		struct stat st;
+
+		if (!set->v[i].base) {
+			(*layers)++;
+			if (b10t_fstatat_fresh(j->dirfd, set->v[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				*layer_bytes += (uint64_t)st.st_size;
+		}
+		for (size_t k = 0; k < m->n_entries; k++)
+			if (b10t_entry_set_put(eff, &m->entries[k], NULL) < 0)
+				return b10t_set_error(j->ctx, ENOMEM,
+						      "reading the entry lists: out of memory");
+	}
+	return 0;
+}
+
+/* Whether the key's layers call for a compaction (B10T_COMPACT_*). */
+static bool wants_compaction(const struct b10t_config *cfg, size_t layers, uint64_t bytes)
+{
+	return layers > cfg->compact_layers || bytes > cfg->compact_bytes;
+}
+
+static uint64_t base_of(const struct b10t_set *set);
+
+/* 1 when a base claim covers generation j->gen (made by a compaction whose
+ * listing did not see it), 0 when not, or -errno. */
+static int covered(struct save_job *j)
+{
+	struct b10t_set set = { 0 };
+	int r = b10t_store_select(j->ctx, j->cfg, j->dirfd, j->key->key, false, &set);
+
+	if (r == 0)
+		r = base_of(&set) >= j->gen;
+	b10t_set_free(&set);
+	return r;
+}
+
+/*
+ * The rounds an update may lose before it gives up: each lost round means
+ * another writer published meanwhile, so 64 in a row is a store that never
+ * settles, not bad luck.
+ */
+#define UPDATE_ROUNDS 64
+
+int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		const struct b10t_envkey *key, struct b10t_result *res)
+{
+	struct save_job j = { .ctx = ctx, .cfg = cfg, .key = key, .res = res, .dirfd = -1,
+			      .src = cfg->cache_dir, .retry = true };
+	struct b10t_limits lim;
+	struct lists lists = { 0 };
+	double start = b10t_now();
+	size_t layers = 0;
+	uint64_t layer_bytes = 0;
+	struct stat sst;
+	int r, round;
+
+	b10t_result_begin(res, key);
+	if ((r = b10t_store_check(ctx, cfg)) < 0)
+		goto out;
+	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.dirfd < 0) {
+		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
+		goto out;
+	}
+	j.codec = b10t_save_codec(cfg);
+	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		r = b10t_result_finish(res, B10T_SKIPPED, "cache_dir_empty",
+				       "the local cache dir %s is empty or missing",
+				       cfg->cache_dir);
+		goto out;
+	}
+	if ((r = check_in_flight(&j)) < 0 || res->status == B10T_SKIPPED)
+		goto out;
+	b10t_limits_default(&lim);
+	if (fstat(j.dirfd, &sst) == 0) {
+		lim.exclude_dev = (uint64_t)sst.st_dev;
+		lim.exclude_ino = (uint64_t)sst.st_ino;
+	}
+	for (round = 0; round < UPDATE_ROUNDS; round++) {
+		struct b10t_set set = { 0 };
+		struct b10t_entry_set eff = { 0 };
+		struct b10t_delta d;
+
+		if ((r = b10t_store_select(ctx, cfg, j.dirfd, key->key, false, &set)) < 0)
+			goto out;
+		j.gen = set.top + 1;
+		if (!set.published) {
+			/* Nothing yet: the first save, the whole tree. */
+			b10t_set_free(&set);
+			j.delta = NULL;
+			r = publish_generation(&j, cfg->cache_dir);
+			if (r == 1)
+				continue;	/* another first save won: now a layer */
+			goto out;
+		}
+		r = effective(&j, &set, &lists, &eff, &layer_bytes, &layers);
+		b10t_set_free(&set);
+		if (r == 0)
+			r = b10t_delta_compute(ctx, cfg->cache_dir, &eff, &lim, &d);
+		b10t_entry_set_free(&eff);
+		if (r < 0)
+			goto out;
+		b10t_debug(ctx, "delta against generation %llu: %zu entries, %llu bytes",
+			   (unsigned long long)(j.gen - 1), d.m.n_entries,
+			   (unsigned long long)d.bytes);
+		if (!d.m.n_entries) {
+			b10t_delta_free(&d);
+			r = b10t_result_finish(res, B10T_SKIPPED, "nothing_new",
+					       "nothing new: the store has every entry of %s",
+					       cfg->cache_dir);
+			goto out;
+		}
+		j.delta = &d;
+		r = publish_generation(&j, cfg->cache_dir);
+		j.delta = NULL;
+		b10t_delta_free(&d);
+		save_cleanup(&j);
+		if (r == 0 && res->status == B10T_SUCCESS && (r = covered(&j)) == 1) {
+			/* A base of a listing that missed our claim covers it: the
+			 * layer is in no set.  Publish what it held once more. */
+			b10t_debug(ctx, "update: generation %llu is below a base made meanwhile; again",
+				   (unsigned long long)j.gen);
+			res->status = B10T_ERROR;
+			continue;
+		}
+		if (r != 1)
+			break;
+		b10t_debug(ctx, "update: generation %llu was taken meanwhile; again",
+			   (unsigned long long)j.gen);
+	}
+	if (round == UPDATE_ROUNDS) {
+		r = b10t_set_error(ctx, EAGAIN,
+				   "the store kept changing: %d generations in a row were taken by other writers",
+				   UPDATE_ROUNDS);
+		goto out;
+	}
+	if (r == 0 && res->status == B10T_SUCCESS &&
+	    wants_compaction(cfg, layers + 1, layer_bytes + res->archive_bytes)) {
+		struct b10t_result cres;
+
+		/* Best effort: the layer is published whatever happens here. */
+		if (b10t_compact(ctx, cfg, key, &cres) < 0) {
+			b10t_warn(ctx, "compacting key %s after the update: %s", key->key,
+				  b10t_ctx_error(ctx));
+			b10t_clear_error(ctx);
+		} else if (cres.status == B10T_SUCCESS) {
+			b10t_log(ctx, B10T_LOG_INFO, "compacted key %s: base of generation %llu",
+				  key->key, (unsigned long long)cres.generation);
+		}
+	}
+out:
+	save_cleanup(&j);
+	lists_free(&lists);
+	if (j.dirfd >= 0)
+		close(j.dirfd);
+	res->elapsed_s = b10t_now() - start;
+	if (r < 0)
+		res->status = B10T_ERROR;
+	return r < 0 ? r : 0;
+}
+
+/* ---- compaction: a base b<G> of the whole set ------------------------------ */
+
+/*
+ * A private dir for the set to be loaded into: a staging dir next to the
+ * cache dir, named as a load's (B10T_NAME_STAGING, with our writer tag), so
+ * that what a killed compaction leaves there is local debris that the next
+ * load or gc removes once our pid is gone (lib/local.c).  Where the cache
+ * dir's parent cannot take it: under LOCAL_WORK_DIR, else $TMPDIR or /tmp.
+ */
+static int compact_dir(struct b10t_ctx *ctx, const struct b10t_config *cfg, char *dir,
+		       size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+	const char *bases[] = { cfg->work_dir, tmp && tmp[0] == '/' ? tmp : "/tmp", "/tmp" };
+	char parent[PATH_MAX], name[NAME_MAX + 1];
+	const char *base;
+
+	if (b10t_path_split(cfg->cache_dir, parent, sizeof(parent), &base) == 0 &&
+	    b10t_local_name(name, sizeof(name), B10T_NAME_STAGING, base) == 0 &&
+	    snprintf(dir, size, "%s/%s", strcmp(parent, "/") ? parent : "", name) < (int)size &&
+	    mkdir(dir, 0700) == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(bases) / sizeof(*bases); i++) {
+		if (snprintf(dir, size, "%s/.b10t-compact.XXXXXX", bases[i]) >= (int)size)
+			continue;
+		if (mkdtemp(dir))
+			return 0;
+	}
+	return b10t_set_error(ctx, errno, "making a dir to compact in (next to %s, in %s, then /tmp): %s",
+			      cfg->cache_dir, cfg->work_dir, strerror(errno));
+}
+
+/*
+ * The load of a compaction extracts into its own dir, never the cache dir
+ * the archives were saved from: load's warning about that is expected
+ * there, and says nothing to the user.  It goes out as a debug line; every
+ * other message passes as it is.
+ */
+struct compact_log {
+	void (*log)(void *arg, enum b10t_log_level level, const char *msg);
+	void *arg;
+	enum b10t_log_level level;	/* the caller's */
+};
+
+static void compact_log(void *arg, enum b10t_log_level level, const char *msg)
+{
+	const struct compact_log *l = arg;
+	static const char moved[] = "the archive was saved from ";
+
+	if (level == B10T_LOG_WARN && !strncmp(msg, moved, sizeof(moved) - 1))
+		level = B10T_LOG_DEBUG;
+	if (level <= l->level)
+		l->log(l->arg, level, msg);
+}
+
+/* The highest G of a base claim the set has (0: none). */
+static uint64_t base_of(const struct b10t_set *set)
+{
+	return set->n && set->v[0].base && set->v[0].claim[0] ? set->v[0].gen : 0;
+}
+
+/* Whether two listings hold the same archives up to generation g. */
+static bool same_upto(const struct b10t_set *a, const struct b10t_set *b, uint64_t g)
+{
+	size_t i = 0, k = 0;
+
+	for (;;) {
+		while (i < a->n && a->v[i].gen > g)
+			i++;
+		while (k < b->n && b->v[k].gen > g)
+			k++;
+		if (i == a->n || k == b->n)
+			return i == a->n && k == b->n;
+		if (strcmp(a->v[i].name, b->v[k].name))
+			return false;
+		i++, k++;
+	}
+}
+
+int b10t_compact(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		 const struct b10t_envkey *key, struct b10t_result *res)
+{
+	struct save_job j = { .ctx = ctx, .cfg = cfg, .key = key, .res = res, .dirfd = -1,
+			      .base = true };
+	struct b10t_config lcfg = *cfg;
+	struct b10t_result lres;
+	struct b10t_set set = { 0 }, before = { 0 };
+	char dir[PATH_MAX] = "";
+	double start = b10t_now();
+	uint64_t top;
+	int r;
+
+	b10t_result_begin(res, key);
+	if ((r = b10t_store_check(ctx, cfg)) < 0)
+		goto out;
+	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j.dirfd < 0) {
+		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
+		goto out;
+	}
+	j.codec = b10t_save_codec(cfg);
+	if ((r = b10t_store_select(ctx, cfg, j.dirfd, key->key, false, &set)) < 0)
+		goto out;
+	if (set.n < 2) {
+		r = b10t_result_finish(res, B10T_SKIPPED, "nothing_to_compact",
+				       "key %s has %s: nothing to compact",
+				       key->key, set.n ? "one archive" : "no archive");
+		goto out;
+	}
+	/* G: the newest layer listed; layers published later stay above it. */
+	top = set.v[set.n - 1].gen;
+	before = set;
+	memset(&set, 0, sizeof(set));
+	if ((r = compact_dir(ctx, cfg, dir, sizeof(dir))) < 0)
+		goto out;
+	if (snprintf(lcfg.cache_dir, sizeof(lcfg.cache_dir), "%s/cache", dir) >=
+	    (int)sizeof(lcfg.cache_dir)) {
+		r = b10t_set_error(ctx, ENAMETOOLONG, "%s/cache: path too long", dir);
+		goto out;
+	}
+	/* The load's every check (entry lists, hashes, stale views) applies. */
+	if (ctx->log) {
+		struct compact_log l = { ctx->log, ctx->log_arg, ctx->log_level };
+
+		ctx->log = compact_log;
+		ctx->log_arg = &l;
+		r = b10t_load(ctx, &lcfg, key, &lres);
+		ctx->log = l.log;
+		ctx->log_arg = l.arg;
+	} else {
+		r = b10t_load(ctx, &lcfg, key, &lres);
+	}
+	if (r < 0)
+		goto out;
+	if (lres.status != B10T_SUCCESS) {
+		r = b10t_result_finish(res, B10T_SKIPPED, "compact_load_skipped",
+				       "loading key %s to compact it: %s",
+				       key->key, lres.reason);
+		goto out;
+	}
+	b10t_set_free(&set);
+	if ((r = b10t_store_select(ctx, cfg, j.dirfd, key->key, false, &set)) < 0)
+		goto out;
+	if (base_of(&set) >= top) {
+		r = b10t_result_finish(res, B10T_SKIPPED, "compacted_meanwhile",
+				       "another compaction made a base of generation %llu meanwhile",
+				       (unsigned long long)base_of(&set));
+		goto out;
+	}
+	/*
+	 * The base covers every generation up to G: the set up to G must be
+	 * the one listed before the load (a client whose listing missed a
+	 * layer would otherwise bury it under the base).
+	 */
+	if (!same_upto(&before, &set, top)) {
+		r = b10t_result_finish(res, B10T_SKIPPED, "set_changed",
+				       "the set of key %s changed while it was compacted: try again",
+				       key->key);
+		goto out;
+	}
+	j.gen = top;
+	j.src = lcfg.cache_dir;
+	r = publish_generation(&j, lres.saved_cache_dir[0] ? lres.saved_cache_dir : cfg->cache_dir);
+out:
+	save_cleanup(&j);
+	b10t_set_free(&set);
+	b10t_set_free(&before);
+	if (dir[0])
+		b10t_rm_path_keep(dir, cfg);	/* ours alone: nothing to keep but the store */
+	if (j.dirfd >= 0)
+		close(j.dirfd);
+	res->elapsed_s = b10t_now() - start;
+	if (r < 0)
+		res->status = B10T_ERROR;
+	return r < 0 ? r : 0;
 }

@@ -160,6 +160,12 @@ static bool fill_entry(int dfd, struct entry *e)
 		}
 		e->set.v[kept++] = e->set.v[i];
 		in->generation = e->set.v[i].gen;
+		if (e->set.v[i].base) {
+			in->base_generation = e->set.v[i].gen;
+		} else {
+			in->n_layers++;
+			in->layer_bytes += (uint64_t)st.st_size;
+		}
 		in->bytes += (uint64_t)st.st_size;
 		if ((int64_t)st.st_mtim.tv_sec > in->mtime)
 			in->mtime = (int64_t)st.st_mtim.tv_sec;
@@ -384,6 +390,12 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		found = true;
 		info->n_archives++;
 		info->generation = set.v[i].gen;
+		if (set.v[i].base) {
+			info->base_generation = set.v[i].gen;
+		} else {
+			info->n_layers++;
+			info->layer_bytes += (uint64_t)st.st_size;
+		}
 		info->bytes += (uint64_t)st.st_size;
 		if ((int64_t)st.st_mtim.tv_sec > info->mtime)
 			info->mtime = (int64_t)st.st_mtim.tv_sec;

@@ -32,6 +32,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <xxhash.h>
 
 #include "archive-int.h"
 #include "internal.h"
@@ -89,6 +90,12 @@ struct unpack {
 	/* overlay: the inodes this archive made (open addressing, ino 0 free) */
 	struct made { dev_t dev; ino_t ino; } *made;
 	size_t n_made, cap_made;
+	/*
+	 * What was extracted (path, type, size, XXH3 of the bytes written,
+	 * target), checked at the end against the archive's entry list.
+	 */
+	struct b10t_manifest got;
+	XXH3_state_t *h;
 	char name[PATH_MAX];		/* normalised member name */
 	char shown[256];		/* the raw member name, quoted for messages */
 };
@@ -529,6 +536,14 @@ static int member_error(struct unpack *u, int e, const char *what)
 	return fs_error(u, e, what, u->name, (int)strlen(u->name));
 }
 
+/* Remember an extracted member for check_list. */
+static int got(struct unpack *u, const struct b10t_entry *e)
+{
+	if (b10t_manifest_add_entry(&u->got, e) < 0)
+		return b10t_set_error(u->ctx, ENOMEM, "extracting '%s': out of memory", u->shown);
+	return 0;
+}
+
 static int extract_dir(struct unpack *u, int pfd, const char *base, struct archive_entry *e)
 {
 	int r;
@@ -546,8 +561,10 @@ static int extract_dir(struct unpack *u, int pfd, const char *base, struct archi
 	}
 	if ((r = made_add_at(u, pfd, base)) < 0)
 		return r;
-	return remember_dir(u, u->name, strlen(u->name), archive_entry_perm(e) & 0777,
-			    archive_entry_mtime(e), false);
+	r = got(u, &(struct b10t_entry){ .path = u->name, .type = 'd',
+				   .mode = archive_entry_perm(e) & 0777 });
+	return r ? r : remember_dir(u, u->name, strlen(u->name), archive_entry_perm(e) & 0777,
+				    archive_entry_mtime(e), false);
 }
 
 static int write_all_at(int fd, const char *buf, size_t len, off_t off)
@@ -617,6 +634,7 @@ static int extract_file(struct unpack *u, int pfd, const char *base, struct arch
 			return r;
 		}
 	}
+	XXH3_64bits_reset(u->h);
 	for (;;) {
 		const void *buf;
 		size_t len;
@@ -645,6 +663,7 @@ static int extract_file(struct unpack *u, int pfd, const char *base, struct arch
 			r = member_error(u, -r, "writing");
 			goto out;
 		}
+		XXH3_64bits_update(u->h, buf, len);
 		end = off + (off_t)len;
 		u->st.bytes += len;
 	}
@@ -656,6 +675,9 @@ static int extract_file(struct unpack *u, int pfd, const char *base, struct arch
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	if (futimens(fd, ts) < 0)
 		r = member_error(u, errno, "setting the time of");
+	if (!r)
+		r = got(u, &(struct b10t_entry){ .path = u->name, .type = 'f', .mode = mode,
+			.size = (uint64_t)size, .hash = XXH3_64bits_digest(u->h) });
 out:
 	if (close(fd) < 0 && !r)
 		r = member_error(u, errno, "writing");
@@ -686,7 +708,7 @@ static int extract_symlink(struct unpack *u, int pfd, const char *base, struct a
 	ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime(e);
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW);	/* cosmetic */
-	return 0;
+	return got(u, &(struct b10t_entry){ .path = u->name, .type = 'l', .target = (char *)target });
 }
 
 /* The first member, when it is our manifest: into *manifest. */
@@ -872,6 +894,79 @@ static int too_much_padding(struct unpack *u)
  * tar writers add to fill their records (10240 bytes by default); more
  * than MAX_PADDING of it is no tar writer's.
  */
+static int list_mismatch(struct unpack *u, const char *path, const char *why)
+{
+	char shown[B10T_ESCAPE_SIZE(200)];
+
+	u->fault = true;
+	return b10t_set_error(u->ctx, EBADMSG,
+			      "corrupt archive: member '%s' %s its entry list",
+			      b10t_escape(shown, sizeof(shown), path, 200), why);
+}
+
+/*
+ * The archive's entry list, when it has one, must say exactly what was
+ * extracted: the same paths and types, each file's size and XXH3, each
+ * link's target.  A list that disagrees is the archive's fault, as a bad
+ * checksum is: a loader never installs what the list does not vouch for,
+ * and an updater never computes a delta from a list that lies.
+ */
+static int check_list(struct unpack *u)
+{
+	struct b10t_manifest list;
+	struct b10t_entry_set set;
+	const char *frame;
+	size_t len;
+	int r;
+
+	frame = u->r ? b10t_lz4r_list(u->r, &len) : u->z ? b10t_zstdr_list(u->z, &len) : NULL;
+	if (!frame)
+		return 0;	/* an archive of older b10t, or the reference's */
+	if ((r = b10t_list_unframe(u->ctx, frame, len, &list)) < 0) {
+		u->fault = true;
+		return r == -ENOMEM ? r : -EBADMSG;
+	}
+	if ((r = b10t_entry_set_init(&set, u->got.n_entries)) < 0) {
+		b10t_manifest_free(&list);
+		return b10t_set_error(u->ctx, ENOMEM, "checking the entry list: out of memory");
+	}
+	for (size_t i = 0; i < u->got.n_entries && !r; i++)
+		r = b10t_entry_set_put(&set, &u->got.entries[i], NULL);
+	if (r)
+		r = b10t_set_error(u->ctx, ENOMEM, "checking the entry list: out of memory");
+	for (size_t i = 0; i < list.n_entries && !r; i++) {
+		const struct b10t_entry *want = &list.entries[i];
+		const struct b10t_entry *have = b10t_entry_set_get(&set, want->path);
+
+		if (!have)
+			r = list_mismatch(u, want->path, "is missing, yet listed in");
+		else if (have->type != want->type)
+			r = list_mismatch(u, want->path, "has another type than");
+		else if (want->type == 'f' && (have->size != want->size || have->hash != want->hash))
+			r = list_mismatch(u, want->path, "has other bytes than");
+		else if (want->type == 'l' && strcmp(have->target, want->target))
+			r = list_mismatch(u, want->path, "has another target than");
+	}
+	if (!r && list.n_entries != u->got.n_entries) {
+		/* Each listed path was found, so some member is not listed. */
+		struct b10t_entry_set ls;
+
+		if (b10t_entry_set_init(&ls, list.n_entries) < 0)
+			r = -ENOMEM;
+		for (size_t j = 0; j < list.n_entries && !r; j++)
+			r = b10t_entry_set_put(&ls, &list.entries[j], NULL);
+		if (r)
+			r = b10t_set_error(u->ctx, ENOMEM, "checking the entry list: out of memory");
+		for (size_t i = 0; i < u->got.n_entries && !r; i++)
+			if (!b10t_entry_set_get(&ls, u->got.entries[i].path))
+				r = list_mismatch(u, u->got.entries[i].path, "is not in");
+		b10t_entry_set_free(&ls);
+	}
+	b10t_entry_set_free(&set);
+	b10t_manifest_free(&list);
+	return r;
+}
+
 static int drain(struct unpack *u)
 {
 	la_int64_t used = archive_filter_bytes(u->a, 0);
@@ -1002,6 +1097,8 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	if (u.root < 0)
 		return b10t_sys_error(ctx, errno, "opening %s", dst);
 	r = open_input(&u, in_fd, fmt, READ_SIZE, b10t_use_threads(), true);
+	if (!r && !(u.h = XXH3_createState()))
+		r = b10t_set_error(ctx, ENOMEM, "extracting: out of memory");
 	while (!r) {
 		int ar = archive_read_next_header(u.a, &e);
 
@@ -1022,6 +1119,8 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 	}
 	if (!r)
 		r = drain(&u);
+	if (!r)
+		r = check_list(&u);
 	if (!r)
 		r = fix_dirs(&u);
 	if (!r)
@@ -1046,6 +1145,8 @@ int b10t_unpack(struct b10t_ctx *ctx, int in_fd, enum b10t_format fmt,
 		free(u.dirs[i].path);
 	free(u.dirs);
 	free(u.made);
+	b10t_manifest_free(&u.got);
+	XXH3_freeState(u.h);
 	return r;
 }
 

@@ -7,8 +7,9 @@
  * its own, so a flipped flag bit would otherwise turn the check off), which
  * libzstd verifies at the frame's end; the file must not end inside a
  * frame (truncated); after the last frame nothing may follow but another
- * such frame (skippable frames and any other bytes are refused); an empty
- * file is corrupt.  b10t writes two frames, the manifest's and the data's
+ * such frame, or one entry-list frame (entries.c; it is a zstd skippable
+ * frame, as it is an lz4 one) at the very end: other skippable frames and
+ * any other bytes are refused; an empty file is corrupt.  b10t writes two frames, the manifest's and the data's
  * (zstdw.c); any number are read.
  *
  * Memory is bounded: frames whose window passes 1 << B10T_ZSTD_WINDOW_LOG
@@ -45,6 +46,8 @@ struct b10t_zstdr {
 	bool eof;		/* read(2) said end of file */
 	bool ended_short;	/* ... inside a frame */
 	bool done;		/* the stream ended well */
+	char *list;		/* the entry-list frame after the last frame, or NULL */
+	size_t list_len;
 	size_t out_size;
 	char *out;		/* unthreaded: decoded, returned to the caller */
 	bool threaded, thread_started, q_ready, at_eof;
@@ -103,6 +106,48 @@ static uint32_t le32(const void *p)
 	return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+/* The entry-list frame, taken whole; entries.c checks what it says. */
+static int z_take_list(struct b10t_zstdr *z)
+{
+	size_t len, have = 0;
+	int e;
+
+	if ((e = z_fill(z, 8)) < 0)
+		return e;
+	if (z->in_len - z->in_pos < 8 ||
+	    (len = (size_t)le32(z->in + z->in_pos + 4)) > B10T_LIST_FRAME_MAX - 8)
+		return z_fail(z, EBADMSG,
+			      "corrupt archive: unexpected data after the end of the zstd frame");
+	len += 8;
+	if (!(z->list = malloc(len)))
+		return z_fail(z, ENOMEM, "reading the archive: out of memory");
+	while (have < len) {
+		size_t n;
+
+		if ((e = z_fill(z, 1)) < 0)
+			return e;
+		if (z->in_pos == z->in_len) {
+			z->ended_short = true;
+			return z_fail(z, EBADMSG,
+				      "corrupt archive: truncated (ends inside the entry list)");
+		}
+		n = z->in_len - z->in_pos;
+		if (n > len - have)
+			n = len - have;
+		memcpy(z->list + have, z->in + z->in_pos, n);
+		z->in_pos += n;
+		have += n;
+	}
+	z->list_len = len;
+	return 0;
+}
+
+const char *b10t_zstdr_list(const struct b10t_zstdr *z, size_t *len)
+{
+	*len = z->list_len;
+	return z->list;
+}
+
 /* At a frame boundary: the end of the stream, or the next frame's start. */
 static int z_frame_start(struct b10t_zstdr *z)
 {
@@ -119,6 +164,12 @@ static int z_frame_start(struct b10t_zstdr *z)
 			return z_fail(z, EBADMSG, "corrupt archive: empty file");
 		z->done = true;
 		return 0;
+	}
+	if (avail >= 4 && (z->list || (z->frames && le32(h) == B10T_LIST_MAGIC))) {
+		if (z->list)	/* the list frame must be the last thing */
+			return z_fail(z, EBADMSG,
+				      "corrupt archive: unexpected data after the end of the zstd frame");
+		return z_take_list(z);
 	}
 	if (avail < 4 || le32(h) != ZSTD_MAGIC) {
 		unsigned char m[4] = { 0x28, 0xb5, 0x2f, 0xfd };
@@ -304,5 +355,6 @@ void b10t_zstdr_free(struct b10t_zstdr *z)
 	ZSTD_freeDCtx(z->d);
 	free(z->in);
 	free(z->out);
+	free(z->list);
 	free(z);
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """zstdframes.py FILE: the zstd frames of FILE, one line each, "OFFSET SIZE
-CHECKSUM_FLAG" (the block headers walked, RFC 8878 3.1.1), then "end
-OFFSET" where the frames stop (the file's size when nothing follows).
+CHECKSUM_FLAG" (the block headers walked, RFC 8878 3.1.1), then "list
+OFFSET SIZE" for b10t's entry list when one follows (a skippable frame,
+RFC 8878 3.1.2), then "end OFFSET" where the frames stop (the file's size
+when nothing follows).
 zstdframes.py FILE --first OUT writes the first frame alone to OUT."""
 import struct
 import sys
@@ -42,6 +44,11 @@ def main():
 		return
 	for o, n, c in fr:
 		print(o, n, c)
+	if end + 8 <= len(data) and struct.unpack_from('<I', data, end)[0] & ~0xF == 0x184D2A50:
+		n = 8 + struct.unpack_from('<I', data, end + 4)[0]
+		if end + n <= len(data):
+			print('list', end, n)
+			end += n
 	print('end', end)
 
 

@@ -238,6 +238,57 @@ def t_replicas(tmp):
        "another torch version: nothing written in its cache dir")
 
 
+# ------------------------------------------------------------------ layers
+
+def replica_shapes(env, label, shapes):
+    """A replica compiling SHAPES (one graph each: dynamic=False)."""
+    global SHAPES
+    saved, SHAPES = SHAPES, shapes
+    try:
+        return replica(env, label)
+    finally:
+        SHAPES = saved
+
+
+def t_layers(tmp):
+    """Two replicas compile different shapes and each publishes a layer
+    (b10t update); a third loads base + layers and hits every graph of both."""
+    env = base_env(tmp)
+    store = os.path.join(tmp, "store")
+    os.makedirs(store)
+    env.update(B10FS_CACHE_DIR=store, LOCAL_WORK_DIR=os.path.join(tmp, "work"))
+    env_a = dict(env, TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "a"))
+    env_b = dict(env, TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "b"))
+    env_c = dict(env, TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "c"))
+
+    a = replica_shapes(env_a, "A (shapes 1,4)", "1,4")
+    ok(a["counters"]["fxgraph_cache_miss"] == 2, "A: compiles its 2 graphs", a["counters"])
+    rc, out, err = b10t(env_a, "update")
+    ok(rc == 0 and out.get("generation") == 1, "A: update publishes generation 1", (rc, out, err))
+
+    # B starts after A published: it loads A's cache, then compiles new shapes.
+    rc, out, err = b10t(env_b, "load")
+    ok(rc == 0, "B: loads A's generation", (rc, out, err))
+    b = replica_shapes(env_b, "B (shapes 8,16)", "8,16")
+    ok(b["counters"]["fxgraph_cache_miss"] == 2, "B: compiles its own 2 graphs", b["counters"])
+    rc, out, err = b10t(env_b, "update")
+    ok(rc == 0 and out.get("generation") == 2, "B: update publishes a layer, generation 2",
+       (rc, out, err))
+    diag("B's layer: %s files, %s bytes, archive %s bytes" % (
+        out.get("files"), out.get("bytes"), out.get("archive_bytes")))
+    rc, out2, err = b10t(env_a, "update")
+    ok(rc == 4, "A again: nothing new (SKIPPED)", (rc, out2, err))
+
+    rc, out, err = b10t(env_c, "load")
+    ok(rc == 0, "C: loads base + layer", (rc, out, err))
+    c = replica_shapes(env_c, "C (shapes 1,4,8,16)", "1,4,8,16")
+    cc = c["counters"]
+    ok(cc["fxgraph_cache_hit"] == 4 and cc["fxgraph_cache_miss"] == 0 and
+       cc["autograd_cache_hit"] == 4 and cc["autograd_cache_miss"] == 0,
+       "C: hits every graph of both replicas (4 hits, 0 misses)", cc)
+    ok(c["checksum"] != a["checksum"], "C ran more shapes than A (sanity)")
+
+
 # -------------------------------------------------------------------- keys
 
 def t_keys(tmp):
@@ -432,13 +483,14 @@ def t_migrate(tmp):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ("replicas", "keys", "migrate"):
+    if len(sys.argv) != 2 or sys.argv[1] not in ("replicas", "keys", "migrate", "layers"):
         print("usage: e2e.py replicas|keys|migrate", file=sys.stderr)
         sys.exit(2)
     need_venv()
     tmp = tempfile.mkdtemp(prefix="b10t-e2e.")
     try:
-        {"replicas": t_replicas, "keys": t_keys, "migrate": t_migrate}[sys.argv[1]](tmp)
+        {"replicas": t_replicas, "keys": t_keys, "migrate": t_migrate,
+         "layers": t_layers}[sys.argv[1]](tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     done()

@@ -20,6 +20,10 @@
 #      over their runs: in the pack, at each fsync, rename and link, and by
 #      time.  Seen through the other client: nothing partial; then gc
 #      removes the debris and the next save and load work.
+#   7c. 16 updaters of one key (b10t update), half through each client,
+#      loads meanwhile: every updater publishes, generations 2..17 each
+#      once, every unique entry reaches the store once; on rclone, which
+#      cannot publish, update refuses as save does and leaves nothing.
 #   8. netfs.sh stop, then: no mount and no daemon of ours is left.
 #
 # The assertions go by behaviour (exit codes, JSON, the store's files by
@@ -694,6 +698,47 @@ ok "kill: gc --stale 0s on client 2 removes every upload the killed saves left" 
 ok "kill: no probe dir of a killed save left after gc" [ "$k_probe" = 0 ]
 pub_ok "kill: after each killed save, the next save and load work (whole tree)" [ "$k_next" = 0 ]
 ok "kill: after each killed load, gc leaves no staging and the next load gives the whole tree" [ "$kl_next" = 0 ]
+fi
+
+# ---- 7c. 16 updaters of one key across the two clients, loads meanwhile
+PART=update
+if [ "$FS" != rclone ]; then
+mkdir -p "$M1/upd" "$T_DIR/useed/shared" "$T_DIR/ufleet"
+python3 - "$T_DIR/useed" <<'PY'
+import os, sys
+rel = "shared/s0.py"	# as layers_fleet.py writes it: the file names itself
+open(os.path.join(sys.argv[1], rel), "wb").write((("%s\n" % rel) * (1 + len(rel) % 7)).encode())
+PY
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/useed B10FS_CACHE_DIR=$M1/upd timeout "$LIM" "$B10T" save -q >/dev/null 2>&1
+t1=$(now)
+B10FS_CACHE_DIR=$M1/upd python3 "$SRCDIR/cli/layers_fleet.py" "$B10T" "$T_DIR/ufleet" 16 \
+	--stores "$M1/upd:$M2/upd" >"$T_DIR/ufleet.json"
+U=$T_DIR/ufleet.json
+echo "# update: 16 updaters across two clients in $(since "$t1") s: exit codes" \
+	"$(jq -c '[.updaters[].rc] | group_by(.) | map("\(.[0])x\(length)")' "$U"), generations" \
+	"$(jq -c '[.updaters[].generation] | sort' "$U"); loads $(jq -c '.loads | {ok, dne, fail: (.fail | length), bad: (.bad | length)}' "$U")"
+jq -r '.updaters[] | select(.rc != 0) | .stderr // .reason' "$U" | sort | uniq -c | head -5 | sed 's/^/# update: /'
+ok "update: every updater SUCCESS" [ "$(jq '[.updaters[] | select(.rc == 0)] | length' "$U")" = 16 ]
+ok "update: generations 2..17, each taken once" \
+	[ "$(jq -r '[.updaters[].generation] | sort | map(tostring) | join(",")' "$U")" = "$(seq -s, 2 17)" ]
+ok "update: loads meanwhile never failed, every tree whole" \
+	[ "$(jq '(.loads.fail | length) + (.loads.bad | length)' "$U")" = 0 ]
+sleep 2	# past the clients' caches
+rm -rf "$T_DIR/uload"
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/uload B10FS_CACHE_DIR=$M2/upd timeout "$LIM" "$B10T" load -q >/dev/null 2>&1
+ok "update: through client 2, every updater's unique entries, once each (96)" \
+	[ "$(find "$T_DIR/uload" -path '*/u*/k*.py' | wc -l)" = 96 ]
+else
+# rclone publishes nothing without replacing: update refuses as save does,
+# and leaves no claim, upload or archive behind.
+mkdir -p "$M1/upd" "$T_DIR/useed/a"
+echo seed >"$T_DIR/useed/a/k.py"
+TORCHINDUCTOR_CACHE_DIR=$T_DIR/useed B10FS_CACHE_DIR=$M1/upd timeout "$LIM" "$B10T" update --json \
+	>"$T_DIR/upd.json" 2>"$T_DIR/upd.err"
+urc=$?
+ok "update: refused where nothing can be published without replacing (exit 1)" \
+	sh -c '[ "$1" = 1 ] && grep -q "cannot publish without replacing" "$2"' - "$urc" "$T_DIR/upd.err"
+ok "update: the refusal leaves nothing in the store" [ -z "$(ls -A "$M1/upd")" ]
 fi
 
 # ---- 7b. the codec: B10T_CODEC=auto writes zstd onto a network store

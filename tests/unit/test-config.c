@@ -222,13 +222,23 @@ static void test_numbers(void)
 	};
 	static const char *const vars[] = {
 		"MAX_CACHE_SIZE_MB", "MAX_CONCURRENT_SAVES", "CLEANUP_LOCK_TIMEOUT_SECONDS",
-		"CLEANUP_INCOMPLETE_TIMEOUT_SECONDS", NULL,
+		"CLEANUP_INCOMPLETE_TIMEOUT_SECONDS", "B10T_COMPACT_LAYERS", "B10T_COMPACT_MB",
+		"B10T_COMPACT_GRACE", NULL,
 	};
 	struct b10t_config cfg;
 	char big[5001];
 	uint64_t v;
 
 	b10t_config_init(&ctx, &cfg);
+	ok(cfg.compact_layers == 16 && cfg.compact_bytes == (1024ULL << 20) && cfg.compact_grace_s == 600,
+	   "compaction defaults: 16 layers, 1024 MiB, 600 s");
+	is_int(set(&cfg, "B10T_COMPACT_LAYERS", "0"), -ERANGE, "B10T_COMPACT_LAYERS=0 refused");
+	is_int(set(&cfg, "B10T_COMPACT_LAYERS", "100001"), -ERANGE, "B10T_COMPACT_LAYERS over 100000");
+	is_int(set(&cfg, "B10T_COMPACT_MB", "0"), -ERANGE, "B10T_COMPACT_MB=0 refused");
+	ok(set(&cfg, "B10T_COMPACT_GRACE", "0") == 0 && cfg.compact_grace_s == 0,
+	   "B10T_COMPACT_GRACE=0: no grace");
+	ok(set(&cfg, "B10T_COMPACT_LAYERS", "3") == 0 && cfg.compact_layers == 3,
+	   "B10T_COMPACT_LAYERS=3");
 	for (size_t k = 0; vars[k]; k++)
 		for (size_t i = 0; bad[i]; i++) {
 			int r = set(&cfg, vars[k], bad[i]);
