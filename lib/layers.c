@@ -129,7 +129,8 @@ int b10t_gc_covered(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dir
 
 	if ((r = list_claims(ctx, cfg, dirfd, NULL, &c, NULL)) < 0)
 		return r;
-	qsort(c.v, c.n, sizeof(*c.v), by_gen_desc);
+	if (c.n > 1)	/* qsort(NULL, 0) is undefined: no claims, no array */
+		qsort(c.v, c.n, sizeof(*c.v), by_gen_desc);
 	for (size_t i = 0; i < c.n; i++) {
 		const struct claim *b = &c.v[i];
 
@@ -194,7 +195,8 @@ int b10t_rm_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char 
 		return b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
 	if ((r = list_claims(ctx, cfg, dirfd, key, &c, &legacy)) < 0)
 		goto out;
-	qsort(c.v, c.n, sizeof(*c.v), by_gen_desc);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), by_gen_desc);
 	/* Claims first (the commit points), highest first; then the archives. */
 	for (size_t pass = 0; pass < 2; pass++) {
 		const struct claims *from = pass == 1 ? &legacy : &c;

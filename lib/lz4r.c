@@ -188,6 +188,8 @@ static int r_end(struct b10t_lz4r *r)
 			return r_fail(r, errno, "reading the archive: %s", strerror(errno));
 		if (n == 0)
 			break;
+		/* Counted: a load tells a stale view from a short file by it. */
+		r->bytes_in++;
 		/*
 		 * Only one entry-list frame may follow (entries.c checks its
 		 * content): anything else after the frame is still garbage.

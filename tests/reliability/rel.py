@@ -613,6 +613,11 @@ def corrupt_trials(t, rng, sb, store, key, snap, good, name, ext, n, same_ok):
 	shutil.rmtree(cache, ignore_errors=True)
 	os.unlink(os.path.join(store, name))
 
+	# The entry list after an lz4 archive's frame (lib/entries.c) is an lz4
+	# block of JSON checked by the JSON's XXH64: a change to a match there
+	# can decode to the same JSON, so it may load, with the original tree.
+	idx = good.rfind(b'B10TIDX1') if ext == 'lz4' else -1
+	list_at = idx - 8 if idx >= 8 else len(good)
 	failures = []
 	counts = {'truncate': 0, 'flip': 0, 'burst': 0}
 	undetected = []
@@ -643,7 +648,7 @@ def corrupt_trials(t, rng, sb, store, key, snap, good, name, ext, n, same_ok):
 		bad = []
 		if r.rc == 0:
 			got = snapshot(cache)
-			if got == snap and kind != 'truncate' and same_ok:
+			if got == snap and kind != 'truncate' and (same_ok or off >= list_at):
 				harmless += 1
 			else:
 				undetected.append('%s: %s' % (desc, 'same tree' if got == snap
