@@ -723,7 +723,10 @@ ok "update: generations 2..17, each taken once" \
 	[ "$(jq -r '[.updaters[].generation] | sort | map(tostring) | join(",")' "$U")" = "$(seq -s, 2 17)" ]
 ok "update: loads meanwhile never failed, every tree whole" \
 	[ "$(jq '(.loads.fail | length) + (.loads.bad | length)' "$U")" = 0 ]
-sleep 2	# past the clients' caches
+# Past the clients' caches: every claim visible through client 2 by name,
+# then, on sshfs, its listing cache (20 s) expired.
+for g in $(seq 2 17); do visible "$M2/upd/cache_$KEY.g$g" || break; done
+if [ "$FS" = sshfs ]; then sleep 21; else sleep 2; fi
 rm -rf "$T_DIR/uload"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/uload B10FS_CACHE_DIR=$M2/upd timeout "$LIM" "$B10T" load -q >/dev/null 2>&1
 ok "update: through client 2, every updater's unique entries, once each (96)" \
