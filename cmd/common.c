@@ -84,8 +84,11 @@ void cmd_help(const struct verb *v, FILE *out)
 
 		if (!top && !(s->uses & VERB_USES(v)))
 			continue;
-		snprintf(help, sizeof(help), "%s (default %s) [%s]", s->help,
-			 b10t_setting_default(s, def, sizeof(def)), s->env);
+		if (i == B10T_SET_CACHE_DIR && v->cache_dir_help)
+			v->cache_dir_help(help, sizeof(help));
+		else
+			snprintf(help, sizeof(help), "%s (default %s) [%s]", s->help,
+				 b10t_setting_default(s, def, sizeof(def)), s->env);
 		print_option(out, &o, s->metavar, help);
 	}
 	fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n");
