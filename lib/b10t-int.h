@@ -717,6 +717,17 @@ struct b10t_gc_result {
 	uint64_t freed_bytes;
 	uint64_t kept;			/* published archives left */
 	uint64_t kept_bytes;
+	/* The store's size (b10t's files in it) before the pass and after it
+	 * (dry run: after it would be); local debris is not counted. */
+	uint64_t store_bytes_before, store_bytes_after;
+	/* --max-size: whether the archives left fit, and when not, why: keys
+	 * protected (this environment's, --keep) or younger than stale_s. */
+	bool max_size_missed;
+	uint64_t over_bytes;		/* the archives' total the plan leaves */
+	uint64_t protected_keys, protected_bytes, young_keys, young_bytes;
+	/* --keep keys with no archive in the store (a typo?); malloc'ed */
+	char **keep_missing;
+	size_t n_keep_missing;
 };
 
 /* Defaults from the configuration (stale_s = incomplete timeout). */
