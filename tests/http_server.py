@@ -5,7 +5,9 @@
 Listens on 127.0.0.1 on an ephemeral port, writes the port to --port-file
 once it listens (into it, when it is a FIFO the test reads), answers every GET with 503 until it is ready, then 200 with
 a small JSON body.  Ready: at once, or with --ready-file once that file
-exists (the test makes it: a handshake, no clock), never with --never.
+exists (the test makes it: a handshake, no clock), or --ready-after
+seconds after the start (a clock: only where the order does not matter),
+never with --never.
 Each request appends one line ("<status> <path>") to --log, so a test can
 count probes, and with --notify writes the same line to that FIFO, which
 the test reads to wait for a probe (opened once, at the first request).
@@ -16,6 +18,7 @@ import os
 import stat
 import sys
 import threading
+import time
 
 
 def main():
@@ -23,15 +26,18 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--ready-file")
+    ap.add_argument("--ready-after", type=float, default=0.0)  # a clock: prefer --ready-file
     ap.add_argument("--never", action="store_true")
     ap.add_argument("--notify")
     args = ap.parse_args()
+    start = time.monotonic()
     notify = []
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            ready = not args.never and (not args.ready_file or os.path.exists(args.ready_file))
+            ready = (not args.never and time.monotonic() - start >= args.ready_after
+                     and (not args.ready_file or os.path.exists(args.ready_file)))
             status = 200 if ready else 503
             body = b'{"object": "list", "data": []}\n' if ready else b"not ready\n"
             with lock:
