@@ -101,7 +101,7 @@ int main(int argc, char **argv)
 		else if (argv[i][0] == 'u')
 			b10t_result_u64(h, f, &u) == 0 ? printf("%" PRIu64 "\n", u) : printf("(none)\n");
 		else
-			b10t_result_double(h, f, &d) == 0 ? printf("%g\n", d) : printf("(none)\n");
+			b10t_result_double(h, f, &d) == 0 ? printf("%.17g\n", d) : printf("(none)\n");
 	}
 	b10t_free(h);
 	return (int)st;
