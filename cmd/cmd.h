@@ -75,6 +75,8 @@ struct verb {
 	int (*on_opt)(struct cmd *c, int val, const char *arg);
 	/* After parsing, before the settings are checked: 0 or -errno. */
 	int (*prepare)(struct cmd *c);
+	/* NULL, or --help's line for --cache-dir, where prepare replaces its default. */
+	void (*cache_dir_help)(char *buf, size_t size);
 };
 
 extern const struct verb verbs[];
@@ -183,6 +185,7 @@ int list_opt(struct cmd *c, int val, const char *arg);
 int vllm_opt(struct cmd *c, int val, const char *arg);
 int watch_opt(struct cmd *c, int val, const char *arg);
 int vllm_prepare(struct cmd *c);
+void vllm_cache_dir_help(char *buf, size_t size);
 
 /*
  * Following a cache dir after its first save (cmd/watch.c): b10t watch, and

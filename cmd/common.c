@@ -84,8 +84,11 @@ void cmd_help(const struct verb *v, FILE *out)
 
 		if (!top && !(s->uses & VERB_USES(v)))
 			continue;
-		snprintf(help, sizeof(help), "%s (default %s) [%s]", s->help,
-			 b10t_setting_default(s, def, sizeof(def)), s->env);
+		if (i == B10T_SET_CACHE_DIR && v->cache_dir_help)
+			v->cache_dir_help(help, sizeof(help));
+		else
+			snprintf(help, sizeof(help), "%s (default %s) [%s]", s->help,
+				 b10t_setting_default(s, def, sizeof(def)), s->env);
 		print_option(out, &o, s->metavar, help);
 	}
 	fprintf(out, "\nExit status: 0 SUCCESS, 1 ERROR, 2 usage, 3 DOES_NOT_EXIST, 4 SKIPPED.\n");
@@ -586,34 +589,75 @@ static struct {
 	const char *what;
 	double start, last;
 	bool shown;
+	bool dumb;		/* TERM=dumb or unset: plain lines, no control codes */
 } bar;
 
+/* A duration as curl's and rsync's bars have it: 7s, 2m05s, 1h02m. */
+static const char *eta(double s, char *buf, size_t size)
+{
+	unsigned long t = s > 0 ? (unsigned long)(s + 0.5) : 0;
+
+	if (t < 60)
+		snprintf(buf, size, "%lus", t);
+	else if (t < 3600)
+		snprintf(buf, size, "%lum%02lus", t / 60, t % 60);
+	else
+		snprintf(buf, size, "%luh%02lum", t / 3600, t / 60 % 60);
+	return buf;
+}
+
+/*
+ * "load:  42% 120.0 MiB of 300.0 MiB, 1234 files, 80.0 MiB/s, ETA 3s": the
+ * total comes from the manifest (load) or the tree measured first (save).
+ * A terminal gets the line redrawn in place ten times a second; TERM=dumb
+ * a plain line each second, without \r or escape sequences.
+ */
 static void progress_draw(void *arg, const struct b10t_progress *p)
 {
-	double now = b10t_now(), dt;
-	char b[32], rate[32];
+	double now = b10t_now(), dt, speed;
+	char b[32], rate[32], tot[32], t[32], left[48], line[256];
 
-	if (!p->done && now - bar.last < 0.1)
+	/* The first call draws at once: a bar (and its ETA) from the start. */
+	if (!p->done && bar.shown && now - bar.last < (bar.dumb ? 1.0 : 0.1))
 		return;
 	bar.last = now;
 	dt = now - bar.start;
+	speed = dt > 0 ? (double)p->bytes / dt : 0;
 	human_bytes(p->bytes, b, sizeof(b));
-	human_bytes(dt > 0 ? (uint64_t)((double)p->bytes / dt) : 0, rate, sizeof(rate));
-	if (p->total_bytes)
-		fprintf(stderr, "\r\033[K%s: %3d%% %" PRIu64 " files, %s, %s/s", bar.what,
-			(int)(100.0 * (double)p->bytes / (double)p->total_bytes),
-			p->files, b, rate);
+	human_bytes((uint64_t)speed, rate, sizeof(rate));
+	if (p->total_bytes) {
+		uint64_t done = p->bytes < p->total_bytes ? p->bytes : p->total_bytes;
+
+		human_bytes(p->total_bytes, tot, sizeof(tot));
+		if (p->done)
+			snprintf(left, sizeof(left), "done in %.1fs", dt);
+		else if (speed > 0)
+			snprintf(left, sizeof(left), "ETA %s",
+				 eta((double)(p->total_bytes - done) / speed, t, sizeof(t)));
+		else
+			snprintf(left, sizeof(left), "ETA --");
+		snprintf(line, sizeof(line), "%s: %3d%% %s of %s, %" PRIu64 " %s, %s/s, %s",
+			 bar.what, p->done ? 100 : (int)(100.0 * (double)done / (double)p->total_bytes),
+			 b, tot, p->files, plural(p->files, "file", "files"), rate, left);
+	} else {
+		snprintf(line, sizeof(line), "%s: %" PRIu64 " %s, %s, %s/s", bar.what, p->files,
+			 plural(p->files, "file", "files"), b, rate);
+	}
+	if (bar.dumb)
+		fprintf(stderr, "%s\n", line);
 	else
-		fprintf(stderr, "\r\033[K%s: %" PRIu64 " files, %s, %s/s", bar.what,
-			p->files, b, rate);
+		fprintf(stderr, "\r\033[K%s", line);
 	bar.shown = true;
 }
 
 void cmd_progress_setup(struct cmd *c, const char *what)
 {
+	const char *term = getenv("TERM");
+
 	if (c->quiet || !isatty(STDERR_FILENO))
 		return;
 	bar.what = what;
+	bar.dumb = !term || !*term || !strcmp(term, "dumb");
 	bar.start = bar.last = b10t_now();
 	c->ctx.progress = progress_draw;
 	c->ctx.progress_arg = c;
@@ -621,7 +665,7 @@ void cmd_progress_setup(struct cmd *c, const char *what)
 
 void cmd_progress_end(struct cmd *c)
 {
-	if (bar.shown)
+	if (bar.shown && !bar.dumb)
 		fputs("\r\033[K", stderr);
 	bar.shown = false;
 	c->ctx.progress = NULL;

@@ -98,7 +98,7 @@ static void gc_args_free(struct gc_args *a)
 	a->keep = NULL;
 }
 
-static cJSON *gc_json(const struct b10t_gc_result *res)
+static cJSON *gc_json(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res)
 {
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
 
@@ -116,21 +116,64 @@ static cJSON *gc_json(const struct b10t_gc_result *res)
 	json_add_u64(o, "freed_bytes", res->freed_bytes);
 	json_add_u64(o, "kept", res->kept);
 	json_add_u64(o, "kept_bytes", res->kept_bytes);
+	json_add_u64(o, "store_bytes_before", res->store_bytes_before);
+	json_add_u64(o, "store_bytes_after", res->store_bytes_after);
+	if (opts->max_size_set) {
+		json_add_u64(o, "max_size_bytes", opts->max_size);
+		cJSON_AddBoolToObject(o, "max_size_reached", !res->max_size_missed);
+	}
+	if (res->max_size_missed) {	/* why not: what stays over it */
+		json_add_u64(o, "over_max_size_bytes", res->over_bytes);
+		json_add_u64(o, "protected_keys", res->protected_keys);
+		json_add_u64(o, "protected_bytes", res->protected_bytes);
+		json_add_u64(o, "young_keys", res->young_keys);
+		json_add_u64(o, "young_bytes", res->young_bytes);
+	}
+	arr = cJSON_AddArrayToObject(o, "keep_missing");
+	for (size_t i = 0; i < res->n_keep_missing; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(res->keep_missing[i]));
 	return o;
 }
 
-static void gc_text(const struct b10t_gc_result *res)
+/* As docker's prune: each file, then the bytes freed and the store's size. */
+static void gc_text(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res)
 {
 	const char *verb = res->dry_run ? "would remove" : "removed";
-	char b[32];
+	char b[32], b2[32], b3[32];
 
 	for (size_t i = 0; i < res->n_items; i++)
 		printf("%s %s (%s, %s)\n", verb, esc(res->items[i].filename),
 		       esc(res->items[i].reason),
 		       human_bytes(res->items[i].bytes, b, sizeof(b)));
-	printf("%s %zu file%s, %s; %" PRIu64 " archive%s kept\n", verb, res->n_items,
-	       res->n_items == 1 ? "" : "s", human_bytes(res->freed_bytes, b, sizeof(b)),
-	       res->kept, res->kept == 1 ? "" : "s");
+	printf("%s %zu %s, %s freed; store %s -> %s; %" PRIu64 " %s kept\n", verb, res->n_items,
+	       plural(res->n_items, "file", "files"), human_bytes(res->freed_bytes, b, sizeof(b)),
+	       human_bytes(res->store_bytes_before, b2, sizeof(b2)),
+	       human_bytes(res->store_bytes_after, b3, sizeof(b3)), res->kept,
+	       plural(res->kept, "archive", "archives"));
+	if (res->max_size_missed) {
+		printf("--max-size %s not reached: %s of archives stay",
+		       human_bytes(opts->max_size, b, sizeof(b)),
+		       human_bytes(res->over_bytes, b2, sizeof(b2)));
+		if (res->protected_keys)
+			printf("; %" PRIu64 " %s protected (this environment's or --keep), %s",
+			       res->protected_keys, plural(res->protected_keys, "key", "keys"),
+			       human_bytes(res->protected_bytes, b, sizeof(b)));
+		if (res->young_keys)
+			printf("; %" PRIu64 " %s published less than --stale %" PRIu64 " s ago, %s",
+			       res->young_keys, plural(res->young_keys, "key", "keys"), opts->stale_s,
+			       human_bytes(res->young_bytes, b, sizeof(b)));
+		putchar('\n');
+	}
+}
+
+/* A --keep that names no archive is likely a typo: say so, on stderr. */
+static void keep_warnings(struct cmd *c, const struct b10t_gc_result *res)
+{
+	if (c->quiet)
+		return;
+	for (size_t i = 0; i < res->n_keep_missing; i++)
+		fprintf(stderr, "b10t gc: warning: --keep %s: no archive of that key in the store\n",
+			esc(res->keep_missing[i]));
 }
 
 static cJSON *compact_json(const struct b10t_result *r)
@@ -209,17 +252,18 @@ int cmd_gc(struct cmd *c)
 		cJSON *o = NULL;
 
 		if (c->json) {	/* what was removed before the error; cmd_fail adds status */
-			o = gc_json(&res);
+			o = gc_json(&a.o, &res);
 			cJSON_DeleteItemFromObject(o, "status");
 		}
 		code = cmd_fail(c, o);
-		if (!c->json && (c->verbose || res.dry_run) && res.n_items)
-			gc_text(&res);
+		if (!c->json && !c->quiet && res.n_items)
+			gc_text(&a.o, &res);
 		b10t_gc_result_free(&res);
 		return code;
 	}
+	keep_warnings(c, &res);
 	if (c->json) {
-		cJSON *o = gc_json(&res);
+		cJSON *o = gc_json(&a.o, &res);
 
 		if (compacted)
 			cJSON_AddItemToObject(o, "compaction", compact_json(&cres));
@@ -227,8 +271,8 @@ int cmd_gc(struct cmd *c)
 	} else {
 		if (compacted && !c->quiet)
 			compact_text(&cres);
-		if (c->verbose || res.dry_run)
-			gc_text(&res);
+		if (!c->quiet)
+			gc_text(&a.o, &res);
 	}
 	b10t_gc_result_free(&res);
 	return cmd_exit_code(res.status);

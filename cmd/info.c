@@ -20,6 +20,8 @@ struct info {
 	uint64_t local_bytes, local_files, local_dirs;
 	char local_error[sizeof(((struct b10t_ctx *)0)->err)];
 	bool store_enabled;
+	const char *disabled_reason;	/* !store_enabled: why, a code ... */
+	char disabled_msg[PATH_MAX + 128];	/* ... and in words */
 	bool store_exists;		/* an archive for the key */
 	struct b10t_archive_info archive;
 	bool has_manifest;		/* the archive has a valid manifest: */
@@ -44,8 +46,16 @@ static void gather(struct cmd *c, struct info *in)
 	in->local_exists = in->local_files + in->local_dirs > 0;
 
 	in->store_enabled = b10t_store_enabled(&c->cfg);
-	if (!in->store_enabled)
+	if (!in->store_enabled) {
+		in->disabled_reason = b10t_store_disabled(&c->cfg, in->disabled_msg,
+							  sizeof(in->disabled_msg));
+		if (!in->disabled_reason) {	/* there now: a race with its mkdir */
+			in->disabled_reason = "store_missing";
+			snprintf(in->disabled_msg, sizeof(in->disabled_msg), "the store %s was not there",
+				 c->cfg.store_dir);
+		}
 		return;
+	}
 	if (b10t_store_find(&c->ctx, &c->cfg, in->key.key, &in->archive) == 0) {
 		char path[PATH_MAX + NAME_MAX + 2], *json = NULL;
 
@@ -97,6 +107,10 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 	cJSON_AddBoolToObject(o, "local_cache_exists", in->local_exists);
 	cJSON_AddBoolToObject(o, "b10fs_enabled", in->store_enabled);
 	cJSON_AddBoolToObject(o, "b10fs_cache_exists", in->store_exists);
+	if (in->disabled_reason) {	/* why not enabled, as load's reason and message */
+		cJSON_AddStringToObject(o, "b10fs_disabled_reason", in->disabled_reason);
+		cJSON_AddStringToObject(o, "b10fs_disabled_message", in->disabled_msg);
+	}
 	cJSON_AddNumberToObject(o, "local_cache_size_mb", mb(in->local_bytes));
 	cJSON_AddNumberToObject(o, "b10fs_cache_size_mb",
 				in->store_exists ? mb(in->archive.bytes) : 0.0);
@@ -181,9 +195,10 @@ static void info_text(const struct cmd *c, const struct info *in)
 			       esc(m->b10t_version));
 		if (in->manifest_error[0])
 			printf("%-20s %s\n", "b10fs_cache_manifest:", esc_msg(in->manifest_error));
-	} else
-		printf("%-20s %s\n", "b10fs_cache:", !in->store_enabled ? "- (store disabled)" :
-		       in->store_error[0] ? "unreadable" : "none");
+	} else if (!in->store_enabled)
+		printf("%-20s - (store disabled: %s)\n", "b10fs_cache:", esc_msg(in->disabled_msg));
+	else
+		printf("%-20s %s\n", "b10fs_cache:", in->store_error[0] ? "unreadable" : "none");
 }
 
 int cmd_info(struct cmd *c)

@@ -48,7 +48,8 @@ const struct verb verbs[] = {
 	  .summary = "beside vllm serve: load, or save once vLLM is ready",
 	  .flags = VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS |
 		   VERB_PUBLISH | VERB_CODEC | VERB_VLLM | VERB_FOLLOW,
-	  .options = vllm_options, .on_opt = vllm_opt, .prepare = vllm_prepare },
+	  .options = vllm_options, .on_opt = vllm_opt, .prepare = vllm_prepare,
+	  .cache_dir_help = vllm_cache_dir_help },
 	{ .name = "watch", .run = cmd_watch, .args = "[-- COMMAND [ARG...]]",
 	  .summary = "publish what the cache dir gains while a server runs", .max_args = 0x7fffffff,
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |

@@ -93,7 +93,7 @@ const struct verb_option vllm_options[] = {
 
 struct vllm {
 	struct raw url;
-	double timeout_s, interval_s;
+	double timeout_s, interval_s, log_interval_s;
 	/* the wait */
 	bool waited, ready;
 	unsigned polls;
@@ -102,12 +102,14 @@ struct vllm {
 	double waited_s;
 	/* the operations */
 	struct b10t_result load, save;
-	bool load_failed, save_tried, save_failed;
+	bool load_tried, load_failed, save_tried, save_failed;
 	char load_err[sizeof(((struct b10t_ctx *)0)->err)];
 	char save_err[sizeof(((struct b10t_ctx *)0)->err)];
 	/* the outcome */
 	enum b10t_status status;
 	char error[1200];		/* why status is ERROR, "" otherwise */
+	const char *reason;		/* why status is SKIPPED before any save: a code */
+	char message[1200];		/* ... and in words */
 	int signo;			/* the signal that ended the run, 0 if none */
 	bool follow;			/* --follow: the result is one line, then the watch */
 };
@@ -115,6 +117,9 @@ struct vllm {
 /* ---- signals ---------------------------------------------------------- */
 
 static volatile sig_atomic_t got_signal;
+/* Set while load or save runs (not under -q): the first signal says it waits. */
+static volatile sig_atomic_t busy;
+static char busy_msg[160];
 
 static void on_signal(int sig)
 {
@@ -125,6 +130,19 @@ static void on_signal(int sig)
 		return;
 	}
 	got_signal = sig;
+	if (busy) {	/* a notice: nothing to do when stderr is gone */
+		ssize_t n = write(STDERR_FILENO, busy_msg, strlen(busy_msg));
+
+		(void)n;
+	}
+}
+
+/* Around load and save: a signal's notice names the operation. */
+static void busy_begin(struct cmd *c, const char *op)
+{
+	snprintf(busy_msg, sizeof(busy_msg), "b10t vllm: signal received: the %s in progress "
+		 "finishes first; a second signal stops it at once\n", op);
+	busy = !c->quiet;
 }
 
 static void signals_setup(void)
@@ -134,7 +152,10 @@ static void signals_setup(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	/* One handler at a time: a second signal always finds the first's mark. */
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
 	/*
 	 * SA_RESTART keeps the library's reads and writes going; the waits
 	 * below (ppoll, curl's poll) return EINTR regardless.
@@ -305,24 +326,54 @@ static long probe(struct cmd *c, struct vllm *s, CURL *h, char *errbuf, double b
 	return code;
 }
 
+/* vLLM's last answer, in words: "HTTP 503", a transport error, "no answer". */
+static const char *last_answer(const struct vllm *s, char *buf, size_t size)
+{
+	if (s->last_http)
+		snprintf(buf, size, "HTTP %ld", s->last_http);
+	else
+		snprintf(buf, size, "%s", s->last_err[0] ? s->last_err : "no answer");
+	return buf;
+}
+
+/* Now and then while waiting: a line that says the sidecar is alive. */
+static void log_waiting(struct cmd *c, const struct vllm *s, double waited)
+{
+	char last[CURL_ERROR_SIZE + 32];
+
+	if (c->quiet)
+		return;
+	fprintf(stderr, "b10t vllm: still waiting for HTTP 200 from %s: %.1f s of %g s, "
+		"%u %s, last answer: %s\n", esc(s->url.value), waited, s->timeout_s, s->polls,
+		plural(s->polls, "probe", "probes"), esc_msg(last_answer(s, last, sizeof(last))));
+	fflush(stderr);
+}
+
 /* Poll until HTTP 200, the timeout, or a signal. */
 static int wait_ready(struct cmd *c, struct vllm *s)
 {
 	char errbuf[CURL_ERROR_SIZE], noproxy[4096];
-	double t0 = b10t_now(), deadline = t0 + s->timeout_s, left;
+	double t0 = b10t_now(), deadline = t0 + s->timeout_s, left, next_log, now;
 	CURL *h = probe_new(s->url.value, errbuf, noproxy, sizeof(noproxy));
 
 	if (!h)
 		return b10t_set_error(&c->ctx, ENOMEM, "starting the HTTP client: out of memory");
 	s->waited = true;
+	next_log = t0 + s->log_interval_s;
 	while (!got_signal) {
 		if (probe(c, s, h, errbuf, deadline - b10t_now()) == 200) {
 			s->ready = true;
 			break;
 		}
-		left = deadline - b10t_now();
+		now = b10t_now();
+		left = deadline - now;
 		if (left <= 0 || got_signal)
 			break;
+		if (s->log_interval_s > 0 && now >= next_log) {
+			log_waiting(c, s, now - t0);
+			while (next_log <= now)
+				next_log += s->log_interval_s;
+		}
 		sleep_interruptibly(left < s->interval_s ? left : s->interval_s);
 	}
 	s->waited_s = b10t_now() - t0;
@@ -359,16 +410,23 @@ static cJSON *result_json(struct cmd *c, const struct vllm *s, const char *key)
 {
 	cJSON *o = cJSON_CreateObject();
 	const struct b10t_result *done = s->save_tried && !s->save_failed ? &s->save :
-					 !s->load_failed ? &s->load : NULL;
+					 s->load_tried && !s->load_failed ? &s->load : NULL;
 
 	cJSON_AddStringToObject(o, "status", b10t_status_name(s->status));
 	if (s->error[0])
 		cJSON_AddStringToObject(o, "error", s->error);
+	if (s->reason) {	/* as load's and save's */
+		cJSON_AddStringToObject(o, "reason", s->reason);
+		cJSON_AddStringToObject(o, "message", s->message);
+	}
 	if (s->signo)
 		cJSON_AddStringToObject(o, "signal", signal_name(s->signo));
 	cJSON_AddStringToObject(o, "environment_key", key);
 	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
-	add_op(o, "load", &s->load, s->load_failed, s->load_err);
+	if (s->load_tried)
+		add_op(o, "load", &s->load, s->load_failed, s->load_err);
+	else
+		cJSON_AddNullToObject(o, "load_status");
 	cJSON_AddStringToObject(o, "url", s->url.value);
 	cJSON_AddBoolToObject(o, "waited", s->waited);
 	cJSON_AddBoolToObject(o, "ready", s->ready);
@@ -380,6 +438,7 @@ static cJSON *result_json(struct cmd *c, const struct vllm *s, const char *key)
 		cJSON_AddStringToObject(o, "last_http_error", s->last_err);
 	cJSON_AddNumberToObject(o, "timeout_s", s->timeout_s);
 	cJSON_AddNumberToObject(o, "interval_s", s->interval_s);
+	cJSON_AddNumberToObject(o, "log_interval_s", s->log_interval_s);
 	if (s->save_tried)
 		add_op(o, "save", &s->save, s->save_failed, s->save_err);
 	else
@@ -414,15 +473,19 @@ static void print_op(const char *what, const struct b10t_result *r, bool failed,
 
 static void result_text(const struct vllm *s)
 {
-	print_op("load", &s->load, s->load_failed, s->load_err);
+	if (s->load_tried)
+		print_op("load", &s->load, s->load_failed, s->load_err);
 	if (s->waited)
 		printf("wait: %s after %.1f s, %u %s of %s\n",
-		       s->ready ? "ready" : s->signo ? "interrupted" : "timed out",
+		       s->ready ? "ready" : s->signo ? "stopped" : "timed out",
 		       s->waited_s, s->polls, plural(s->polls, "probe", "probes"),
 		       esc(s->url.value));
 	if (s->save_tried)
 		print_op("save", &s->save, s->save_failed, s->save_err);
-	printf("status: %s\n", b10t_status_name(s->status));
+	if (s->reason)
+		printf("status: %s (%s)\n", b10t_status_name(s->status), esc_msg(s->message));
+	else
+		printf("status: %s\n", b10t_status_name(s->status));
 }
 
 /* ---- the verb ----------------------------------------------------------- */
@@ -454,12 +517,45 @@ static int finish(struct cmd *c, struct vllm *s, const char *key)
 	return cmd_exit_code(s->status);
 }
 
-static void interrupted(struct vllm *s, const char *during)
+/*
+ * SIGTERM or SIGINT before any save: the container is stopping, as it
+ * does every day.  Not an error: SKIPPED with reason "signal", said on
+ * stderr as a notice; the exit code is still 128 + the signal.
+ */
+static void interrupted(struct cmd *c, struct vllm *s, const char *during)
 {
 	s->signo = got_signal;
-	s->status = B10T_ERROR;
-	snprintf(s->error, sizeof(s->error), "interrupted by %s %s",
+	s->status = B10T_SKIPPED;
+	s->reason = "signal";
+	snprintf(s->message, sizeof(s->message), "stopped by %s %s; nothing saved",
 		 signal_name(s->signo), during);
+	if (c->json && !c->quiet)	/* the text result says it on stdout */
+		fprintf(stderr, "b10t vllm: %s\n", s->message);
+}
+
+/*
+ * No store to save to: say so at once and exit, rather than wait for vLLM
+ * only to fail at the end.  Turned off or not there (BASETEN_FS_ENABLED
+ * unset, as on a laptop): SKIPPED; forced on with no store: ERROR.
+ */
+static bool no_store(struct cmd *c, struct vllm *s)
+{
+	char why[sizeof(s->message) - 64];
+	const char *code = b10t_store_disabled(&c->cfg, why, sizeof(why));
+
+	if (!code)
+		return false;
+	if (c->cfg.fs_enabled == 1) {
+		s->status = B10T_ERROR;
+		snprintf(s->error, sizeof(s->error), "%s; nothing can be saved", why);
+		return true;
+	}
+	s->status = B10T_SKIPPED;
+	s->reason = code;
+	snprintf(s->message, sizeof(s->message), "%s; nothing can be saved, vLLM compiles as without a cache", why);
+	if (c->json && !c->quiet)	/* the text result says it on stdout */
+		fprintf(stderr, "b10t vllm: %s\n", esc_msg(s->message));
+	return true;
 }
 
 /* --follow after a warm load: print load's result, then watch. */
@@ -479,6 +575,17 @@ static int follow(struct cmd *c, struct vllm *s, const struct b10t_envkey *key)
  * TORCHINDUCTOR_CACHE_DIR (so a bad value of that variable, unused here,
  * breaks nothing); --cache-dir still wins.
  */
+void vllm_cache_dir_help(char *buf, size_t size)
+{
+	char root[PATH_MAX];
+	const char *origin;
+
+	if (vllm_cache_root(root, sizeof(root), &origin) < 0)
+		snprintf(root, sizeof(root), "(too long)");
+	snprintf(buf, size, "the local cache dir: vLLM's cache root (default $XDG_CACHE_HOME/vllm, "
+		 "else ~/.cache/vllm; here %s) [VLLM_CACHE_ROOT]", esc(root));
+}
+
 int vllm_prepare(struct cmd *c)
 {
 	char root[PATH_MAX];
@@ -498,11 +605,12 @@ int cmd_vllm(struct cmd *c)
 		.url = { c->cfg.vllm_url, cmd_origin(c, B10T_SET_VLLM_URL) },
 		.timeout_s = (double)c->cfg.vllm_timeout_ms / 1000,
 		.interval_s = (double)c->cfg.vllm_interval_ms / 1000,
+		.log_interval_s = (double)c->cfg.vllm_log_interval_ms / 1000,
 	};
 	struct b10t_envkey key;
 	struct b10t_watch *w = NULL;
 	const char *fv = getenv("B10T_VLLM_FOLLOW");
-	int r;
+	int r, r2;
 
 	s.follow = opt_follow || (fv && (!strcmp(fv, "1") || !strcasecmp(fv, "true") ||
 					 !strcasecmp(fv, "yes") || !strcasecmp(fv, "on")));
@@ -519,8 +627,15 @@ int cmd_vllm(struct cmd *c)
 	if ((r = cmd_envkey(c, &key)) != 0)
 		return r;
 
+	if (no_store(c, &s))
+		return finish(c, &s, key.key);
+
 	/* 1. Load: a warm cache means vLLM compiles nothing; we are done. */
-	if (b10t_load(&c->ctx, &c->cfg, &key, &s.load) < 0) {
+	s.load_tried = true;
+	busy_begin(c, "load");
+	r = b10t_load(&c->ctx, &c->cfg, &key, &s.load);
+	busy = 0;
+	if (r < 0) {
 		s.load_failed = true;
 		snprintf(s.load_err, sizeof(s.load_err), "%s", b10t_ctx_error(&c->ctx));
 		if (!c->quiet)
@@ -533,7 +648,7 @@ int cmd_vllm(struct cmd *c)
 		return finish(c, &s, key.key);
 	}
 	if (got_signal) {
-		interrupted(&s, "after load");
+		interrupted(c, &s, "after load");
 		return finish(c, &s, key.key);
 	}
 
@@ -548,19 +663,15 @@ int cmd_vllm(struct cmd *c)
 		return finish(c, &s, key.key);
 	}
 	if (got_signal) {
-		interrupted(&s, "while waiting for vLLM");
+		interrupted(c, &s, "while waiting for vLLM");
 		return finish(c, &s, key.key);
 	}
 	if (!s.ready) {
 		char last[CURL_ERROR_SIZE + 32];
 
-		if (s.last_http)
-			snprintf(last, sizeof(last), "HTTP %ld", s.last_http);
-		else
-			snprintf(last, sizeof(last), "%s", s.last_err[0] ? s.last_err : "no answer");
 		snprintf(s.error, sizeof(s.error),
 			 "timed out after %.1f s waiting for HTTP 200 from %s (last answer: %s); nothing saved",
-			 s.waited_s, s.url.value, last);
+			 s.waited_s, s.url.value, last_answer(&s, last, sizeof(last)));
 		s.status = B10T_ERROR;
 		return finish(c, &s, key.key);
 	}
@@ -572,7 +683,10 @@ int cmd_vllm(struct cmd *c)
 	if (s.follow)
 		r = follow_open(c, &w);	/* failed: the save still runs, then exit r */
 	s.save_tried = true;
-	if (b10t_save(&c->ctx, &c->cfg, &key, &s.save) < 0) {
+	busy_begin(c, "save");
+	r2 = b10t_save(&c->ctx, &c->cfg, &key, &s.save);
+	busy = 0;
+	if (r2 < 0) {
 		s.save_failed = true;
 		snprintf(s.save_err, sizeof(s.save_err), "%s", b10t_ctx_error(&c->ctx));
 		snprintf(s.error, sizeof(s.error), "save: %s", s.save_err);

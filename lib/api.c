@@ -731,7 +731,8 @@ enum b10t_status b10t_op_list(b10t_t *h)
 
 /* ---- gc and rm: cmd/gc.c, cmd/rm.c ---------------------------------- */
 
-static cJSON *gc_json(const struct b10t_gc_result *res, bool with_status)
+static cJSON *gc_json(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res,
+		      bool with_status)
 {
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
 
@@ -757,6 +758,23 @@ static cJSON *gc_json(const struct b10t_gc_result *res, bool with_status)
 	add_u64(o, "freed_bytes", res->freed_bytes);
 	add_u64(o, "kept", res->kept);
 	add_u64(o, "kept_bytes", res->kept_bytes);
+	/* The report, as cmd/gc.c's (b10t-gc(1)) */
+	add_u64(o, "store_bytes_before", res->store_bytes_before);
+	add_u64(o, "store_bytes_after", res->store_bytes_after);
+	if (opts && opts->max_size_set) {
+		add_u64(o, "max_size_bytes", opts->max_size);
+		cJSON_AddBoolToObject(o, "max_size_reached", !res->max_size_missed);
+	}
+	if (res->max_size_missed) {
+		add_u64(o, "over_max_size_bytes", res->over_bytes);
+		add_u64(o, "protected_keys", res->protected_keys);
+		add_u64(o, "protected_bytes", res->protected_bytes);
+		add_u64(o, "young_keys", res->young_keys);
+		add_u64(o, "young_bytes", res->young_bytes);
+	}
+	if (opts && (arr = cJSON_AddArrayToObject(o, "keep_missing")))
+		for (size_t i = 0; i < res->n_keep_missing; i++)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(res->keep_missing[i]));
 	return o;
 }
 
@@ -798,7 +816,7 @@ enum b10t_status b10t_op_gc(b10t_t *h)
 		o.current_key = key->key;
 	}
 	r = b10t_gc(&h->ctx, &h->cfg, &o, &res);
-	st = finish(h, gc_json(&res, r >= 0), r < 0, res.status);
+	st = finish(h, gc_json(&o, &res, r >= 0), r < 0, res.status);
 	b10t_gc_result_free(&res);
 	free(key);
 	return st;

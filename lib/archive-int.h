@@ -163,6 +163,7 @@ void b10t_gzr_free(struct b10t_gzr *g);
  */
 struct b10t_progress_gate {
 	uint64_t files, bytes;		/* at the last call */
+	uint64_t total_bytes;		/* expected total (a manifest's), 0 when unknown */
 };
 void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
 			const struct b10t_pack_stats *st, bool done);

@@ -127,6 +127,7 @@ enum b10t_setting_id {
 	B10T_SET_VLLM_URL,
 	B10T_SET_VLLM_TIMEOUT,
 	B10T_SET_VLLM_INTERVAL,
+	B10T_SET_VLLM_LOG_INTERVAL,
 	B10T_SET_CODEC,
 	B10T_SET_ZSTD_LEVEL,
 	B10T_SET_WATCH_QUIET,
@@ -160,6 +161,7 @@ struct b10t_config {
 	char vllm_url[PATH_MAX];	/* B10_TRANSFER_VLLM_URL */
 	uint64_t vllm_timeout_ms;	/* B10_TRANSFER_TIMEOUT_S */
 	uint64_t vllm_interval_ms;	/* B10_TRANSFER_INTERVAL_S */
+	uint64_t vllm_log_interval_ms;	/* B10T_VLLM_LOG_INTERVAL */
 	uint64_t compact_layers;	/* B10T_COMPACT_LAYERS */
 	uint64_t compact_bytes;		/* B10T_COMPACT_MB, in bytes */
 	uint64_t compact_grace_s;	/* B10T_COMPACT_GRACE */
@@ -249,6 +251,13 @@ int b10t_value_duration(struct b10t_ctx *ctx, const char *origin, const char *va
 			uint64_t min_ms, uint64_t max_ms, uint64_t unit_ms, uint64_t *out);
 /* Whether the store may be used: BASETEN_FS_ENABLED, else the dir exists. */
 bool b10t_store_enabled(const struct b10t_config *cfg);
+/*
+ * Why the store is not used: NULL when the store dir is there (whatever
+ * BASETEN_FS_ENABLED=1 says otherwise), else a reason code,
+ * "store_disabled" (BASETEN_FS_ENABLED off) or "store_missing" (no such
+ * dir, not a dir, not reachable), with a one-line message in why.
+ */
+const char *b10t_store_disabled(const struct b10t_config *cfg, char *why, size_t size);
 /* 0 when the store is usable, else -errno with a message. */
 int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg);
 /*
@@ -702,6 +711,17 @@ struct b10t_gc_result {
 	uint64_t freed_bytes;
 	uint64_t kept;			/* published archives left */
 	uint64_t kept_bytes;
+	/* The store's size (b10t's files in it) before the pass and after it
+	 * (dry run: after it would be); local debris is not counted. */
+	uint64_t store_bytes_before, store_bytes_after;
+	/* --max-size: whether the archives left fit, and when not, why: keys
+	 * protected (this environment's, --keep) or younger than stale_s. */
+	bool max_size_missed;
+	uint64_t over_bytes;		/* the archives' total the plan leaves */
+	uint64_t protected_keys, protected_bytes, young_keys, young_bytes;
+	/* --keep keys with no archive in the store (a typo?); malloc'ed */
+	char **keep_missing;
+	size_t n_keep_missing;
 };
 
 /* Defaults from the configuration (stale_s = incomplete timeout). */

@@ -86,6 +86,11 @@ const struct b10t_setting b10t_settings[B10T_SETTINGS_MAX] = {
 		"vllm_interval", "B10_TRANSFER_INTERVAL_S", "interval", "DURATION", B10T_TYPE_DURATION,
 		B10T_USES_VLLM, AT(vllm_interval_ms), 100, 3600 * SECOND, 1, "2", NULL,
 		NULL, "time between readiness probes", "A plain number is seconds, fractions allowed (0.5)." },
+	[B10T_SET_VLLM_LOG_INTERVAL] = {
+		"vllm_log_interval", "B10T_VLLM_LOG_INTERVAL", "log-interval", "DURATION", B10T_TYPE_DURATION,
+		B10T_USES_VLLM, AT(vllm_log_interval_ms), 0, 3600 * SECOND, 1, "30", NULL,
+		NULL, "while waiting for vLLM, log a line this often; 0: never",
+		"A plain number is seconds. Each line says how long it has waited, of how long, and vLLM's last answer; none with *--quiet*." },
 	[B10T_SET_CODEC] = {
 		"codec", "B10T_CODEC", "codec", "CODEC", B10T_TYPE_CHOICE,
 		B10T_USES_CODEC, AT(codec), 0, 0, 0, "auto", NULL,
@@ -654,6 +659,32 @@ bool b10t_store_enabled(const struct b10t_config *cfg)
 	if (stat(cfg->store_dir, &st) < 0 && (errno != ESTALE || stat(cfg->store_dir, &st) < 0))
 		return false;
 	return S_ISDIR(st.st_mode);
+}
+
+const char *b10t_store_disabled(const struct b10t_config *cfg, char *why, size_t size)
+{
+	struct stat st;
+
+	if (cfg->fs_enabled == 0) {
+		snprintf(why, size, "turned off by BASETEN_FS_ENABLED (or --fs-enabled)");
+		return "store_disabled";
+	}
+	if (stat(cfg->store_dir, &st) < 0 && (errno != ESTALE || stat(cfg->store_dir, &st) < 0)) {
+		if (errno == ENOENT)
+			snprintf(why, size, "the store %s does not exist: set B10FS_CACHE_DIR "
+				 "to the shared dir (to try it locally, any empty dir)",
+				 cfg->store_dir);
+		else
+			snprintf(why, size, "the store %s (B10FS_CACHE_DIR): %s", cfg->store_dir,
+				 strerror(errno));
+		return "store_missing";
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, size, "the store %s (B10FS_CACHE_DIR) is not a directory",
+			 cfg->store_dir);
+		return "store_missing";
+	}
+	return NULL;
 }
 
 int b10t_store_check(struct b10t_ctx *ctx, const struct b10t_config *cfg)

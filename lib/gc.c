@@ -443,7 +443,7 @@ static void make_groups(struct scan *s)
 /* Mark keys to evict (on their leads): too old first, then least recently
  * used to fit. */
 static int plan_eviction(struct b10t_ctx *ctx, struct scan *s, const struct b10t_gc_opts *o,
-			 int64_t now)
+			 int64_t now, struct b10t_gc_result *res)
 {
 	struct entry **lru;
 	uint64_t total = 0;
@@ -474,9 +474,48 @@ static int plan_eviction(struct b10t_ctx *ctx, struct scan *s, const struct b10t
 		total -= lru[i]->g_bytes;
 	}
 	free(lru);
-	if (total > o->max_size)
-		b10t_debug(ctx, "gc: %llu bytes of protected or young archives stay above --max-size",
-			   (unsigned long long)total);
+	if (total <= o->max_size)
+		return 0;
+	/* Why it stays over: each key left is protected (protected()'s order). */
+	res->max_size_missed = true;
+	res->over_bytes = total;
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->e[i];
+
+		if (!leads(e) || e->evict)
+			continue;
+		if (age_of(now, e->g_mtime) < o->stale_s) {
+			res->young_keys++;
+			res->young_bytes += e->g_bytes;
+		} else {
+			res->protected_keys++;
+			res->protected_bytes += e->g_bytes;
+		}
+	}
+	b10t_debug(ctx, "gc: %llu bytes of protected or young archives stay above --max-size",
+		   (unsigned long long)total);
+	return 0;
+}
+
+/* The --keep keys that have no archive in the store. */
+static int find_keep_missing(const struct scan *s, const struct b10t_gc_opts *o,
+			     struct b10t_gc_result *res)
+{
+	for (size_t k = 0; k < o->n_keep; k++) {
+		bool found = false;
+		char **m;
+
+		for (size_t i = 0; i < s->n && !found; i++)
+			found = s->e[i].kind == K_ARCHIVE && key_listed(&s->e[i], o->keep[k]);
+		if (found)
+			continue;
+		if (!(m = realloc(res->keep_missing, (res->n_keep_missing + 1) * sizeof(*m))))
+			return -ENOMEM;
+		res->keep_missing = m;
+		if (!(m[res->n_keep_missing] = strdup(o->keep[k])))
+			return -ENOMEM;
+		res->n_keep_missing++;
+	}
 	return 0;
 }
 
@@ -847,6 +886,11 @@ void b10t_gc_result_free(struct b10t_gc_result *res)
 	free(res->items);
 	res->items = NULL;
 	res->n_items = 0;
+	for (size_t i = 0; i < res->n_keep_missing; i++)
+		free(res->keep_missing[i]);
+	free(res->keep_missing);
+	res->keep_missing = NULL;
+	res->n_keep_missing = 0;
 }
 
 int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
@@ -855,6 +899,7 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	struct scan s = { 0 };
 	double t0 = b10t_now();
 	int64_t now = time(NULL);
+	uint64_t store_freed;
 	int dirfd, r, first_err = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -871,9 +916,17 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		goto out;
 	if ((r = scan_store(ctx, cfg, dirfd, &s)) < 0)
 		goto out;
+	/* The size before: what the scan saw, and what compaction covered. */
+	res->store_bytes_before = opts->dry_run ? 0 : res->freed_bytes;
+	for (size_t i = 0; i < s.n; i++)
+		res->store_bytes_before += s.e[i].bytes;
 	make_groups(&s);
 	if ((opts->max_size_set || opts->max_age_set) &&
-	    (r = plan_eviction(ctx, &s, opts, now)) < 0) {
+	    (r = plan_eviction(ctx, &s, opts, now, res)) < 0) {
+		r = b10t_set_error(ctx, -r, "gc: out of memory");
+		goto out;
+	}
+	if ((r = find_keep_missing(&s, opts, res)) < 0) {
 		r = b10t_set_error(ctx, -r, "gc: out of memory");
 		goto out;
 	}
@@ -933,6 +986,9 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		if (r < 0 && !first_err)
 			first_err = r;
 	}
+	store_freed = res->freed_bytes;
+	res->store_bytes_after = res->store_bytes_before > store_freed ?
+				 res->store_bytes_before - store_freed : 0;
 	/* What killed loads and clears left next to the local cache dir. */
 	b10t_local_debris(ctx, cfg, opts->dry_run, add_local, res);
 	r = first_err;

@@ -29,7 +29,8 @@ bool b10t_use_threads(void)
 void b10t_progress_step(struct b10t_ctx *ctx, struct b10t_progress_gate *g,
 			const struct b10t_pack_stats *st, bool done)
 {
-	struct b10t_progress pr = { .files = st->files, .bytes = st->bytes, .done = done };
+	struct b10t_progress pr = { .files = st->files, .bytes = st->bytes,
+				    .total_bytes = g->total_bytes, .done = done };
 
 	if (!ctx->progress)
 		return;

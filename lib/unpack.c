@@ -731,6 +731,17 @@ static int read_manifest_data(struct unpack *u, struct archive_entry *e, char **
 			     : b10t_set_error(u->ctx, EBADMSG, "corrupt archive: short manifest");
 	}
 	m[size] = '\0';
+	/* Its byte count is the progress bar's total (load checks the rest). */
+	if (u->ctx->progress) {
+		struct b10t_manifest mf = { 0 };
+		struct b10t_ctx quiet;
+
+		b10t_ctx_init(&quiet);
+		quiet.log_level = B10T_LOG_ERROR;
+		if (b10t_manifest_parse(&quiet, m, (size_t)size, &mf) == 0 && mf.has_bytes)
+			u->gate.total_bytes = mf.bytes;
+		b10t_manifest_free(&mf);
+	}
 	if (manifest)
 		*manifest = m;
 	else

@@ -49,9 +49,14 @@ mkdir "$S/cache_dir.incomplete.x.tar.lz4" "$S/subdir" && touch -d '3 days ago' "
 ln -s /etc/passwd "$S/cache_link.incomplete.x.tar.lz4"
 touch -h -d '3 days ago' "$S/cache_link.incomplete.x.tar.lz4"
 
+# the store's b10t files: 2 x 100 + 50 + 2 x 300 + 2 x 1000 = 2850 bytes
 run gc
 ok "gc exits 0" expect_rc 0
-ok "gc is quiet on success (cron)" sh -c '[ -z "$1" ] && [ -z "$2" ]' - "$OUT" "$ERR"
+ok "gc reports each file it removed, as docker's prune" \
+	contains "$OUT" "removed cache_aaaaaaaaaaaaaaa1.incomplete.host-1-ab.tar.lz4 (incomplete, 100 B)"
+ok "gc reports the files, the bytes freed and the store before and after" \
+	contains "$OUT" "removed 4 files, 450 B freed; store 2.8 KiB -> 2.3 KiB; 2 archives kept"
+ok "gc: nothing on stderr" [ -z "$ERR" ]
 ok "an old upload is removed" absent cache_aaaaaaaaaaaaaaa1.incomplete.host-1-ab.tar.lz4
 ok "the reference's old upload is removed" absent cache_aaaaaaaaaaaaaaa1.incomplete.tar.gz
 ok "a young upload stays (its writer may be alive)" present cache_aaaaaaaaaaaaaaa1.incomplete.host-2-cd.tar.lz4
@@ -304,6 +309,38 @@ marked aaaaaaaaaaaaaaa3 '30 minutes ago'
 run gc --all --max-age 2h --json
 ok "--max-age counts the marker: a recently loaded archive stays" present "$A3"
 ok "--max-age with use markers: the unused ones go" sh -c '[ ! -e "$1/$2" ] && [ ! -e "$1/$3" ]' - "$S" "$A1" "$AGZ"
+
+# ---- the report: sizes before and after, --max-size not reached, --keep ----
+evict_setup
+run gc --all --max-size 3000 --json
+ok "report: store_bytes_before is the store's b10t files" jq_is .store_bytes_before 4000
+ok "report: store_bytes_after = before - freed" jq_is '.store_bytes_after == .store_bytes_before - .freed_bytes and .store_bytes_after == 3000' true
+ok "report: --max-size reached" jq_is '[.max_size_bytes, .max_size_reached] | map(tostring) | join(" ")' "3000 true"
+ok "report: no reasons when reached" jq_is 'has("protected_keys")' false
+evict_setup
+run gc --all --max-size 1500 --keep aaaaaaaaaaaaaaa1 --keep "$A3" --json
+ok "--max-size behind --keep: not reached" jq_is .max_size_reached false
+ok "--max-size not reached: why: 2 keys protected, 2000 bytes" \
+	jq_is '[.over_max_size_bytes, .protected_keys, .protected_bytes, .young_keys] | map(tostring) | join(" ")' "2000 2 2000 0"
+ok "--max-size not reached: the others went" sh -c '[ ! -e "$1/$2" ] && [ ! -e "$1/$3" ]' - "$S" "$A2" "$AGZ"
+evict_setup
+run gc --all --max-size 1500 --keep aaaaaaaaaaaaaaa1 --keep "$A3"
+ok "--max-size not reached: said in the text" \
+	contains "$OUT" "--max-size 1.5 KiB not reached: 2.0 KiB of archives stay; 2 keys protected (this environment's or --keep), 2.0 KiB"
+evict_setup
+mk "$A3" '5 seconds ago' 1000	# just published: young
+run gc --all --max-size 500 --stale 1h
+ok "--max-size not reached: a young archive, said with --stale" \
+	contains "$OUT" "1 key published less than --stale 3600 s ago, 1000 B"
+run gc --all --max-size 500 --stale 1h --json
+ok "--max-size not reached: young_keys, young_bytes" jq_is '"\(.young_keys) \(.young_bytes)"' "1 1000"
+run gc --keep 0123456789abcdef --keep aaaaaaaaaaaaaaa3 --json
+ok "--keep of a key with no archive: exit 0" expect_rc 0
+ok "--keep of a key with no archive: warned on stderr" \
+	contains "$ERR" "b10t gc: warning: --keep 0123456789abcdef: no archive of that key in the store"
+ok "--keep of a key with no archive: keep_missing names it, not the other" jq_is '.keep_missing | join(",")' 0123456789abcdef
+run gc -q --keep 0123456789abcdef
+ok "gc -q: no warning either" [ -z "$OUT$ERR" ]
 
 # markers of gone archives; markers gc must not take for anything else
 reset_store

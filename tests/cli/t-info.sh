@@ -63,6 +63,18 @@ ok "store disabled: no archive reported" jq_is .b10fs_cache_exists false
 run info --json --store "$T_DIR/no-such-store"
 ok "store missing: exit 0" expect_rc 0
 ok "store missing: b10fs_enabled false" jq_is .b10fs_enabled false
+ok "store missing: why, as a code" jq_is .b10fs_disabled_reason store_missing
+ok "store missing: why, in words: what to set" \
+	jq_is .b10fs_disabled_message "the store $T_DIR/no-such-store does not exist: set B10FS_CACHE_DIR to the shared dir (to try it locally, any empty dir)"
+run info --store "$T_DIR/no-such-store"
+ok "store missing: the text says why the store is disabled" \
+	contains "$OUT" "b10fs_cache:         - (store disabled: the store $T_DIR/no-such-store does not exist: set B10FS_CACHE_DIR"
+BASETEN_FS_ENABLED=0 run info
+ok "store turned off: the text says by what" contains "$OUT" "(store disabled: turned off by BASETEN_FS_ENABLED (or --fs-enabled))"
+BASETEN_FS_ENABLED=0 run info --json
+ok "store turned off: reason store_disabled" jq_is .b10fs_disabled_reason store_disabled
+run info --json
+ok "store enabled: no disabled reason" jq_is 'has("b10fs_disabled_reason") or has("b10fs_disabled_message")' false
 BASETEN_FS_ENABLED=1 run info --json --store "$T_DIR/no-such-store"
 ok "store forced on but missing: exit 0" expect_rc 0
 ok "store forced on but missing: b10fs_enabled true" jq_is .b10fs_enabled true
