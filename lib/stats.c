@@ -702,7 +702,7 @@ void b10t_stats_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry
 		enum b10t_name_kind k = b10t_name_parse(B10T_SIDE_STATS, names[i], NULL);
 		const char *reason = NULL;
 		uint64_t freed = 0;
-		struct stat st;
+		struct stat st, now_st;
 		char *buf;
 		size_t len, kept;
 
@@ -734,7 +734,13 @@ void b10t_stats_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry
 		if (slurp(fd, names[i], &buf, &len, &st) < 0)
 			continue;
 		kept = keep_lines(buf, len, zero, st.st_size > B10T_STATS_FILE_MAX);
-		if (kept < (size_t)st.st_size) {
+		if (kept == 0 && b10t_fstatat_fresh(fd, names[i], &now_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now_st.st_size == st.st_size && now_st.st_ino == st.st_ino) {
+			/* nothing to keep (all before the zero): the file goes */
+			if (dry_run || unlinkat(fd, names[i], 0) == 0)
+				report(arg, shown, zero ? "stats-zeroed" : "stats-trim",
+				       (uint64_t)st.st_size);
+		} else if (kept < (size_t)st.st_size) {
 			off_t grew = 0;
 			int r = dry_run ? 0 : replace_file(fd, names[i], buf, kept, names[i],
 							   st.st_size, &grew);

@@ -21,6 +21,9 @@ export B10T_TORCH_VERSION=2.4.0 B10T_TRITON_VERSION=3.0.0
 unset BASETEN_FS_ENABLED B10T_KEY_SCHEME MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES \
       CLEANUP_LOCK_TIMEOUT_SECONDS CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_LOG \
       B10T_CUDA_VERSION B10T_COMPUTE_CAPABILITY B10T_DEVICE_NAME B10T_CODEC B10T_ZSTD_LEVEL
+# No statistics records (lib/stats.c): these tests list the store's names
+# exactly.  t-stats.sh turns them on; so does the reliability suite.
+export B10T_STATS=0
 # The codec save writes: lz4, or the one meson's *-zstd runs of a test set
 # (B10T_TEST_CODEC=zstd).  EXT is its extension, `frame IN OUT` frames a
 # tar as that codec's CLI does (for hand-made archives).
