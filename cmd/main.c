@@ -51,12 +51,12 @@ const struct verb verbs[] = {
 	{ .name = "vllm", .run = cmd_vllm,
 	  .summary = "beside vllm serve: load, or save once vLLM is ready",
 	  .flags = VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS |
-		   VERB_PUBLISH | VERB_CODEC | VERB_VLLM | VERB_FOLLOW,
+		   VERB_PUBLISH | VERB_CODEC | VERB_VLLM | VERB_FOLLOW | VERB_STATS,
 	  .options = vllm_options, .on_opt = vllm_opt, .prepare = vllm_prepare },
 	{ .name = "watch", .run = cmd_watch, .args = "[-- COMMAND [ARG...]]",
 	  .summary = "publish what the cache dir gains while a server runs", .max_args = 0x7fffffff,
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
-		   VERB_CODEC | VERB_FOLLOW | VERB_COMMAND,
+		   VERB_CODEC | VERB_FOLLOW | VERB_COMMAND | VERB_STATS,
 	  .options = watch_options, .on_opt = watch_opt },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);

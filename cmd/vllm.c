@@ -502,7 +502,7 @@ int cmd_vllm(struct cmd *c)
 	struct b10t_envkey key;
 	struct b10t_watch *w = NULL;
 	const char *fv = getenv("B10T_VLLM_FOLLOW");
-	int r;
+	int r, lr;
 
 	s.follow = opt_follow || (fv && (!strcmp(fv, "1") || !strcasecmp(fv, "true") ||
 					 !strcasecmp(fv, "yes") || !strcasecmp(fv, "on")));
@@ -520,7 +520,9 @@ int cmd_vllm(struct cmd *c)
 		return r;
 
 	/* 1. Load: a warm cache means vLLM compiles nothing; we are done. */
-	if (b10t_load(&c->ctx, &c->cfg, &key, &s.load) < 0) {
+	lr = b10t_load(&c->ctx, &c->cfg, &key, &s.load);
+	b10t_stats_note(&c->ctx, &c->cfg, "load", key.key, &s.load, lr);	/* for b10t stats */
+	if (lr < 0) {
 		s.load_failed = true;
 		snprintf(s.load_err, sizeof(s.load_err), "%s", b10t_ctx_error(&c->ctx));
 		if (!c->quiet)
@@ -572,7 +574,9 @@ int cmd_vllm(struct cmd *c)
 	if (s.follow)
 		r = follow_open(c, &w);	/* failed: the save still runs, then exit r */
 	s.save_tried = true;
-	if (b10t_save(&c->ctx, &c->cfg, &key, &s.save) < 0) {
+	lr = b10t_save(&c->ctx, &c->cfg, &key, &s.save);
+	b10t_stats_note(&c->ctx, &c->cfg, "save", key.key, &s.save, lr);	/* for b10t stats */
+	if (lr < 0) {
 		s.save_failed = true;
 		snprintf(s.save_err, sizeof(s.save_err), "%s", b10t_ctx_error(&c->ctx));
 		snprintf(s.error, sizeof(s.error), "save: %s", s.save_err);

@@ -125,6 +125,16 @@ ok "--stats 0 as an option: no record either" [ "$(records)" -eq "$n" ]
 B10T_STATS=maybe "$B10T" load >/dev/null 2>"$T_DIR/err"
 ok "B10T_STATS=maybe: exit 1, the variable named" sh -c '[ $1 -eq 1 ] && grep -q B10T_STATS "$2"' - $? "$T_DIR/err"
 
+# the sidecar's load leaves its record too
+n=$(records)
+run vllm --json --timeout 0 --url http://127.0.0.1:1/ --cache-dir "$T_DIR/vc"
+if [ "$rc" -eq 0 ]; then
+	ok "vllm's load of the published key: one more record" [ "$(records)" -eq $((n + 1)) ]
+	ok "vllm's record: a load that hit" sh -c 'tail -n 1 "$1"/*.log | grep -q " load hit - "' - "$SD"
+else
+	echo "# skipped vllm's record: b10t vllm cannot run here (exit $rc)"
+fi
+
 # ---- a store where no record can be written: the load is the same --------------
 rm -rf "$C" "$SD"
 B10T_STATS=0 "$B10T" load --json=short >"$T_DIR/want" 2>"$T_DIR/want.err"
