@@ -201,6 +201,8 @@ static int stats_path(char *buf, size_t size, const struct b10t_config *cfg, con
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+static int open_stats_dir(const struct b10t_config *cfg, bool create);
+
 int b10t_stats_note(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *verb,
 		    const char *key, const struct b10t_result *res, int r)
 {
@@ -212,7 +214,7 @@ int b10t_stats_note(struct b10t_ctx *ctx, const struct b10t_config *cfg, const c
 	bool load = !strcmp(verb, "load");
 	struct stat sb;
 	ssize_t w;
-	int fd, len;
+	int fd, dfd, len, e;
 
 	if (!cfg->stats || cfg->fs_enabled == 0 || !key || !b10t_valid_key(key, strlen(key)))
 		return 0;
@@ -247,31 +249,28 @@ int b10t_stats_note(struct b10t_ctx *ctx, const struct b10t_config *cfg, const c
 	if ((len = b10t_stats_format(line, sizeof(line), &rec)) < 0)
 		return 0;
 	snprintf(n.uniq, sizeof(n.uniq), "%s", rec.host);
-	if (b10t_name_build(name, sizeof(name), &n) < 0 ||
-	    stats_path(path, sizeof(path), cfg, name) < 0)
+	if (b10t_name_build(name, sizeof(name), &n) < 0 || stats_path(path, sizeof(path), cfg, NULL) < 0)
 		return 0;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
-			    O_NOCTTY, 0666);
-	if (fd < 0 && errno == ENOENT) {
-		char dir[PATH_MAX];
-
-		if (stats_path(dir, sizeof(dir), cfg, NULL) == 0 &&
-		    (mkdir(dir, 0777) == 0 || errno == EEXIST))
-			fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-					    O_NONBLOCK | O_NOCTTY, 0666);
-	}
+	/* The dir and the file, neither followed if a symlink: the store is
+	 * shared with others' code, a record goes nowhere else. */
+	dfd = open_stats_dir(cfg, true);
+	fd = dfd < 0 ? -1 : openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+					       O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0666);
+	e = errno;
+	if (dfd >= 0)
+		close(dfd);
 	if (fd < 0) {
-		b10t_debug(ctx, "stats: no record: %s: %s", path, strerror(errno));
+		b10t_debug(ctx, "stats: no record: %s/%s: %s", path, name, strerror(e));
 		return 0;
 	}
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		b10t_debug(ctx, "stats: no record: %s is not a regular file", path);
+		b10t_debug(ctx, "stats: no record: %s/%s is not a regular file", path, name);
 		close(fd);
 		return 0;
 	}
 	w = write(fd, line, (size_t)len);
 	if (w != len)
-		b10t_debug(ctx, "stats: no record: writing %s: %s", path,
+		b10t_debug(ctx, "stats: no record: writing %s/%s: %s", path, name,
 			   w < 0 ? strerror(errno) : "short write");
 	close(fd);
 	return w == len;

@@ -150,6 +150,13 @@ ok "records failing: the same JSON but the time" \
 ok "records failing: nothing on stderr" [ ! -s "$T_DIR/got.err" ]
 ok "records failing: the file is untouched" [ "$(cat "$SD")" = "not a dir" ]
 rm -f "$SD"
+mkdir -p "$T_DIR/elsewhere"
+ln -s "$T_DIR/elsewhere" "$SD"	# a symlink at the stats dir's name: never followed
+rm -rf "$C"
+"$B10T" load >/dev/null 2>&1
+ok "stats dir a symlink: load SUCCESS" [ $? -eq 0 ]
+ok "stats dir a symlink: no record where it points" [ -z "$(ls -A "$T_DIR/elsewhere")" ]
+rm -f "$SD"
 if [ "$(id -u)" != 0 ]; then
 	rm -rf "$C"
 	chmod a-w "$S"
