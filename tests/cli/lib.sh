@@ -106,10 +106,12 @@ unpublish() {
 }
 
 # only_published DIR KEY: DIR holds exactly KEY's claim g1 and the archive it
-# names, one link each: no second archive, no upload, no claim temp.
+# names, one link each: no second archive, no upload, no claim temp (the
+# use marker and the stats dir aside).
 only_published() {
 	_a=$(cat "$1/cache_$2.g1" 2>/dev/null) || { echo "#   no claim cache_$2.g1"; return 1; }
-	_l=$(ls -A "$1" | grep -v "^cache_$2\.used\$" | LC_ALL=C sort | tr '\n' ' ')
+	_l=$(ls -A "$1" | grep -v -e "^cache_$2\.used\$" -e '^\.b10t-stats$' | LC_ALL=C sort |
+	     tr '\n' ' ')
 	if [ "$_l" != "cache_$2.g1 $_a " ] || [ "$(stat -c %h "$1/cache_$2.g1")" != 1 ] ||
 	   [ "$(stat -c %h "$1/$_a")" != 1 ]; then
 		echo "#   the store holds: $_l"
