@@ -257,8 +257,12 @@ static PyObject *transfer(PyObject *args,
 	res.status = B10T_ERROR;
 	Py_BEGIN_ALLOW_THREADS
 	r = b10t_envkey_compute(&c->ctx, &c->cfg, &key);
-	if (r == 0)
+	if (r == 0) {
 		r = fn(&c->ctx, &c->cfg, &key, &res);
+		/* the record for b10t stats, as the command leaves one */
+		b10t_stats_note(&c->ctx, &c->cfg, fn == b10t_load ? "load" : "save", key.key,
+				&res, r);
+	}
 	Py_END_ALLOW_THREADS
 	if (!(d = PyDict_New()))
 		return finish(c, NULL, 1);
