@@ -43,7 +43,7 @@ const struct verb verbs[] = {
 		   VERB_CODEC | VERB_STATS, .options = save_options, .on_opt = save_opt },
 	{ .name = "stats", .run = cmd_stats,
 	  .summary = "sum the store's records of loads and saves, per key",
-	  .flags = VERB_STORE | VERB_ENABLED | VERB_STATS, .options = stats_options,
+	  .flags = VERB_STORE | VERB_ENABLED, .options = stats_options,
 	  .on_opt = stats_opt },
 	{ .name = "update", .run = cmd_update, .summary = "publish a layer of what the store lacks",
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |

@@ -124,6 +124,8 @@ run load --stats=0
 ok "--stats 0 as an option: no record either" [ "$(records)" -eq "$n" ]
 B10T_STATS=maybe "$B10T" load >/dev/null 2>"$T_DIR/err"
 ok "B10T_STATS=maybe: exit 1, the variable named" sh -c '[ $1 -eq 1 ] && grep -q B10T_STATS "$2"' - $? "$T_DIR/err"
+B10T_STATS=maybe "$B10T" stats >/dev/null 2>&1
+ok "B10T_STATS=maybe does not break b10t stats, which does not read it" [ $? -eq 0 ]
 
 # the sidecar's load leaves its record too
 n=$(records)
