@@ -51,6 +51,7 @@ enum verb_flags {
 	VERB_VLLM = B10T_USES_VLLM,	/* the sidecar's --url, --timeout, --interval */
 	VERB_CODEC = B10T_USES_CODEC,	/* save's compression: --codec, --zstd-level */
 	VERB_FOLLOW = B10T_USES_FOLLOW,	/* watch's timing: --quiet-period, --max-wait, ... */
+	VERB_STATS = B10T_USES_STATS,	/* leaves statistics records: --stats */
 	VERB_KEY = 1 << 16,		/* computes the key into c->key first (implies SCHEME) */
 	VERB_COMMAND = 1 << 17,		/* its operands are a command: options stop at the first */
 };
@@ -173,14 +174,16 @@ int cmd_list(struct cmd *c);
 int cmd_load(struct cmd *c);
 int cmd_rm(struct cmd *c);
 int cmd_save(struct cmd *c);
+int cmd_stats(struct cmd *c);
 int cmd_update(struct cmd *c);
 int cmd_vllm(struct cmd *c);
 int cmd_watch(struct cmd *c);
 
-extern const struct verb_option gc_options[], list_options[], save_options[], vllm_options[],
-	watch_options[];
+extern const struct verb_option gc_options[], list_options[], save_options[], stats_options[],
+	vllm_options[], watch_options[];
 int gc_opt(struct cmd *c, int val, const char *arg);
 int save_opt(struct cmd *c, int val, const char *arg);
+int stats_opt(struct cmd *c, int val, const char *arg);
 int list_opt(struct cmd *c, int val, const char *arg);
 int vllm_opt(struct cmd *c, int val, const char *arg);
 int watch_opt(struct cmd *c, int val, const char *arg);

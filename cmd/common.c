@@ -516,6 +516,9 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	char b[32], ab[32];
 	const char *name;
 
+	/* The record for b10t stats: silent, whatever becomes of it. */
+	if (c->v && (c->v->flags & VERB_STATS))
+		b10t_stats_note(&c->ctx, &c->cfg, c->verb, c->key.key, res, r);
 	if (r < 0 || res->status == B10T_ERROR)
 		return cmd_fail(c, result_json(cJSON_CreateObject(), res));
 	if (c->json) {

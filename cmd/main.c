@@ -34,26 +34,30 @@ const struct verb verbs[] = {
 	  .flags = VERB_KEY | VERB_STORE | VERB_ENABLED, .options = list_options, .on_opt = list_opt },
 	{ .name = "load", .run = cmd_load,
 	  .summary = "extract this environment's archive into the cache dir",
-	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS },
+	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_STATS },
 	{ .name = "rm", .run = cmd_rm, .args = "[KEY]",
 	  .summary = "remove a key's published cache from the store", .max_args = 1,
 	  .flags = VERB_STORE | VERB_ENABLED | VERB_SCHEME },
 	{ .name = "save", .run = cmd_save, .summary = "publish the cache dir to the store",
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
-		   VERB_CODEC, .options = save_options, .on_opt = save_opt },
+		   VERB_CODEC | VERB_STATS, .options = save_options, .on_opt = save_opt },
+	{ .name = "stats", .run = cmd_stats,
+	  .summary = "sum the store's records of loads and saves, per key",
+	  .flags = VERB_STORE | VERB_ENABLED, .options = stats_options,
+	  .on_opt = stats_opt },
 	{ .name = "update", .run = cmd_update, .summary = "publish a layer of what the store lacks",
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
-		   VERB_CODEC },
+		   VERB_CODEC | VERB_STATS },
 	{ .name = "vllm", .run = cmd_vllm,
 	  .summary = "beside vllm serve: load, or save once vLLM is ready",
 	  .flags = VERB_SCHEME | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS |
-		   VERB_PUBLISH | VERB_CODEC | VERB_VLLM | VERB_FOLLOW,
+		   VERB_PUBLISH | VERB_CODEC | VERB_VLLM | VERB_FOLLOW | VERB_STATS,
 	  .options = vllm_options, .on_opt = vllm_opt, .prepare = vllm_prepare,
 	  .cache_dir_help = vllm_cache_dir_help },
 	{ .name = "watch", .run = cmd_watch, .args = "[-- COMMAND [ARG...]]",
 	  .summary = "publish what the cache dir gains while a server runs", .max_args = 0x7fffffff,
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
-		   VERB_CODEC | VERB_FOLLOW | VERB_COMMAND,
+		   VERB_CODEC | VERB_FOLLOW | VERB_COMMAND | VERB_STATS,
 	  .options = watch_options, .on_opt = watch_opt },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);

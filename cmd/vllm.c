@@ -635,6 +635,7 @@ int cmd_vllm(struct cmd *c)
 	busy_begin(c, "load");
 	r = b10t_load(&c->ctx, &c->cfg, &key, &s.load);
 	busy = 0;
+	b10t_stats_note(&c->ctx, &c->cfg, "load", key.key, &s.load, r);	/* for b10t stats */
 	if (r < 0) {
 		s.load_failed = true;
 		snprintf(s.load_err, sizeof(s.load_err), "%s", b10t_ctx_error(&c->ctx));
@@ -686,6 +687,7 @@ int cmd_vllm(struct cmd *c)
 	busy_begin(c, "save");
 	r2 = b10t_save(&c->ctx, &c->cfg, &key, &s.save);
 	busy = 0;
+	b10t_stats_note(&c->ctx, &c->cfg, "save", key.key, &s.save, r2);	/* for b10t stats */
 	if (r2 < 0) {
 		s.save_failed = true;
 		snprintf(s.save_err, sizeof(s.save_err), "%s", b10t_ctx_error(&c->ctx));

@@ -49,7 +49,10 @@ extern int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 static int publish_fn(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		      const struct b10t_envkey *key, struct b10t_result *res)
 {
-	return b10t_update ? b10t_update(ctx, cfg, key, res) : b10t_save(ctx, cfg, key, res);
+	int r = b10t_update ? b10t_update(ctx, cfg, key, res) : b10t_save(ctx, cfg, key, res);
+
+	b10t_stats_note(ctx, cfg, b10t_update ? "update" : "save", key->key, res, r);
+	return r;
 }
 
 static const char *publish_step_name(void)

@@ -325,7 +325,7 @@ typedef int transfer_fn(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			const struct b10t_envkey *key, struct b10t_result *res);
 
 #define USES_PUBLISH (B10T_USES_KEY | B10T_USES_CACHE | B10T_USES_STORE | B10T_USES_ENABLED | \
-		      B10T_USES_DEBRIS | B10T_USES_PUBLISH | B10T_USES_CODEC)
+		      B10T_USES_DEBRIS | B10T_USES_PUBLISH | B10T_USES_CODEC | B10T_USES_STATS)
 
 static enum b10t_status transfer(b10t_t *h, unsigned uses, transfer_fn *fn)
 {
@@ -354,6 +354,9 @@ static enum b10t_status transfer(b10t_t *h, unsigned uses, transfer_fn *fn)
 	}
 	res->status = B10T_ERROR;
 	r = fn(&h->ctx, &h->cfg, key, res);
+	/* the record for b10t stats, as the command leaves one (lib/stats.c) */
+	b10t_stats_note(&h->ctx, &h->cfg, fn == b10t_load ? "load" : fn == b10t_update ? "update" :
+			"save", key->key, res, r);
 	if (r < 0 || res->status == B10T_ERROR) {
 		o = result_json(cJSON_CreateObject(), res);
 		st = finish(h, o, true, B10T_ERROR);
@@ -371,7 +374,7 @@ static enum b10t_status transfer(b10t_t *h, unsigned uses, transfer_fn *fn)
 enum b10t_status b10t_op_load(b10t_t *h)
 {
 	return transfer(h, B10T_USES_KEY | B10T_USES_CACHE | B10T_USES_STORE | B10T_USES_ENABLED |
-			   B10T_USES_DEBRIS, b10t_load);
+			   B10T_USES_DEBRIS | B10T_USES_STATS, b10t_load);
 }
 
 enum b10t_status b10t_op_save(b10t_t *h)

@@ -136,6 +136,7 @@ enum b10t_setting_id {
 	B10T_SET_COMPACT_LAYERS,
 	B10T_SET_COMPACT_SIZE,
 	B10T_SET_COMPACT_GRACE,
+	B10T_SET_STATS,
 	B10T_SETTINGS_MAX
 };
 
@@ -165,6 +166,7 @@ struct b10t_config {
 	uint64_t compact_layers;	/* B10T_COMPACT_LAYERS */
 	uint64_t compact_bytes;		/* B10T_COMPACT_MB, in bytes */
 	uint64_t compact_grace_s;	/* B10T_COMPACT_GRACE */
+	int stats;			/* B10T_STATS: load and save leave records */
 	/* per setting: where the value came from, and why the environment's
 	 * value was refused ("" when it was not; then the default stands) */
 	unsigned char origin[B10T_SETTINGS_MAX];
@@ -193,7 +195,8 @@ enum b10t_uses {
 	B10T_USES_CODEC = 1 << 7,	/* save's compression */
 	B10T_USES_FOLLOW = 1 << 8,	/* watch, vllm --follow: when to publish */
 	B10T_USES_NONE = 1 << 9,	/* read by nothing (b10-transfer's LOCAL_WORK_DIR) */
-	B10T_USES_ALL = (1 << 10) - 1,
+	B10T_USES_STATS = 1 << 10,	/* the statistics records of load and save */
+	B10T_USES_ALL = (1 << 11) - 1,
 };
 
 struct b10t_setting {
@@ -749,6 +752,88 @@ int b10t_rm_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char 
  * the number of files removed (0 when the store is unusable).
  */
 int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg);
+
+/* ---- statistics: b10t stats (lib/stats.c) ----------------------------- */
+
+/*
+ * One record of a load or save, as it crosses the disk: one line of a
+ * host's file in the store's stats dir (docs/store-protocol.md,
+ * "Statistics"), written by b10t_stats_note, read by b10t_stats_read.
+ */
+#define B10T_STATS_KIND_MAX 24
+struct b10t_stats_record {
+	int64_t time_ms;		/* Unix time, ms */
+	char host[65];			/* the host part of the writer tag */
+	char verb[12];			/* "load", "save", "update" */
+	char outcome[12];		/* load: hit, miss, skipped, error; save: saved, skipped, error */
+	char kind[B10T_STATS_KIND_MAX];	/* error: its kind ("ENOSPC"); skipped: the reason; else "" */
+	uint64_t bytes;			/* archive bytes read (hit) or written (saved) */
+	uint64_t duration_us;		/* the operation's time */
+	char key[NAME_MAX + 1];
+};
+/* The record's line (with its '\n') into buf: its length, or -EINVAL when
+ * a field does not fit the format (a key that is not a key). */
+int b10t_stats_format(char *buf, size_t size, const struct b10t_stats_record *rec);
+/* Parse one line (without its '\n'): 0, or -EINVAL when it is not a record. */
+int b10t_stats_parse(const char *line, size_t len, struct b10t_stats_record *rec);
+/* The kind of an error: the errno's name ("ENOSPC"), "E<n>" when unnamed. */
+const char *b10t_stats_error_kind(int err, char *buf, size_t size);
+/*
+ * Leave the record of `verb` (load, save, update) that ended in res / r (a
+ * negative errno) in the store.  Never fails, never touches ctx's error,
+ * never slows the caller beyond an open, one write() and a close (no
+ * fsync); skipped when B10T_STATS is off, the store is disabled or
+ * unwritable, or the outcome is a full disk (ENOSPC, EDQUOT): a save that
+ * failed so must leave the store as it was.  The records written (0 or 1).
+ */
+int b10t_stats_note(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char *verb,
+		    const char *key, const struct b10t_result *res, int r);
+
+struct b10t_stats_count {
+	char name[B10T_STATS_KIND_MAX];
+	uint64_t n;
+};
+#define B10T_STATS_KINDS_MAX 32	/* more kinds than this go into "other" */
+struct b10t_stats_sum {
+	char key[NAME_MAX + 1];		/* "" for the whole store */
+	uint64_t load_hits, load_misses, load_skipped, load_errors;
+	uint64_t save_published, save_skipped, save_errors;
+	uint64_t bytes_served;		/* archive bytes of the loads that hit */
+	uint64_t bytes_saved;		/* archive bytes of the saves that published */
+	bool has_median;
+	double median_load_s;		/* of the loads that hit */
+	size_t n_errors;		/* errors by kind */
+	struct b10t_stats_count errors[B10T_STATS_KINDS_MAX];
+	size_t n_skips;			/* skipped by reason (loads and saves) */
+	struct b10t_stats_count skips[B10T_STATS_KINDS_MAX];
+};
+struct b10t_stats_query {
+	int64_t since_ms;		/* records at or after this time; 0: all */
+	const char *key;		/* one key only, NULL: all */
+};
+struct b10t_stats_report {
+	int64_t zeroed_ms;		/* the last --zero, 0 when never */
+	int64_t first_ms, last_ms;	/* the records counted: oldest and newest */
+	uint64_t records;		/* counted */
+	uint64_t bad_lines;		/* lines that are no record (torn, foreign) */
+	uint64_t hosts;			/* files read */
+	uint64_t file_bytes;		/* their size */
+	struct b10t_stats_sum total;
+	struct b10t_stats_sum *keys;	/* sorted by key; malloc'ed */
+	size_t n_keys;
+};
+/* Sum the records of the store (0, or -errno with the message; no stats
+ * dir is no record).  Free with b10t_stats_report_free. */
+int b10t_stats_read(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+		    const struct b10t_stats_query *q, struct b10t_stats_report *out);
+void b10t_stats_report_free(struct b10t_stats_report *rep);
+/* b10t stats --zero: records before now no longer count (the zero marker,
+ * replaced atomically; gc drops them).  0 and the time in *at_ms, or -errno. */
+int b10t_stats_zero(struct b10t_ctx *ctx, const struct b10t_config *cfg, int64_t *at_ms);
+/* Per-host files are trimmed by gc past this size, to their newest half. */
+#define B10T_STATS_FILE_MAX (1024 * 1024)
+/* A host file with no record this recent is removed by gc (a host gone). */
+#define B10T_STATS_HOST_MAX_AGE_S (90 * 86400)
 
 /*
  * b10t doctor: what the store's and the cache dir's filesystems can do.

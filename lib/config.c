@@ -134,6 +134,13 @@ const struct b10t_setting b10t_settings[B10T_SETTINGS_MAX] = {
 		B10T_TYPE_DURATION, B10T_USES_DEBRIS, AT(compact_grace_s), 0, 30 * DAY, SECOND, "600",
 		NULL, NULL, "age of a base before gc removes the layers it covers",
 		"So that loads which listed the older set can finish. A plain number is seconds." },
+	[B10T_SET_STATS] = {
+		"stats", "B10T_STATS", "stats", "BOOL", B10T_TYPE_BOOL,
+		B10T_USES_STATS, AT(stats), 0, 0, 0, "1", NULL,
+		bool_names, "leave a record of each load and save in the store, for b10t stats",
+		"One line appended to the host's file in the store's _.b10t-stats_ dir: no lock, "
+		"no fsync, and a failure to write it changes nothing. *0* writes none "
+		"(see *b10t-stats*(1))." },
 };
 const size_t b10t_settings_count = B10T_SETTINGS_MAX;
 

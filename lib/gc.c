@@ -991,6 +991,8 @@ int b10t_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 				 res->store_bytes_before - store_freed : 0;
 	/* What killed loads and clears left next to the local cache dir. */
 	b10t_local_debris(ctx, cfg, opts->dry_run, add_local, res);
+	/* The statistics' files: bounded in size, old records dropped. */
+	b10t_stats_gc(ctx, cfg, opts->dry_run, now, add_local, res);
 	r = first_err;
 	b10t_debug(ctx, "gc: %zu removed, %llu bytes, %llu archives kept, %.3f s",
 		   res->n_items, (unsigned long long)res->freed_bytes,

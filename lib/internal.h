@@ -320,6 +320,18 @@ int b10t_gc_covered(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dir
 		    bool dry_run, void (*removed)(void *arg, const char *name, uint64_t bytes),
 		    void *arg);
 
+/*
+ * gc's part of the statistics (lib/stats.c): trims each host file past
+ * B10T_STATS_FILE_MAX to its newest records and drops those before the
+ * zero marker (temp + rename), removes a host file idle for
+ * B10T_STATS_HOST_MAX_AGE_S and temps older than the incomplete timeout.
+ * report(arg, ".b10t-stats/NAME", reason, bytes freed) for each.  Never
+ * fails: what cannot be done is left for the next gc.
+ */
+void b10t_stats_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry_run,
+		   int64_t now, void (*report)(void *, const char *, const char *, uint64_t),
+		   void *arg);
+
 #pragma GCC visibility pop
 
 #endif

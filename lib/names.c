@@ -58,6 +58,7 @@ static const struct pattern {
 } patterns[] = {
 	{ B10T_SIDE_STORE, B10T_NAME_NFS, ".nfs*", false },
 	{ B10T_SIDE_STORE, B10T_NAME_DOCTOR, ".b10t-doctor.<tag>", true },
+	{ B10T_SIDE_STORE, B10T_NAME_STATS_DIR, B10T_STATS_DIR, true },
 	{ B10T_SIDE_STORE, B10T_NAME_NONE, ".*", false },
 	{ B10T_SIDE_STORE, B10T_NAME_CLAIM_TEMP, "cache_<key>.incomplete.<tag>.claim", true },
 	{ B10T_SIDE_STORE, B10T_NAME_UPLOAD, "cache_<key>.incomplete.<tag><ext>", true },
@@ -83,6 +84,11 @@ static const struct pattern {
 	{ B10T_SIDE_LOCAL, B10T_NAME_STAGING, ".<base>.b10t-staging.<tag>", true },
 	{ B10T_SIDE_LOCAL, B10T_NAME_CLEAR, ".<base>.b10t-clear.<tag>", true },
 	{ B10T_SIDE_LOCAL, B10T_NAME_INSIDE, ".b10t-staging.<tag>", true },
+
+	/* inside B10T_STATS_DIR: <uniq> is the host part of b10t_writer_tag */
+	{ B10T_SIDE_STATS, B10T_NAME_STATS_TEMP, ".tmp.<tag>", true },
+	{ B10T_SIDE_STATS, B10T_NAME_STATS_ZERO, "zero", true },
+	{ B10T_SIDE_STATS, B10T_NAME_STATS_LOG, "<uniq>.log", true },
 };
 #define N_PATTERNS (sizeof(patterns) / sizeof(patterns[0]))
 

@@ -31,16 +31,24 @@ enum b10t_name_kind {
 	B10T_NAME_LOCK,		/* *.lock: the reference's locks */
 	B10T_NAME_NFS,		/* .nfs*: NFS silly-renames, never touched */
 	B10T_NAME_DOCTOR,	/* .b10t-doctor.<tag>: a publish probe dir */
+	B10T_NAME_STATS_DIR,	/* .b10t-stats: the dir of the statistics (lib/stats.c) */
 	B10T_NAME_KEY_PREFIX,	/* cache_<key>. : built only, for a cheap first test */
 	/* the local side: next to and inside the cache dir */
 	B10T_NAME_STAGING,	/* .<base>.b10t-staging.<tag>: a load's staging, next to it */
 	B10T_NAME_CLEAR,	/* .<base>.b10t-clear.<tag>: a cache dir clear renamed aside */
 	B10T_NAME_INSIDE,	/* .b10t-staging.<tag>: a load's staging inside the cache dir */
 	B10T_NAME_INSTALL,	/* .b10t-installing: the in-place install marker */
+	/* inside the stats dir */
+	B10T_NAME_STATS_LOG,	/* <host>.log: one host's records, appended */
+	B10T_NAME_STATS_ZERO,	/* zero: the time of the last b10t stats --zero */
+	B10T_NAME_STATS_TEMP,	/* .tmp.<tag>: a file being written (zero, gc's trim) */
 };
 
 /* Where a name lives: store names and local names are parsed apart. */
-enum b10t_name_side { B10T_SIDE_STORE, B10T_SIDE_LOCAL };
+enum b10t_name_side { B10T_SIDE_STORE, B10T_SIDE_LOCAL, B10T_SIDE_STATS };
+
+/* The stats dir in the store (docs/store-protocol.md, "Statistics"). */
+#define B10T_STATS_DIR ".b10t-stats"
 
 /* The install marker: a symlink to the staging dir (lib/local.c). */
 #define B10T_INSTALL_MARKER ".b10t-installing"

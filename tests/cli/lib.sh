@@ -21,6 +21,9 @@ export B10T_TORCH_VERSION=2.4.0 B10T_TRITON_VERSION=3.0.0
 unset BASETEN_FS_ENABLED B10T_KEY_SCHEME MAX_CACHE_SIZE_MB MAX_CONCURRENT_SAVES \
       CLEANUP_LOCK_TIMEOUT_SECONDS CLEANUP_INCOMPLETE_TIMEOUT_SECONDS B10T_LOG \
       B10T_CUDA_VERSION B10T_COMPUTE_CAPABILITY B10T_DEVICE_NAME B10T_CODEC B10T_ZSTD_LEVEL
+# No statistics records (lib/stats.c): these tests list the store's names
+# exactly.  t-stats.sh turns them on; so does the reliability suite.
+export B10T_STATS=0
 # The codec save writes: lz4, or the one meson's *-zstd runs of a test set
 # (B10T_TEST_CODEC=zstd).  EXT is its extension, `frame IN OUT` frames a
 # tar as that codec's CLI does (for hand-made archives).
@@ -103,10 +106,12 @@ unpublish() {
 }
 
 # only_published DIR KEY: DIR holds exactly KEY's claim g1 and the archive it
-# names, one link each: no second archive, no upload, no claim temp.
+# names, one link each: no second archive, no upload, no claim temp (the
+# use marker and the stats dir aside).
 only_published() {
 	_a=$(cat "$1/cache_$2.g1" 2>/dev/null) || { echo "#   no claim cache_$2.g1"; return 1; }
-	_l=$(ls -A "$1" | grep -v "^cache_$2\.used\$" | LC_ALL=C sort | tr '\n' ' ')
+	_l=$(ls -A "$1" | grep -v -e "^cache_$2\.used\$" -e '^\.b10t-stats$' | LC_ALL=C sort |
+	     tr '\n' ' ')
 	if [ "$_l" != "cache_$2.g1 $_a " ] || [ "$(stat -c %h "$1/cache_$2.g1")" != 1 ] ||
 	   [ "$(stat -c %h "$1/$_a")" != 1 ]; then
 		echo "#   the store holds: $_l"

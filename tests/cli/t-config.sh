@@ -24,6 +24,7 @@ check_bad MAX_CONCURRENT_SAVES 0
 check_bad CLEANUP_LOCK_TIMEOUT_SECONDS -3
 check_bad CLEANUP_INCOMPLETE_TIMEOUT_SECONDS 1e3
 check_bad BASETEN_FS_ENABLED maybe
+check_bad B10T_STATS maybe
 check_bad B10T_KEY_SCHEME sha1
 check_bad B10T_CODEC gz
 check_bad B10T_CODEC LZ4

@@ -13,6 +13,7 @@ Knobs: B10T_CRASH_TRIALS (60), B10T_CORRUPT_TRIALS (250),
 B10T_STORM_SECONDS (30), B10T_STORM_PROCS (64).
 """
 import io
+import json
 import os
 import random
 import re
@@ -35,7 +36,8 @@ CMD_TIMEOUT = 60	# no command may take longer: a hang fails the test
 UNSET = ('BASETEN_FS_ENABLED', 'B10T_KEY_SCHEME', 'MAX_CACHE_SIZE_MB',
 	 'MAX_CONCURRENT_SAVES', 'CLEANUP_LOCK_TIMEOUT_SECONDS',
 	 'CLEANUP_INCOMPLETE_TIMEOUT_SECONDS', 'B10T_LOG', 'B10T_CUDA_VERSION',
-	 'B10T_COMPUTE_CAPABILITY', 'B10T_DEVICE_NAME')
+	 'B10T_COMPUTE_CAPABILITY', 'B10T_DEVICE_NAME', 'B10T_STATS')
+STATS_DIR = '.b10t-stats'	# the records of load and save (lib/stats.c)
 
 
 class Tap:
@@ -154,8 +156,33 @@ def published_archive(store, key):
 
 def without_markers(names):
 	"""The store's names less the use markers (cache_<key>.used) that each
-	successful load sets: the store's own record of last use, no debris."""
-	return [n for n in names if not re.fullmatch(r'cache_[A-Za-z0-9_-]+\.used', n)]
+	successful load sets, the store's own record of last use, and the stats
+	dir where every load and save leaves its record: no debris."""
+	return [n for n in names if not re.fullmatch(r'cache_[A-Za-z0-9_-]+\.used', n)
+		and n != STATS_DIR]
+
+
+def store_sizes(store):
+	"""{name: size} of the store's names, and of each file in its stats dir
+	(as STATS_DIR/NAME): a record written counts as a change."""
+	out = {}
+	for n in listdir(store):
+		p = os.path.join(store, n)
+		if n == STATS_DIR and os.path.isdir(p):
+			for m in listdir(p):
+				out[n + '/' + m] = os.stat(os.path.join(p, m)).st_size
+		else:
+			out[n] = os.stat(p).st_size
+	return out
+
+
+def stats_json(env):
+	"""`b10t stats --json` of env's store, or {} when it fails."""
+	r = b10t(env, 'stats', '--json')
+	try:
+		return json.loads(r.out) if r.rc == 0 else {}
+	except ValueError:
+		return {}
 
 
 def age_uploads(store, seconds=7200):
@@ -285,7 +312,7 @@ def crash_save_trial(sb, t, rng, i, src, snap, key, t_save, stats):
 	stats['finished' if finished else 'killed'] += 1
 	what = 'crash %d: save killed after %.0f ms' % (i, delay * 1000)
 	bad = []
-	names = listdir(store)
+	names = without_markers(listdir(store))
 	pub = published(store, key)
 	# A save killed between the rename of its archive and its claim leaves
 	# an archive no claim names: invisible to loads, debris for gc.
@@ -473,7 +500,8 @@ def test_diskfull(t):
 		t.ok(r.rc == 0, 'save of a small tree fits in the store', r.show())
 		with open(os.path.join(store, 'README'), 'w') as f:
 			f.write('not ours\n')
-		store_before = {n: os.stat(os.path.join(store, n)).st_size for n in listdir(store)}
+		# the stats files too: a save that failed on the full disk leaves no record
+		store_before = store_sizes(store)
 
 		for how in ('streaming', 'nearly full'):
 			filler = os.path.join(sb.path('store'), 'filler')
@@ -487,7 +515,7 @@ def test_diskfull(t):
 			t.ok('"ERROR"' in r.out, 'save --json says ERROR (%s)' % how, r.show())
 			if os.path.exists(filler):
 				os.unlink(filler)
-			after = {n: os.stat(os.path.join(store, n)).st_size for n in listdir(store)}
+			after = store_sizes(store)
 			t.ok(after == store_before, 'a failed save leaves the store as it was (%s)' % how,
 			     'before %s\nafter %s' % (store_before, after))
 		r = b10t(sb.env(sb.path('check', 'c'), store, torch='9.9.9'), 'load')
@@ -515,7 +543,8 @@ def test_diskfull(t):
 			left = debris(listdir(local), keep=('cache',))
 			t.ok(not left, 'no staging left on the full disk (cache dir %s)' % before,
 			     'left: %s' % left)
-			t.ok(published(bigstore, key) and listdir(bigstore) == published(bigstore, key),
+			t.ok(published(bigstore, key) and
+			     without_markers(listdir(bigstore)) == published(bigstore, key),
 			     'a full local disk does not move the archive aside (%s)' % before,
 			     'store: %s' % listdir(bigstore))
 			used = shutil.disk_usage(local).used
@@ -679,7 +708,10 @@ def corrupt_trials(t, rng, sb, store, key, snap, good, name, ext, n, same_ok):
 			failures.append('trial %d (%s): %s\n%s' % (i, desc, '; '.join(bad),
 								     r.show()))
 		for x in listdir(store):
-			os.unlink(os.path.join(store, x))
+			if x == STATS_DIR:
+				shutil.rmtree(os.path.join(store, x), ignore_errors=True)
+			else:
+				os.unlink(os.path.join(store, x))
 		shutil.rmtree(cache, ignore_errors=True)
 		for x in listdir(local):
 			shutil.rmtree(os.path.join(local, x), ignore_errors=True)
@@ -783,6 +815,18 @@ def test_storm(t):
 		     'gave its key\'s tree (%d failures)' % len(failures), '\n---\n'.join(failures[:6]))
 		loads_ok = sum(c for (v, rc), c in counts.items() if v == 'load' and rc == 0)
 		t.ok(loads_ok > 0, 'loads succeeded during the storm (%d)' % loads_ok)
+		# Every load and save left its record: b10t stats counts what they answered.
+		st = stats_json(sb.env(sb.path('final'), store)).get('total', {})
+		want = {'load_hits': counts.get(('load', 0), 0),
+			'load_misses': counts.get(('load', 3), 0),
+			'load_skipped': counts.get(('load', 4), 0),
+			'load_errors': counts.get(('load', 1), 0),
+			'save_published': counts.get(('save', 0), 0),
+			'save_skipped': counts.get(('save', 4), 0),
+			'save_errors': counts.get(('save', 1), 0)}
+		got = {k: st.get(k) for k in want}
+		t.ok(got == want, 'b10t stats counts what the storm\'s loads and saves answered',
+		     'stats %s\nprocesses %s' % (got, want))
 		r = b10t(sb.env(sb.path('final'), store), 'gc', '--stale', '0s')
 		t.ok(r.rc == 0, 'the final gc --stale 0s succeeds', r.show())
 		want = sorted(n for k in keys for n in published(store, k))

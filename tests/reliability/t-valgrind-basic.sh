@@ -4,6 +4,7 @@
 # SKIPPED, a corrupt archive refused, list/info/gc.  Valgrind errors make
 # b10t exit 99, which fails the exit-code checks.
 . "$(dirname "$0")/../cli/lib.sh"
+export B10T_STATS=1	# the records' writer and reader under memcheck too
 
 S=$B10FS_CACHE_DIR
 C=$TORCHINDUCTOR_CACHE_DIR
@@ -42,6 +43,9 @@ run info --json
 ok "info exits 0" expect_rc 0
 run gc --stale 0s
 ok "gc exits 0" expect_rc 0
+run stats --json
+ok "stats exits 0" expect_rc 0
+ok "stats counts the loads and saves" jq_is '"\(.total.load_hits) \(.total.load_skipped) \(.total.saves)"' "1 1 2"
 
 # A flipped byte in the middle: ERROR, nothing extracted, moved aside.
 rm -rf "$C"

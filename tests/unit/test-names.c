@@ -53,6 +53,8 @@ static void test_kinds(void)
 		{ ".lock", B10T_NAME_NONE, "hidden: never ours" },
 		{ ".nfs000123", B10T_NAME_NFS, "an NFS silly-rename" },
 		{ ".b10t-doctor.h.1.ff", B10T_NAME_DOCTOR, "a probe dir" },
+		{ ".b10t-stats", B10T_NAME_STATS_DIR, "the stats dir" },
+		{ ".b10t-statsx", B10T_NAME_NONE, "not the stats dir" },
 		{ ".cache_" K ".g1", B10T_NAME_NONE, "hidden" },
 		{ "xcache_" K ".latest.tar.lz4", B10T_NAME_NONE, "wrong prefix" },
 		{ "cache_" K ".latest.tar.lz4x", B10T_NAME_NONE, "trailing bytes" },
@@ -136,10 +138,92 @@ static void test_local(void)
 	       "a local name is nothing in the store");
 }
 
+/* The names inside the stats dir: built and parsed on their own side. */
+static void test_stats(void)
+{
+	struct b10t_name n = { .kind = B10T_NAME_STATS_LOG };
+	char buf[NAME_MAX + 1];
+
+	strcpy(n.uniq, "web-3");
+	is_int(b10t_name_build(buf, sizeof(buf), &n), 0, "stats: a host file builds");
+	is_str(buf, "web-3.log", "stats: <host>.log");
+	is_int(b10t_name_parse(B10T_SIDE_STATS, "web-3.log", NULL), B10T_NAME_STATS_LOG,
+	       "stats: it parses back");
+	is_int(b10t_name_parse(B10T_SIDE_STATS, "Web.log", NULL), B10T_NAME_NONE,
+	       "stats: a host in upper case is no host file");
+	is_int(b10t_name_parse(B10T_SIDE_STATS, "a.b.log", NULL), B10T_NAME_NONE,
+	       "stats: a dot in the host is no host file");
+	is_int(b10t_name_parse(B10T_SIDE_STATS, "zero", NULL), B10T_NAME_STATS_ZERO,
+	       "stats: the zero marker");
+	is_int(b10t_name_parse(B10T_SIDE_STATS, ".tmp.h.1.ff", NULL), B10T_NAME_STATS_TEMP,
+	       "stats: a temp");
+	is_int(b10t_name_parse(B10T_SIDE_STORE, "web-3.log", NULL), B10T_NAME_NONE,
+	       "stats: a host file is no store name");
+	n = (struct b10t_name){ .kind = B10T_NAME_STATS_DIR };
+	is_int(b10t_name_build(buf, sizeof(buf), &n), 0, "stats: the dir builds");
+	is_str(buf, B10T_STATS_DIR, "stats: .b10t-stats");
+}
+
+/* The record: one writer, one reader, and what the reader refuses. */
+static void test_record(void)
+{
+	struct b10t_stats_record r = { .time_ms = 1796233096836, .bytes = 939, .duration_us = 6728 },
+		back;
+	char line[512];
+	int len;
+
+	strcpy(r.host, "vm");
+	strcpy(r.verb, "load");
+	strcpy(r.outcome, "error");
+	strcpy(r.kind, "EBADMSG");
+	strcpy(r.key, K);
+	len = b10t_stats_format(line, sizeof(line), &r);
+	is_str(line, "b10t1 1796233096836 vm load error EBADMSG 939 6728 " K "\n", "record: its line");
+	ok(len > 0 && line[len - 1] == '\n', "record: the length ends at its newline");
+	is_int(b10t_stats_parse(line, (size_t)len - 1, &back), 0, "record: it parses back");
+	ok(back.time_ms == r.time_ms && !strcmp(back.host, r.host) && !strcmp(back.verb, r.verb) &&
+	   !strcmp(back.outcome, r.outcome) && !strcmp(back.kind, r.kind) && !strcmp(back.key, r.key) &&
+	   back.bytes == r.bytes && back.duration_us == r.duration_us, "record: the same fields");
+	strcpy(r.kind, "");
+	strcpy(r.outcome, "hit");
+	len = b10t_stats_format(line, sizeof(line), &r);
+	ok(strstr(line, " hit - 939 ") != NULL, "record: no kind is '-'");
+	is_int(b10t_stats_parse(line, (size_t)len - 1, &back), 0, "record: '-' parses");
+	is_str(back.kind, "", "record: '-' is no kind");
+	strcpy(r.key, "a.b");
+	is_int(b10t_stats_format(line, sizeof(line), &r), -EINVAL, "record: a key with a dot is refused");
+	strcpy(r.key, K);
+	strcpy(r.verb, "list");
+	is_int(b10t_stats_format(line, sizeof(line), &r), -EINVAL, "record: only load, save, update");
+	{
+		static const char *const bad[] = {
+			"", "b10t1", "b10t2 1 vm load hit - 1 1 " K,
+			"b10t1 1 vm load hit - 1 1 " K " extra",
+			"b10t1 1 vm load hit - 1 1 " K " ",
+			"b10t1 -1 vm load hit - 1 1 " K, "b10t1 1 VM load hit - 1 1 " K,
+			"b10t1 1 vm load won - 1 1 " K, "b10t1 1 vm load hit - x 1 " K,
+			"b10t1 1 vm load hit a.b 1 1 " K, "b10t1 1 vm load hit - 1 1 ",
+			"b10t1  1 vm load hit - 1 1 " K, "b10t1 99999999999999999999 vm load hit - 1 1 " K,
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			is_int(b10t_stats_parse(bad[i], strlen(bad[i]), &back), -EINVAL,
+			       "record: refused: not exactly nine fields of their form");
+	}
+	{
+		char kb[16];
+
+		is_str(b10t_stats_error_kind(ENOSPC, kb, sizeof(kb)), "ENOSPC", "kind: ENOSPC");
+		is_str(b10t_stats_error_kind(4095, kb, sizeof(kb)), "E4095", "kind: an unnamed errno");
+	}
+}
+
 int main(void)
 {
 	test_kinds();
 	test_build();
 	test_local();
+	test_stats();
+	test_record();
 	return tap_done();
 }
