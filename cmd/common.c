@@ -282,7 +282,7 @@ const char *cmd_origin(const struct cmd *c, enum b10t_setting_id id)
 static const char *const type_names[] = {
 	[B10T_TYPE_PATH] = "path", [B10T_TYPE_COUNT] = "count", [B10T_TYPE_SIZE] = "size",
 	[B10T_TYPE_DURATION] = "duration", [B10T_TYPE_BOOL] = "bool",
-	[B10T_TYPE_CHOICE] = "choice", [B10T_TYPE_URL] = "url",
+	[B10T_TYPE_CHOICE] = "choice", [B10T_TYPE_URL] = "url", [B10T_TYPE_NAME] = "name",
 };
 
 static cJSON *options_json(const struct verb_option *opts)

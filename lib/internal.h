@@ -320,6 +320,13 @@ int b10t_gc_covered(struct b10t_ctx *ctx, const struct b10t_config *cfg, int dir
 		    bool dry_run, void (*removed)(void *arg, const char *name, uint64_t bytes),
 		    void *arg);
 
+/*
+ * Load's check of an archive's recorded environment (lib/why.c): one
+ * warning per difference with this machine (key: its facts), noted in res.
+ */
+void b10t_why_load(struct b10t_ctx *ctx, const struct b10t_envkey *key, const char *cache_dir,
+		   const struct b10t_manifest *saved, struct b10t_result *res);
+
 #pragma GCC visibility pop
 
 #endif
