@@ -5,6 +5,9 @@
  * first 16 KiB, opened with O_NOATIME), a walk of the local dir.
  * The JSON keeps b10-transfer's get_cache_info() names and adds exact
  * counts; the store being disabled or missing is reported, not an error.
+ * It also reads the manifest of every key's first archive, to say
+ * whether the store is shared by several namespaces (lib/namespace.c),
+ * and compares its own archive's recorded environment (lib/why.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +29,10 @@ struct info {
 	struct b10t_manifest manifest;
 	char manifest_error[sizeof(((struct b10t_ctx *)0)->err)];	/* or why not */
 	char store_error[sizeof(((struct b10t_ctx *)0)->err)];
+	bool surveyed;			/* the store's namespaces were read: */
+	struct b10t_namespaces ns;
+	bool why;			/* the archive's environment was compared: */
+	struct b10t_why w;
 };
 
 /* Megabytes as b10-transfer counts them: bytes / 1024 / 1024. */
@@ -63,6 +70,61 @@ static void gather(struct cmd *c, struct info *in)
 	} else if (c->ctx.err_code != -ENOENT && c->ctx.err_code != -ENOTDIR) {
 		snprintf(in->store_error, sizeof(in->store_error), "%s", b10t_ctx_error(&c->ctx));
 		b10t_warn(&c->ctx, "%s", in->store_error);
+	}
+	/* Whether the store looks shared by several namespaces, and what
+	 * differs from the archive's saver (b10t why): best effort. */
+	in->surveyed = b10t_store_namespaces(&c->ctx, &c->cfg, &in->ns) == 0;
+	in->why = in->store_exists && b10t_why(&c->ctx, &c->cfg, &in->key, NULL, &in->w) == 0 &&
+		  in->w.status == B10T_SUCCESS && in->w.has_manifest;
+	b10t_clear_error(&c->ctx);
+}
+
+static void namespaces_json(cJSON *o, const struct info *in)
+{
+	cJSON *arr;
+
+	if (in->key.scheme == B10T_SCHEME_DEFAULT && b10t_envkey_get(&in->key, "namespace"))
+		cJSON_AddStringToObject(o, "namespace", b10t_envkey_get(&in->key, "namespace"));
+	else
+		cJSON_AddNullToObject(o, "namespace");
+	if (!in->surveyed)
+		return;
+	arr = cJSON_AddArrayToObject(o, "store_namespaces");
+	for (size_t i = 0; i < in->ns.n; i++) {
+		cJSON *e = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(e, "namespace", in->ns.ns[i].name);
+		json_add_u64(e, "keys", in->ns.ns[i].keys);
+		cJSON_AddItemToArray(arr, e);
+	}
+	json_add_u64(o, "store_keys", in->ns.keys);
+	json_add_u64(o, "store_unnamespaced_keys", in->ns.unnamespaced);
+	cJSON_AddBoolToObject(o, "store_shared", in->ns.shared);
+}
+
+static void why_json(cJSON *o, const struct info *in)
+{
+	cJSON *arr;
+
+	if (!in->why)
+		return;
+	arr = cJSON_AddArrayToObject(o, "differences");
+	for (size_t i = 0; i < in->w.n; i++) {
+		const struct b10t_why_diff *d = &in->w.diffs[i];
+		cJSON *e = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(e, "kind", d->kind);
+		cJSON_AddStringToObject(e, "name", d->name);
+		if (d->saved_set)
+			cJSON_AddStringToObject(e, "saved", d->saved);
+		else
+			cJSON_AddNullToObject(e, "saved");
+		if (d->here_set)
+			cJSON_AddStringToObject(e, "here", d->here);
+		else
+			cJSON_AddNullToObject(e, "here");
+		cJSON_AddBoolToObject(e, "wrong_output", d->wrong_output);
+		cJSON_AddItemToArray(arr, e);
 	}
 }
 
@@ -124,11 +186,37 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 	comp = cJSON_AddObjectToObject(o, "components");
 	for (size_t i = 0; i < in->key.n; i++)
 		cJSON_AddStringToObject(comp, in->key.comp[i].name, in->key.comp[i].value);
+	namespaces_json(o, in);
+	why_json(o, in);
 	if (in->local_error[0])
 		cJSON_AddStringToObject(o, "local_cache_error", in->local_error);
 	if (in->store_error[0])
 		cJSON_AddStringToObject(o, "b10fs_error", in->store_error);
 	return o;
+}
+
+/* "2 namespaces (a: 1 key, b: 3 keys), 1 key without one: shared ..." */
+static void namespaces_text(const struct info *in)
+{
+	const char *own = in->key.scheme == B10T_SCHEME_DEFAULT ?
+			  b10t_envkey_get(&in->key, "namespace") : NULL;
+
+	printf("%-20s %s\n", "namespace:", own ? esc(own) : "none");
+	if (!in->surveyed)
+		return;
+	printf("%-20s %zu%s %s", "store_namespaces:", in->ns.n, in->ns.more ? "+" : "",
+	       plural(in->ns.n, "namespace", "namespaces"));
+	for (size_t i = 0; i < in->ns.n; i++)
+		printf("%s%s: %" PRIu64 " %s", i ? ", " : " (", esc(in->ns.ns[i].name),
+		       in->ns.ns[i].keys, plural(in->ns.ns[i].keys, "key", "keys"));
+	printf("%s", in->ns.n ? ")" : "");
+	if (in->ns.unnamespaced)
+		printf(", %" PRIu64 " %s without one", in->ns.unnamespaced,
+		       plural(in->ns.unnamespaced, "key", "keys"));
+	if (in->ns.shared)
+		printf(": shared by several namespaces%s", own ? "" :
+		       "; set B10T_NAMESPACE so that models do not share keys");
+	printf("\n");
 }
 
 static void info_text(const struct cmd *c, const struct info *in)
@@ -184,6 +272,13 @@ static void info_text(const struct cmd *c, const struct info *in)
 	} else
 		printf("%-20s %s\n", "b10fs_cache:", !in->store_enabled ? "- (store disabled)" :
 		       in->store_error[0] ? "unreadable" : "none");
+	namespaces_text(in);
+	if (in->why) {
+		printf("%-20s %zu", "differences:", in->w.n);
+		for (size_t i = 0; i < in->w.n && i < 8; i++)
+			printf("%s%s", i ? ", " : " (", esc(in->w.diffs[i].name));
+		printf("%s%s\n", in->w.n > 8 ? ", ..." : "", in->w.n ? "): see b10t why" : "");
+	}
 }
 
 int cmd_info(struct cmd *c)
@@ -201,5 +296,6 @@ int cmd_info(struct cmd *c)
 		info_text(c, &in);
 		r = 0;
 	}
+	b10t_why_free(&in.w);
 	return r;
 }

@@ -100,6 +100,12 @@ static int archive_namespace(const struct b10t_config *cfg, const char *name,
 	return r < 0 ? -1 : 0;
 }
 
+static int cmp_ns(const void *a, const void *b)
+{
+	return strcmp(((const struct b10t_namespace_count *)a)->name,
+		      ((const struct b10t_namespace_count *)b)->name);
+}
+
 int b10t_store_namespaces(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			  struct b10t_namespaces *out)
 {
@@ -121,6 +127,7 @@ int b10t_store_namespaces(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	}
 	out->not_surveyed = n > B10T_NAMESPACES_SURVEY ? n - B10T_NAMESPACES_SURVEY : 0;
 	free(list);
+	qsort(out->ns, out->n, sizeof(out->ns[0]), cmp_ns);
 	/* Several names, or names next to keys without one. */
 	out->shared = out->n + out->more + (out->unnamespaced > 0) > 1;
 	return 0;

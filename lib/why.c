@@ -463,7 +463,7 @@ void b10t_why_load(struct b10t_ctx *ctx, const struct b10t_envkey *key, const ch
 		snprintf(res->differences[res->n_differences].name,
 			 sizeof(res->differences[0].name), "%s", d[i].name);
 		res->n_differences++;
-		b10t_warn(ctx, "%s: saved with %s, here %s: %s (b10t why)", d[i].name,
+		b10t_warn(ctx, "%s: saved with %s, here %s: %s; see b10t why", d[i].name,
 			  d[i].saved_set ? b10t_escape(s, sizeof(s), d[i].saved, 128) : "(unset)",
 			  d[i].here_set ? b10t_escape(h, sizeof(h), d[i].here, 128) : "(unset)",
 			  d[i].effect);
