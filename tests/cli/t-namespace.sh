@@ -86,7 +86,7 @@ ok "a store of one namespace: info does not say shared" sh -c '! grep -q shared 
 B10FS_CACHE_DIR=$S1 TORCHINDUCTOR_CACHE_DIR=$T_DIR/cb run save -q
 B10FS_CACHE_DIR=$S1 run info --json
 ok "a namespace and a key without one: store_shared true" jq_is .store_shared true
-ok "... one key without a namespace" jq_is .store_unnamespaced_keys 1
+ok "a namespace and a key without one: one key without a namespace" jq_is .store_unnamespaced_keys 1
 B10FS_CACHE_DIR=$S1 run info
 ok "info without a namespace in a shared store: says to set B10T_NAMESPACE" contains "$OUT" "set B10T_NAMESPACE"
 
@@ -112,7 +112,7 @@ B10T_NAMESPACE="bad name" run clear
 ok "a bad name does not break a verb without a key (clear)" expect_rc 0
 B10T_KEY_SCHEME=b10-transfer B10T_NAMESPACE=model-a run envkey
 ok "a namespace with the b10-transfer scheme: exit 1" expect_rc 1
-ok "... one line saying the scheme has no namespace" \
+ok "a namespace with the b10-transfer scheme: one line saying it has no namespace" \
 	sh -c '[ "$(wc -l <"$1")" -eq 1 ] && grep -q "b10-transfer key scheme has no namespace" "$1"' - "$T_DIR/err"
 
 done_testing

@@ -44,8 +44,8 @@ export TORCHINDUCTOR_FX_GRAPH_CACHE=1 VLLM_API_KEY=sekrit-123 TRITON_SECRET_TOKE
 run save -q
 ok "save: exit 0" expect_rc 0
 ok "the manifest records the settings" sh -c 'lz4 -dc "$1" | head -c 65536 | grep -aq "\"TORCHINDUCTOR_FX_GRAPH_CACHE\":\"1\""' - "$(published_archive "$S" "$(cat /dev/null; "$B10T" envkey)")"
-ok "... and HOME" sh -c 'lz4 -dc "$1" | head -c 65536 | grep -aq "\"HOME\":\"$2\""' - "$(published_archive "$S" "$("$B10T" envkey)")" "$HOME"
-ok "... but not a variable named like a secret" sh -c '! lz4 -dc "$1" | head -c 65536 | grep -aqe sekrit-123 -e hush' - "$(published_archive "$S" "$("$B10T" envkey)")"
+ok "the manifest records HOME" sh -c 'lz4 -dc "$1" | head -c 65536 | grep -aq "\"HOME\":\"$2\""' - "$(published_archive "$S" "$("$B10T" envkey)")" "$HOME"
+ok "the manifest leaves out a variable named like a secret" sh -c '! lz4 -dc "$1" | head -c 65536 | grep -aqe sekrit-123 -e hush' - "$(published_archive "$S" "$("$B10T" envkey)")"
 run why
 ok "why, same environment: exit 0" expect_rc 0
 ok "why, same environment: no differences" contains "$OUT" "no differences"
