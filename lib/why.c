@@ -438,7 +438,8 @@ void b10t_why_load(struct b10t_ctx *ctx, const struct b10t_envkey *key, const ch
 {
 	struct b10t_manifest *here;
 	struct b10t_why_diff *d;
-	size_t n;
+	double t0 = b10t_now();
+	size_t n = 0;
 
 	if (!key || (!saved->has_facts && !saved->has_env))
 		return;
@@ -468,6 +469,8 @@ void b10t_why_load(struct b10t_ctx *ctx, const struct b10t_envkey *key, const ch
 			  d[i].here_set ? b10t_escape(h, sizeof(h), d[i].here, 128) : "(unset)",
 			  d[i].effect);
 	}
+	b10t_debug(ctx, "why: the archive's environment compared in %.2f ms, %zu %s",
+		   (b10t_now() - t0) * 1e3, n, n == 1 ? "difference" : "differences");
 out:
 	free(here);
 	free(d);
