@@ -521,14 +521,10 @@ struct b10t_manifest_component {
 	char value[256];
 };
 
-/* One entry of the manifest's "facts" or "env" (what decides a torch hit,
- * recorded at save for b10t why: lib/why.c gathers them). */
+/* The manifest's "facts" and "env" (what decides a torch hit, recorded at
+ * save for b10t why: lib/why.c gathers them), as name/value pairs. */
 #define B10T_MANIFEST_FACTS 16
-#define B10T_MANIFEST_ENV 64
-struct b10t_manifest_var {
-	char name[64];
-	char value[512];
-};
+#define B10T_MANIFEST_ENV 48
 
 struct b10t_manifest {
 	uint64_t version;		/* "b10t_manifest": 1 */
@@ -555,8 +551,8 @@ struct b10t_manifest {
 	 */
 	bool has_facts, has_env;
 	size_t n_facts, n_env;
-	struct b10t_manifest_var facts[B10T_MANIFEST_FACTS];
-	struct b10t_manifest_var env[B10T_MANIFEST_ENV];
+	struct b10t_manifest_component facts[B10T_MANIFEST_FACTS];
+	struct b10t_manifest_component env[B10T_MANIFEST_ENV];
 	/*
 	 * "entries": what the archive holds, in the entry list that follows
 	 * the lz4 frame (never in the first member: it is known only once
@@ -632,7 +628,7 @@ struct b10t_why_diff {
 	const char *kind;
 	char name[64];			/* the component, fact or variable */
 	bool saved_set, here_set;	/* false: absent (unset) on that side */
-	char saved[512], here[512];
+	char saved[256], here[256];
 	bool wrong_output;		/* known to give silently wrong output, not a miss */
 	const char *effect;		/* what it does to torch or vLLM, one line */
 };

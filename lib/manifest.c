@@ -58,7 +58,7 @@ void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
 	b10t_why_gather(key, m);
 }
 
-static bool add_map(cJSON *o, const char *name, const struct b10t_manifest_var *v, size_t n)
+static bool add_map(cJSON *o, const char *name, const struct b10t_manifest_component *v, size_t n)
 {
 	cJSON *map = cJSON_AddObjectToObject(o, name);
 
@@ -246,7 +246,7 @@ static int parse_components(struct b10t_ctx *ctx, const cJSON *o, struct b10t_ma
 
 /* "facts" or "env": an object of at most max short strings. */
 static int parse_map(struct b10t_ctx *ctx, const cJSON *o, const char *name,
-		     struct b10t_manifest_var *v, size_t max, size_t *n, bool *has)
+		     struct b10t_manifest_component *v, size_t max, size_t *n, bool *has)
 {
 	const cJSON *map = cJSON_GetObjectItemCaseSensitive(o, name), *c;
 

@@ -10,8 +10,8 @@
  * base dirs, and every TORCHINDUCTOR_*, TRITON_* and VLLM_* variable but
  * TORCHINDUCTOR_CACHE_DIR (that is the cache dir, recorded as such) and
  * those whose name says they hold a secret (*KEY*, *TOKEN*, *SECRET*,
- * *PASSWORD*, *CREDENTIAL*): the store is shared.  A value of 512 bytes
- * or more is left out, as are variables past the 64th by name.
+ * *PASSWORD*, *CREDENTIAL*): the store is shared.  A value of 256 bytes
+ * or more is left out, as are variables past the 48th by name.
  *
  * What is known about each kind of difference (the effects below):
  * Inductor's FX graph entries and g++'s build dirs hold the cache dir's
@@ -32,7 +32,7 @@ extern char **environ;
 
 /* ---- gathering ------------------------------------------------------- */
 
-static void put(struct b10t_manifest_var *v, size_t max, size_t *n, const char *name,
+static void put(struct b10t_manifest_component *v, size_t max, size_t *n, const char *name,
 		const char *value)
 {
 	if (*n >= max || strlen(name) >= sizeof(v->name) || strlen(value) >= sizeof(v->value))
@@ -44,8 +44,8 @@ static void put(struct b10t_manifest_var *v, size_t max, size_t *n, const char *
 
 static int cmp_var(const void *a, const void *b)
 {
-	return strcmp(((const struct b10t_manifest_var *)a)->name,
-		      ((const struct b10t_manifest_var *)b)->name);
+	return strcmp(((const struct b10t_manifest_component *)a)->name,
+		      ((const struct b10t_manifest_component *)b)->name);
 }
 
 /* "3.11" from ".../lib/python3.11/site-packages/...", into buf; false if none. */
@@ -110,7 +110,7 @@ static void gather_env(struct b10t_manifest *m)
 {
 	/* Sorted before the cap, so which ones are kept does not depend on
 	 * the order of environ. */
-	struct b10t_manifest_var *all = NULL;
+	struct b10t_manifest_component *all = NULL;
 	size_t n = 0, cap = 0;
 
 	for (char **e = environ; e && *e; e++) {
@@ -120,7 +120,7 @@ static void gather_env(struct b10t_manifest *m)
 			continue;
 		if (n == cap) {
 			size_t nc = cap ? 2 * cap : 32;
-			struct b10t_manifest_var *g = realloc(all, nc * sizeof(*g));
+			struct b10t_manifest_component *g = realloc(all, nc * sizeof(*g));
 
 			if (!g)
 				break;
@@ -255,7 +255,7 @@ static struct b10t_why_diff *add(struct diffs *ds, const char *name, const char 
 	return d;
 }
 
-static const char *find(const struct b10t_manifest_var *v, size_t n, const char *name)
+static const char *find(const struct b10t_manifest_component *v, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(v[i].name, name))
@@ -268,8 +268,8 @@ static const char *find(const struct b10t_manifest_var *v, size_t n, const char 
  * in name order: both lists are sorted, but an old manifest's need not
  * be, so each is looked up in the other.
  */
-static void compare_maps(struct diffs *ds, const struct b10t_manifest_var *a, size_t na,
-			 const struct b10t_manifest_var *b, size_t nb,
+static void compare_maps(struct diffs *ds, const struct b10t_manifest_component *a, size_t na,
+			 const struct b10t_manifest_component *b, size_t nb,
 			 void (*classify)(const char *name, struct b10t_why_diff *d))
 {
 	for (size_t i = 0; i < na; i++) {
@@ -310,7 +310,7 @@ static void kind_of_component(const char *name, struct b10t_why_diff *d)
 }
 
 /* The components as name/value pairs, to compare them like the maps. */
-static size_t components(const struct b10t_manifest *m, struct b10t_manifest_var *v)
+static size_t components(const struct b10t_manifest *m, struct b10t_manifest_component *v)
 {
 	size_t n = 0;
 
@@ -326,7 +326,7 @@ size_t b10t_why_compare(const struct b10t_manifest *saved, const struct b10t_man
 			struct b10t_why_diff *out, size_t max)
 {
 	struct diffs ds = { out, max, 0 };
-	struct b10t_manifest_var *a = calloc(2 * B10T_MANIFEST_COMPONENTS, sizeof(*a));
+	struct b10t_manifest_component *a = calloc(2 * B10T_MANIFEST_COMPONENTS, sizeof(*a));
 	struct b10t_why_diff *d;
 
 	if (saved->has_scheme && saved->scheme != here->scheme &&

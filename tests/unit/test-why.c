@@ -135,15 +135,15 @@ static void test_hostile(void)
 	for (int i = 0; i <= B10T_MANIFEST_ENV; i++)
 		n += (size_t)snprintf(big + n, sizeof(big) - n, "%s\"V%d\":\"x\"", i ? "," : "", i);
 	snprintf(big + n, sizeof(big) - n, "}}");
-	is_int(parse(big, &m), -EBADMSG, "more than 64 env entries: invalid");
+	is_int(parse(big, &m), -EBADMSG, "more than 48 env entries: invalid");
 	memset(big, 0, sizeof(big));
 	n = (size_t)snprintf(big, sizeof(big), "{\"facts\":{\"x\":\"");
 	memset(big + n, 'a', 600);
 	snprintf(big + n + 600, sizeof(big) - n - 600, "\"}}");
-	is_int(parse(big, &m), -EBADMSG, "a fact of 600 bytes: invalid");
+	is_int(parse(big, &m), -EBADMSG, "a fact of 600 bytes (over 255): invalid");
 }
 
-static void put(struct b10t_manifest_var *v, size_t *n, const char *name, const char *value)
+static void put(struct b10t_manifest_component *v, size_t *n, const char *name, const char *value)
 {
 	snprintf(v[*n].name, sizeof(v->name), "%s", name);
 	snprintf(v[*n].value, sizeof(v->value), "%s", value);
