@@ -5,7 +5,9 @@
  * components, the cache dir, the versions, the compute capability, HOME
  * and XDG_*, the TORCHINDUCTOR_* / TRITON_* / VLLM_* settings
  * (lib/why.c), and says what each difference does to torch or vLLM.
- * DOES_NOT_EXIST when the store has no archive for the key.  Reads only.
+ * DOES_NOT_EXIST when the store has no archive for the key; for this
+ * environment's key it then compares the nearest key's archive (a torch
+ * upgrade, another GPU: the key changed).  Reads only.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -41,9 +43,26 @@ static cJSON *why_json(const struct cmd *c, const struct b10t_why *w, const char
 	cJSON_AddStringToObject(o, "key", w->key);
 	cJSON_AddBoolToObject(o, "own_key", w->own_key);
 	if (w->status == B10T_DOES_NOT_EXIST) {
+		cJSON *near;
+
 		cJSON_AddNullToObject(o, "archive");
 		cJSON_AddStringToObject(o, "reason", "no_archive");
 		cJSON_AddStringToObject(o, "message", msg);
+		if (!w->nearest) {
+			cJSON_AddNullToObject(o, "nearest");
+			return o;
+		}
+		near = cJSON_AddObjectToObject(o, "nearest");
+		cJSON_AddStringToObject(near, "key", w->nearest_key);
+		cJSON_AddStringToObject(near, "archive", w->archive);
+		cJSON_AddBoolToObject(near, "recorded", w->recorded);
+		cJSON_AddStringToObject(near, "host", w->host);
+		cJSON_AddStringToObject(near, "b10t_version", w->b10t_version);
+		if (w->has_created)
+			json_add_u64(near, "created_time", w->created_time);
+		arr = cJSON_AddArrayToObject(near, "differences");
+		for (size_t i = 0; i < w->n; i++)
+			cJSON_AddItemToArray(arr, diff_json(&w->diffs[i]));
 		return o;
 	}
 	cJSON_AddStringToObject(o, "archive", w->archive);
@@ -66,8 +85,12 @@ static void why_text(const struct b10t_why *w, const char *msg)
 {
 	char age[32];
 
-	printf("why: key %s%s: %s", esc(w->key), w->own_key ? " (this environment's)" : "",
-	       esc(w->archive));
+	if (w->nearest)
+		printf("why: the nearest key in the store: %s: %s", esc(w->nearest_key),
+		       esc(w->archive));
+	else
+		printf("why: key %s%s: %s", esc(w->key),
+		       w->own_key ? " (this environment's)" : "", esc(w->archive));
 	if (w->has_manifest) {
 		if (w->has_created)
 			printf(", saved %s", human_age((int64_t)w->created_time, (int64_t)time(NULL),
@@ -124,6 +147,11 @@ int cmd_why(struct cmd *c)
 	} else if (w.status == B10T_DOES_NOT_EXIST) {
 		if (!c->quiet)
 			printf("why: DOES_NOT_EXIST: %s\n", esc_msg(msg));
+		if (!c->quiet && w.nearest) {
+			snprintf(msg, sizeof(msg), "%zu %s between that archive's environment and "
+				 "this machine:", w.n, plural(w.n, "difference", "differences"));
+			why_text(&w, msg);
+		}
 	} else if (!c->quiet) {
 		why_text(&w, msg);
 	}

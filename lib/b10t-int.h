@@ -659,11 +659,19 @@ struct b10t_why {
 	uint64_t created_time;
 	size_t n;			/* differences */
 	struct b10t_why_diff *diffs;	/* malloc'ed: b10t_why_free */
+	/*
+	 * DOES_NOT_EXIST for this environment's key: the store's key nearest
+	 * to it (fewest differing components, then newest; same scheme), whose
+	 * archive the fields above then describe.  false when none.
+	 */
+	bool nearest;
+	char nearest_key[NAME_MAX + 1];
 };
 /*
  * Why this machine would (or would not) hit with the archive of key
  * (other_key, or this environment's when NULL): read its manifest and
- * compare.  0 with the status in res, or -errno.  Reads only.
+ * compare.  Without an archive for this environment's key, the nearest
+ * key's.  0 with the status in res, or -errno.  Reads only.
  */
 int b10t_why(struct b10t_ctx *ctx, const struct b10t_config *cfg, const struct b10t_envkey *key,
 	     const char *other_key, struct b10t_why *res);

@@ -245,6 +245,10 @@ static struct b10t_why_diff *add(struct diffs *ds, const char *name, const char 
 
 	if (ds->n >= ds->max)
 		return NULL;
+	/* A fact that is also a component: said once, as the key's. */
+	for (size_t i = 0; i < ds->n; i++)
+		if (!strcmp(ds->out[i].name, name))
+			return NULL;
 	d = &ds->out[ds->n++];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
@@ -363,6 +367,77 @@ void b10t_why_free(struct b10t_why *res)
 	res->n = 0;
 }
 
+/* The manifest of archive `name` into m: 0, or -1 (none, unreadable, invalid). */
+static int read_saved(const struct b10t_config *cfg, const char *name, enum b10t_format fmt,
+		      struct b10t_manifest *m)
+{
+	char path[PATH_MAX + NAME_MAX + 2], *json = NULL;
+	struct b10t_ctx quiet;
+	int r;
+
+	b10t_ctx_init(&quiet);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->store_dir, name) >= sizeof(path) ||
+	    b10t_read_manifest(&quiet, path, fmt, &json) < 0) {
+		free(json);
+		return -1;
+	}
+	r = b10t_manifest_parse(&quiet, json, strlen(json), m);
+	free(json);
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * This key has no archive: the most common miss is a key that changed (a
+ * torch upgrade, another GPU, a namespace).  Find the store's key with the
+ * fewest differing components (the newest of those: the list is newest
+ * first) and describe its archive in res.  Best effort: nothing on error.
+ */
+static void find_nearest(const struct b10t_config *cfg, const struct b10t_envkey *key,
+			 struct b10t_why *res)
+{
+	struct b10t_archive_info *list = NULL;
+	struct b10t_manifest *saved = malloc(sizeof(*saved)), *here = malloc(sizeof(*here));
+	struct b10t_why_diff *d = calloc(B10T_WHY_DIFFS_MAX, sizeof(*d));
+	size_t n = 0, best = (size_t)-1;
+	struct b10t_ctx quiet;
+
+	b10t_ctx_init(&quiet);
+	if (!saved || !here || !d || b10t_store_list(&quiet, cfg, &list, &n) < 0)
+		goto out;
+	b10t_why_here(key, cfg->cache_dir, here);
+	for (size_t i = 0; i < n && i < B10T_NAMESPACES_SURVEY; i++) {
+		size_t nd, nk = 0;
+
+		if (read_saved(cfg, list[i].filename, list[i].format, saved) < 0 || !saved->n ||
+		    (saved->has_scheme && saved->scheme != key->scheme))
+			continue;
+		nd = b10t_why_compare(saved, here, d, B10T_WHY_DIFFS_MAX);
+		for (size_t j = 0; j < nd; j++)
+			nk += !strcmp(d[j].kind, "key");
+		if (nk >= best)
+			continue;
+		best = nk;
+		if (!res->diffs && !(res->diffs = calloc(B10T_WHY_DIFFS_MAX, sizeof(*d))))
+			break;
+		memcpy(res->diffs, d, nd * sizeof(*d));
+		res->n = nd;
+		res->nearest = true;
+		snprintf(res->nearest_key, sizeof(res->nearest_key), "%s", list[i].key);
+		snprintf(res->archive, sizeof(res->archive), "%s", list[i].filename);
+		res->has_manifest = true;
+		res->recorded = saved->has_facts && saved->has_env;
+		snprintf(res->host, sizeof(res->host), "%s", saved->host);
+		snprintf(res->b10t_version, sizeof(res->b10t_version), "%s", saved->b10t_version);
+		res->has_created = saved->has_created;
+		res->created_time = saved->created_time;
+	}
+out:
+	free(list);
+	free(saved);
+	free(here);
+	free(d);
+}
+
 int b10t_why(struct b10t_ctx *ctx, const struct b10t_config *cfg, const struct b10t_envkey *key,
 	     const char *other_key, struct b10t_why *res)
 {
@@ -383,6 +458,8 @@ int b10t_why(struct b10t_ctx *ctx, const struct b10t_config *cfg, const struct b
 	if ((r = b10t_store_find(ctx, cfg, k, &info)) == -ENOENT) {
 		b10t_clear_error(ctx);
 		res->status = B10T_DOES_NOT_EXIST;
+		if (!other_key)
+			find_nearest(cfg, key, res);
 		return 0;
 	}
 	if (r < 0)

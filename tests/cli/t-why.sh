@@ -33,6 +33,7 @@ run why --json
 ok "why --json without an archive: status DOES_NOT_EXIST" jq_is .status DOES_NOT_EXIST
 ok "why --json without an archive: reason no_archive" jq_is .reason no_archive
 ok "why --json without an archive: archive null" jq_is .archive null
+ok "why --json in an empty store: nearest null" jq_is .nearest null
 run why 0123456789abcdef
 ok "why KEY of a key without an archive: exit 3" expect_rc 3
 run why 'not a key!'
@@ -111,6 +112,17 @@ run save -q
 OLD=$("$B10T" envkey)
 B10T_TORCH_VERSION=2.5.0 run why
 ok "why with another torch (default scheme): DOES_NOT_EXIST for this key" expect_rc 3
+ok "why without an archive: names the nearest key in the store" contains "$OUT" "the nearest key in the store: $OLD"
+ok "why without an archive: and what differs" contains "$OUT" "torch_version: saved 2.4.0, here 2.5.0"
+B10T_TORCH_VERSION=2.5.0 TORCHINDUCTOR_CACHE_DIR=$T_DIR/ctri B10T_TRITON_VERSION=3.1.0 run save -q
+B10T_TORCH_VERSION=2.5.0 run why --json
+ok "why --json without an archive: still DOES_NOT_EXIST" jq_is .status DOES_NOT_EXIST
+ok "why --json: nearest is the key of one differing component" jq_is .nearest.key "$OLD"
+ok "why --json: nearest's differences: torch_version, once, as a key component" \
+	jq_is '[.nearest.differences[] | "\(.kind):\(.name)"] | join(",")' "key:torch_version"
+B10T_NAMESPACE=model-a run why --json
+ok "why with a namespace the store lacks: the namespace is the difference" \
+	jq_is '[.nearest.differences[] | select(.kind == "key") | "\(.name):\(.saved):\(.here)"] | join(",")' "namespace:null:model-a"
 B10T_TORCH_VERSION=2.5.0 run why --json "$OLD"
 ok "why KEY: another key's archive: SUCCESS" jq_is .status SUCCESS
 ok "why KEY: own_key false" jq_is .own_key false
