@@ -57,6 +57,11 @@ ok "why --json: recorded true" jq_is .recorded true
 ok "why --json: own_key true" jq_is .own_key true
 VLLM_API_KEY=other run why --json
 ok "a secret-looking variable that differs is not a difference" jq_is '.differences | length' 0
+run why -q
+ok "why -q, same environment: exit 0, nothing on stdout" sh -c '[ "$1" -eq 0 ] && [ ! -s "$2" ]' - "$rc" "$T_DIR/out"
+BASETEN_FS_ENABLED=0 run why --json
+ok "why with the store disabled: exit 1 (ERROR)" expect_rc 1
+ok "why with the store disabled: says so" jq_is '.error | test("disabled")' true
 run info --json
 ok "info --json: differences [] for its archive" jq_is '.differences | length' 0
 run info
