@@ -21,22 +21,16 @@
 extern "C" {
 #endif
 
-#define B10T_VERSION_STRING "0.1.0"
+/* The public API (lib/b10t.h): the version, statuses, log levels. */
+#include "b10t.h"
 
 /* ---- statuses (CONTRACT.md "Statuses and exit codes") ---------------- */
 
-enum b10t_status {
-	B10T_SUCCESS = 0,
-	B10T_ERROR = 1,
-	B10T_DOES_NOT_EXIST = 3,
-	B10T_SKIPPED = 4,
-};
-
-const char *b10t_status_name(enum b10t_status status);
+/* enum b10t_status and b10t_status_name(): lib/b10t.h */
 
 /* ---- context: errors, logs, progress --------------------------------- */
 
-enum b10t_log_level { B10T_LOG_ERROR, B10T_LOG_WARN, B10T_LOG_INFO, B10T_LOG_DEBUG };
+/* enum b10t_log_level: lib/b10t.h */
 
 struct b10t_progress {
 	uint64_t files;		/* entries done so far */

@@ -5,7 +5,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libarchive-dev
 liblz4-dev libzstd-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
 python3 python3-venv g++ util-linux strace unzip valgrind tar gzip zsh fish
-fuse3 procps redis-server redis-tools sshfs openssh-server openssh-client"
+fuse3 procps redis-server redis-tools sshfs openssh-server openssh-client
+abigail-tools"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

@@ -32,9 +32,10 @@ MAN=$(dir mandir)
 ok "bin/b10t is installed and runs" sh -c '"$1" --version | grep -q "^b10t "' - "$BIN/b10t"
 ok "bin/b10-compile-cache is a link to b10t" [ "$(readlink "$BIN/b10-compile-cache")" = b10t ]
 ok "b10-compile-cache runs the vllm verb" sh -c '"$1" --help | grep -q "^Usage: b10t vllm"' - "$BIN/b10-compile-cache"
-ok "libb10t.so.0 is installed" [ -f "$(readlink -f "$LIB/libb10t.so.0")" ]
+ok "libb10t.so.1 is installed" [ -f "$(readlink -f "$LIB/libb10t.so.1")" ]
 ok "the libb10t.so dev link is installed" [ -L "$LIB/libb10t.so" ]
-ok "the header is installed" cmp -s "$INC/b10t/b10t-int.h" "$SRCDIR/../lib/b10t-int.h"
+ok "the public header b10t.h is installed" cmp -s "$INC/b10t/b10t.h" "$SRCDIR/../lib/b10t.h"
+ok "the internal header b10t-int.h is not" [ ! -e "$INC/b10t/b10t-int.h" ]
 ok "the pkg-config file is installed" [ -f "$LIB/pkgconfig/b10t.pc" ]
 ok "the shared library exports only b10t_* symbols" sh -c \
 	'! nm -D --defined-only "$1" | awk "\$2 ~ /^[TDBR]\$/ { print \$3 }" | grep -v "^b10t_"' - "$LIB/libb10t.so"
@@ -79,18 +80,28 @@ else
 	echo "# man pages not built (no scdoc or -Ddocs=disabled)"
 fi
 
-# A program built against the installed tree, through its pkg-config file.
+# A program built against the installed tree, through its pkg-config file:
+# the header's version is the library's, a setting is refused by name, and
+# envkey's JSON is the command's.
 cat >"$T_DIR/prog.c" <<'EOF'
 #include <stdio.h>
-#include <b10t-int.h>
+#include <string.h>
+#include <b10t.h>
 
 int main(void)
 {
-	uint64_t s = 0;
+	b10t_t *h = b10t_new();
 
-	if (b10t_parse_duration("5m", &s) < 0 || s != 300)
+	if (!h || b10t_version_number() != B10T_VERSION_NUMBER ||
+	    strcmp(b10t_version_string(), B10T_VERSION_STRING))
 		return 1;
-	printf("%s %s\n", b10t_status_name(B10T_SKIPPED), B10T_VERSION_STRING);
+	if (b10t_set(h, "max_cache_size", "lots") != B10T_ERROR || !*b10t_error(h))
+		return 2;
+	if (b10t_op_envkey(h) != B10T_SUCCESS)
+		return 3;
+	printf("%s %s %s\n", b10t_status_name(B10T_SKIPPED), b10t_version_string(),
+	       b10t_result_string(h, "environment_key"));
+	b10t_free(h);
 	return 0;
 }
 EOF
@@ -115,19 +126,55 @@ ok "a program builds against the installed library" expect_rc 0
 LD_LIBRARY_PATH="$LIB" "$T_DIR/prog" >"$T_DIR/out" 2>&1
 rc=$?
 ok "it runs and calls the library" expect_rc 0
-ok "it prints what the library answered" [ "$(cat "$T_DIR/out")" = "SKIPPED $("$B10T" --version | cut -d' ' -f2)" ]
-ok "it uses the installed shared library" sh -c 'LD_LIBRARY_PATH="$1" ldd "$2" | grep -q "$1/libb10t.so.0"' - "$LIB" "$T_DIR/prog"
+ok "it prints what the library answered" \
+	[ "$(cat "$T_DIR/out")" = "SKIPPED $("$B10T" --version | cut -d' ' -f2) $("$B10T" envkey)" ] ||
+	sed 's/^/#   /' "$T_DIR/out"
+ok "it uses the installed shared library" sh -c 'LD_LIBRARY_PATH="$1" ldd "$2" | grep -q "$1/libb10t.so.1"' - "$LIB" "$T_DIR/prog"
+ok "its b10t_* references carry the symbol version B10T_1.0" sh -c \
+	'nm -D --undefined-only "$1" | grep " b10t_" | grep -vq "@B10T_1.0" && exit 1
+	 nm -D --undefined-only "$1" | grep -q " b10t_op_envkey@B10T_1.0"' - "$T_DIR/prog"
 
-# The library exports its API and nothing else: every exported name is in
-# the installed header (internal helpers are hidden).
+# The ABI: the library exports exactly the functions the installed header
+# declares, each in version node B10T_1.0, and nothing of the internal
+# library (b10t_load, b10t_unpack, ...).
 if command -v nm >/dev/null; then
-	nm -D --defined-only "$LIB/libb10t.so.0" | awk '{print $3}' | sort -u >"$T_DIR/exported"
-	missing=$(while read -r sym; do
-		grep -qw "$sym" "$INC/b10t/b10t-int.h" || echo "$sym"
-	done <"$T_DIR/exported")
-	ok "exports only what b10t-int.h declares${missing:+ (not declared: $missing)}" [ -z "$missing" ]
-	ok "exports the API (b10t_load, b10t_save, b10t_unpack)" sh -c \
-		'grep -qx b10t_load "$1" && grep -qx b10t_save "$1" && grep -qx b10t_unpack "$1"' - "$T_DIR/exported"
+	nm -D --defined-only "$LIB/libb10t.so.1" | awk '$2 != "A" { print $3 }' | sort -u >"$T_DIR/exported"
+	# the header's functions: a name followed by "(" on a line that is not
+	# a comment, a typedef or a macro
+	grep -v -e '^[[:space:]]*[/*#]' -e '^typedef' "$INC/b10t/b10t.h" |
+		grep -oE '\bb10t_[a-z0-9_]+\(' | tr -d '(' | sed 's/$/@@B10T_1.0/' | sort -u >"$T_DIR/declared"
+	ok "the header declares the API ($(wc -l <"$T_DIR/declared") functions, b10t_new among them)" \
+		grep -qx 'b10t_new@@B10T_1.0' "$T_DIR/declared"
+	ok "exported symbols = the header's functions, each @@B10T_1.0" cmp -s "$T_DIR/declared" "$T_DIR/exported" ||
+		diff "$T_DIR/declared" "$T_DIR/exported" | sed 's/^/#   /'
+	ok "no internal function is exported (b10t_load, b10t_unpack, b10t_ctx_init)" sh -c \
+		'! grep -E "^(b10t_load|b10t_unpack|b10t_ctx_init)@" "$1"' - "$T_DIR/exported"
+fi
+# ... and against the checked-in baseline lib/libb10t.abi (abigail-tools):
+# a changed signature, enum value or removed function fails.  After a
+# deliberate addition (in a new version node), regenerate it with the
+# abidw line of docs/HACKING.md.
+if ! command -v abidiff >/dev/null 2>&1; then
+	echo "# abidiff not found (apt-get install abigail-tools): ABI baseline not compared"
+elif ! readelf -S "$LIB/libb10t.so.1" 2>/dev/null | grep -q '\.debug_info'; then
+	echo "# libb10t.so.1 has no debug info (-Dbuildtype=release?): ABI baseline not compared"
+else
+	abidiff --headers-dir2 "$INC/b10t" "$SRCDIR/../lib/libb10t.abi" "$LIB/libb10t.so.1" \
+		>"$T_DIR/abidiff" 2>&1
+	rc=$?
+	ok "abidiff: the installed library's ABI is the baseline lib/libb10t.abi" expect_rc 0 ||
+		sed 's/^/#   /' "$T_DIR/abidiff"
+	# the check can fail: a status renumbered is an ABI change (bit 4), a
+	# function gone an incompatible one (bit 8)
+	sed "s/name='B10T_SKIPPED' value='4'/name='B10T_SKIPPED' value='5'/" \
+		"$SRCDIR/../lib/libb10t.abi" >"$T_DIR/renumbered.abi"
+	abidiff --headers-dir2 "$INC/b10t" "$T_DIR/renumbered.abi" "$LIB/libb10t.so.1" >/dev/null 2>&1
+	rc=$?
+	ok "abidiff: a baseline with B10T_SKIPPED = 5 is an ABI change (exit $rc)" [ $((rc & 4)) -ne 0 ]
+	grep -v "elf-symbol name='b10t_op_gc'" "$SRCDIR/../lib/libb10t.abi" >"$T_DIR/no-gc.abi"
+	abidiff --headers-dir1 "$INC/b10t" "$LIB/libb10t.so.1" "$T_DIR/no-gc.abi" >/dev/null 2>&1
+	rc=$?
+	ok "abidiff: a library without b10t_op_gc is incompatible (exit $rc)" [ $((rc & 8)) -ne 0 ]
 fi
 
 done_testing

@@ -6,7 +6,6 @@ TAP on stdout.  Every verb through the Python API against a sandbox store
 b10-compile-cache entry points, import time.  Needs only the standard
 library; torch is not imported.
 """
-import http.server
 import logging
 import os
 import re
@@ -14,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 # The library's warnings as TAP comments, not stray lines on stderr.
@@ -226,35 +224,41 @@ os.environ["TORCHINDUCTOR_CACHE_DIR"] = CACHE
 # ---- b10-compile-cache: the vLLM sidecar -----------------------------------
 
 
-class Ready(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/v1/models" else 404)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *a):
-        pass
-
-
-srv = http.server.HTTPServer(("127.0.0.1", 0), Ready)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
+# The sidecar tests' stand-in for vLLM (tests/http_server.py, as t-vllm.sh
+# runs it): 503 for its first half second, then 200; one log line a request.
+HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http_server.py")
+port_file, req_log = os.path.join(T, "http.port"), os.path.join(T, "http.log")
+srv = subprocess.Popen([sys.executable, HTTP_SERVER, "--port-file", port_file, "--log", req_log,
+                        "--ready-after", "0.5"])
+for _ in range(500):  # the handshake: the server renames its port file into place
+    if os.path.exists(port_file):
+        break
+    time.sleep(0.01)
+with open(port_file) as f:
+    port = int(f.read())
 vroot = os.path.join(T, "vllm")
 fill(vroot, 5)
 vstore = os.path.join(T, "vstore")
 os.makedirs(vstore)
 env = dict(os.environ, VLLM_CACHE_ROOT=vroot, B10FS_CACHE_DIR=vstore,
-           B10_TRANSFER_VLLM_URL="http://127.0.0.1:%d/v1/models" % srv.server_port,
+           B10_TRANSFER_VLLM_URL="http://127.0.0.1:%d/v1/models" % port,
            B10_TRANSFER_INTERVAL_S="0.1", B10_TRANSFER_TIMEOUT_S="20")
 p = subprocess.run(["b10-compile-cache"], env=env, capture_output=True, text=True, timeout=60)
 ok("b10-compile-cache: vLLM ready, the cache saved", p.returncode == 0
    and any(re.fullmatch(r"cache_\w+\.g1\.[a-z0-9-]+\.tar\.lz4", n) for n in os.listdir(vstore)),
    (p.returncode, p.stderr))
+with open(req_log) as f:
+    reqs = f.read().split("\n")
+ok("b10-compile-cache: it polled the server until ready (503s, then 200 on /v1/models)",
+   "503 /v1/models" in reqs and "200 /v1/models" in reqs
+   and reqs.index("503 /v1/models") < reqs.index("200 /v1/models"), reqs)
 shutil.rmtree(vroot)
 p = subprocess.run(["b10-compile-cache"], env=dict(env, B10_TRANSFER_VLLM_URL="http://127.0.0.1:1/x"),
                    capture_output=True, text=True, timeout=60)
 ok("b10-compile-cache: a saved cache is loaded without waiting", p.returncode == 0
    and len(tree(vroot)) == 5, (p.returncode, p.stderr))
-srv.shutdown()
+srv.terminate()
+srv.wait()
 
 # ---- import time -------------------------------------------------------------
 # In a fresh interpreter, the import alone (best of 5): startup is not ours.
