@@ -505,17 +505,7 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
 	if (res->generation)
 		json_add_u64(o, "generation", res->generation);
-	if (res->compared) {	/* load: what differs from the archive's saver (b10t why) */
-		cJSON *d = cJSON_AddArrayToObject(o, "differences");
-
-		for (size_t i = 0; d && i < res->n_differences; i++) {
-			cJSON *e = cJSON_CreateObject();
-
-			cJSON_AddStringToObject(e, "kind", res->differences[i].kind);
-			cJSON_AddStringToObject(e, "name", res->differences[i].name);
-			cJSON_AddItemToArray(d, e);
-		}
-	}
+	b10t_json_load_differences(o, res);	/* load: what differs from the saver's */
 	return o;
 }
 

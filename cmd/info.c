@@ -79,55 +79,6 @@ static void gather(struct cmd *c, struct info *in)
 	b10t_clear_error(&c->ctx);
 }
 
-static void namespaces_json(cJSON *o, const struct info *in)
-{
-	cJSON *arr;
-
-	if (in->key.scheme == B10T_SCHEME_DEFAULT && b10t_envkey_get(&in->key, "namespace"))
-		cJSON_AddStringToObject(o, "namespace", b10t_envkey_get(&in->key, "namespace"));
-	else
-		cJSON_AddNullToObject(o, "namespace");
-	if (!in->surveyed)
-		return;
-	arr = cJSON_AddArrayToObject(o, "store_namespaces");
-	for (size_t i = 0; i < in->ns.n; i++) {
-		cJSON *e = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(e, "namespace", in->ns.ns[i].name);
-		json_add_u64(e, "keys", in->ns.ns[i].keys);
-		cJSON_AddItemToArray(arr, e);
-	}
-	json_add_u64(o, "store_keys", in->ns.keys);
-	json_add_u64(o, "store_unnamespaced_keys", in->ns.unnamespaced);
-	cJSON_AddBoolToObject(o, "store_shared", in->ns.shared);
-}
-
-static void why_json(cJSON *o, const struct info *in)
-{
-	cJSON *arr;
-
-	if (!in->why)
-		return;
-	arr = cJSON_AddArrayToObject(o, "differences");
-	for (size_t i = 0; i < in->w.n; i++) {
-		const struct b10t_why_diff *d = &in->w.diffs[i];
-		cJSON *e = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(e, "kind", d->kind);
-		cJSON_AddStringToObject(e, "name", d->name);
-		if (d->saved_set)
-			cJSON_AddStringToObject(e, "saved", d->saved);
-		else
-			cJSON_AddNullToObject(e, "saved");
-		if (d->here_set)
-			cJSON_AddStringToObject(e, "here", d->here);
-		else
-			cJSON_AddNullToObject(e, "here");
-		cJSON_AddBoolToObject(e, "wrong_output", d->wrong_output);
-		cJSON_AddItemToArray(arr, e);
-	}
-}
-
 /* The manifest's counts and origin, as b10fs_cache_* fields. */
 static void manifest_json(cJSON *o, const struct info *in)
 {
@@ -186,8 +137,11 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 	comp = cJSON_AddObjectToObject(o, "components");
 	for (size_t i = 0; i < in->key.n; i++)
 		cJSON_AddStringToObject(comp, in->key.comp[i].name, in->key.comp[i].value);
-	namespaces_json(o, in);
-	why_json(o, in);
+	b10t_json_namespace(o, &in->key);
+	if (in->surveyed)
+		b10t_json_store_namespaces(o, &in->ns);
+	if (in->why)
+		b10t_json_info_differences(o, &in->w);
 	if (in->local_error[0])
 		cJSON_AddStringToObject(o, "local_cache_error", in->local_error);
 	if (in->store_error[0])

@@ -15,25 +15,6 @@
 
 #include "cmd.h"
 
-static cJSON *diff_json(const struct b10t_why_diff *d)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "kind", d->kind);
-	cJSON_AddStringToObject(o, "name", d->name);
-	if (d->saved_set)
-		cJSON_AddStringToObject(o, "saved", d->saved);
-	else
-		cJSON_AddNullToObject(o, "saved");
-	if (d->here_set)
-		cJSON_AddStringToObject(o, "here", d->here);
-	else
-		cJSON_AddNullToObject(o, "here");
-	cJSON_AddBoolToObject(o, "wrong_output", d->wrong_output);
-	cJSON_AddStringToObject(o, "effect", d->effect);
-	return o;
-}
-
 static cJSON *why_json(const struct cmd *c, const struct b10t_why *w, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject(), *arr;
@@ -62,7 +43,7 @@ static cJSON *why_json(const struct cmd *c, const struct b10t_why *w, const char
 			json_add_u64(near, "created_time", w->created_time);
 		arr = cJSON_AddArrayToObject(near, "differences");
 		for (size_t i = 0; i < w->n; i++)
-			cJSON_AddItemToArray(arr, diff_json(&w->diffs[i]));
+			cJSON_AddItemToArray(arr, b10t_why_diff_json(&w->diffs[i], true));
 		return o;
 	}
 	cJSON_AddStringToObject(o, "archive", w->archive);
@@ -76,7 +57,7 @@ static cJSON *why_json(const struct cmd *c, const struct b10t_why *w, const char
 		json_add_u64(o, "created_time", w->created_time);
 	arr = cJSON_AddArrayToObject(o, "differences");
 	for (size_t i = 0; i < w->n; i++)
-		cJSON_AddItemToArray(arr, diff_json(&w->diffs[i]));
+		cJSON_AddItemToArray(arr, b10t_why_diff_json(&w->diffs[i], true));
 	cJSON_AddStringToObject(o, "message", msg);
 	return o;
 }

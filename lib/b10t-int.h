@@ -362,6 +362,14 @@ struct b10t_namespaces {
 /* Read the manifest of every key's first archive (reads only). */
 int b10t_store_namespaces(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			  struct b10t_namespaces *out);
+/*
+ * The JSON fields, one builder for the CLI (cmd/) and the C API (api.c):
+ * "namespace" (the key's, null when none) of envkey and info; info's
+ * "store_namespaces", "store_keys", "store_unnamespaced_keys", "store_shared".
+ */
+struct cJSON;
+void b10t_json_namespace(struct cJSON *o, const struct b10t_envkey *key);
+void b10t_json_store_namespaces(struct cJSON *o, const struct b10t_namespaces *ns);
 
 /* ---- the store (CONTRACT.md "The store") ------------------------------ */
 
@@ -670,6 +678,14 @@ struct b10t_why {
 int b10t_why(struct b10t_ctx *ctx, const struct b10t_config *cfg, const struct b10t_envkey *key,
 	     const char *other_key, struct b10t_why *res);
 void b10t_why_free(struct b10t_why *res);
+/* One difference as JSON: kind, name, saved, here (null when unset),
+ * wrong_output, and with `effect` its effect. */
+struct cJSON *b10t_why_diff_json(const struct b10t_why_diff *d, bool effect);
+/* info's "differences" (when w was compared: has_manifest). */
+void b10t_json_info_differences(struct cJSON *o, const struct b10t_why *w);
+/* load's "differences" [{kind, name}] when res->compared. */
+struct b10t_result;
+void b10t_json_load_differences(struct cJSON *o, const struct b10t_result *res);
 
 /* ---- verbs ----------------------------------------------------------- */
 

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "internal.h"
 
 bool b10t_namespace_valid(const char *s)
@@ -131,4 +133,44 @@ int b10t_store_namespaces(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	/* Several names, or names next to keys without one. */
 	out->shared = out->n + out->more + (out->unnamespaced > 0) > 1;
 	return 0;
+}
+
+void b10t_json_namespace(cJSON *o, const struct b10t_envkey *key)
+{
+	const char *ns = b10t_envkey_get(key, "namespace");
+
+	if (ns)
+		cJSON_AddStringToObject(o, "namespace", ns);
+	else
+		cJSON_AddNullToObject(o, "namespace");
+}
+
+static void add_count(cJSON *o, const char *name, uint64_t v)
+{
+	char buf[32];
+
+	if (v <= B10T_MANIFEST_NUM_MAX) {
+		cJSON_AddNumberToObject(o, name, (double)v);
+	} else {
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+		cJSON_AddRawToObject(o, name, buf);
+	}
+}
+
+void b10t_json_store_namespaces(cJSON *o, const struct b10t_namespaces *ns)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "store_namespaces");
+
+	for (size_t i = 0; arr && i < ns->n; i++) {
+		cJSON *e = cJSON_CreateObject();
+
+		if (!e)
+			break;
+		cJSON_AddStringToObject(e, "namespace", ns->ns[i].name);
+		add_count(e, "keys", ns->ns[i].keys);
+		cJSON_AddItemToArray(arr, e);
+	}
+	add_count(o, "store_keys", ns->keys);
+	add_count(o, "store_unnamespaced_keys", ns->unnamespaced);
+	cJSON_AddBoolToObject(o, "store_shared", ns->shared);
 }

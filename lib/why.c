@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "envkey-priv.h"
 #include "internal.h"
 
@@ -551,4 +553,57 @@ void b10t_why_load(struct b10t_ctx *ctx, const struct b10t_envkey *key, const ch
 out:
 	free(here);
 	free(d);
+}
+
+/* ---- JSON, for cmd/ and the C API ------------------------------------ */
+
+cJSON *b10t_why_diff_json(const struct b10t_why_diff *d, bool effect)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "kind", d->kind);
+	cJSON_AddStringToObject(o, "name", d->name);
+	if (d->saved_set)
+		cJSON_AddStringToObject(o, "saved", d->saved);
+	else
+		cJSON_AddNullToObject(o, "saved");
+	if (d->here_set)
+		cJSON_AddStringToObject(o, "here", d->here);
+	else
+		cJSON_AddNullToObject(o, "here");
+	cJSON_AddBoolToObject(o, "wrong_output", d->wrong_output);
+	if (effect)
+		cJSON_AddStringToObject(o, "effect", d->effect);
+	return o;
+}
+
+void b10t_json_info_differences(cJSON *o, const struct b10t_why *w)
+{
+	cJSON *arr;
+
+	if (w->status != B10T_SUCCESS || !w->has_manifest)
+		return;
+	arr = cJSON_AddArrayToObject(o, "differences");
+	for (size_t i = 0; arr && i < w->n; i++)
+		cJSON_AddItemToArray(arr, b10t_why_diff_json(&w->diffs[i], false));
+}
+
+void b10t_json_load_differences(cJSON *o, const struct b10t_result *res)
+{
+	cJSON *arr;
+
+	if (!res->compared)
+		return;
+	arr = cJSON_AddArrayToObject(o, "differences");
+	for (size_t i = 0; arr && i < res->n_differences; i++) {
+		cJSON *e = cJSON_CreateObject();
+
+		if (!e)
+			break;
+		cJSON_AddStringToObject(e, "kind", res->differences[i].kind);
+		cJSON_AddStringToObject(e, "name", res->differences[i].name);
+		cJSON_AddItemToArray(arr, e);
+	}
 }
