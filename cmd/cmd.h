@@ -178,6 +178,7 @@ int cmd_stats(struct cmd *c);
 int cmd_update(struct cmd *c);
 int cmd_vllm(struct cmd *c);
 int cmd_watch(struct cmd *c);
+int cmd_why(struct cmd *c);
 
 extern const struct verb_option gc_options[], list_options[], save_options[], stats_options[],
 	vllm_options[], watch_options[];

@@ -285,7 +285,7 @@ const char *cmd_origin(const struct cmd *c, enum b10t_setting_id id)
 static const char *const type_names[] = {
 	[B10T_TYPE_PATH] = "path", [B10T_TYPE_COUNT] = "count", [B10T_TYPE_SIZE] = "size",
 	[B10T_TYPE_DURATION] = "duration", [B10T_TYPE_BOOL] = "bool",
-	[B10T_TYPE_CHOICE] = "choice", [B10T_TYPE_URL] = "url",
+	[B10T_TYPE_CHOICE] = "choice", [B10T_TYPE_URL] = "url", [B10T_TYPE_NAME] = "name",
 };
 
 static cJSON *options_json(const struct verb_option *opts)
@@ -508,6 +508,7 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
 	if (res->generation)
 		json_add_u64(o, "generation", res->generation);
+	b10t_json_load_differences(o, res);	/* load: what differs from the saver's */
 	return o;
 }
 

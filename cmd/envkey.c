@@ -10,6 +10,7 @@ static cJSON *envkey_json(const struct b10t_envkey *key)
 	cJSON_AddStringToObject(o, "environment_key", key->key);
 	cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(key->scheme));
 	cJSON_AddBoolToObject(o, "gpu", key->gpu);
+	b10t_json_namespace(o, key);	/* the namespace component, at the top too */
 	for (size_t i = 0; i < key->n; i++) {
 		cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);
 		cJSON_AddStringToObject(src, key->comp[i].name, key->comp[i].source);

@@ -5,6 +5,9 @@
  * first 16 KiB, opened with O_NOATIME), a walk of the local dir.
  * The JSON keeps b10-transfer's get_cache_info() names and adds exact
  * counts; the store being disabled or missing is reported, not an error.
+ * It also reads the manifest of every key's first archive, to say
+ * whether the store is shared by several namespaces (lib/namespace.c),
+ * and compares its own archive's recorded environment (lib/why.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +31,10 @@ struct info {
 	struct b10t_manifest manifest;
 	char manifest_error[sizeof(((struct b10t_ctx *)0)->err)];	/* or why not */
 	char store_error[sizeof(((struct b10t_ctx *)0)->err)];
+	bool surveyed;			/* the store's namespaces were read: */
+	struct b10t_namespaces ns;
+	bool why;			/* the archive's environment was compared: */
+	struct b10t_why w;
 };
 
 /* Megabytes as b10-transfer counts them: bytes / 1024 / 1024. */
@@ -74,6 +81,12 @@ static void gather(struct cmd *c, struct info *in)
 		snprintf(in->store_error, sizeof(in->store_error), "%s", b10t_ctx_error(&c->ctx));
 		b10t_warn(&c->ctx, "%s", in->store_error);
 	}
+	/* Whether the store looks shared by several namespaces, and what
+	 * differs from the archive's saver (b10t why): best effort. */
+	in->surveyed = b10t_store_namespaces(&c->ctx, &c->cfg, &in->ns) == 0;
+	in->why = in->store_exists && b10t_why(&c->ctx, &c->cfg, &in->key, NULL, &in->w) == 0 &&
+		  in->w.status == B10T_SUCCESS && in->w.has_manifest;
+	b10t_clear_error(&c->ctx);
 }
 
 /* The manifest's counts and origin, as b10fs_cache_* fields. */
@@ -138,11 +151,40 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 	comp = cJSON_AddObjectToObject(o, "components");
 	for (size_t i = 0; i < in->key.n; i++)
 		cJSON_AddStringToObject(comp, in->key.comp[i].name, in->key.comp[i].value);
+	b10t_json_namespace(o, &in->key);
+	if (in->surveyed)
+		b10t_json_store_namespaces(o, &in->ns);
+	if (in->why)
+		b10t_json_info_differences(o, &in->w);
 	if (in->local_error[0])
 		cJSON_AddStringToObject(o, "local_cache_error", in->local_error);
 	if (in->store_error[0])
 		cJSON_AddStringToObject(o, "b10fs_error", in->store_error);
 	return o;
+}
+
+/* "2 namespaces (a: 1 key, b: 3 keys), 1 key without one: shared ..." */
+static void namespaces_text(const struct info *in)
+{
+	const char *own = in->key.scheme == B10T_SCHEME_DEFAULT ?
+			  b10t_envkey_get(&in->key, "namespace") : NULL;
+
+	printf("%-20s %s\n", "namespace:", own ? esc(own) : "none");
+	if (!in->surveyed)
+		return;
+	printf("%-20s %zu%s %s", "store_namespaces:", in->ns.n, in->ns.more ? "+" : "",
+	       plural(in->ns.n, "namespace", "namespaces"));
+	for (size_t i = 0; i < in->ns.n; i++)
+		printf("%s%s: %" PRIu64 " %s", i ? ", " : " (", esc(in->ns.ns[i].name),
+		       in->ns.ns[i].keys, plural(in->ns.ns[i].keys, "key", "keys"));
+	printf("%s", in->ns.n ? ")" : "");
+	if (in->ns.unnamespaced)
+		printf(", %" PRIu64 " %s without one", in->ns.unnamespaced,
+		       plural(in->ns.unnamespaced, "key", "keys"));
+	if (in->ns.shared)
+		printf(": shared by several namespaces%s", own ? "" :
+		       "; set B10T_NAMESPACE so that models do not share keys");
+	printf("\n");
 }
 
 static void info_text(const struct cmd *c, const struct info *in)
@@ -199,6 +241,13 @@ static void info_text(const struct cmd *c, const struct info *in)
 		printf("%-20s - (store disabled: %s)\n", "b10fs_cache:", esc_msg(in->disabled_msg));
 	else
 		printf("%-20s %s\n", "b10fs_cache:", in->store_error[0] ? "unreadable" : "none");
+	namespaces_text(in);
+	if (in->why) {
+		printf("%-20s %zu", "differences:", in->w.n);
+		for (size_t i = 0; i < in->w.n && i < 8; i++)
+			printf("%s%s", i ? ", " : " (", esc(in->w.diffs[i].name));
+		printf("%s%s\n", in->w.n > 8 ? ", ..." : "", in->w.n ? "): see b10t why" : "");
+	}
 }
 
 int cmd_info(struct cmd *c)
@@ -216,5 +265,6 @@ int cmd_info(struct cmd *c)
 		info_text(c, &in);
 		r = 0;
 	}
+	b10t_why_free(&in.w);
 	return r;
 }

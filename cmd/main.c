@@ -59,6 +59,9 @@ const struct verb verbs[] = {
 	  .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED | VERB_DEBRIS | VERB_PUBLISH |
 		   VERB_CODEC | VERB_FOLLOW | VERB_COMMAND | VERB_STATS,
 	  .options = watch_options, .on_opt = watch_opt },
+	{ .name = "why", .run = cmd_why, .args = "[KEY]",
+	  .summary = "explain a miss: the archive's environment against this machine",
+	  .max_args = 1, .flags = VERB_KEY | VERB_CACHE | VERB_STORE | VERB_ENABLED },
 };
 const size_t verbs_count = sizeof(verbs) / sizeof(verbs[0]);
 

@@ -318,6 +318,7 @@ static cJSON *result_json(cJSON *o, const struct b10t_result *res)
 		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
 	if (res->generation)
 		add_u64(o, "generation", res->generation);
+	b10t_json_load_differences(o, res);
 	return o;
 }
 
@@ -486,6 +487,7 @@ enum b10t_status b10t_op_envkey(b10t_t *h)
 		cJSON_AddStringToObject(o, "environment_key", key->key);
 		cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(key->scheme));
 		cJSON_AddBoolToObject(o, "gpu", key->gpu);
+		b10t_json_namespace(o, key);
 		for (size_t i = 0; i < key->n; i++) {
 			cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);
 			cJSON_AddStringToObject(src, key->comp[i].name, key->comp[i].source);
@@ -513,7 +515,9 @@ enum b10t_status b10t_op_info(b10t_t *h)
 	char local_error[sizeof(h->err)] = "", store_error[sizeof(h->err)] = "";
 	char manifest_error[sizeof(h->err)] = "";
 	uint64_t lbytes = 0, lfiles = 0, ldirs = 0;
-	bool enabled, exists = false, has_m = false;
+	bool enabled, exists = false, has_m = false, surveyed, why;
+	struct b10t_namespaces *ns;
+	struct b10t_why *w;
 	enum b10t_status st;
 	cJSON *o, *comp;
 
@@ -523,15 +527,21 @@ enum b10t_status b10t_op_info(b10t_t *h)
 		return finish(h, NULL, true, B10T_ERROR);
 	key = calloc(1, sizeof(*key));
 	m = calloc(1, sizeof(*m));
-	if (!key || !m) {
+	ns = calloc(1, sizeof(*ns));
+	w = calloc(1, sizeof(*w));
+	if (!key || !m || !ns || !w) {
 		free(key);
 		free(m);
+		free(ns);
+		free(w);
 		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
 		return finish(h, NULL, true, B10T_ERROR);
 	}
 	if (b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
 		free(key);
 		free(m);
+		free(ns);
+		free(w);
 		return finish(h, NULL, true, B10T_ERROR);
 	}
 	if (b10t_tree_size(&h->ctx, h->cfg.cache_dir, &lbytes, &lfiles, &ldirs) < 0) {
@@ -556,6 +566,10 @@ enum b10t_status b10t_op_info(b10t_t *h)
 		snprintf(store_error, sizeof(store_error), "%s", b10t_ctx_error(&h->ctx));
 		b10t_warn(&h->ctx, "%s", store_error);
 	}
+	b10t_clear_error(&h->ctx);
+	/* as cmd/info.c: the store's namespaces, what differs from the saver's */
+	surveyed = enabled && b10t_store_namespaces(&h->ctx, &h->cfg, ns) == 0;
+	why = exists && b10t_why(&h->ctx, &h->cfg, key, NULL, w) == 0;
 	b10t_clear_error(&h->ctx);
 
 	if ((o = cJSON_CreateObject())) {
@@ -602,14 +616,23 @@ enum b10t_status b10t_op_info(b10t_t *h)
 		comp = cJSON_AddObjectToObject(o, "components");
 		for (size_t i = 0; comp && i < key->n; i++)
 			cJSON_AddStringToObject(comp, key->comp[i].name, key->comp[i].value);
+		b10t_json_namespace(o, key);
+		if (surveyed)
+			b10t_json_store_namespaces(o, ns);
+		if (why)
+			b10t_json_info_differences(o, w);
 		if (local_error[0])
 			cJSON_AddStringToObject(o, "local_cache_error", local_error);
 		if (store_error[0])
 			cJSON_AddStringToObject(o, "b10fs_error", store_error);
 	}
 	st = finish(h, o, false, B10T_SUCCESS);
+	if (why)
+		b10t_why_free(w);
 	free(key);
 	free(m);
+	free(ns);
+	free(w);
 	return st;
 }
 

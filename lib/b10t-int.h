@@ -97,6 +97,10 @@ size_t b10t_libraries(struct b10t_library *out, size_t max, bool probe);
 #define B10T_SIZE_EXAMPLES "20GB, 20GiB, 1.5G, 500M"
 #define B10T_DURATION_EXAMPLES "30s, 1.5m, 2h, 7d"
 
+/* A namespace (B10T_NAMESPACE): 1 to 64 of [A-Za-z0-9._-], a letter or
+ * digit first (lib/namespace.c). */
+#define B10T_NAMESPACE_MAX 64
+
 enum b10t_key_scheme {
 	B10T_SCHEME_DEFAULT = 0,	/* "default" */
 	B10T_SCHEME_B10_TRANSFER,	/* "b10-transfer" */
@@ -137,6 +141,7 @@ enum b10t_setting_id {
 	B10T_SET_COMPACT_SIZE,
 	B10T_SET_COMPACT_GRACE,
 	B10T_SET_STATS,
+	B10T_SET_NAMESPACE,
 	B10T_SETTINGS_MAX
 };
 
@@ -167,6 +172,7 @@ struct b10t_config {
 	uint64_t compact_bytes;		/* B10T_COMPACT_MB, in bytes */
 	uint64_t compact_grace_s;	/* B10T_COMPACT_GRACE */
 	int stats;			/* B10T_STATS: load and save leave records */
+	char key_namespace[B10T_NAMESPACE_MAX + 1];	/* B10T_NAMESPACE, "" when none */
 	/* per setting: where the value came from, and why the environment's
 	 * value was refused ("" when it was not; then the default stands) */
 	unsigned char origin[B10T_SETTINGS_MAX];
@@ -181,6 +187,7 @@ enum b10t_setting_type {
 	B10T_TYPE_BOOL,		/* 1/true/yes/on or 0/false/no/off, any case */
 	B10T_TYPE_CHOICE,	/* one of .choices, stored as its index */
 	B10T_TYPE_URL,		/* text; its verb checks it */
+	B10T_TYPE_NAME,		/* a namespace: b10t_namespace_check() */
 };
 
 /* What reads a setting: a verb whose uses mask has its bit checks it. */
@@ -338,6 +345,44 @@ void b10t_envkey_hash(struct b10t_envkey *key);
 /* The value of a component, NULL when the key has none of that name. */
 const char *b10t_envkey_get(const struct b10t_envkey *key, const char *name);
 
+/* ---- namespaces (lib/namespace.c) ------------------------------------ */
+
+/* Whether s is a namespace: 1 to B10T_NAMESPACE_MAX of [A-Za-z0-9._-],
+ * a letter or digit first. */
+bool b10t_namespace_valid(const char *s);
+/* 0, or -EINVAL with "ORIGIN=VALUE: not a namespace (...)". */
+int b10t_namespace_check(struct b10t_ctx *ctx, const char *origin, const char *value);
+
+#define B10T_NAMESPACES_MAX 32		/* named namespaces listed */
+#define B10T_NAMESPACES_SURVEY 4096	/* keys whose manifest is read */
+struct b10t_namespace_count {
+	char name[B10T_NAMESPACE_MAX + 1];
+	uint64_t keys;
+};
+/* The namespaces of a store's keys, from their archives' manifests. */
+struct b10t_namespaces {
+	uint64_t keys;			/* keys surveyed */
+	size_t n;			/* named namespaces in ns[] */
+	struct b10t_namespace_count ns[B10T_NAMESPACES_MAX];
+	bool more;			/* more names than ns[] holds ... */
+	uint64_t more_keys;		/* ... with this many keys */
+	uint64_t unnamespaced;		/* keys without a namespace (or a manifest) */
+	uint64_t unreadable;		/* keys whose manifest could not be read */
+	uint64_t not_surveyed;		/* keys past B10T_NAMESPACES_SURVEY */
+	bool shared;			/* several names, or names and keys without one */
+};
+/* Read the manifest of every key's first archive (reads only). */
+int b10t_store_namespaces(struct b10t_ctx *ctx, const struct b10t_config *cfg,
+			  struct b10t_namespaces *out);
+/*
+ * The JSON fields, one builder for the CLI (cmd/) and the C API (api.c):
+ * "namespace" (the key's, null when none) of envkey and info; info's
+ * "store_namespaces", "store_keys", "store_unnamespaced_keys", "store_shared".
+ */
+struct cJSON;
+void b10t_json_namespace(struct cJSON *o, const struct b10t_envkey *key);
+void b10t_json_store_namespaces(struct cJSON *o, const struct b10t_namespaces *ns);
+
 /* ---- the store (CONTRACT.md "The store") ------------------------------ */
 
 
@@ -490,6 +535,11 @@ struct b10t_manifest_component {
 	char value[256];
 };
 
+/* The manifest's "facts" and "env" (what decides a torch hit, recorded at
+ * save for b10t why: lib/why.c gathers them), as name/value pairs. */
+#define B10T_MANIFEST_FACTS 16
+#define B10T_MANIFEST_ENV 48
+
 struct b10t_manifest {
 	uint64_t version;		/* "b10t_manifest": 1 */
 	char key[B10T_KEY_LEN + 1];	/* "key", "" when absent */
@@ -506,6 +556,17 @@ struct b10t_manifest {
 	char host[256];			/* "host" */
 	char b10t_version[64];		/* "b10t_version" */
 	char cache_dir[PATH_MAX];	/* "cache_dir": the dir it was saved from, "" when absent */
+	/*
+	 * "facts": {name: value}: versions (torch, triton, CUDA runtime and
+	 * driver, Python), compute capability, device, whatever the scheme's
+	 * key left out; "env": {VARIABLE: value}: HOME, XDG_* and the
+	 * TORCHINDUCTOR_* / TRITON_* / VLLM_* settings.  Both sorted by name,
+	 * absent in manifests before b10t why (has_* false).
+	 */
+	bool has_facts, has_env;
+	size_t n_facts, n_env;
+	struct b10t_manifest_component facts[B10T_MANIFEST_FACTS];
+	struct b10t_manifest_component env[B10T_MANIFEST_ENV];
 	/*
 	 * "entries": what the archive holds, in the entry list that follows
 	 * the lz4 frame (never in the first member: it is known only once
@@ -568,6 +629,76 @@ void b10t_manifest_free(struct b10t_manifest *m);
 int b10t_manifest_verify(struct b10t_ctx *ctx, const char *json, const char *key,
 			 enum b10t_key_scheme scheme);
 
+/* ---- why: explain a miss (lib/why.c) -------------------------------- */
+
+/*
+ * One difference between what an archive's manifest recorded at save and
+ * this machine.  kind: "key" (a key component), "path" (the cache dir),
+ * "home_xdg" (HOME, XDG_*), "compute_capability", "version" (torch,
+ * triton, CUDA, driver, Python), "device", "setting" (TORCHINDUCTOR_*,
+ * TRITON_*, VLLM_*).
+ */
+struct b10t_why_diff {
+	const char *kind;
+	char name[64];			/* the component, fact or variable */
+	bool saved_set, here_set;	/* false: absent (unset) on that side */
+	char saved[256], here[256];
+	bool wrong_output;		/* known to give silently wrong output, not a miss */
+	const char *effect;		/* what it does to torch or vLLM, one line */
+};
+#define B10T_WHY_DIFFS_MAX 256
+
+/*
+ * This machine as a manifest would record it: the key's components and
+ * scheme, cache_dir, and b10t_why_gather's facts and env.  Never fails
+ * (what cannot be found is "none").
+ */
+void b10t_why_here(const struct b10t_envkey *key, const char *cache_dir,
+		   struct b10t_manifest *here);
+/* Fill m's facts and env from this machine (b10t_manifest_init calls it). */
+void b10t_why_gather(const struct b10t_envkey *key, struct b10t_manifest *m);
+/* The differences of saved against here, at most max into out; the count. */
+size_t b10t_why_compare(const struct b10t_manifest *saved, const struct b10t_manifest *here,
+			struct b10t_why_diff *out, size_t max);
+
+struct b10t_why {
+	enum b10t_status status;	/* SUCCESS, or DOES_NOT_EXIST (no archive) */
+	char key[NAME_MAX + 1];		/* the key asked about */
+	bool own_key;			/* ... is this environment's */
+	char archive[NAME_MAX + 1];	/* the first archive of its set */
+	bool has_manifest;		/* false: no manifest (the reference's .tar.gz) */
+	bool recorded;			/* it has facts and env (saved by a b10t with why) */
+	char host[256], b10t_version[64];
+	bool has_created;
+	uint64_t created_time;
+	size_t n;			/* differences */
+	struct b10t_why_diff *diffs;	/* malloc'ed: b10t_why_free */
+	/*
+	 * DOES_NOT_EXIST for this environment's key: the store's key nearest
+	 * to it (fewest differing components, then newest; same scheme), whose
+	 * archive the fields above then describe.  false when none.
+	 */
+	bool nearest;
+	char nearest_key[NAME_MAX + 1];
+};
+/*
+ * Why this machine would (or would not) hit with the archive of key
+ * (other_key, or this environment's when NULL): read its manifest and
+ * compare.  Without an archive for this environment's key, the nearest
+ * key's.  0 with the status in res, or -errno.  Reads only.
+ */
+int b10t_why(struct b10t_ctx *ctx, const struct b10t_config *cfg, const struct b10t_envkey *key,
+	     const char *other_key, struct b10t_why *res);
+void b10t_why_free(struct b10t_why *res);
+/* One difference as JSON: kind, name, saved, here (null when unset),
+ * wrong_output, and with `effect` its effect. */
+struct cJSON *b10t_why_diff_json(const struct b10t_why_diff *d, bool effect);
+/* info's "differences" (when w was compared: has_manifest). */
+void b10t_json_info_differences(struct cJSON *o, const struct b10t_why *w);
+/* load's "differences" [{kind, name}] when res->compared. */
+struct b10t_result;
+void b10t_json_load_differences(struct cJSON *o, const struct b10t_result *res);
+
 /* ---- verbs ----------------------------------------------------------- */
 
 struct b10t_result {
@@ -587,6 +718,11 @@ struct b10t_result {
 	char saved_cache_dir[PATH_MAX];	/* load: the archive's recorded cache dir when it
 					 * is not the one loaded into, else "" */
 	uint64_t generation;		/* save, update, compaction: the generation published */
+	/* load: the archive recorded its environment and it was compared
+	 * with this machine (lib/why.c); the differences found, each warned */
+	bool compared;
+	size_t n_differences;
+	struct { const char *kind; char name[64]; } differences[16];
 };
 
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,

@@ -141,6 +141,14 @@ const struct b10t_setting b10t_settings[B10T_SETTINGS_MAX] = {
 		"One line appended to the host's file in the store's _.b10t-stats_ dir: no lock, "
 		"no fsync, and a failure to write it changes nothing. *0* writes none "
 		"(see *b10t-stats*(1))." },
+	[B10T_SET_NAMESPACE] = {
+		"namespace", "B10T_NAMESPACE", "namespace", "NAME", B10T_TYPE_NAME,
+		B10T_USES_KEY, AT(key_namespace), 0, 0, 0, NULL, "none",
+		NULL, "a model or build name that goes into the key, so models sharing a store do not collide",
+		"1 to 64 letters, digits, dots, underscores or dashes, a letter or digit first. Unset, the key is "
+		"what it always was, so existing stores keep working. Not with *--key-scheme "
+		"b10-transfer* (the reference's key has no namespace). *b10t info* says when a "
+		"store holds the archives of several namespaces." },
 };
 const size_t b10t_settings_count = B10T_SETTINGS_MAX;
 
@@ -514,6 +522,11 @@ static int setting_parse(struct b10t_ctx *ctx, struct b10t_config *cfg,
 		}
 		normalize(field, value);
 		return 0;
+	case B10T_TYPE_NAME:
+		if ((r = b10t_namespace_check(ctx, origin, value)) < 0)
+			return r;
+		strcpy(field, value);
+		return 0;
 	case B10T_TYPE_URL:
 		if (strlen(value) >= PATH_MAX)
 			return b10t_set_error(ctx, ENAMETOOLONG, "%s: longer than %d bytes",
@@ -567,6 +580,8 @@ static void setting_default(struct b10t_config *cfg, const struct b10t_setting *
 		setting_parse(&quiet, cfg, s, s->def, "default");	/* tests/unit checks each */
 	} else if (s->type == B10T_TYPE_BOOL) {
 		*(int *)((char *)cfg + s->offset) = -1;
+	} else if (s->type == B10T_TYPE_NAME) {
+		*((char *)cfg + s->offset) = '\0';	/* none */
 	} else if (s->offset == offsetof(struct b10t_config, cache_dir)) {
 		char def[PATH_MAX];
 

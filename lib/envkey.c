@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The environment key (CONTRACT.md "The environment key"): which facts go
- * in under each scheme, the overrides, and the hash.
+ * in under each scheme, the overrides, the namespace (default scheme only,
+ * and only when set, so keys without one are unchanged), and the hash.
  *
  * Both schemes hash JSON text, so the serialisation must match Python's
  * json.dumps byte for byte: sorted keys, its separators, and its
@@ -200,6 +201,12 @@ int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	memset(key, 0, sizeof(*key));
 	why[0] = '\0';
 	key->scheme = cfg->key_scheme;
+	/* The reference's key has no namespace: one there would find nothing. */
+	if (cfg->key_namespace[0] && !dflt)
+		return b10t_set_error(ctx, EINVAL, "%s: the b10-transfer key scheme has no "
+				      "namespace (its keys are b10-transfer's); unset it or use the "
+				      "default scheme", cfg->origin[B10T_SET_NAMESPACE] == B10T_ORIGIN_SET
+				      ? "--namespace" : "B10T_NAMESPACE");
 	for (int i = 0; i < OV_N; i++) {
 		ov[i] = getenv(ov_env[i]);
 		if (ov[i] && !*ov[i])
@@ -259,6 +266,11 @@ int b10t_envkey_compute(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	}
 	free(gpu);
 	free(py);
+	/* Only when set: without one the key is byte for byte what it was. */
+	if (cfg->key_namespace[0])
+		add(key, "namespace", cfg->key_namespace,
+		    cfg->origin[B10T_SET_NAMESPACE] == B10T_ORIGIN_SET ? "option --namespace"
+		    : "B10T_NAMESPACE");
 
 	qsort(key->comp, key->n, sizeof(key->comp[0]), cmp_comp);
 	b10t_envkey_hash(key);

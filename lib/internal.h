@@ -332,6 +332,13 @@ void b10t_stats_gc(struct b10t_ctx *ctx, const struct b10t_config *cfg, bool dry
 		   int64_t now, void (*report)(void *, const char *, const char *, uint64_t),
 		   void *arg);
 
+/*
+ * Load's check of an archive's recorded environment (lib/why.c): one
+ * warning per difference with this machine (key: its facts), noted in res.
+ */
+void b10t_why_load(struct b10t_ctx *ctx, const struct b10t_envkey *key, const char *cache_dir,
+		   const struct b10t_manifest *saved, struct b10t_result *res);
+
 #pragma GCC visibility pop
 
 #endif

@@ -67,6 +67,7 @@ struct load_job {
 	const struct b10t_config *cfg;
 	struct b10t_result *res;
 	const char *key;
+	const struct b10t_envkey *envkey;	/* this machine's, for b10t_why_load */
 	int dirfd;			/* the store */
 	struct b10t_set set;		/* the key's published set, this try */
 	int *fds;			/* per archive of the set, -1: skipped */
@@ -431,6 +432,7 @@ static int check_manifest(struct load_job *j, const char *json)
 			  "artifacts that embed their path may miss",
 			  m.cache_dir, j->cfg->cache_dir);
 	}
+	b10t_why_load(j->ctx, j->envkey, j->cfg->cache_dir, &m, j->res);
 	return 0;
 }
 
@@ -812,7 +814,7 @@ int b10t_load(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
 	struct load_job j = { .ctx = ctx, .cfg = cfg, .res = res, .fd = -1, .sfd = -1,
-			      .dirfd = -1 };
+			      .dirfd = -1, .envkey = key };
 	char note[PATH_MAX + 128] = "";
 	double start = b10t_now();
 	int r;

@@ -5,7 +5,9 @@
  *   "b10t_manifest": 1, "key", "scheme", "components": {name: value},
  *   "files", "bytes" (as measured before packing), "created_time" (Unix
  *   seconds), "host", "b10t_version", "cache_dir" (the dir it was packed
- *   from: load says so when it extracts elsewhere).
+ *   from: load says so when it extracts elsewhere), "facts" and "env"
+ *   ({name: value} each: what decides whether torch hits, gathered by
+ *   lib/why.c at save and compared by b10t why and load).
  * Its entry list form (b10t_manifest_parse_list, and the writer when
  * m->has_entries) adds "entries": [[path, "f", mode, size, "xxh3", mtime
  * (, "content")], [path, "d", mode], [path, "l", target], ...]: arrays,
@@ -53,6 +55,17 @@ void b10t_manifest_init(struct b10t_manifest *m, const struct b10t_envkey *key,
 	snprintf(m->b10t_version, sizeof(m->b10t_version), "%s", B10T_VERSION_STRING);
 	if (cache_dir)
 		snprintf(m->cache_dir, sizeof(m->cache_dir), "%s", cache_dir);
+	b10t_why_gather(key, m);
+}
+
+static bool add_map(cJSON *o, const char *name, const struct b10t_manifest_component *v, size_t n)
+{
+	cJSON *map = cJSON_AddObjectToObject(o, name);
+
+	for (size_t i = 0; map && i < n; i++)
+		if (!cJSON_AddStringToObject(map, v[i].name, v[i].value))
+			return false;
+	return map != NULL;
 }
 
 /* Counts beyond 2^53 are not exact as doubles: written raw. */
@@ -140,6 +153,10 @@ char *b10t_manifest_write(const struct b10t_manifest *m)
 	ok = ok && cJSON_AddStringToObject(o, "b10t_version", m->b10t_version);
 	if (m->cache_dir[0])
 		ok = ok && cJSON_AddStringToObject(o, "cache_dir", m->cache_dir);
+	if (m->has_facts)
+		ok = ok && add_map(o, "facts", m->facts, m->n_facts);
+	if (m->has_env)
+		ok = ok && add_map(o, "env", m->env, m->n_env);
 	if (m->has_entries)
 		ok = ok && add_entries(o, m);
 	if (ok)
@@ -224,6 +241,33 @@ static int parse_components(struct b10t_ctx *ctx, const cJSON *o, struct b10t_ma
 		memcpy(mc->value, c->valuestring, strlen(c->valuestring) + 1);
 		m->n++;
 	}
+	return 0;
+}
+
+/* "facts" or "env": an object of at most max short strings. */
+static int parse_map(struct b10t_ctx *ctx, const cJSON *o, const char *name,
+		     struct b10t_manifest_component *v, size_t max, size_t *n, bool *has)
+{
+	const cJSON *map = cJSON_GetObjectItemCaseSensitive(o, name), *c;
+
+	if (!map)
+		return 0;
+	if (!cJSON_IsObject(map))
+		return b10t_set_error(ctx, EBADMSG, "invalid manifest: \"%s\" is not an object",
+				      name);
+	cJSON_ArrayForEach(c, map) {
+		if (*n == max)
+			return b10t_set_error(ctx, EBADMSG, "invalid manifest: more than %zu \"%s\"",
+					      max, name);
+		if (!c->string || strlen(c->string) >= sizeof(v->name) || !cJSON_IsString(c) ||
+		    !c->valuestring || strlen(c->valuestring) >= sizeof(v->value))
+			return b10t_set_error(ctx, EBADMSG,
+				"invalid manifest: an entry of \"%s\" is not a short string", name);
+		memcpy(v[*n].name, c->string, strlen(c->string) + 1);
+		memcpy(v[*n].value, c->valuestring, strlen(c->valuestring) + 1);
+		(*n)++;
+	}
+	*has = true;
 	return 0;
 }
 
@@ -428,6 +472,10 @@ static int parse(struct b10t_ctx *ctx, const char *json, size_t len, struct b10t
 	    (r = get_str(ctx, o, "b10t_version", m->b10t_version, sizeof(m->b10t_version),
 			 NULL)) < 0 ||
 	    (r = get_str(ctx, o, "cache_dir", m->cache_dir, sizeof(m->cache_dir), NULL)) < 0 ||
+	    (r = parse_map(ctx, o, "facts", m->facts, B10T_MANIFEST_FACTS, &m->n_facts,
+			   &m->has_facts)) < 0 ||
+	    (r = parse_map(ctx, o, "env", m->env, B10T_MANIFEST_ENV, &m->n_env,
+			   &m->has_env)) < 0 ||
 	    (list && (r = parse_entries(ctx, o, m)) < 0))
 		goto out;
 	if (has_key && !b10t_valid_key(m->key, strlen(m->key))) {

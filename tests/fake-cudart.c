@@ -6,6 +6,7 @@
  *   FAKE_CUDA_ERROR            cudaGetDeviceCount returns this (e.g. 34, 35, 100)
  *   FAKE_CUDA_COUNT            device count (default 1)
  *   FAKE_CUDA_RUNTIME_VERSION  cudaRuntimeGetVersion (default 12040)
+ *   FAKE_CUDA_DRIVER_VERSION   cuDriverGetVersion, cudaDriverGetVersion (default 12080)
  *   FAKE_CUDA_CC               compute capability "MAJOR.MINOR" (default 9.0)
  *   FAKE_CUDA_NAME             name from cudaGetDeviceProperties
  *   FAKE_CU_NAME               name from cuDeviceGetName; unset: cuInit fails (100)
@@ -28,6 +29,8 @@ int cuDeviceGet(int *device, int ordinal);
 int cuDeviceGetName(char *name, int len, int device);
 int cuDeviceGetCount(int *count);
 int cuDeviceGetAttribute(int *value, int attr, int device);
+int cuDriverGetVersion(int *version);
+int cudaDriverGetVersion(int *version);
 
 static void note(const char *what)
 {
@@ -138,4 +141,16 @@ int cuDeviceGetName(char *name, int len, int device)
 	note("cuDeviceGetName");
 	snprintf(name, (size_t)len, "%s", getenv("FAKE_CU_NAME"));
 	return 0;
+}
+
+int cuDriverGetVersion(int *version)
+{
+	note("cuDriverGetVersion");
+	*version = env_int("FAKE_CUDA_DRIVER_VERSION", 12080);
+	return 0;
+}
+
+int cudaDriverGetVersion(int *version)
+{
+	return cuDriverGetVersion(version);
 }
