@@ -226,18 +226,16 @@ static int dir(struct walk *w, int dirfd, size_t len, size_t depth)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *de;
-	int r = 0;
+	int r = 0, err = 0;
 
 	if (!d) {
 		r = io_error(w, errno);
 		close(dirfd);
 		return r;
 	}
-	while (!r && (errno = 0, de = readdir(d))) {
+	while (!r && (de = b10t_readdir(d, &err))) {
 		size_t nlen = strlen(de->d_name);
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
 		if (!depth && b10t_local_reserved(de->d_name))
 			continue;
 		if (len + nlen > B10T_MAX_PATH)
@@ -248,8 +246,8 @@ static int dir(struct walk *w, int dirfd, size_t len, size_t depth)
 		if (!r)
 			r = b10t_check_cancel(w->ctx);
 	}
-	if (!r && !de && errno)
-		r = io_error(w, errno);
+	if (!r && err)
+		r = io_error(w, err);
 	closedir(d);
 	return r;
 }
