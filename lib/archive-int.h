@@ -215,6 +215,21 @@ int b10t_list_unframe(struct b10t_ctx *ctx, const char *buf, size_t len,
  */
 int b10t_read_list_fd(struct b10t_ctx *ctx, int fd, struct b10t_manifest *m);
 
+/* ---- pack.c: the reads that pack and the delta share ----------------------- */
+
+/* Up to `want` bytes at `off` into buf, stopping only at EOF: the count or -errno. */
+ssize_t b10t_read_at(int fd, char *buf, size_t want, uint64_t off);
+struct XXH3_state_s;
+/*
+ * The XXH3 of fd's first `size` bytes, read into buf in blocks of `len`
+ * with state st: 1 and *h, 0 when the file is shorter, or the read's
+ * -errno (no message).  With a ctx, its cancel flag is looked at every
+ * 64 MiB: b10t_check_cancel's -EINTR and message (a read never gives
+ * -EINTR: it is retried).
+ */
+int b10t_hash_fd(struct b10t_ctx *ctx, int fd, uint64_t size, struct XXH3_state_s *st,
+		 char *buf, size_t len, uint64_t *h);
+
 /* ---- delta.c: what the store lacks --------------------------------------- */
 
 /*

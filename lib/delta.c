@@ -61,23 +61,16 @@ static int add(struct walk *w, const struct b10t_entry *e)
 static int read_text(struct walk *w, int fd, uint64_t size, char **out)
 {
 	char *s;
-	uint64_t off = 0;
+	ssize_t n;
 
 	*out = NULL;
 	if (size > B10T_INLINE_MAX)
 		return 0;
 	if (!(s = malloc(size + 1)))
 		return oom(w);
-	while (off < size) {
-		ssize_t n = pread(fd, s + off, size - off, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(s);
-			return n < 0 ? io_error(w, errno) : 0;	/* shrank: pack decides */
-		}
-		off += (uint64_t)n;
+	if ((n = b10t_read_at(fd, s, (size_t)size, 0)) != (ssize_t)size) {
+		free(s);
+		return n < 0 ? io_error(w, (int)-n) : 0;	/* shrank: pack decides */
 	}
 	s[size] = '\0';
 	if (strlen(s) != size) {
@@ -91,26 +84,9 @@ static int read_text(struct walk *w, int fd, uint64_t size, char **out)
 /* 1 and *h when the file's `size` bytes were read, 0 when it shrank, or -errno. */
 static int hash_fd(struct walk *w, int fd, uint64_t size, uint64_t *h)
 {
-	uint64_t off = 0;
+	int r = b10t_hash_fd(w->ctx, fd, size, w->h, w->buf, READ_SIZE, h);
 
-	XXH3_64bits_reset(w->h);
-	while (off < size) {
-		size_t want = size - off < READ_SIZE ? (size_t)(size - off) : READ_SIZE;
-		ssize_t n = pread(fd, w->buf, want, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return io_error(w, errno);
-		if (n == 0)
-			return 0;
-		XXH3_64bits_update(w->h, w->buf, (size_t)n);
-		off += (uint64_t)n;
-		if (!(off & ((64u << 20) - 1)) && b10t_check_cancel(w->ctx) < 0)
-			return b10t_check_cancel(w->ctx);
-	}
-	*h = XXH3_64bits_digest(w->h);
-	return 1;
+	return r < 0 && r != -EINTR ? io_error(w, -r) : r;	/* -EINTR: cancelled */
 }
 
 /*
@@ -250,18 +226,16 @@ static int dir(struct walk *w, int dirfd, size_t len, size_t depth)
 {
 	DIR *d = fdopendir(dirfd);
 	struct dirent *de;
-	int r = 0;
+	int r = 0, err = 0;
 
 	if (!d) {
 		r = io_error(w, errno);
 		close(dirfd);
 		return r;
 	}
-	while (!r && (errno = 0, de = readdir(d))) {
+	while (!r && (de = b10t_readdir(d, &err))) {
 		size_t nlen = strlen(de->d_name);
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
 		if (!depth && b10t_local_reserved(de->d_name))
 			continue;
 		if (len + nlen > B10T_MAX_PATH)
@@ -272,8 +246,8 @@ static int dir(struct walk *w, int dirfd, size_t len, size_t depth)
 		if (!r)
 			r = b10t_check_cancel(w->ctx);
 	}
-	if (!r && !de && errno)
-		r = io_error(w, errno);
+	if (!r && err)
+		r = io_error(w, err);
 	closedir(d);
 	return r;
 }

@@ -300,8 +300,7 @@ static int wait_settle(int fd, int64_t ns, struct stat *st)
 	return fstat(fd, st) < 0 ? -errno : 0;
 }
 
-/* Up to `want` bytes at `off` into buf, stopping only at EOF: the count or -errno. */
-static ssize_t read_at(int fd, char *buf, size_t want, uint64_t off)
+ssize_t b10t_read_at(int fd, char *buf, size_t want, uint64_t off)
 {
 	size_t got = 0;
 
@@ -333,7 +332,7 @@ static int same_content(struct pack *p, int fd, const char *buf, uint64_t size)
 	while (off <= size) {
 		/* One byte past the end too: it must not have grown. */
 		size_t want = size + 1 - off < READ_SIZE ? (size_t)(size + 1 - off) : READ_SIZE;
-		ssize_t n = read_at(fd, p->buf, want, off);
+		ssize_t n = b10t_read_at(fd, p->buf, want, off);
 
 		if (n < 0)
 			return (int)n;
@@ -350,24 +349,27 @@ static int same_content(struct pack *p, int fd, const char *buf, uint64_t size)
 	return 0;
 }
 
-/* The XXH3 of the file's first `size` bytes into *h, or -errno; 0 when short. */
-static int hash_file(struct pack *p, int fd, uint64_t size, XXH64_hash_t *h)
+int b10t_hash_fd(struct b10t_ctx *ctx, int fd, uint64_t size, XXH3_state_t *st,
+		 char *buf, size_t len, uint64_t *h)
 {
 	uint64_t off = 0;
 
-	XXH3_64bits_reset(p->h2);
+	XXH3_64bits_reset(st);
 	while (off < size) {
-		size_t want = size - off < READ_SIZE ? (size_t)(size - off) : READ_SIZE;
-		ssize_t n = read_at(fd, p->buf, want, off);
+		size_t want = size - off < len ? (size_t)(size - off) : len;
+		ssize_t n = b10t_read_at(fd, buf, want, off);
+		int r;
 
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
 			return 0;
-		XXH3_64bits_update(p->h2, p->buf, (size_t)n);
+		XXH3_64bits_update(st, buf, (size_t)n);
 		off += (uint64_t)n;
+		if (ctx && !(off & ((64u << 20) - 1)) && (r = b10t_check_cancel(ctx)) < 0)
+			return r;
 	}
-	*h = XXH3_64bits_digest(p->h2);
+	*h = XXH3_64bits_digest(st);
 	return 1;
 }
 
@@ -401,7 +403,7 @@ static int put_small(struct pack *p, int fd, struct stat *before)
 			p->whole = b;
 			p->whole_cap = size + 1;
 		}
-		n = read_at(fd, p->whole, size + 1, 0);
+		n = b10t_read_at(fd, p->whole, size + 1, 0);
 		if (n < 0)
 			return read_error(p, (int)-n);
 		if (fstat(fd, &after) < 0)
@@ -465,7 +467,7 @@ static int put_large(struct pack *p, int fd, struct stat *before)
 	while (off < size) {
 		size_t want = size - off < READ_SIZE ? (size_t)(size - off) : READ_SIZE;
 
-		n = read_at(fd, p->buf, want, off);
+		n = b10t_read_at(fd, p->buf, want, off);
 		if (n < 0)
 			return read_error(p, (int)-n);
 		if (n == 0)
@@ -478,16 +480,16 @@ static int put_large(struct pack *p, int fd, struct stat *before)
 		if ((r = b10t_check_cancel(p->ctx)) < 0)
 			return r;
 	}
-	n = read_at(fd, &one, 1, size);
+	n = b10t_read_at(fd, &one, 1, size);
 	if (n < 0)
 		return read_error(p, (int)-n);
 	if (fstat(fd, &after) < 0)
 		return read_error(p, errno);
 	/* Changed lately: a long write may still be going, read it again. */
 	if (off == size && !n && unchanged(before, &after) && warm(&after)) {
-		XXH64_hash_t h = 0;
+		uint64_t h = 0;
 
-		r = hash_file(p, fd, size, &h);
+		r = b10t_hash_fd(NULL, fd, size, p->h2, p->buf, READ_SIZE, &h);
 		if (r < 0)
 			return read_error(p, -r);
 		if (fstat(fd, &after) < 0)

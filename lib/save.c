@@ -451,6 +451,54 @@ enum b10t_format b10t_save_codec(const struct b10t_config *cfg)
 	return b10t_local_fs(-1, cfg->store_dir) ? B10T_FMT_LZ4 : B10T_FMT_ZSTD;
 }
 
+/*
+ * The start that save, update and compaction share: the result begun, the
+ * store checked and opened, the codec chosen.  0 or -errno; whatever it
+ * did, save_job_close() undoes.
+ */
+static int save_job_open(struct save_job *j)
+{
+	const struct b10t_config *cfg = j->cfg;
+	int r;
+
+	b10t_result_begin(j->res, j->key);
+	if ((r = b10t_store_check(j->ctx, cfg)) < 0)
+		return r;
+	j->dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0)
+		return b10t_sys_error(j->ctx, errno, "opening the store %s", cfg->store_dir);
+	j->codec = b10t_save_codec(cfg);
+	b10t_debug(j->ctx, "codec: %s%s", b10t_format_name(j->codec),
+		   cfg->codec == B10T_CODEC_AUTO ? " (auto, by the store's filesystem)" : "");
+	return 0;
+}
+
+/* An empty or missing cache dir has nothing to publish: SKIPPED (res set), else 0. */
+static int check_cache_dir(struct save_job *j)
+{
+	int r = b10t_cache_dir_has_entries(j->ctx, j->src);
+
+	if (r <= 0)
+		return r < 0 ? r : b10t_result_finish(j->res, B10T_SKIPPED, "cache_dir_empty",
+						      "the local cache dir %s is empty or missing",
+						      j->src);
+	return 0;
+}
+
+/* The end they share: what is not ours to keep removed, the store closed,
+ * the time taken; r passes through, and makes the result an ERROR if < 0. */
+static int save_job_close(struct save_job *j, double start, int r)
+{
+	save_cleanup(j);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	j->dirfd = -1;
+	j->res->elapsed_s = b10t_now() - start;
+	if (r < 0)
+		j->res->status = B10T_ERROR;
+	return r;
+}
+
 int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	      const struct b10t_envkey *key, struct b10t_result *res)
 {
@@ -460,28 +508,13 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	double start = b10t_now();
 	int r;
 
-	b10t_result_begin(res, key);
-	r = b10t_store_check(ctx, cfg);
-	if (r < 0)
+	if ((r = save_job_open(&j)) < 0)
 		goto out;
-	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (j.dirfd < 0) {
-		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
-		goto out;
-	}
-	j.codec = b10t_save_codec(cfg);
-	b10t_debug(ctx, "codec: %s%s", b10t_format_name(j.codec),
-		   cfg->codec == B10T_CODEC_AUTO ? " (auto, by the store's filesystem)" : "");
 
 	/* Cheap checks first, so a fleet does not all pack: the local one,
 	 * then one listing of the store. */
-	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
-	if (r < 0)
+	if ((r = check_cache_dir(&j)) < 0 || res->status == B10T_SKIPPED)
 		goto out;
-	if (r == 0) {
-		r = b10t_result_finish(res, B10T_SKIPPED, "cache_dir_empty", "the local cache dir %s is empty or missing", cfg->cache_dir);
-		goto out;
-	}
 
 	/* Published: any well-formed claim or a legacy .latest, seen or not its archive (a
 	 * client may not see it yet).  A save that does not see one still
@@ -504,15 +537,9 @@ int b10t_save(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	j.gen = set.top + 1;
 
 	r = save_in_store(&j);
-	save_cleanup(&j);
 out:
 	b10t_set_free(&set);
-	if (j.dirfd >= 0)
-		close(j.dirfd);
-	res->elapsed_s = b10t_now() - start;
-	if (r < 0)
-		res->status = B10T_ERROR;
-	return r;
+	return save_job_close(&j, start, r);
 }
 
 /* ---- update: a layer of what the store lacks ------------------------------- */
@@ -654,24 +681,9 @@ int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	struct stat sst;
 	int r, round;
 
-	b10t_result_begin(res, key);
-	if ((r = b10t_store_check(ctx, cfg)) < 0)
+	if ((r = save_job_open(&j)) < 0 ||
+	    (r = check_cache_dir(&j)) < 0 || res->status == B10T_SKIPPED)
 		goto out;
-	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (j.dirfd < 0) {
-		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
-		goto out;
-	}
-	j.codec = b10t_save_codec(cfg);
-	r = b10t_cache_dir_has_entries(ctx, cfg->cache_dir);
-	if (r < 0)
-		goto out;
-	if (r == 0) {
-		r = b10t_result_finish(res, B10T_SKIPPED, "cache_dir_empty",
-				       "the local cache dir %s is empty or missing",
-				       cfg->cache_dir);
-		goto out;
-	}
 	if ((r = check_in_flight(&j)) < 0 || res->status == B10T_SKIPPED)
 		goto out;
 	b10t_limits_default(&lim);
@@ -752,13 +764,8 @@ int b10t_update(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 		}
 	}
 out:
-	save_cleanup(&j);
 	lists_free(&lists);
-	if (j.dirfd >= 0)
-		close(j.dirfd);
-	res->elapsed_s = b10t_now() - start;
-	if (r < 0)
-		res->status = B10T_ERROR;
+	r = save_job_close(&j, start, r);
 	return r < 0 ? r : 0;
 }
 
@@ -854,15 +861,8 @@ int b10t_compact(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	uint64_t top;
 	int r;
 
-	b10t_result_begin(res, key);
-	if ((r = b10t_store_check(ctx, cfg)) < 0)
+	if ((r = save_job_open(&j)) < 0)
 		goto out;
-	j.dirfd = open(cfg->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (j.dirfd < 0) {
-		r = b10t_sys_error(ctx, errno, "opening the store %s", cfg->store_dir);
-		goto out;
-	}
-	j.codec = b10t_save_codec(cfg);
 	if ((r = b10t_store_select(ctx, cfg, j.dirfd, key->key, false, &set)) < 0)
 		goto out;
 	if (set.n < 2) {
@@ -926,15 +926,10 @@ int b10t_compact(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 	j.src = lcfg.cache_dir;
 	r = publish_generation(&j, lres.saved_cache_dir[0] ? lres.saved_cache_dir : cfg->cache_dir);
 out:
-	save_cleanup(&j);
 	b10t_set_free(&set);
 	b10t_set_free(&before);
 	if (dir[0])
 		b10t_rm_path_keep(dir, cfg);	/* ours alone: nothing to keep but the store */
-	if (j.dirfd >= 0)
-		close(j.dirfd);
-	res->elapsed_s = b10t_now() - start;
-	if (r < 0)
-		res->status = B10T_ERROR;
+	r = save_job_close(&j, start, r);
 	return r < 0 ? r : 0;
 }

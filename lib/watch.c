@@ -155,7 +155,7 @@ static int watch_tree(struct b10t_ctx *ctx, struct b10t_watch *w, const char *pa
 	char esc[B10T_ESCAPE_SIZE(256)], sub[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
-	int r;
+	int r, err = 0;
 
 	if ((r = watch_dir(ctx, w, path)) != 0)
 		return r > 0 ? 0 : r;
@@ -167,9 +167,7 @@ static int watch_tree(struct b10t_ctx *ctx, struct b10t_watch *w, const char *pa
 				  b10t_escape(esc, sizeof(esc), path, 256), strerror(errno));
 		return 0;
 	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
+	while ((de = b10t_readdir(d, &err))) {
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= sizeof(sub))
@@ -177,6 +175,9 @@ static int watch_tree(struct b10t_ctx *ctx, struct b10t_watch *w, const char *pa
 		if ((r = watch_tree(ctx, w, sub, depth + 1)) < 0)
 			break;
 	}
+	if (!de && err)	/* the walk stops here; what it watched stays */
+		b10t_warn(ctx, "watching %s: reading it: %s; changes under it may not be seen",
+			  b10t_escape(esc, sizeof(esc), path, 256), strerror(err));
 	closedir(d);
 	return r < 0 ? r : 0;
 }

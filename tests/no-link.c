@@ -13,10 +13,22 @@
  *                 link() makes the name, then answers EEXIST, as the
  *                 client's retry of a link whose first reply was lost.
  *   lost-rename   renameat2() renames, then answers EIO (its reply lost).
+ *   sshfs         renameat2() fails with EINVAL; link() fails with EPERM
+ *                 where the new name exists (SFTP's hardlink gives a bare
+ *                 failure, which sshfs answers as EPERM), else links.
+ *                 With NO_LINK_RACE set (say "cache_"), the first link()
+ *                 onto a name starting with it finds that name published
+ *                 just before by another writer: the shim writes it
+ *                 first, a one-line claim naming NO_LINK_RACE_ARCHIVE.
+ *   eperm         link() fails with EPERM for new names starting with
+ *                 NO_LINK_PREFIX, none there: an error, not a lost race.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,6 +65,28 @@ static int fails(const char *newpath)
 	return !prefix || !*prefix || !strncmp(base, prefix, strlen(prefix));
 }
 
+/* sshfs: another writer publishes the name first, once per process. */
+static void race(int dirfd, const char *newpath)
+{
+	const char *prefix = getenv("NO_LINK_RACE"), *base = strrchr(newpath, '/');
+	const char *archive = getenv("NO_LINK_RACE_ARCHIVE");
+	static int raced;
+	char line[4096];
+	int fd, n;
+
+	base = base ? base + 1 : newpath;
+	if (raced || !prefix || !*prefix || strncmp(base, prefix, strlen(prefix)))
+		return;
+	raced = 1;
+	fd = (int)syscall(SYS_openat, dirfd, newpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%s\n", archive && *archive ? archive : "racer");
+	if (write(fd, line, (size_t)n) != n)
+		_exit(99);
+	close(fd);
+}
+
 int link(const char *oldpath, const char *newpath)
 {
 	return linkat(-100 /* AT_FDCWD */, oldpath, -100, newpath, 0);
@@ -69,6 +103,19 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	if (!strcmp(mode(), "eio") && fails(newpath)) {
 		errno = EIO;
 		return -1;
+	}
+	if (!strcmp(mode(), "eperm") && fails(newpath)) {
+		errno = EPERM;
+		return -1;
+	}
+	if (!strcmp(mode(), "sshfs")) {
+		struct stat st;
+
+		race(newdirfd, newpath);
+		if (fstatat(newdirfd, newpath, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			errno = EPERM;
+			return -1;
+		}
 	}
 	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
 }

@@ -17,8 +17,8 @@
  *                         an NFS server dropped a file handle.
  * B10T_SHIM_ESTALE_READ=1 the first read of the first open of a matching
  *                         path fails with ESTALE.
- * B10T_SHIM_ESTALE_READDIR=1  the first readdir of the process fails with
- *                         ESTALE.
+ * B10T_SHIM_ESTALE_READDIR=N  the Nth readdir of the process (1: the
+ *                         first) fails with ESTALE.
  * B10T_SHIM_ATTRS=S      an attribute cache, as sshfs keeps one (20 s): a
  *                         stat, lstat, fstatat or fstat of a matching path's
  *                         file answers what the first of them answered, for
@@ -442,14 +442,15 @@ DIR *opendir(const char *path)
 
 static bool estale_readdir_once(void)
 {
-	static bool done;
-	bool fail = false;
+	const char *v = getenv("B10T_SHIM_ESTALE_READDIR");
+	static unsigned long calls;
+	unsigned long n;
+	bool fail;
 
-	if (!getenv("B10T_SHIM_ESTALE_READDIR"))
+	if (!v || !(n = strtoul(v, NULL, 10)))
 		return false;
 	pthread_mutex_lock(&lock);
-	if (!done)
-		fail = done = true;
+	fail = ++calls == n;
 	pthread_mutex_unlock(&lock);
 	if (fail)
 		errno = ESTALE;

@@ -1,12 +1,26 @@
 #!/bin/sh
 # Install what b10t needs to build and test, from Debian's packages
 # (the Python venv of the e2e tests is tools/venv.sh: pip, not apt).
+# `tools/deps.sh --list` prints the package names and installs nothing.
 set -eu
-PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libarchive-dev
+# ASan's runtime must be the one of the clang that builds: the installed
+# clang's major version, else Debian's defaults, clang and libclang-rt-dev,
+# which go together (no compiler version named here).
+CLANG_RT=libclang-rt-dev
+v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9][0-9]*\)\..*/\1/p' | head -n 1)
+if [ -n "$v" ] && { dpkg-query -W "libclang-rt-$v-dev" >/dev/null 2>&1 ||
+		    apt-cache show "libclang-rt-$v-dev" >/dev/null 2>&1; }; then
+	CLANG_RT=libclang-rt-$v-dev
+fi
+PKGS="meson ninja-build pkg-config gcc clang $CLANG_RT libarchive-dev
 liblz4-dev libzstd-dev libxxhash-dev zlib1g-dev libcjson-dev nettle-dev libcurl4-openssl-dev scdoc lz4 zstd jq
 python3 python3-venv g++ util-linux strace unzip valgrind tar gzip zsh fish
 fuse3 procps redis-server redis-tools sshfs openssh-server openssh-client
 abigail-tools"
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' $PKGS
+	exit 0
+fi
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

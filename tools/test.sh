@@ -18,16 +18,9 @@ B=${BUILD:-build}
 logs=
 rc=0
 
-setup() {	# setup DIR [meson options]
-	dir=$1; shift
-	if [ -d "$dir" ]; then	# an older dir gets today's options
-		meson configure "$dir" "$@" >/dev/null || return 1
-	else
-		meson setup "$dir" "$@" >/dev/null || return 1
-	fi
-	# Quiet when it builds; the compiler's own words when it does not.
-	ninja -C "$dir" >"$dir/ninja.log" 2>&1 || { cat "$dir/ninja.log"; return 1; }
-}
+# setup DIR [meson options]: set up or refresh DIR, build it, show the
+# compiler's output when that fails.
+. tools/build-dir.sh
 
 stage() { echo; echo "=== $*"; }
 

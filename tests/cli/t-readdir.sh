@@ -46,4 +46,29 @@ ok "gc whose read of the store fails: exit 1" expect_rc 1
 ok "gc whose read of the store fails: the message names the store" \
 	contains "$ERR" "reading the store $S: Stale file handle"
 
+# update's delta walk: whichever readdir of the process fails, an update
+# fails with the errno or publishes a whole layer; never a layer short of
+# what the read missed.
+rm -rf "$S"/* && fill_cache && run save
+ok "update's case: the first generation" expect_rc 0
+cp -a "$S" "$T_DIR/s0"
+mkdir -p "$C/sub/new" && echo layer >"$C/sub/new/h" && echo top >"$C/top"
+bad=0 walked=0 n=1
+while [ $n -le 40 ]; do
+	rm -rf "$S" && cp -a "$T_DIR/s0" "$S"
+	LD_PRELOAD=$STALE_STORE B10T_SHIM_ESTALE_READDIR=$n run update
+	case $rc in
+	1) case $ERR in *"Stale file handle"*) ;; *) bad=$((bad + 1)); echo "#   N=$n: exit 1: $ERR" ;; esac
+	   case $ERR in *"reading $C/"*) walked=$((walked + 1)) ;; esac ;;
+	0) rm -rf "$T_DIR/l" && TORCHINDUCTOR_CACHE_DIR=$T_DIR/l run load -q
+	   [ "$rc" = 0 ] && [ "$(tree_of "$T_DIR/l")" = "$(tree_of "$C")" ] &&
+	   cmp -s "$T_DIR/l/sub/new/h" "$C/sub/new/h" ||
+		{ bad=$((bad + 1)); echo "#   N=$n: a layer that does not load the whole tree"; } ;;
+	*) bad=$((bad + 1)); echo "#   N=$n: exit $rc: $ERR" ;;
+	esac
+	n=$((n + 1))
+done
+ok "update with its Nth readdir failing (N 1..40): the errno or a whole layer" [ "$bad" = 0 ]
+ok "some of them failed in the delta's walk of the cache dir, named" [ "$walked" -gt 0 ]
+
 done_testing

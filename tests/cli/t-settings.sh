@@ -202,4 +202,13 @@ B10_TRANSFER_TIMEOUT_S= run vllm --interval 0.5 --url http://127.0.0.1:1/ --json
 ok "vllm: a warm load, and an empty B10_TRANSFER_TIMEOUT_S is the default" jq_is .timeout_s 1800
 ok "vllm --interval 0.5: half a second" jq_is .interval_s 0.5
 
+# README's configuration table has a row for every setting of the table,
+# with its variable and option (a new setting shows where users look).
+"$B10T" --dump-settings | jq -r '.settings[] | .env + " " + .option' >"$T_DIR/settings"
+while read -r env opt; do
+	ok "README's configuration table: $env, --$opt" \
+		grep -qF "| \`$env\` | \`--$opt\` |" "$SRCDIR/../README.md"
+done <"$T_DIR/settings"
+ok "the settings dump lists the settings" [ "$(wc -l <"$T_DIR/settings")" -ge 20 ]
+
 done_testing

@@ -26,9 +26,9 @@
 #include "archive-int.h"
 #include "b10t-int.h"
 #include "../tap.h"
+#include "fixture.h"
 
 static struct b10t_ctx ctx;
-static char top[PATH_MAX];
 static int warnings;
 
 static void on_log(void *arg, enum b10t_log_level level, const char *msg)
@@ -42,36 +42,6 @@ static void on_progress(void *arg, const struct b10t_progress *p)
 {
 	progress_calls++;
 	progress_done += p->done;
-}
-
-static char *path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *path(const char *fmt, ...)
-{
-	static char bufs[8][PATH_MAX];
-	static int i;
-	char *b = bufs[i++ % 8];
-	int n = snprintf(b, PATH_MAX, "%s/", top);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(b + n, PATH_MAX - (size_t)n, fmt, ap);
-	va_end(ap);
-	return b;
-}
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0) {
-		printf("Bail out! command failed: %s\n", cmd);
-		exit(1);
-	}
 }
 
 static void put(const char *p, const void *data, size_t len, mode_t mode, time_t mtime)
