@@ -153,7 +153,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o mode=0755 tmpfs "$M" 2>/dev/null; the
 		case $? in 0) succ=$((succ + 1)) ;; 4) skip=$((skip + 1)) ;; *) other=$((other + 1)) ;; esac
 	done
 	ok "four loads at once into a mount point: one SUCCESS, three SKIPPED ($succ/$skip/$other)" \
-		[ "$succ" = 1 ] && [ "$skip" = 3 ]
+		[ "$succ" = 1 ] && [ "$skip" = 3 ] || sed 's/^/#   /' "$T_DIR"/c[1-4].err
 	ok "four loads at once into a mount point: the cache is the whole archive" treecmp "$ORIG" "$M"
 	ok "four loads at once into a mount point: no staging or marker left" no_b10t_left "$M"
 	umount "$M"
