@@ -544,34 +544,7 @@ enum b10t_status b10t_op_info(b10t_t *h)
 		b10t_json_u64(o, "local_cache_bytes", lbytes);
 		b10t_json_u64(o, "local_cache_files", lfiles);
 		b10t_json_u64(o, "local_cache_dirs", ldirs);
-		b10t_json_u64(o, "b10fs_cache_bytes", exists ? ar.bytes : 0);
-		if (exists) {
-			cJSON_AddStringToObject(o, "b10fs_cache_filename", ar.filename);
-			cJSON_AddStringToObject(o, "b10fs_cache_format", b10t_format_name(ar.format));
-			cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)ar.mtime);
-			b10t_json_u64(o, "b10fs_cache_generation", ar.generation);
-			b10t_json_u64(o, "b10fs_cache_base_generation", ar.base_generation);
-			b10t_json_u64(o, "b10fs_cache_layers", ar.n_layers);
-			b10t_json_u64(o, "b10fs_cache_layer_bytes", ar.layer_bytes);
-			if (has_m) {
-				if (m->has_files)
-					b10t_json_u64(o, "b10fs_cache_files", m->files);
-				if (m->has_dirs)
-					b10t_json_u64(o, "b10fs_cache_dirs", m->dirs);
-				if (m->has_bytes)
-					b10t_json_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
-				if (m->host[0])
-					cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
-				if (m->b10t_version[0])
-					cJSON_AddStringToObject(o, "b10fs_cache_b10t_version",
-								m->b10t_version);
-			} else if (manifest_error[0]) {
-				cJSON_AddStringToObject(o, "b10fs_cache_manifest_error",
-							manifest_error);
-			}
-		} else {
-			cJSON_AddNullToObject(o, "b10fs_cache_filename");
-		}
+		b10t_json_info_archive(o, exists ? &ar : NULL, has_m ? m : NULL, manifest_error);
 		cJSON_AddStringToObject(o, "cache_dir", h->cfg.cache_dir);
 		cJSON_AddStringToObject(o, "store_dir", h->cfg.store_dir);
 		cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(key->scheme));

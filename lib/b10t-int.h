@@ -916,6 +916,11 @@ struct b10t_list_json {
 	struct b10t_manifest *const *manifests;
 };
 struct cJSON *b10t_json_list(const struct b10t_list_json *l);
+/* info's "b10fs_cache_bytes" and the published archive's b10fs_cache_*
+ * fields: ar NULL when none (filename null); m its manifest, NULL when
+ * none (then manifest_error, when not empty, says why). */
+void b10t_json_info_archive(struct cJSON *o, const struct b10t_archive_info *ar,
+			    const struct b10t_manifest *m, const char *manifest_error);
 
 /* ---- statistics: b10t stats (lib/stats.c) ----------------------------- */
 

@@ -3,7 +3,8 @@
  * The verbs' JSON, one builder for the CLI (cmd/<verb>.c) and the C API
  * (lib/api.c), so that the two print the same keys in the same order
  * (tests/cli/t-capi.sh compares them): exact integers, the fields of a
- * load/save/update/compact result, gc's and rm's reports, list's.
+ * load/save/update/compact result, gc's and rm's reports, list's, info's
+ * published archive.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -195,4 +196,37 @@ cJSON *b10t_json_list(const struct b10t_list_json *l)
 	if (!l->enabled)	/* as b10-transfer says it; the exit status is still 0 */
 		cJSON_AddStringToObject(o, "error", "b10fs is not enabled");
 	return o;
+}
+
+void b10t_json_info_archive(cJSON *o, const struct b10t_archive_info *ar,
+			    const struct b10t_manifest *m, const char *manifest_error)
+{
+	b10t_json_u64(o, "b10fs_cache_bytes", ar ? ar->bytes : 0);
+	if (!ar) {
+		cJSON_AddNullToObject(o, "b10fs_cache_filename");
+		return;
+	}
+	cJSON_AddStringToObject(o, "b10fs_cache_filename", ar->filename);
+	cJSON_AddStringToObject(o, "b10fs_cache_format", b10t_format_name(ar->format));
+	cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)ar->mtime);
+	b10t_json_u64(o, "b10fs_cache_generation", ar->generation);
+	b10t_json_u64(o, "b10fs_cache_base_generation", ar->base_generation);
+	b10t_json_u64(o, "b10fs_cache_layers", ar->n_layers);
+	b10t_json_u64(o, "b10fs_cache_layer_bytes", ar->layer_bytes);
+	/* The manifest's counts and origin, or why it could not be read. */
+	if (!m) {
+		if (manifest_error && manifest_error[0])
+			cJSON_AddStringToObject(o, "b10fs_cache_manifest_error", manifest_error);
+		return;
+	}
+	if (m->has_files)
+		b10t_json_u64(o, "b10fs_cache_files", m->files);
+	if (m->has_dirs)
+		b10t_json_u64(o, "b10fs_cache_dirs", m->dirs);
+	if (m->has_bytes)
+		b10t_json_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
+	if (m->host[0])
+		cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
+	if (m->b10t_version[0])
+		cJSON_AddStringToObject(o, "b10fs_cache_b10t_version", m->b10t_version);
 }
