@@ -139,21 +139,6 @@ static void keep_warnings(struct cmd *c, const struct b10t_gc_result *res)
 			esc(res->keep_missing[i]));
 }
 
-static cJSON *compact_json(const struct b10t_result *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "status", b10t_status_name(r->status));
-	if (r->generation)
-		json_add_u64(o, "generation", r->generation);
-	if (r->archive[0])
-		cJSON_AddStringToObject(o, "archive", r->archive);
-	json_add_u64(o, "archive_bytes", r->archive_bytes);
-	if (r->reason[0])
-		cJSON_AddStringToObject(o, "reason", r->reason);
-	return o;
-}
-
 static void compact_text(const struct b10t_result *r)
 {
 	char b[32];
@@ -228,7 +213,7 @@ int cmd_gc(struct cmd *c)
 		cJSON *o = b10t_json_gc(&a.o, &res, true);
 
 		if (compacted)
-			cJSON_AddItemToObject(o, "compaction", compact_json(&cres));
+			cJSON_AddItemToObject(o, "compaction", b10t_json_compaction(&cres));
 		cmd_print_json(c, o);
 	} else {
 		if (compacted && !c->quiet)

@@ -350,23 +350,6 @@ enum b10t_status b10t_op_update(b10t_t *h)
 	return transfer(h, USES_PUBLISH, b10t_update);
 }
 
-static cJSON *compact_json(const struct b10t_result *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "status", b10t_status_name(r->status));
-	if (r->generation)
-		b10t_json_u64(o, "generation", r->generation);
-	if (r->archive[0])
-		cJSON_AddStringToObject(o, "archive", r->archive);
-	b10t_json_u64(o, "archive_bytes", r->archive_bytes);
-	if (r->reason[0])
-		cJSON_AddStringToObject(o, "reason", r->reason);
-	return o;
-}
-
 /* The compaction alone: gc --compact's "compaction" object. */
 enum b10t_status b10t_op_compact(b10t_t *h)
 {
@@ -388,7 +371,7 @@ enum b10t_status b10t_op_compact(b10t_t *h)
 		 b10t_compact(&h->ctx, &h->cfg, key, res) < 0)
 		st = finish(h, NULL, true, B10T_ERROR);
 	else
-		st = finish(h, compact_json(res), false, res->status);
+		st = finish(h, b10t_json_compaction(res), false, res->status);
 	free(key);
 	free(res);
 	return st;

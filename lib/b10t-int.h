@@ -904,6 +904,8 @@ struct cJSON *b10t_json_result(struct cJSON *o, const struct b10t_result *res);
 struct cJSON *b10t_json_gc(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res,
 			   bool with_status);
 struct cJSON *b10t_json_rm(const char *key, const struct b10t_gc_result *res);
+/* gc --compact's "compaction" (and b10t_op_compact's result). */
+struct cJSON *b10t_json_compaction(const struct b10t_result *r);
 /* list's: the archives v[n] (with their manifests when manifests, each
  * NULL when none) and the totals. */
 struct b10t_list_json {

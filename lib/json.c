@@ -3,8 +3,8 @@
  * The verbs' JSON, one builder for the CLI (cmd/<verb>.c) and the C API
  * (lib/api.c), so that the two print the same keys in the same order
  * (tests/cli/t-capi.sh compares them): exact integers, the fields of a
- * load/save/update/compact result, gc's and rm's reports, list's, info's
- * published archive.
+ * load/save/update/compact result, gc's and rm's reports, gc --compact's
+ * "compaction", list's, info's published archive.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,6 +49,23 @@ cJSON *b10t_json_result(cJSON *o, const struct b10t_result *res)
 	if (res->generation)
 		b10t_json_u64(o, "generation", res->generation);
 	b10t_json_load_differences(o, res);	/* load: what differs from the saver's */
+	return o;
+}
+
+cJSON *b10t_json_compaction(const struct b10t_result *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "status", b10t_status_name(r->status));
+	if (r->generation)
+		b10t_json_u64(o, "generation", r->generation);
+	if (r->archive[0])
+		cJSON_AddStringToObject(o, "archive", r->archive);
+	b10t_json_u64(o, "archive_bytes", r->archive_bytes);
+	if (r->reason[0])
+		cJSON_AddStringToObject(o, "reason", r->reason);
 	return o;
 }
 
