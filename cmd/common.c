@@ -365,12 +365,7 @@ int cmd_exit_code(enum b10t_status status)
 
 cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v)
 {
-	char buf[32];
-
-	if (v <= (1ULL << 53))
-		return cJSON_AddNumberToObject(obj, name, (double)v);
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return cJSON_AddRawToObject(obj, name, buf);
+	return b10t_json_u64(obj, name, v);
 }
 
 int cmd_print_json(struct cmd *c, cJSON *obj)
@@ -483,35 +478,6 @@ const char *human_bytes(uint64_t bytes, char *buf, size_t size)
 
 /* ---- load and save: the result, stop signals ----------------------- */
 
-/* The fields every result has, after "status" (added by the caller). */
-static cJSON *result_json(cJSON *o, const struct b10t_result *res)
-{
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "environment_key", res->environment_key);
-	if (res->archive[0])
-		cJSON_AddStringToObject(o, "archive", res->archive);
-	else
-		cJSON_AddNullToObject(o, "archive");
-	json_add_u64(o, "files", res->files);
-	json_add_u64(o, "dirs", res->dirs);
-	json_add_u64(o, "bytes", res->bytes);
-	json_add_u64(o, "archive_bytes", res->archive_bytes);
-	json_add_u64(o, "skipped_entries", res->skipped);
-	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
-	/* SKIPPED, DOES_NOT_EXIST: why, for programs and in words; absent otherwise */
-	if (res->why)
-		cJSON_AddStringToObject(o, "reason", res->why);
-	if (res->reason[0])
-		cJSON_AddStringToObject(o, "message", res->reason);
-	if (res->saved_cache_dir[0])
-		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
-	if (res->generation)
-		json_add_u64(o, "generation", res->generation);
-	b10t_json_load_differences(o, res);	/* load: what differs from the saver's */
-	return o;
-}
-
 int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *prep)
 {
 	char b[32], ab[32];
@@ -521,7 +487,7 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 	if (c->v && (c->v->flags & VERB_STATS))
 		b10t_stats_note(&c->ctx, &c->cfg, c->verb, c->key.key, res, r);
 	if (r < 0 || res->status == B10T_ERROR)
-		return cmd_fail(c, result_json(cJSON_CreateObject(), res));
+		return cmd_fail(c, b10t_json_result(cJSON_CreateObject(), res));
 	if (c->json) {
 		cJSON *o = cJSON_CreateObject();
 
@@ -530,7 +496,7 @@ int cmd_result(struct cmd *c, const struct b10t_result *res, int r, const char *
 			return cmd_fail(c, NULL);
 		}
 		cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
-		if (cmd_print_json(c, result_json(o, res)) < 0)
+		if (cmd_print_json(c, b10t_json_result(o, res)) < 0)
 			return 1;
 		return cmd_exit_code(res->status);
 	}

@@ -98,43 +98,6 @@ static void gc_args_free(struct gc_args *a)
 	a->keep = NULL;
 }
 
-static cJSON *gc_json(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res)
-{
-	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-
-	cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
-	cJSON_AddBoolToObject(o, "dry_run", res->dry_run);
-	for (size_t i = 0; i < res->n_items; i++) {
-		cJSON *it = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(it, "filename", res->items[i].filename);
-		cJSON_AddStringToObject(it, "reason", res->items[i].reason);
-		json_add_u64(it, "bytes", res->items[i].bytes);
-		cJSON_AddItemToArray(arr, it);
-	}
-	cJSON_AddItemToObject(o, "removed", arr);
-	json_add_u64(o, "freed_bytes", res->freed_bytes);
-	json_add_u64(o, "kept", res->kept);
-	json_add_u64(o, "kept_bytes", res->kept_bytes);
-	json_add_u64(o, "store_bytes_before", res->store_bytes_before);
-	json_add_u64(o, "store_bytes_after", res->store_bytes_after);
-	if (opts->max_size_set) {
-		json_add_u64(o, "max_size_bytes", opts->max_size);
-		cJSON_AddBoolToObject(o, "max_size_reached", !res->max_size_missed);
-	}
-	if (res->max_size_missed) {	/* why not: what stays over it */
-		json_add_u64(o, "over_max_size_bytes", res->over_bytes);
-		json_add_u64(o, "protected_keys", res->protected_keys);
-		json_add_u64(o, "protected_bytes", res->protected_bytes);
-		json_add_u64(o, "young_keys", res->young_keys);
-		json_add_u64(o, "young_bytes", res->young_bytes);
-	}
-	arr = cJSON_AddArrayToObject(o, "keep_missing");
-	for (size_t i = 0; i < res->n_keep_missing; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(res->keep_missing[i]));
-	return o;
-}
-
 /* As docker's prune: each file, then the bytes freed and the store's size. */
 static void gc_text(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res)
 {
@@ -174,21 +137,6 @@ static void keep_warnings(struct cmd *c, const struct b10t_gc_result *res)
 	for (size_t i = 0; i < res->n_keep_missing; i++)
 		fprintf(stderr, "b10t gc: warning: --keep %s: no archive of that key in the store\n",
 			esc(res->keep_missing[i]));
-}
-
-static cJSON *compact_json(const struct b10t_result *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "status", b10t_status_name(r->status));
-	if (r->generation)
-		json_add_u64(o, "generation", r->generation);
-	if (r->archive[0])
-		cJSON_AddStringToObject(o, "archive", r->archive);
-	json_add_u64(o, "archive_bytes", r->archive_bytes);
-	if (r->reason[0])
-		cJSON_AddStringToObject(o, "reason", r->reason);
-	return o;
 }
 
 static void compact_text(const struct b10t_result *r)
@@ -252,8 +200,7 @@ int cmd_gc(struct cmd *c)
 		cJSON *o = NULL;
 
 		if (c->json) {	/* what was removed before the error; cmd_fail adds status */
-			o = gc_json(&a.o, &res);
-			cJSON_DeleteItemFromObject(o, "status");
+			o = b10t_json_gc(&a.o, &res, false);
 		}
 		code = cmd_fail(c, o);
 		if (!c->json && !c->quiet && res.n_items)
@@ -263,10 +210,10 @@ int cmd_gc(struct cmd *c)
 	}
 	keep_warnings(c, &res);
 	if (c->json) {
-		cJSON *o = gc_json(&a.o, &res);
+		cJSON *o = b10t_json_gc(&a.o, &res, true);
 
 		if (compacted)
-			cJSON_AddItemToObject(o, "compaction", compact_json(&cres));
+			cJSON_AddItemToObject(o, "compaction", b10t_json_compaction(&cres));
 		cmd_print_json(c, o);
 	} else {
 		if (compacted && !c->quiet)

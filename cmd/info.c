@@ -89,28 +89,6 @@ static void gather(struct cmd *c, struct info *in)
 	b10t_clear_error(&c->ctx);
 }
 
-/* The manifest's counts and origin, as b10fs_cache_* fields. */
-static void manifest_json(cJSON *o, const struct info *in)
-{
-	const struct b10t_manifest *m = &in->manifest;
-
-	if (!in->has_manifest) {
-		if (in->manifest_error[0])
-			cJSON_AddStringToObject(o, "b10fs_cache_manifest_error", in->manifest_error);
-		return;
-	}
-	if (m->has_files)
-		json_add_u64(o, "b10fs_cache_files", m->files);
-	if (m->has_dirs)
-		json_add_u64(o, "b10fs_cache_dirs", m->dirs);
-	if (m->has_bytes)
-		json_add_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
-	if (m->host[0])
-		cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
-	if (m->b10t_version[0])
-		cJSON_AddStringToObject(o, "b10fs_cache_b10t_version", m->b10t_version);
-}
-
 static cJSON *info_json(const struct cmd *c, const struct info *in)
 {
 	cJSON *o = cJSON_CreateObject(), *comp;
@@ -131,20 +109,8 @@ static cJSON *info_json(const struct cmd *c, const struct info *in)
 	json_add_u64(o, "local_cache_bytes", in->local_bytes);
 	json_add_u64(o, "local_cache_files", in->local_files);
 	json_add_u64(o, "local_cache_dirs", in->local_dirs);
-	json_add_u64(o, "b10fs_cache_bytes", in->store_exists ? in->archive.bytes : 0);
-	if (in->store_exists) {
-		cJSON_AddStringToObject(o, "b10fs_cache_filename", in->archive.filename);
-		cJSON_AddStringToObject(o, "b10fs_cache_format",
-					b10t_format_name(in->archive.format));
-		cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)in->archive.mtime);
-		json_add_u64(o, "b10fs_cache_generation", in->archive.generation);
-		json_add_u64(o, "b10fs_cache_base_generation", in->archive.base_generation);
-		json_add_u64(o, "b10fs_cache_layers", in->archive.n_layers);
-		json_add_u64(o, "b10fs_cache_layer_bytes", in->archive.layer_bytes);
-		manifest_json(o, in);
-	} else {
-		cJSON_AddNullToObject(o, "b10fs_cache_filename");
-	}
+	b10t_json_info_archive(o, in->store_exists ? &in->archive : NULL,
+			       in->has_manifest ? &in->manifest : NULL, in->manifest_error);
 	cJSON_AddStringToObject(o, "cache_dir", c->cfg.cache_dir);
 	cJSON_AddStringToObject(o, "store_dir", c->cfg.store_dir);
 	cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(in->key.scheme));

@@ -44,11 +44,6 @@ int list_opt(struct cmd *c, int val, const char *arg)
 	return 0;
 }
 
-static double mb(uint64_t bytes)
-{
-	return (double)bytes / (1024.0 * 1024.0);
-}
-
 /* A manifest is a bonus: any failure to read one just means "none". */
 static void read_manifests(struct cmd *c, struct listing *l)
 {
@@ -84,56 +79,13 @@ static const struct b10t_manifest *manifest_of(const struct listing *l, size_t i
 
 static cJSON *list_json(const struct cmd *c, const struct listing *l)
 {
-	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "caches");
-	uint64_t total = 0;
+	struct b10t_list_json j = {
+		.current_key = l->key.key, .store_dir = c->cfg.store_dir,
+		.enabled = l->store_enabled, .current_exists = l->current_exists,
+		.v = l->v, .n = l->n, .manifests = l->manifests,
+	};
 
-	for (size_t i = 0; i < l->n; i++) {
-		const struct b10t_archive_info *a = &l->v[i];
-		cJSON *e = cJSON_CreateObject();
-		const struct b10t_manifest *m = manifest_of(l, i);
-
-		total += a->bytes;
-		cJSON_AddStringToObject(e, "filename", a->filename);
-		cJSON_AddStringToObject(e, "environment_key", a->key);
-		cJSON_AddNumberToObject(e, "size_mb", mb(a->bytes));
-		cJSON_AddBoolToObject(e, "is_current_environment", !strcmp(a->key, l->key.key));
-		cJSON_AddNumberToObject(e, "created_time", (double)a->mtime);
-		json_add_u64(e, "archive_bytes", a->bytes);
-		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
-		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
-		json_add_u64(e, "generation", a->generation);
-		json_add_u64(e, "base_generation", a->base_generation);
-		json_add_u64(e, "layers", a->n_layers);
-		json_add_u64(e, "layer_bytes", a->layer_bytes);
-		{
-			cJSON *names = cJSON_AddArrayToObject(e, "archives");
-
-			for (size_t k = 0; names && a->archives && k < a->n_archives; k++)
-				cJSON_AddItemToArray(names, cJSON_CreateString(a->archives[k]));
-		}
-		if (m && m->has_files)
-			json_add_u64(e, "files", m->files);
-		if (m && m->has_dirs)
-			json_add_u64(e, "dirs", m->dirs);
-		if (m && m->has_bytes)
-			json_add_u64(e, "bytes", m->bytes);
-		if (m) {
-			cJSON *comp = cJSON_AddObjectToObject(e, "components");
-
-			for (size_t k = 0; comp && k < m->n; k++)
-				cJSON_AddStringToObject(comp, m->comp[k].name, m->comp[k].value);
-		}
-		cJSON_AddItemToArray(arr, e);
-	}
-	cJSON_AddStringToObject(o, "current_environment", l->key.key);
-	cJSON_AddNumberToObject(o, "total_caches", (double)l->n);
-	json_add_u64(o, "total_bytes", total);
-	cJSON_AddBoolToObject(o, "current_cache_exists", l->current_exists);
-	cJSON_AddBoolToObject(o, "b10fs_enabled", l->store_enabled);
-	cJSON_AddStringToObject(o, "store_dir", c->cfg.store_dir);
-	if (!l->store_enabled)	/* as b10-transfer says it; the exit status is still 0 */
-		cJSON_AddStringToObject(o, "error", "b10fs is not enabled");
-	return o;
+	return b10t_json_list(&j);
 }
 
 static const char *utc(int64_t t, char *buf, size_t size)

@@ -37,20 +37,8 @@ int cmd_rm(struct cmd *c)
 		return cmd_fail(c, NULL);
 	}
 	if (c->json) {
-		cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+		cJSON *o = b10t_json_rm(k, &res);
 
-		cJSON_AddStringToObject(o, "status", b10t_status_name(res.status));
-		cJSON_AddStringToObject(o, "environment_key", k);
-		for (size_t n = 0; n < res.n_items; n++) {
-			cJSON *it = cJSON_CreateObject();
-
-			cJSON_AddStringToObject(it, "file", res.items[n].filename);
-			cJSON_AddStringToObject(it, "reason", res.items[n].reason);
-			json_add_u64(it, "bytes", res.items[n].bytes);
-			cJSON_AddItemToArray(arr, it);
-		}
-		cJSON_AddItemToObject(o, "removed", arr);
-		json_add_u64(o, "freed_bytes", res.freed_bytes);
 		cmd_print_json(c, o);
 	} else if (res.status == B10T_SUCCESS) {
 		for (size_t n = 0; c->verbose && n < res.n_items; n++)

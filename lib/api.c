@@ -276,51 +276,13 @@ static enum b10t_status finish(b10t_t *h, cJSON *o, bool failed, enum b10t_statu
 	return status;
 }
 
-/* Exact integers (beyond 2^53 too), as cmd/common.c writes them. */
-static cJSON *add_u64(cJSON *obj, const char *name, uint64_t v)
-{
-	char buf[32];
-
-	if (v <= (1ULL << 53))
-		return cJSON_AddNumberToObject(obj, name, (double)v);
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return cJSON_AddRawToObject(obj, name, buf);
-}
-
 /* Megabytes as b10-transfer counts them: bytes / 1024 / 1024. */
 static double mb(uint64_t bytes)
 {
 	return (double)bytes / (1024.0 * 1024.0);
 }
 
-/* ---- load, save, update, compact: cmd/common.c's result_json -------- */
-
-static cJSON *result_json(cJSON *o, const struct b10t_result *res)
-{
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "environment_key", res->environment_key);
-	if (res->archive[0])
-		cJSON_AddStringToObject(o, "archive", res->archive);
-	else
-		cJSON_AddNullToObject(o, "archive");
-	add_u64(o, "files", res->files);
-	add_u64(o, "dirs", res->dirs);
-	add_u64(o, "bytes", res->bytes);
-	add_u64(o, "archive_bytes", res->archive_bytes);
-	add_u64(o, "skipped_entries", res->skipped);
-	cJSON_AddNumberToObject(o, "elapsed_s", (double)(int64_t)(res->elapsed_s * 1000) / 1000);
-	if (res->why)
-		cJSON_AddStringToObject(o, "reason", res->why);
-	if (res->reason[0])
-		cJSON_AddStringToObject(o, "message", res->reason);
-	if (res->saved_cache_dir[0])
-		cJSON_AddStringToObject(o, "saved_cache_dir", res->saved_cache_dir);
-	if (res->generation)
-		add_u64(o, "generation", res->generation);
-	b10t_json_load_differences(o, res);
-	return o;
-}
+/* ---- load, save, update, compact: b10t_json_result (lib/json.c) ---- */
 
 typedef int transfer_fn(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 			const struct b10t_envkey *key, struct b10t_result *res);
@@ -359,13 +321,13 @@ static enum b10t_status transfer(b10t_t *h, unsigned uses, transfer_fn *fn)
 	b10t_stats_note(&h->ctx, &h->cfg, fn == b10t_load ? "load" : fn == b10t_update ? "update" :
 			"save", key->key, res, r);
 	if (r < 0 || res->status == B10T_ERROR) {
-		o = result_json(cJSON_CreateObject(), res);
+		o = b10t_json_result(cJSON_CreateObject(), res);
 		st = finish(h, o, true, B10T_ERROR);
 	} else {
 		o = cJSON_CreateObject();
 		if (o)
 			cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
-		st = finish(h, result_json(o, res), false, res->status);
+		st = finish(h, b10t_json_result(o, res), false, res->status);
 	}
 	free(key);
 	free(res);
@@ -386,23 +348,6 @@ enum b10t_status b10t_op_save(b10t_t *h)
 enum b10t_status b10t_op_update(b10t_t *h)
 {
 	return transfer(h, USES_PUBLISH, b10t_update);
-}
-
-static cJSON *compact_json(const struct b10t_result *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "status", b10t_status_name(r->status));
-	if (r->generation)
-		add_u64(o, "generation", r->generation);
-	if (r->archive[0])
-		cJSON_AddStringToObject(o, "archive", r->archive);
-	add_u64(o, "archive_bytes", r->archive_bytes);
-	if (r->reason[0])
-		cJSON_AddStringToObject(o, "reason", r->reason);
-	return o;
 }
 
 /* The compaction alone: gc --compact's "compaction" object. */
@@ -426,7 +371,7 @@ enum b10t_status b10t_op_compact(b10t_t *h)
 		 b10t_compact(&h->ctx, &h->cfg, key, res) < 0)
 		st = finish(h, NULL, true, B10T_ERROR);
 	else
-		st = finish(h, compact_json(res), false, res->status);
+		st = finish(h, b10t_json_compaction(res), false, res->status);
 	free(key);
 	free(res);
 	return st;
@@ -451,9 +396,9 @@ enum b10t_status b10t_op_clear(b10t_t *h)
 		 * "status": "ERROR" and "error" after it: the last one counts. */
 		cJSON_AddStringToObject(o, "status", b10t_status_name(res.status));
 		cJSON_AddStringToObject(o, "cache_dir", h->cfg.cache_dir);
-		add_u64(o, "files", res.files);
-		add_u64(o, "dirs", res.dirs);
-		add_u64(o, "bytes", res.bytes);
+		b10t_json_u64(o, "files", res.files);
+		b10t_json_u64(o, "dirs", res.dirs);
+		b10t_json_u64(o, "bytes", res.bytes);
 		if (res.reason[0])
 			cJSON_AddStringToObject(o, "message", res.reason);
 	}
@@ -579,37 +524,10 @@ enum b10t_status b10t_op_info(b10t_t *h)
 		cJSON_AddBoolToObject(o, "b10fs_cache_exists", exists);
 		cJSON_AddNumberToObject(o, "local_cache_size_mb", mb(lbytes));
 		cJSON_AddNumberToObject(o, "b10fs_cache_size_mb", exists ? mb(ar.bytes) : 0.0);
-		add_u64(o, "local_cache_bytes", lbytes);
-		add_u64(o, "local_cache_files", lfiles);
-		add_u64(o, "local_cache_dirs", ldirs);
-		add_u64(o, "b10fs_cache_bytes", exists ? ar.bytes : 0);
-		if (exists) {
-			cJSON_AddStringToObject(o, "b10fs_cache_filename", ar.filename);
-			cJSON_AddStringToObject(o, "b10fs_cache_format", b10t_format_name(ar.format));
-			cJSON_AddNumberToObject(o, "b10fs_cache_created_time", (double)ar.mtime);
-			add_u64(o, "b10fs_cache_generation", ar.generation);
-			add_u64(o, "b10fs_cache_base_generation", ar.base_generation);
-			add_u64(o, "b10fs_cache_layers", ar.n_layers);
-			add_u64(o, "b10fs_cache_layer_bytes", ar.layer_bytes);
-			if (has_m) {
-				if (m->has_files)
-					add_u64(o, "b10fs_cache_files", m->files);
-				if (m->has_dirs)
-					add_u64(o, "b10fs_cache_dirs", m->dirs);
-				if (m->has_bytes)
-					add_u64(o, "b10fs_cache_uncompressed_bytes", m->bytes);
-				if (m->host[0])
-					cJSON_AddStringToObject(o, "b10fs_cache_host", m->host);
-				if (m->b10t_version[0])
-					cJSON_AddStringToObject(o, "b10fs_cache_b10t_version",
-								m->b10t_version);
-			} else if (manifest_error[0]) {
-				cJSON_AddStringToObject(o, "b10fs_cache_manifest_error",
-							manifest_error);
-			}
-		} else {
-			cJSON_AddNullToObject(o, "b10fs_cache_filename");
-		}
+		b10t_json_u64(o, "local_cache_bytes", lbytes);
+		b10t_json_u64(o, "local_cache_files", lfiles);
+		b10t_json_u64(o, "local_cache_dirs", ldirs);
+		b10t_json_info_archive(o, exists ? &ar : NULL, has_m ? m : NULL, manifest_error);
 		cJSON_AddStringToObject(o, "cache_dir", h->cfg.cache_dir);
 		cJSON_AddStringToObject(o, "store_dir", h->cfg.store_dir);
 		cJSON_AddStringToObject(o, "key_scheme", b10t_scheme_name(key->scheme));
@@ -642,59 +560,12 @@ static cJSON *list_json(const b10t_t *h, const char *cur, bool enabled,
 			const struct b10t_archive_info *v, size_t n,
 			struct b10t_manifest *const *ms, bool current)
 {
-	cJSON *o = cJSON_CreateObject(), *arr = o ? cJSON_AddArrayToObject(o, "caches") : NULL;
-	uint64_t total = 0;
+	struct b10t_list_json l = {
+		.current_key = cur, .store_dir = h->cfg.store_dir, .enabled = enabled,
+		.current_exists = current, .v = v, .n = n, .manifests = ms,
+	};
 
-	if (!arr) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct b10t_archive_info *a = &v[i];
-		const struct b10t_manifest *m = ms ? ms[i] : NULL;
-		cJSON *e = cJSON_CreateObject(), *names;
-
-		if (!e)
-			break;
-		total += a->bytes;
-		cJSON_AddStringToObject(e, "filename", a->filename);
-		cJSON_AddStringToObject(e, "environment_key", a->key);
-		cJSON_AddNumberToObject(e, "size_mb", mb(a->bytes));
-		cJSON_AddBoolToObject(e, "is_current_environment", !strcmp(a->key, cur));
-		cJSON_AddNumberToObject(e, "created_time", (double)a->mtime);
-		add_u64(e, "archive_bytes", a->bytes);
-		cJSON_AddStringToObject(e, "format", b10t_format_name(a->format));
-		cJSON_AddNumberToObject(e, "last_used", (double)a->last_used);
-		add_u64(e, "generation", a->generation);
-		add_u64(e, "base_generation", a->base_generation);
-		add_u64(e, "layers", a->n_layers);
-		add_u64(e, "layer_bytes", a->layer_bytes);
-		names = cJSON_AddArrayToObject(e, "archives");
-		for (size_t k = 0; names && a->archives && k < a->n_archives; k++)
-			cJSON_AddItemToArray(names, cJSON_CreateString(a->archives[k]));
-		if (m && m->has_files)
-			add_u64(e, "files", m->files);
-		if (m && m->has_dirs)
-			add_u64(e, "dirs", m->dirs);
-		if (m && m->has_bytes)
-			add_u64(e, "bytes", m->bytes);
-		if (m) {
-			cJSON *comp = cJSON_AddObjectToObject(e, "components");
-
-			for (size_t k = 0; comp && k < m->n; k++)
-				cJSON_AddStringToObject(comp, m->comp[k].name, m->comp[k].value);
-		}
-		cJSON_AddItemToArray(arr, e);
-	}
-	cJSON_AddStringToObject(o, "current_environment", cur);
-	cJSON_AddNumberToObject(o, "total_caches", (double)n);
-	add_u64(o, "total_bytes", total);
-	cJSON_AddBoolToObject(o, "current_cache_exists", current);
-	cJSON_AddBoolToObject(o, "b10fs_enabled", enabled);
-	cJSON_AddStringToObject(o, "store_dir", h->cfg.store_dir);
-	if (!enabled)
-		cJSON_AddStringToObject(o, "error", "b10fs is not enabled");
-	return o;
+	return b10t_json_list(&l);
 }
 
 enum b10t_status b10t_op_list(b10t_t *h)
@@ -757,53 +628,6 @@ enum b10t_status b10t_op_list(b10t_t *h)
 
 /* ---- gc and rm: cmd/gc.c, cmd/rm.c ---------------------------------- */
 
-static cJSON *gc_json(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res,
-		      bool with_status)
-{
-	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-
-	if (!o || !arr) {
-		cJSON_Delete(o);
-		cJSON_Delete(arr);
-		return NULL;
-	}
-	if (with_status)
-		cJSON_AddStringToObject(o, "status", b10t_status_name(res->status));
-	cJSON_AddBoolToObject(o, "dry_run", res->dry_run);
-	for (size_t i = 0; i < res->n_items; i++) {
-		cJSON *it = cJSON_CreateObject();
-
-		if (!it)
-			break;
-		cJSON_AddStringToObject(it, "filename", res->items[i].filename);
-		cJSON_AddStringToObject(it, "reason", res->items[i].reason);
-		add_u64(it, "bytes", res->items[i].bytes);
-		cJSON_AddItemToArray(arr, it);
-	}
-	cJSON_AddItemToObject(o, "removed", arr);
-	add_u64(o, "freed_bytes", res->freed_bytes);
-	add_u64(o, "kept", res->kept);
-	add_u64(o, "kept_bytes", res->kept_bytes);
-	/* The report, as cmd/gc.c's (b10t-gc(1)) */
-	add_u64(o, "store_bytes_before", res->store_bytes_before);
-	add_u64(o, "store_bytes_after", res->store_bytes_after);
-	if (opts && opts->max_size_set) {
-		add_u64(o, "max_size_bytes", opts->max_size);
-		cJSON_AddBoolToObject(o, "max_size_reached", !res->max_size_missed);
-	}
-	if (res->max_size_missed) {
-		add_u64(o, "over_max_size_bytes", res->over_bytes);
-		add_u64(o, "protected_keys", res->protected_keys);
-		add_u64(o, "protected_bytes", res->protected_bytes);
-		add_u64(o, "young_keys", res->young_keys);
-		add_u64(o, "young_bytes", res->young_bytes);
-	}
-	if (opts && (arr = cJSON_AddArrayToObject(o, "keep_missing")))
-		for (size_t i = 0; i < res->n_keep_missing; i++)
-			cJSON_AddItemToArray(arr, cJSON_CreateString(res->keep_missing[i]));
-	return o;
-}
-
 enum b10t_status b10t_op_gc(b10t_t *h)
 {
 	struct b10t_gc_opts o;
@@ -842,7 +666,7 @@ enum b10t_status b10t_op_gc(b10t_t *h)
 		o.current_key = key->key;
 	}
 	r = b10t_gc(&h->ctx, &h->cfg, &o, &res);
-	st = finish(h, gc_json(&o, &res, r >= 0), r < 0, res.status);
+	st = finish(h, b10t_json_gc(&o, &res, r >= 0), r < 0, res.status);
 	b10t_gc_result_free(&res);
 	free(key);
 	return st;
@@ -854,7 +678,7 @@ enum b10t_status b10t_op_rm(b10t_t *h, const char *key)
 	struct b10t_archive_info info;
 	struct b10t_envkey *ek = NULL;
 	enum b10t_status st;
-	cJSON *o, *arr;
+	cJSON *o;
 	const char *k = key;
 
 	if (!h)
@@ -886,28 +710,7 @@ enum b10t_status b10t_op_rm(b10t_t *h, const char *key)
 		free(ek);
 		return finish(h, NULL, true, B10T_ERROR);
 	}
-	o = cJSON_CreateObject();
-	arr = cJSON_CreateArray();
-	if (o && arr) {
-		cJSON_AddStringToObject(o, "status", b10t_status_name(res.status));
-		cJSON_AddStringToObject(o, "environment_key", k);
-		for (size_t n = 0; n < res.n_items; n++) {
-			cJSON *it = cJSON_CreateObject();
-
-			if (!it)
-				break;
-			cJSON_AddStringToObject(it, "file", res.items[n].filename);
-			cJSON_AddStringToObject(it, "reason", res.items[n].reason);
-			add_u64(it, "bytes", res.items[n].bytes);
-			cJSON_AddItemToArray(arr, it);
-		}
-		cJSON_AddItemToObject(o, "removed", arr);
-		add_u64(o, "freed_bytes", res.freed_bytes);
-	} else {
-		cJSON_Delete(o);
-		cJSON_Delete(arr);
-		o = NULL;
-	}
+	o = b10t_json_rm(k, &res);
 	st = finish(h, o, false, res.status);
 	b10t_gc_result_free(&res);
 	free(ek);

@@ -889,6 +889,41 @@ int b10t_rm_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char 
  */
 int b10t_gc_cooperative(struct b10t_ctx *ctx, const struct b10t_config *cfg);
 
+/* ---- the verbs' JSON (lib/json.c) ------------------------------------ */
+
+/*
+ * One builder a verb for the CLI (cmd/) and the C API (api.c): the same
+ * keys in the same order.  b10t_json_u64: an exact integer (a raw number
+ * beyond 2^53).  b10t_json_result: the fields every load, save, update and
+ * compact result has after "status" (o NULL: NULL).  b10t_json_gc: gc's
+ * report, "status" first when with_status.  b10t_json_rm: rm's.
+ * b10t_json_list: list's.
+ */
+struct cJSON *b10t_json_u64(struct cJSON *obj, const char *name, uint64_t v);
+struct cJSON *b10t_json_result(struct cJSON *o, const struct b10t_result *res);
+struct cJSON *b10t_json_gc(const struct b10t_gc_opts *opts, const struct b10t_gc_result *res,
+			   bool with_status);
+struct cJSON *b10t_json_rm(const char *key, const struct b10t_gc_result *res);
+/* gc --compact's "compaction" (and b10t_op_compact's result). */
+struct cJSON *b10t_json_compaction(const struct b10t_result *r);
+/* list's: the archives v[n] (with their manifests when manifests, each
+ * NULL when none) and the totals. */
+struct b10t_list_json {
+	const char *current_key;	/* this environment's */
+	const char *store_dir;
+	bool enabled;			/* the store's (b10t_store_enabled) */
+	bool current_exists;		/* an archive of current_key is in v */
+	const struct b10t_archive_info *v;
+	size_t n;
+	struct b10t_manifest *const *manifests;
+};
+struct cJSON *b10t_json_list(const struct b10t_list_json *l);
+/* info's "b10fs_cache_bytes" and the published archive's b10fs_cache_*
+ * fields: ar NULL when none (filename null); m its manifest, NULL when
+ * none (then manifest_error, when not empty, says why). */
+void b10t_json_info_archive(struct cJSON *o, const struct b10t_archive_info *ar,
+			    const struct b10t_manifest *m, const char *manifest_error);
+
 /* ---- statistics: b10t stats (lib/stats.c) ----------------------------- */
 
 /*
