@@ -225,11 +225,14 @@ os.environ["TORCHINDUCTOR_CACHE_DIR"] = CACHE
 
 
 # The sidecar tests' stand-in for vLLM (tests/http_server.py, as t-vllm.sh
-# runs it): 503 for its first half second, then 200; one log line a request.
+# runs it): 503 until its ready file exists, then 200; one log line a
+# request.  The test makes the file once the log shows a 503: a handshake,
+# not a clock (a half second of 503s was too short at load 8).
 HTTP_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http_server.py")
 port_file, req_log = os.path.join(T, "http.port"), os.path.join(T, "http.log")
+ready_file = os.path.join(T, "http.ready")
 srv = subprocess.Popen([sys.executable, HTTP_SERVER, "--port-file", port_file, "--log", req_log,
-                        "--ready-after", "0.5"])
+                        "--ready-file", ready_file])
 for _ in range(500):  # the handshake: the server renames its port file into place
     if os.path.exists(port_file):
         break
@@ -243,7 +246,25 @@ os.makedirs(vstore)
 env = dict(os.environ, VLLM_CACHE_ROOT=vroot, B10FS_CACHE_DIR=vstore,
            B10_TRANSFER_VLLM_URL="http://127.0.0.1:%d/v1/models" % port,
            B10_TRANSFER_INTERVAL_S="0.1", B10_TRANSFER_TIMEOUT_S="20")
-p = subprocess.run(["b10-compile-cache"], env=env, capture_output=True, text=True, timeout=60)
+sidecar = subprocess.Popen(["b10-compile-cache"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+
+
+def log_has(line):
+    try:
+        with open(req_log) as f:
+            return line in f.read().split("\n")
+    except FileNotFoundError:
+        return False
+
+
+for _ in range(6000):  # until the sidecar's first probe was answered 503
+    if log_has("503 /v1/models") or sidecar.poll() is not None:
+        break
+    time.sleep(0.01)
+open(ready_file, "w").close()
+out, err = sidecar.communicate(timeout=60)
+p = subprocess.CompletedProcess(sidecar.args, sidecar.returncode, out, err)
 ok("b10-compile-cache: vLLM ready, the cache saved", p.returncode == 0
    and any(re.fullmatch(r"cache_\w+\.g1\.[a-z0-9-]+\.tar\.lz4", n) for n in os.listdir(vstore)),
    (p.returncode, p.stderr))
@@ -261,17 +282,18 @@ srv.terminate()
 srv.wait()
 
 # ---- import time -------------------------------------------------------------
-# In a fresh interpreter, the import alone (best of 5): startup is not ours.
-def import_ms(mod):
-    code = "import time; t = time.perf_counter(); import %s; print(time.perf_counter() - t)" % mod
-    return min(float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                    text=True).stdout) for _ in range(5)) * 1000
-
-
+# The targets (under 50 ms, 10x the reference) are bench/py_import.py's:
+# a timed check fails on a busy machine.  What keeps the import fast is
+# asserted instead: it loads neither torch, nor the extension, nor the
+# modules only a call needs.  The time is printed, for the log.
+HEAVY = ("torch", "b10t._native", "json", "subprocess", "logging", "urllib.request")
 for mod in ("b10t", "b10_transfer"):
-    ms = import_ms(mod)
-    print("# import %s: %.1f ms" % (mod, ms))
-    ok("import %s under 50 ms" % mod, ms < 50, "%.1f ms" % ms)
+    code = ("import sys, time; t = time.perf_counter(); import %s; ms = (time.perf_counter() - t) * 1000;"
+            "print('%%.1f' %% ms, *[m for m in %r if m in sys.modules])" % (mod, HEAVY))
+    words = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                           text=True).stdout.split()
+    print("# import %s: %s ms" % (mod, words[0]))
+    ok("import %s loads none of %s" % (mod, ", ".join(HEAVY)), words[1:] == [], words[1:])
 
 shutil.rmtree(T, ignore_errors=True)
 print("1..%d" % N)
