@@ -290,6 +290,20 @@ typedef int transfer_fn(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 #define USES_PUBLISH (B10T_USES_KEY | B10T_USES_CACHE | B10T_USES_STORE | B10T_USES_ENABLED | \
 		      B10T_USES_DEBRIS | B10T_USES_PUBLISH | B10T_USES_CODEC | B10T_USES_STATS)
 
+/* This machine's key, computed (it may probe the GPU); NULL with the error set. */
+static struct b10t_envkey *this_key(b10t_t *h)
+{
+	struct b10t_envkey *key = calloc(1, sizeof(*key));
+
+	if (!key)
+		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
+	else if (b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
+		free(key);
+		key = NULL;
+	}
+	return key;
+}
+
 static enum b10t_status transfer(b10t_t *h, unsigned uses, transfer_fn *fn)
 {
 	struct b10t_envkey *key;
@@ -302,17 +316,11 @@ static enum b10t_status transfer(b10t_t *h, unsigned uses, transfer_fn *fn)
 		return B10T_ERROR;
 	if (begin(h, uses) < 0)
 		return finish(h, NULL, true, B10T_ERROR);
-	key = calloc(1, sizeof(*key));
-	res = calloc(1, sizeof(*res));
-	if (!key || !res) {
-		free(key);
-		free(res);
-		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
+	if (!(key = this_key(h)))
 		return finish(h, NULL, true, B10T_ERROR);
-	}
-	if (b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
+	if (!(res = calloc(1, sizeof(*res)))) {
 		free(key);
-		free(res);
+		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
 		return finish(h, NULL, true, B10T_ERROR);
 	}
 	res->status = B10T_ERROR;
@@ -361,13 +369,11 @@ enum b10t_status b10t_op_compact(b10t_t *h)
 		return B10T_ERROR;
 	if (begin(h, USES_PUBLISH) < 0)
 		return finish(h, NULL, true, B10T_ERROR);
-	key = calloc(1, sizeof(*key));
-	res = calloc(1, sizeof(*res));
-	if (!key || !res) {
+	key = NULL;
+	if (!(res = calloc(1, sizeof(*res)))) {
 		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
 		st = finish(h, NULL, true, B10T_ERROR);
-	} else if (b10t_store_check(&h->ctx, &h->cfg) < 0 ||
-		 b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0 ||
+	} else if (b10t_store_check(&h->ctx, &h->cfg) < 0 || !(key = this_key(h)) ||
 		 b10t_compact(&h->ctx, &h->cfg, key, res) < 0)
 		st = finish(h, NULL, true, B10T_ERROR);
 	else
@@ -417,14 +423,8 @@ enum b10t_status b10t_op_envkey(b10t_t *h)
 		return B10T_ERROR;
 	if (begin(h, B10T_USES_KEY) < 0)
 		return finish(h, NULL, true, B10T_ERROR);
-	if (!(key = calloc(1, sizeof(*key)))) {
-		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
+	if (!(key = this_key(h)))
 		return finish(h, NULL, true, B10T_ERROR);
-	}
-	if (b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
-		free(key);
-		return finish(h, NULL, true, B10T_ERROR);
-	}
 	o = cJSON_CreateObject();
 	comp = cJSON_CreateObject();
 	src = cJSON_CreateObject();
@@ -470,23 +470,17 @@ enum b10t_status b10t_op_info(b10t_t *h)
 		return B10T_ERROR;
 	if (begin(h, B10T_USES_KEY | B10T_USES_CACHE | B10T_USES_STORE | B10T_USES_ENABLED) < 0)
 		return finish(h, NULL, true, B10T_ERROR);
-	key = calloc(1, sizeof(*key));
+	if (!(key = this_key(h)))
+		return finish(h, NULL, true, B10T_ERROR);
 	m = calloc(1, sizeof(*m));
 	ns = calloc(1, sizeof(*ns));
 	w = calloc(1, sizeof(*w));
-	if (!key || !m || !ns || !w) {
+	if (!m || !ns || !w) {
 		free(key);
 		free(m);
 		free(ns);
 		free(w);
 		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
-		return finish(h, NULL, true, B10T_ERROR);
-	}
-	if (b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
-		free(key);
-		free(m);
-		free(ns);
-		free(w);
 		return finish(h, NULL, true, B10T_ERROR);
 	}
 	if (b10t_tree_size(&h->ctx, h->cfg.cache_dir, &lbytes, &lfiles, &ldirs) < 0) {
@@ -581,14 +575,8 @@ enum b10t_status b10t_op_list(b10t_t *h)
 		return B10T_ERROR;
 	if (begin(h, B10T_USES_KEY | B10T_USES_STORE | B10T_USES_ENABLED) < 0)
 		return finish(h, NULL, true, B10T_ERROR);
-	if (!(key = calloc(1, sizeof(*key)))) {
-		b10t_set_error(&h->ctx, ENOMEM, "out of memory");
+	if (!(key = this_key(h)))
 		return finish(h, NULL, true, B10T_ERROR);
-	}
-	if (b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
-		free(key);
-		return finish(h, NULL, true, B10T_ERROR);
-	}
 	enabled = b10t_store_enabled(&h->cfg);
 	if (enabled && b10t_store_list(&h->ctx, &h->cfg, &v, &n) < 0 &&
 	    h->ctx.err_code != -ENOENT) {
@@ -654,15 +642,8 @@ enum b10t_status b10t_op_gc(b10t_t *h)
 	o.n_keep = h->n_keep;
 	/* The key costs a GPU probe: only when eviction needs it. */
 	if ((o.max_size_set || o.max_age_set) && !o.all) {
-		if (!(key = calloc(1, sizeof(*key)))) {
-			b10t_set_error(&h->ctx, ENOMEM, "out of memory");
+		if (b10t_store_check(&h->ctx, &h->cfg) < 0 || !(key = this_key(h)))
 			return finish(h, NULL, true, B10T_ERROR);
-		}
-		if (b10t_store_check(&h->ctx, &h->cfg) < 0 ||
-		    b10t_envkey_compute(&h->ctx, &h->cfg, key) < 0) {
-			free(key);
-			return finish(h, NULL, true, B10T_ERROR);
-		}
 		o.current_key = key->key;
 	}
 	r = b10t_gc(&h->ctx, &h->cfg, &o, &res);
@@ -694,15 +675,8 @@ enum b10t_status b10t_op_rm(b10t_t *h, const char *key)
 			return finish(h, NULL, true, B10T_ERROR);
 		}
 	} else {
-		if (!(ek = calloc(1, sizeof(*ek)))) {
-			b10t_set_error(&h->ctx, ENOMEM, "out of memory");
+		if (b10t_store_check(&h->ctx, &h->cfg) < 0 || !(ek = this_key(h)))
 			return finish(h, NULL, true, B10T_ERROR);
-		}
-		if (b10t_store_check(&h->ctx, &h->cfg) < 0 ||
-		    b10t_envkey_compute(&h->ctx, &h->cfg, ek) < 0) {
-			free(ek);
-			return finish(h, NULL, true, B10T_ERROR);
-		}
 		k = ek->key;
 	}
 	if (b10t_rm_key(&h->ctx, &h->cfg, k, &res) < 0) {
