@@ -19,10 +19,7 @@ int cmd_rm(struct cmd *c)
 	int r, code;
 
 	if (c->argc) {
-		k = c->argv[0];
-		if (b10t_parse_archive_name(k, &info))
-			k = info.key;
-		if (!b10t_valid_key(k, strlen(k)))
+		if (!(k = b10t_key_arg(c->argv[0], &info)))
 			return cmd_usage_error(c, "'%s' is not a key", esc(c->argv[0]));
 	} else {
 		if (b10t_store_check(&c->ctx, &c->cfg) < 0)

@@ -102,10 +102,7 @@ int cmd_why(struct cmd *c)
 	int code;
 
 	if (c->argc) {
-		k = c->argv[0];
-		if (b10t_parse_archive_name(k, &info))
-			k = info.key;
-		if (!b10t_valid_key(k, strlen(k)))
+		if (!(k = b10t_key_arg(c->argv[0], &info)))
 			return cmd_usage_error(c, "'%s' is not a key", esc(c->argv[0]));
 	}
 	if (b10t_why(&c->ctx, &c->cfg, &c->key, k, &w) < 0)

@@ -668,9 +668,7 @@ enum b10t_status b10t_op_rm(b10t_t *h, const char *key)
 		return finish(h, NULL, true, B10T_ERROR);
 	memset(&res, 0, sizeof(res));
 	if (k) {
-		if (b10t_parse_archive_name(k, &info))
-			k = info.key;
-		if (!b10t_valid_key(k, strlen(k))) {
+		if (!(k = b10t_key_arg(k, &info))) {
 			b10t_set_error(&h->ctx, EINVAL, "not a key");
 			return finish(h, NULL, true, B10T_ERROR);
 		}

@@ -431,6 +431,9 @@ int b10t_store_find(struct b10t_ctx *ctx, const struct b10t_config *cfg,
 const char *b10t_format_name(enum b10t_format fmt);
 /* Whether key[0..len) can be a key in a store name: 1..223 of [A-Za-z0-9_-]. */
 bool b10t_valid_key(const char *key, size_t len);
+/* A key as a user names it on the command line: the key itself or one of
+ * its archive names (then info holds the parse).  NULL when it is neither. */
+const char *b10t_key_arg(const char *arg, struct b10t_archive_info *info);
 /*
  * A fresh unique upload name for `key`:
  * "cache_<key>.incomplete.<host>.<pid>.<16 hex from getrandom>.tar.lz4"

@@ -129,6 +129,13 @@ bool b10t_valid_key(const char *key, size_t len)
 	return true;
 }
 
+const char *b10t_key_arg(const char *arg, struct b10t_archive_info *info)
+{
+	const char *k = b10t_parse_archive_name(arg, info) ? info->key : arg;
+
+	return b10t_valid_key(k, strlen(k)) ? k : NULL;
+}
+
 /* ---- matching ---------------------------------------------------------- */
 
 struct match {
