@@ -48,6 +48,20 @@ run() {
 	ERR=$(cat "$T_DIR/err")
 }
 
+# wait_for SECONDS COMMAND...: a handshake: poll COMMAND every 50 ms until
+# it succeeds; fails, saying what it waited for, after SECONDS.  The tests
+# wait on what the other side does (a file appears, a process is gone), never
+# on a guess of how long that takes.
+wait_for() {
+	_lim=$(($1 * 20)); shift
+	_n=0
+	until "$@"; do
+		_n=$((_n + 1))
+		[ $_n -ge $_lim ] && { echo "#   gave up waiting for: $*"; return 1; }
+		sleep 0.05
+	done
+}
+
 # expect_rc WANT: check $rc, show the output on mismatch
 expect_rc() {
 	[ "$rc" -eq "$1" ] && return 0

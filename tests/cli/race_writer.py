@@ -2,7 +2,8 @@
 """race_writer.py: a cache dir being written while b10t saves it.
 
   race_writer.py write CACHE TMP LOG SECONDS
-      Keeps changing CACHE for SECONDS, as a server still warming up does:
+      Keeps changing CACHE until CACHE/../stop appears (the test's
+      handshake; SECONDS caps it), as a server still warming up does:
       rewrites files in place (one pwrite of a longer version over the old
       one, so each file only ever holds whole versions outside that call),
       replaces files and adds new ones by renaming them in from TMP (same
@@ -82,9 +83,10 @@ def write(cache, tmp, logpath, seconds):
     for p in hot:
         rename_in(p, version(rng, rng.randint(1 << 20, 2 << 20)))
     open(os.path.join(os.path.dirname(cache), "ready"), "w").close()
+    stop = os.path.join(os.path.dirname(cache), "stop")
     end = time.monotonic() + seconds
     ops = 0
-    while time.monotonic() < end:
+    while time.monotonic() < end and not os.path.exists(stop):
         rewrite_in_place(rng.choice(hot))
         r = rng.random()
         if r < 0.3:

@@ -74,7 +74,7 @@ fails=0
 for d in 0.01 0.03 0.06 0.1 0.15 0.25 0.4; do
 	"$B10T" update -q >/dev/null 2>&1 &
 	pid=$!
-	sleep $d
+	sleep $d	# a kill point: wherever it lands, nothing may be lost
 	kill -9 $pid 2>/dev/null
 	wait $pid 2>/dev/null
 	TORCHINDUCTOR_CACHE_DIR=$T_DIR/k run load -q
@@ -100,7 +100,8 @@ ok "update after the kills: publishes the big file (or a killed one did)" \
 	sh -c "[ $rc -eq 0 ] || [ $rc -eq 4 ]"
 TORCHINDUCTOR_CACHE_DIR=$T_DIR/k3 run load
 ok "update after the kills: the whole tree loads" python3 "$SRCDIR/cli/treecmp.py" "$T_DIR/want" "$T_DIR/k3"
-# An unclaimed archive is debris 10 s after its rename (gc's floor, by ctime).
+# An unclaimed archive is debris 10 s after its rename (gc's floor, by
+# ctime): a wait on the real clock, which no handshake can shorten.
 sleep 11
 B10T_COMPACT_GRACE=0 run gc --stale 0s
 ok "gc after the kills" expect_rc 0

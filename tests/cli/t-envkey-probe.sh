@@ -46,14 +46,15 @@ probe "writes megabytes, never exits"
 fake fork "sh -c 'echo \$\$ >\"$T_DIR/grandchild.pid\"; exec sleep 1000' & exit 0"
 probe "forks a grandchild that holds the pipe"
 gpid=$(cat "$T_DIR/grandchild.pid" 2>/dev/null)
-# gone, or a zombie waiting for a PID 1 that may be slow to reap it
-dead() {
-	[ -n "$1" ] || return 1
-	sleep 0.2
+# gone PID: gone, or a zombie waiting for a PID 1 that may be slow to reap it
+gone() {
 	! kill -0 "$1" 2>/dev/null && return 0
 	[ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ]
 }
-ok "the grandchild was killed with the group" dead "$gpid"
+# killed PID: the kill is sent before envkey returns, but its delivery is
+# the kernel's: wait for it to land.
+killed() { [ -n "$1" ] && wait_for 10 gone "$1"; }
+ok "the grandchild was killed with the group" killed "$gpid"
 
 fake answers-late 'sleep 1; echo /nowhere; exec sleep 1000'
 probe "answers, then never exits"

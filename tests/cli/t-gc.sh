@@ -121,9 +121,13 @@ with open(path, "ab") as f:
         os.utime(path, (old, old))
         time.sleep(0.1)
 PY
+# grown NAME: the writer's first write landed (past mk's 10 bytes)
+grown() {
+	[ "$(stat -c %s "$S/$1" 2>/dev/null || echo 0)" -gt 10 ]
+}
 mk cache_b.incomplete.h-5.tar.lz4 '5 minutes ago'
 python3 "$T_DIR/writer.py" "$S/cache_b.incomplete.h-5.tar.lz4" 60 & wpid=$!
-sleep 0.3
+wait_for 20 grown cache_b.incomplete.h-5.tar.lz4
 run gc --stale 0s --json
 ok "a growing upload with an old mtime: gc exits 0" expect_rc 0
 ok "a growing upload with an old mtime: it stays (live)" present cache_b.incomplete.h-5.tar.lz4
@@ -141,7 +145,7 @@ if [ -n "${STALE_STORE:-}" ] && [ -f "$STALE_STORE" ] &&
    [ "${B10T_SANITIZE:-none}" = none ]; then
 	mk cache_b.incomplete.h-8.tar.lz4 '5 minutes ago'
 	python3 "$T_DIR/writer.py" "$S/cache_b.incomplete.h-8.tar.lz4" 60 & wpid=$!
-	sleep 0.3
+	wait_for 20 grown cache_b.incomplete.h-8.tar.lz4
 	LD_PRELOAD=$STALE_STORE B10T_SHIM_ATTRS=30 B10T_SHIM_MATCH=.incomplete.h-8 run gc --stale 0s --json -v
 	ok "cached attributes: a growing upload with an old mtime: gc exits 0" expect_rc 0
 	ok "cached attributes: a growing upload with an old mtime: it stays (live)" present cache_b.incomplete.h-8.tar.lz4
@@ -162,11 +166,10 @@ if command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null; then
 	TORCHINDUCTOR_CACHE_DIR=$T_DIR/slow strace -f -o /dev/null -e trace=writev \
 		-e inject=writev:delay_enter=700000 "$B10T" save -q >"$T_DIR/slow.out" 2>&1 &
 	spid=$!
-	i=0
-	while [ $i -lt 100 ] && ! ls -A "$S" | grep -q '^cache_.*\.incomplete\.'; do
-		i=$((i + 1)); sleep 0.1
-	done
-	sleep 1
+	# uploading: the save's upload is in the store (its first write is
+	# slowed 0.7 s, so gc runs while the upload is young and unfinished)
+	uploading() { ls -A "$S" | grep -q '^cache_.*\.incomplete\.'; }
+	wait_for 30 uploading
 	up=$(ls -A "$S" | grep -c "^cache_$("$B10T" envkey)\.incomplete\.")
 	run gc --stale 0s --json
 	wait $spid; src=$?

@@ -265,6 +265,15 @@ ok "load exits 0 beside a foreign staging" expect_rc 0
 ok "load beside a foreign staging: the foreign staging survives load" [ -d "$parent/.$base.b10t-staging.ns1-deadbeef.$dead.0123456789abcdef/sub" ]
 rm -rf "$C" "$parent/.$base.b10t-"*
 
+# staging_made: a load's staging dir is beside the cache dir
+staging_made() {
+	ls -A "$parent" | grep -q "^\.$base\.b10t-staging\."
+}
+# young PATH: PATH's mtime is under 10 s old
+young() {
+	[ $(( $(date +%s) - $(stat -c %Y "$1" 2>/dev/null || echo 0) )) -lt 10 ]
+}
+
 # A real load in another pid namespace, held (strace delays its final
 # rename) with its staging in place: gc and a load here leave it alone.
 if unshare --pid --fork true 2>/dev/null && command -v strace >/dev/null; then
@@ -273,10 +282,7 @@ if unshare --pid --fork true 2>/dev/null && command -v strace >/dev/null; then
 		-e inject=rename:delay_enter=6s "$B10T" load --json \
 		>"$T_DIR/ns.out" 2>"$T_DIR/ns.err" &
 	ns=$!
-	i=0
-	while [ $i -lt 100 ] && [ -z "$(ls -A "$parent" | grep "^\.$base\.b10t-staging\.")" ]; do
-		sleep 0.05; i=$((i + 1))
-	done
+	wait_for 20 staging_made
 	st=$(ls -A "$parent" | grep "^\.$base\.b10t-staging\." | head -1)
 	ok "the other namespace's load made a tagged staging dir" sh -c "case '$st' in *.b10t-staging.ns*) [ '$st' != '' ] && ! echo '$st' | grep -q '$TAG' ;; *) exit 1 ;; esac"
 	run gc --json
@@ -303,15 +309,13 @@ if command -v strace >/dev/null; then
 	traced -e trace=utimensat -e inject=utimensat:delay_enter=15ms \
 		"$B10T" load --quiet >/dev/null 2>&1 &
 	slow=$!
-	i=0
-	while [ $i -lt 100 ] && [ -z "$(ls -A "$parent" | grep "^\.$base\.b10t-staging\.")" ]; do
-		sleep 0.05; i=$((i + 1))
-	done
+	wait_for 20 staging_made
 	st=$(ls -A "$parent" | grep "^\.$base\.b10t-staging\." | head -1)
 	[ -n "$st" ] && touch -d '2 hours ago' "$parent/$st"
-	sleep 7
-	age=$(( $(date +%s) - $(stat -c %Y "$parent/$st" 2>/dev/null || echo 0) ))
-	ok "a live load's staging dir is touched (mtime ${age}s old, under 10 s)" sh -c '[ -n "$1" ] && [ "$2" -lt 10 ]' - "$st" "$age"
+	# The handshake: the load's next touch moves the mtime (600 files at
+	# 15 ms each: about 9 s of load left).
+	touched_again() { [ -n "$st" ] && wait_for 30 young "$parent/$st"; }
+	ok "a live load's staging dir, aged by hand, is young again" touched_again
 	wait $slow; src=$?
 	ok "a slow load: the slow load succeeds" [ "$src" -eq 0 ]
 	rm -f "$A"; mv "$T_DIR/keep.tar.lz4" "$A"

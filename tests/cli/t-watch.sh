@@ -15,17 +15,6 @@ KEY=$("$B10T" envkey)
 C=$TORCHINDUCTOR_CACHE_DIR
 S=$B10FS_CACHE_DIR
 
-# wait_for SECONDS COMMAND...: a handshake, polled; fails after SECONDS
-wait_for() {
-	_lim=$(($1 * 20)); shift
-	_n=0
-	until "$@"; do
-		_n=$((_n + 1))
-		[ $_n -ge $_lim ] && { echo "#   gave up waiting for: $*"; return 1; }
-		sleep 0.05
-	done
-}
-
 # start_watch NAME ARGS...: b10t watch --json in the background; $W its pid,
 # $WO its stdout (JSON lines), $WE its stderr; returns once it watches.
 start_watch() {
@@ -120,7 +109,7 @@ fi
 cs=$(ctxt "$W") ticks=$(cpu_ticks "$W")
 # Reading the cache is no change.
 cat "$C/fxgraph/entry1" >/dev/null; ls -lR "$C" >/dev/null; stat "$C/fxgraph" >/dev/null
-sleep 2
+sleep 2	# a window to prove nothing happens in: no handshake can end it
 ok "idle for 2 s: no context switch at all (never woke)" \
 	sh -c '[ "$(awk "/ctxt_switches/ { n += \$2 } END { print n }" /proc/$1/status)" = "$2" ]' _ "$W" "$cs"
 ok "idle for 2 s: no CPU tick used" sh -c '[ "$(awk "{ print \$14 + \$15 }" /proc/$1/stat)" = "$2" ]' _ "$W" "$ticks"
@@ -265,7 +254,7 @@ B10FS_CACHE_DIR="$C/store"
 start_watch inner --quiet-period 0.2
 echo z >"$C/fxgraph/inner"
 ok "a change: published into the store in the cache dir" wait_for 20 has_publish 1
-sleep 1
+sleep 1	# a window: a publish caused by our own upload would come 0.2 s after it
 stop_watch
 ok "the store inside the cache dir: our publish caused no other" [ "$(publishes)" = 1 ] ||
 	sed 's/^/#   /' "$WO"
