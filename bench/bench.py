@@ -29,6 +29,7 @@ import time
 sys.dont_write_bytecode = True	# no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import depth  # noqa: E402
+from benchlib import b10t_env, find_b10t, rm_rf, scratch  # noqa: E402
 import gen_tree  # noqa: E402
 
 MB = 1 << 20
@@ -120,13 +121,6 @@ def q(path):
 	return "'" + path.replace("'", "'\\''") + "'"
 
 
-def rm_rf(path):
-	if os.path.islink(path) or os.path.isfile(path):
-		os.unlink(path)
-	elif os.path.isdir(path):
-		shutil.rmtree(path)
-
-
 def empty_dir(path):
 	os.makedirs(path, exist_ok=True)
 	for e in os.listdir(path):
@@ -167,19 +161,7 @@ class Tools:
 		}[t])
 
 	def b10t_env(self, t, cache_dir):
-		env = dict(os.environ)
-		env.update({
-			"TORCHINDUCTOR_CACHE_DIR": cache_dir,
-			"B10FS_CACHE_DIR": self.store(t),
-			"LOCAL_WORK_DIR": self.local(t),
-			"BASETEN_FS_ENABLED": "1",
-			"B10T_TORCH_VERSION": "x",
-			"B10T_TRITON_VERSION": "y",
-			"B10T_CUDART": "/nonexistent",
-			"MAX_CACHE_SIZE_MB": "1048576",	# the large tree is 2 GB
-		})
-		env.pop("B10T_LOG", None)
-		return env
+		return b10t_env(self.store(t), cache_dir, self.local(t))
 
 	def prepare_save(self, t):
 		"""Untimed, the same for every tool: an empty store and scratch."""
@@ -535,22 +517,6 @@ def mem_available():
 	return 0
 
 
-def setup_work(args, need):
-	"""Returns (work dir, own mount?).  tmpfs: our own mount when root,
-	else /dev/shm.  disk: a dir under --dir."""
-	if args.fs == "disk":
-		return tempfile.mkdtemp(prefix="b10t-bench.", dir=args.dir), False
-	if os.geteuid() == 0:
-		d = tempfile.mkdtemp(prefix="b10t-bench.", dir="/tmp")
-		r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d,mode=0700" % need,
-				    "b10t-bench", d], capture_output=True)
-		if r.returncode == 0:
-			return d, True
-		log("mount tmpfs failed (%s); using /dev/shm" % r.stderr.decode().strip())
-		os.rmdir(d)
-	return tempfile.mkdtemp(prefix="b10t-bench.", dir="/dev/shm"), False
-
-
 def kill_children():
 	"""On an interrupt: a command started through setsid -f is in its own
 	session, out of reach of the terminal's ^C, and (after setsid exits)
@@ -576,18 +542,6 @@ def kill_children():
 				os.waitpid(int(pid), 0)
 			except OSError:
 				pass
-
-
-def find_b10t(arg):
-	if arg:
-		p = shutil.which(arg) or arg
-		if not os.access(p, os.X_OK):
-			sys.exit("bench: %s: not an executable" % arg)
-		return os.path.abspath(p)
-	for p in (os.path.join(REPO, "build", "cmd", "b10t"), shutil.which("b10t")):
-		if p and os.access(p, os.X_OK):
-			return p
-	return None
 
 
 def main():
@@ -621,7 +575,7 @@ def main():
 	for tool in ("tar", "gzip", "lz4", "zstd", "cp", "bash"):
 		if not shutil.which(tool):
 			sys.exit("bench: %s not found" % tool)
-	b10t = find_b10t(args.b10t)
+	b10t = find_b10t(args.b10t, "bench", required=False)
 
 	# tree + cp -a copy + one extracted tree + four archives (< 0.5 each)
 	biggest = max(gen_tree.SIZES[s][0] for s in sizes) if sizes else 0
@@ -632,7 +586,26 @@ def main():
 
 	signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
 	signal.signal(signal.SIGINT, signal.default_int_handler)
-	work, own = setup_work(args, need)
+	# tmpfs: a private mount of our own when root, else a dir under /tmp
+	# (not /dev/shm: b10t refuses cache dirs under /dev); disk: under --dir.
+	disk = args.fs == "disk"
+	with scratch("b10t-bench.", need, args.dir if disk else "/tmp", tmpfs=not disk) as (work, own):
+		if not disk and not own:
+			log("no tmpfs of our own (not root?): timing on %s" % work)
+		try:
+			res = bench_all(args, sizes, work, own, b10t)
+		finally:
+			kill_children()
+	res["meta"]["loadavg_end"] = round(os.getloadavg()[0], 2)
+	res["targets"] = targets(res, args.fs)
+	if args.json:
+		json.dump(res, sys.stdout, indent=1)
+		print()
+	else:
+		print_table(res)
+
+
+def bench_all(args, sizes, work, own, b10t):
 	t0 = time.perf_counter()
 	floor = [run(["/bin/true"]).seconds for _ in range(10)]
 	res = {"meta": {"spawn_floor": round(statistics.median(floor), 5), "rss_measured": bool(CLEAN_RSS),
@@ -641,36 +614,16 @@ def main():
 			"host": platform.node(), "kernel": platform.release(),
 			"loadavg_start": round(os.getloadavg()[0], 2)},
 	       "sizes": {}}
-	try:
-		for s in sizes:
-			res["sizes"][s] = bench_size(s, args, work, b10t)
-		if not args.no_verbs:
-			log("timing envkey/info/list")
-			res["verbs"] = bench_verbs(work, b10t)
-		if not args.no_depth:
-			log("timing load per entry at depth 2 and 200")
-			res["depth"] = depth.measure(b10t, args.depth_entries, [2, 200], args.runs, work)
-	finally:
-		kill_children()
-		if own:
-			# a killed command's last children may still hold it a moment
-			for _ in range(10):
-				if subprocess.run(["umount", work], stderr=subprocess.DEVNULL).returncode == 0:
-					os.rmdir(work)
-					break
-				time.sleep(0.5)
-			else:
-				log("could not unmount %s; umount it by hand" % work)
-		else:
-			shutil.rmtree(work, ignore_errors=True)
+	for s in sizes:
+		res["sizes"][s] = bench_size(s, args, work, b10t)
+	if not args.no_verbs:
+		log("timing envkey/info/list")
+		res["verbs"] = bench_verbs(work, b10t)
+	if not args.no_depth:
+		log("timing load per entry at depth 2 and 200")
+		res["depth"] = depth.measure(b10t, args.depth_entries, [2, 200], args.runs, work)
 	res["meta"]["seconds"] = round(time.perf_counter() - t0, 1)
-	res["meta"]["loadavg_end"] = round(os.getloadavg()[0], 2)
-	res["targets"] = targets(res, args.fs)
-	if args.json:
-		json.dump(res, sys.stdout, indent=1)
-		print()
-	else:
-		print_table(res)
+	return res
 
 
 if __name__ == "__main__":

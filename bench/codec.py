@@ -22,16 +22,15 @@ import re
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gen_tree  # noqa: E402
 import netfs_bench as nb  # noqa: E402
+from benchlib import each_fs, find_b10t, fs_list, loadavg, rm_rf, scratch  # noqa: E402
 
 ALL_FS = ("tmpfs", "juicefs", "sshfs", "gluster", "rclone")
 MiB = 1024 * 1024
@@ -125,7 +124,7 @@ class Bench(nb.Bench):
 		sizes, notes = {}, []
 
 		def fresh_scratch():
-			nb.rm_rf(scratch)
+			rm_rf(scratch)
 			os.makedirs(scratch)
 
 		# Saves: through mount 1, into an emptied store of the codec's own.
@@ -133,7 +132,7 @@ class Bench(nb.Bench):
 			order = CODECS[i % len(CODECS):] + CODECS[:i % len(CODECS)]
 			for name, cenv in order:
 				store = os.path.join(m1, "store-" + slug(name))
-				nb.rm_rf(store)
+				rm_rf(store)
 				os.makedirs(store)
 				fresh_scratch()
 				drop()
@@ -147,18 +146,18 @@ class Bench(nb.Bench):
 			arch = archives(store)
 			if len(arch) != 1:
 				lstore = os.path.join(self.loc, "lstore")
-				nb.rm_rf(lstore)
+				rm_rf(lstore)
 				os.makedirs(lstore)
 				fresh_scratch()
 				nb.timed("%s save --quiet" % nb.q(self.b10t),
 					 self.env(cenv, lstore, self.tree, scratch))
 				arch = archives(lstore)
-				nb.rm_rf(store)
+				rm_rf(store)
 				os.makedirs(store)
 				# the archive, then its claim (the commit point)
 				for f in (arch[0], claim_of(arch[0])):
 					shutil.copyfile(os.path.join(lstore, f), os.path.join(store, f))
-				nb.rm_rf(lstore)
+				rm_rf(lstore)
 				if not any(n.startswith("load reads") for n in notes):
 					notes.append("load reads archives saved locally and copied onto the "
 						     "share (save cannot publish here)")
@@ -186,7 +185,7 @@ class Bench(nb.Bench):
 					if got != self.want:
 						notes.append("%s: loaded %d files %d bytes, want %d files %d bytes"
 							     % (name, got[0], got[1], self.want[0], self.want[1]))
-		nb.rm_rf(os.path.join(self.loc, "dest"))
+		rm_rf(os.path.join(self.loc, "dest"))
 		return res, sizes, notes
 
 
@@ -254,40 +253,23 @@ def main():
 	ap.add_argument("--seed", type=int, default=1)
 	ap.add_argument("--b10t", default=None)
 	args = ap.parse_args()
-	fss = [f for f in args.fs.split(",") if f]
-	for f in fss:
-		if f not in ALL_FS:
-			sys.exit("codec.py: unknown --fs %s" % f)
+	fss = fs_list(args.fs, ALL_FS, "codec.py")
 	if args.runs < 1:
 		sys.exit("codec.py: --runs must be >= 1")
 	if os.geteuid() != 0:
 		sys.exit("codec.py: needs root (mounts, /proc/sys/vm/drop_caches)")
-	b10t = nb.find_b10t(args.b10t)
-	la0 = nb.loadavg()
-	work = tempfile.mkdtemp(prefix="b10t-codecbench.")
-	subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8g", "tmpfs", work], check=True)
-	results, skipped = {}, {}
-	try:
+	b10t = find_b10t(args.b10t, "codec.py")
+	la0 = loadavg()
+	with scratch("b10t-codecbench.", 8 << 30) as (work, mounted):
+		if not mounted:
+			sys.exit("codec.py: could not mount a tmpfs on %s" % work)
 		b = Bench(args, work, b10t)
 		b.prepare()
 		nb.log("tree: %s" % gen_tree.describe(b.tree_stats))
-		for fs in fss:
-			nb.log("%s: start (load average %s)" % (fs, nb.loadavg()))
-			t0 = time.perf_counter()
-			try:
-				results[fs] = b.bench_fs(fs)
-			except Exception as e:	# a FS that fails must not cost the others
-				skipped[fs] = "%s%s" % ("" if isinstance(e, nb.SkipFS) else "FAILED: ", e)
-				nb.log("%s: skipped: %s" % (fs, e))
-				continue
-			nb.log("%s: done in %.0f s" % (fs, time.perf_counter() - t0))
+		results, skipped = each_fs(fss, b.bench_fs, nb.log)
 		if not results:
 			sys.exit("codec.py: no filesystem ran")
-		report(b, results, skipped, la0, nb.loadavg(), args.runs)
-	finally:
-		os.chdir("/")
-		subprocess.run(["umount", "-l", work])
-		os.rmdir(work)
+		report(b, results, skipped, la0, loadavg(), args.runs)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ one parent dir).  The archive is a real b10t archive: the manifest of a
 `b10t save` of a tiny tree, then the members, as pax tar in an lz4 frame
 (the `lz4` CLI).  Each run loads it into a missing cache dir; the time
 per entry is the median over the runs divided by the entry count.  Work
-dir: /dev/shm (hot cache, like bench.py).
+dir: a private tmpfs under --dir when root (hot cache, like bench.py), else
+a dir under --dir (/tmp; not /dev/shm: b10t refuses cache dirs under /dev).
 """
 import argparse
 import io
@@ -27,35 +28,13 @@ import tarfile
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def find_b10t(arg):
-	if arg:
-		return arg
-	p = os.path.join(REPO, "build", "cmd", "b10t")
-	return p if os.access(p, os.X_OK) else shutil.which("b10t")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import b10t_env, find_b10t, rm_rf, scratch  # noqa: E402
 
 
 def env_for(work):
-	env = dict(os.environ)
-	env.update({
-		"TORCHINDUCTOR_CACHE_DIR": os.path.join(work, "cache"),
-		"B10FS_CACHE_DIR": os.path.join(work, "store"),
-		"LOCAL_WORK_DIR": os.path.join(work, "local"),
-		"BASETEN_FS_ENABLED": "1",
-		"B10T_TORCH_VERSION": "x",
-		"B10T_TRITON_VERSION": "y",
-		"B10T_CUDART": "/nonexistent",
-		"MAX_CACHE_SIZE_MB": "1048576",
-	})
-	env.pop("B10T_LOG", None)
-	return env
-
-
-def rm_rf(p):
-	if os.path.lexists(p):
-		subprocess.run(["rm", "-rf", "--", p], check=True)
+	return b10t_env(os.path.join(work, "store"), os.path.join(work, "cache"),
+			os.path.join(work, "local"))
 
 
 def member_names(i, depth, path_len=0):
@@ -126,7 +105,7 @@ def time_loads(b10t, env, runs):
 	return times
 
 
-def measure(b10t, entries, depths, runs, parent="/dev/shm", control=True):
+def measure(b10t, entries, depths, runs, parent="/tmp", control=True):
 	"""One row per depth: entries, archive size, the runs, median, us/entry.
 	With control, a last row at depth 2 whose paths are as long as the
 	deepest row's: what long names cost without depth."""
@@ -175,16 +154,17 @@ def main():
 	ap.add_argument("--depths", default="2,200")
 	ap.add_argument("--runs", type=int, default=5)
 	ap.add_argument("--b10t")
-	ap.add_argument("--dir", default="/dev/shm", help="parent of the work dir")
+	ap.add_argument("--dir", default="/tmp", help="parent of the work dir")
 	ap.add_argument("--no-control", action="store_true",
 			help="no row at depth 2 with paths as long as the deepest row's")
 	ap.add_argument("--json", action="store_true")
 	args = ap.parse_args()
-	b10t = find_b10t(args.b10t)
-	if not b10t or not shutil.which("lz4"):
-		sys.exit("depth: needs the b10t binary (--b10t) and the lz4 CLI")
-	rows = measure(b10t, args.entries, [int(d) for d in args.depths.split(",")], args.runs,
-		       args.dir, not args.no_control)
+	b10t = find_b10t(args.b10t, "depth")
+	if not shutil.which("lz4"):
+		sys.exit("depth: needs the lz4 CLI")
+	with scratch("b10t-depth-tmpfs.", 4 << 30, args.dir) as (work, _):
+		rows = measure(b10t, args.entries, [int(d) for d in args.depths.split(",")],
+			       args.runs, work, not args.no_control)
 	if args.json:
 		print(json.dumps({"depth": rows}, indent=1))
 	else:

@@ -34,28 +34,16 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from benchlib import b10t_env, find_b10t, logger, scratch  # noqa: E402
 
 
-def log(msg):
-	print("layers: " + msg, file=sys.stderr, flush=True)
+log = logger("layers")
 
 
 def env_for(store, cache, work):
-	env = {k: v for k, v in os.environ.items() if not k.startswith(("B10T_", "B10FS_", "TORCHINDUCTOR_"))}
-	env.update({
-		"TORCHINDUCTOR_CACHE_DIR": cache,
-		"B10FS_CACHE_DIR": store,
-		"LOCAL_WORK_DIR": work,
-		"BASETEN_FS_ENABLED": "1",
-		"B10T_TORCH_VERSION": "x",
-		"B10T_TRITON_VERSION": "y",
-		"B10T_CUDART": "/nonexistent",
-		"MAX_CACHE_SIZE_MB": "1048576",
-		# No automatic compaction inside the timed updates.
-		"B10T_COMPACT_LAYERS": "1000",
-		"B10T_COMPACT_MB": "1048576",
-	})
-	return env
+	# No automatic compaction inside the timed updates.
+	return b10t_env(store, cache, work, B10T_COMPACT_LAYERS=1000, B10T_COMPACT_MB=1048576)
 
 
 def b10t(bin_, env, *args, check=True):
@@ -124,23 +112,14 @@ def main():
 	ap.add_argument("--runs", type=int, default=5)
 	ap.add_argument("--size", default="medium")
 	ap.add_argument("--seed", type=int, default=1)
-	ap.add_argument("--b10t", default=os.path.join(HERE, "..", "build", "cmd", "b10t"))
+	ap.add_argument("--b10t", help="the binary (default: build/cmd/b10t, else PATH)")
 	ap.add_argument("--dir", default="/tmp")
 	ap.add_argument("--json", action="store_true")
 	a = ap.parse_args()
-	bin_ = os.path.abspath(a.b10t)
-	work = os.path.join(a.dir, "b10t-layers-bench.%d" % os.getpid())
-	os.makedirs(work)
-	mounted = os.geteuid() == 0 and subprocess.run(
-		["mount", "-t", "tmpfs", "-o", "size=%d,mode=0700" % (6 << 30), "b10t-layers", work],
-		capture_output=True).returncode == 0
+	bin_ = find_b10t(a.b10t, "layers")
 	load0 = os.getloadavg()[0]
-	try:
+	with scratch("b10t-layers-bench.", 6 << 30, a.dir) as (work, mounted):
 		res = run_bench(a, bin_, work)
-	finally:
-		if mounted:
-			subprocess.run(["umount", work])
-		shutil.rmtree(work, ignore_errors=True)
 	res["tmpfs"] = mounted
 	res["loadavg"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
 	if a.json:

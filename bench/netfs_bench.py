@@ -22,13 +22,13 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import gen_tree  # noqa: E402
+from benchlib import SkipFS, b10t_env, each_fs, find_b10t, fs_list, loadavg, logger, rm_rf, scratch  # noqa: E402
 
 NETFS = os.path.join(REPO, "tests", "netfs", "netfs.sh")
 ALL_FS = ("juicefs", "sshfs", "gluster", "rclone", "tmpfs")
@@ -46,17 +46,11 @@ CODECS = [
 ]
 
 
-def log(msg):
-	print("netfs_bench: " + msg, file=sys.stderr, flush=True)
+log = logger("netfs_bench")
 
 
 def q(s):
 	return "'" + s.replace("'", "'\\''") + "'"
-
-
-def loadavg():
-	with open("/proc/loadavg") as f:
-		return " ".join(f.read().split()[:3])
 
 
 def drop_caches():
@@ -93,13 +87,6 @@ def timed(cmd, env=None):
 		raise RuntimeError("%s: exit %d: %s" % (cmd, p.returncode,
 							p.stderr.decode(errors="replace").strip()[-300:]))
 	return dt
-
-
-def rm_rf(p):
-	if os.path.islink(p) or os.path.isfile(p):
-		os.unlink(p)
-	elif os.path.isdir(p):
-		shutil.rmtree(p)
 
 
 def shape(root):
@@ -159,19 +146,7 @@ class Bench:
 		os.unlink(plain)
 
 	def b10t_env(self, store, cache_dir, scratch):
-		env = dict(os.environ)
-		env.update({
-			"TORCHINDUCTOR_CACHE_DIR": cache_dir,
-			"B10FS_CACHE_DIR": store,
-			"LOCAL_WORK_DIR": scratch,
-			"BASETEN_FS_ENABLED": "1",
-			"B10T_TORCH_VERSION": "x",
-			"B10T_TRITON_VERSION": "y",
-			"B10T_CUDART": "/nonexistent",
-			"MAX_CACHE_SIZE_MB": "1048576",
-		})
-		env.pop("B10T_LOG", None)
-		return env
+		return b10t_env(store, cache_dir, scratch)
 
 	def drop_client(self, fsdir, fs):
 		"""Before each timed op: the kernel's caches, and JuiceFS's block
@@ -349,10 +324,6 @@ class Bench:
 		return res, notes
 
 
-class SkipFS(Exception):
-	pass
-
-
 def med(xs):
 	"""None when any run failed: a median of the runs that worked would
 	hide the failure."""
@@ -466,13 +437,6 @@ def report(b, results, skipped, notes, la0, la1, runs):
 	print("load average: start %s, end %s (%d CPUs)" % (la0, la1, os.cpu_count()))
 
 
-def find_b10t(arg):
-	for p in ([arg] if arg else [os.path.join(REPO, "build", "cmd", "b10t"), shutil.which("b10t")]):
-		if p and os.access(p, os.X_OK):
-			return os.path.abspath(p)
-	sys.exit("netfs_bench: no b10t (build it, or --b10t PATH)")
-
-
 def main():
 	ap = argparse.ArgumentParser(description="b10t and codecs on network filesystems.")
 	ap.add_argument("--fs", default=",".join(ALL_FS),
@@ -482,44 +446,27 @@ def main():
 	ap.add_argument("--seed", type=int, default=1)
 	ap.add_argument("--b10t", default=None)
 	args = ap.parse_args()
-	fss = [f for f in args.fs.split(",") if f]
-	for f in fss:
-		if f not in ALL_FS:
-			sys.exit("netfs_bench: unknown --fs %s" % f)
+	fss = fs_list(args.fs, ALL_FS, "netfs_bench")
 	if args.runs < 1:
 		sys.exit("netfs_bench: --runs must be >= 1")
 	if os.geteuid() != 0:
 		sys.exit("netfs_bench: needs root (mounts, /proc/sys/vm/drop_caches)")
-	b10t = find_b10t(args.b10t)
+	b10t = find_b10t(args.b10t, "netfs_bench")
 	la0 = loadavg()
-	work = tempfile.mkdtemp(prefix="b10t-netbench.")
 	# One private tmpfs for everything: the local side and every FS's
 	# server side, so a drop of the page cache cannot evict them.
-	subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8g", "tmpfs", work], check=True)
-	results, skipped, notes = {}, {}, {}
-	try:
+	with scratch("b10t-netbench.", 8 << 30) as (work, mounted):
+		if not mounted:
+			sys.exit("netfs_bench: could not mount a tmpfs on %s" % work)
 		b = Bench(args, work, b10t)
 		b.prepare()
 		log("tree: %s" % gen_tree.describe(b.tree_stats))
-		for fs in fss:
-			log("%s: start (load average %s)" % (fs, loadavg()))
-			t0 = time.perf_counter()
-			try:
-				res, n = b.bench_fs(fs)
-				results[fs] = res
-				notes[fs] = n
-			except Exception as e:	# a FS that fails must not cost the others
-				skipped[fs] = "%s%s" % ("" if isinstance(e, SkipFS) else "FAILED: ", e)
-				log("%s: skipped: %s" % (fs, e))
-				continue
-			log("%s: done in %.0f s" % (fs, time.perf_counter() - t0))
-		if not results:
+		both, skipped = each_fs(fss, b.bench_fs, log)
+		if not both:
 			sys.exit("netfs_bench: no filesystem ran")
+		results = {fs: r for fs, (r, n) in both.items()}
+		notes = {fs: n for fs, (r, n) in both.items()}
 		report(b, results, skipped, notes, la0, loadavg(), args.runs)
-	finally:
-		os.chdir("/")
-		subprocess.run(["umount", "-l", work])
-		os.rmdir(work)
 
 
 if __name__ == "__main__":

@@ -34,27 +34,16 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from benchlib import b10t_env, find_b10t, logger, scratch  # noqa: E402
 
 
-def log(msg):
-	print("stats: " + msg, file=sys.stderr, flush=True)
+log = logger("stats")
 
 
 def env_for(store, cache, work, stats, torch="x"):
-	env = {k: v for k, v in os.environ.items() if not k.startswith(("B10T_", "B10FS_", "TORCHINDUCTOR_"))}
-	env.update({
-		"TORCHINDUCTOR_CACHE_DIR": cache,
-		"B10FS_CACHE_DIR": store,
-		"LOCAL_WORK_DIR": work,
-		"BASETEN_FS_ENABLED": "1",
-		"B10T_TORCH_VERSION": torch,
-		"B10T_TRITON_VERSION": "y",
-		"B10T_CUDART": "/nonexistent",
-		"B10T_CODEC": "lz4",
-		"MAX_CACHE_SIZE_MB": "1048576",
-		"B10T_STATS": "1" if stats else "0",
-	})
-	return env
+	return b10t_env(store, cache, work, B10T_TORCH_VERSION=torch, B10T_CODEC="lz4",
+			B10T_STATS=1 if stats else 0)
 
 
 def timed(bin_, env, want_rc, *args):
@@ -142,23 +131,14 @@ def main():
 	ap = argparse.ArgumentParser()
 	ap.add_argument("--runs", type=int, default=9)
 	ap.add_argument("--size", default="small")
-	ap.add_argument("--b10t", default=os.path.join(HERE, "..", "build", "cmd", "b10t"))
+	ap.add_argument("--b10t", help="the binary (default: build/cmd/b10t, else PATH)")
 	ap.add_argument("--dir", default="/tmp")
 	ap.add_argument("--json", action="store_true")
 	a = ap.parse_args()
-	bin_ = os.path.abspath(a.b10t)
-	work = os.path.join(a.dir, "b10t-stats-bench.%d" % os.getpid())
-	os.makedirs(work)
-	mounted = os.geteuid() == 0 and subprocess.run(
-		["mount", "-t", "tmpfs", "-o", "size=%d,mode=0700" % (2 << 30), "b10t-stats", work],
-		capture_output=True).returncode == 0
+	bin_ = find_b10t(a.b10t, "stats")
 	load0 = os.getloadavg()[0]
-	try:
+	with scratch("b10t-stats-bench.", 2 << 30, a.dir) as (work, mounted):
 		res = run_bench(a, bin_, work)
-	finally:
-		if mounted:
-			subprocess.run(["umount", work])
-		shutil.rmtree(work, ignore_errors=True)
 	res["tmpfs"] = mounted
 	res["loadavg"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
 	if a.json:
