@@ -120,7 +120,6 @@ static int set_option(b10t_t *h, const char *name, const char *value)
 		     !strcmp(name, "dry_run") ? &h->dry_run : NULL;
 	bool unset = !value || !*value;
 	struct b10t_archive_info info;
-	char **keep;
 	int b;
 
 	if (flag) {
@@ -171,11 +170,9 @@ static int set_option(b10t_t *h, const char *name, const char *value)
 		len = strlen(value);
 		if (!b10t_valid_key(value, len))
 			return b10t_set_error(&h->ctx, EINVAL, "keep: not a key");
-		keep = realloc(h->keep, (h->n_keep + 1) * sizeof(*keep));
-		if (!keep)
+		if (B10T_PUSH(h->keep, h->n_keep) < 0)
 			return b10t_set_error(&h->ctx, ENOMEM, "out of memory");
-		h->keep = keep;
-		if (!(keep[h->n_keep] = strndup(value, len)))
+		if (!(h->keep[h->n_keep] = strndup(value, len)))
 			return b10t_set_error(&h->ctx, ENOMEM, "out of memory");
 		h->n_keep++;
 		return 0;

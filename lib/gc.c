@@ -509,9 +509,9 @@ static int find_keep_missing(const struct scan *s, const struct b10t_gc_opts *o,
 			found = s->e[i].kind == K_ARCHIVE && key_listed(&s->e[i], o->keep[k]);
 		if (found)
 			continue;
-		if (!(m = realloc(res->keep_missing, (res->n_keep_missing + 1) * sizeof(*m))))
+		if (B10T_PUSH(res->keep_missing, res->n_keep_missing) < 0)
 			return -ENOMEM;
-		res->keep_missing = m;
+		m = res->keep_missing;
 		if (!(m[res->n_keep_missing] = strdup(o->keep[k])))
 			return -ENOMEM;
 		res->n_keep_missing++;
@@ -521,13 +521,11 @@ static int find_keep_missing(const struct scan *s, const struct b10t_gc_opts *o,
 
 static int add_item(struct b10t_gc_result *res, const struct entry *e, const char *reason)
 {
-	struct b10t_gc_item *items = realloc(res->items, (res->n_items + 1) * sizeof(*items));
 	struct b10t_gc_item *it;
 
-	if (!items)
+	if (B10T_PUSH(res->items, res->n_items) < 0)
 		return -ENOMEM;
-	res->items = items;
-	it = &items[res->n_items++];
+	it = &res->items[res->n_items++];
 	snprintf(it->filename, sizeof(it->filename), "%s", e->name);
 	it->reason = reason;
 	it->bytes = e->bytes;
@@ -538,11 +536,11 @@ static int add_item(struct b10t_gc_result *res, const struct entry *e, const cha
 static void add_covered(void *arg, const char *name, uint64_t bytes)
 {
 	struct b10t_gc_result *res = arg;
-	struct b10t_gc_item *items = realloc(res->items, (res->n_items + 1) * sizeof(*items));
+	struct b10t_gc_item *items;
 
-	if (!items)
+	if (B10T_PUSH(res->items, res->n_items) < 0)
 		return;
-	res->items = items;
+	items = res->items;
 	snprintf(items[res->n_items].filename, sizeof(items->filename), "%s", name);
 	items[res->n_items].reason = "covered";
 	items[res->n_items].bytes = bytes;

@@ -202,6 +202,17 @@ int b10t_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first);
 #define B10T_GROW(arr, cap, need, first) \
 	b10t_grow(&(arr), &(cap), (need), sizeof(*(arr)), (first))
 
+/*
+ * Room for one more element at index n of the array *arrp that keeps only
+ * its count n, no capacity: the capacity is implied, the smallest power of
+ * two >= n, so it reallocs only when n is 0 or a power of two (to 1, or
+ * 2n), every product checked.  Valid only for an array grown by nothing
+ * else (a reset may free it, or set n = 0 and keep it).  0 or -ENOMEM; on
+ * failure the array is as it was.  B10T_PUSH checks the element size.
+ */
+int b10t_grow_one(void *arrp, size_t n, size_t size);
+#define B10T_PUSH(arr, n) b10t_grow_one(&(arr), (n), sizeof(*(arr)))
+
 /* The process umask, read without changing it where /proc tells it (a
  * umask(0)-and-back would let another thread create a file mode 0666
  * meanwhile); else by that dance. */

@@ -42,15 +42,8 @@ struct claims {
 
 static int claims_add(struct claims *c, const struct claim *x)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 64;
-		struct claim *v = realloc(c->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (B10T_GROW(c->v, c->cap, c->n + 1, 64) < 0)
+		return -ENOMEM;
 	c->v[c->n++] = *x;
 	return 0;
 }
@@ -214,10 +207,9 @@ int b10t_rm_key(struct b10t_ctx *ctx, const struct b10t_config *cfg, const char 
 							       cfg->store_dir, name, strerror(errno));
 				continue;
 			}
-			items = realloc(res->items, (res->n_items + 1) * sizeof(*items));
-			if (!items)
+			if (B10T_PUSH(res->items, res->n_items) < 0)
 				continue;
-			res->items = items;
+			items = res->items;
 			snprintf(items[res->n_items].filename, sizeof(items->filename), "%s", name);
 			items[res->n_items].reason = pass == 0 ? "claim" : "archive";
 			items[res->n_items].bytes = (uint64_t)st.st_size;

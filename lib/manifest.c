@@ -275,15 +275,8 @@ int b10t_manifest_add_entry(struct b10t_manifest *m, const struct b10t_entry *e)
 {
 	struct b10t_entry *d;
 
-	if (m->n_entries == m->cap_entries) {
-		size_t cap = m->cap_entries ? 2 * m->cap_entries : 256;
-		struct b10t_entry *n = realloc(m->entries, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		m->entries = n;
-		m->cap_entries = cap;
-	}
+	if (B10T_GROW(m->entries, m->cap_entries, m->n_entries + 1, 256) < 0)
+		return -ENOMEM;
 	d = &m->entries[m->n_entries];
 	*d = *e;
 	d->path = strdup(e->path);

@@ -115,16 +115,9 @@ static int add_item(struct items *it, const char *s, size_t len)
 		return 0;	/* after a trailing comma */
 	if ((r = item_key(s, len, &key)) < 0)
 		return r;
-	if (it->n == it->cap) {
-		size_t cap = it->cap ? 2 * it->cap : 16;
-		struct item *v = realloc(it->v, cap * sizeof(*v));
-
-		if (!v) {
-			free(key);
-			return -ENOMEM;
-		}
-		it->v = v;
-		it->cap = cap;
+	if (B10T_GROW(it->v, it->cap, it->n + 1, 16) < 0) {
+		free(key);
+		return -ENOMEM;
 	}
 	it->v[it->n++] = (struct item){ s, len, key };
 	return 0;

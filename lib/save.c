@@ -571,16 +571,15 @@ static const struct b10t_manifest *list_get(struct save_job *j, struct lists *l,
 					    const char *name)
 {
 	char path[PATH_MAX];
-	struct list_of *it, *v;
+	struct list_of *it;
 	struct stat st;
 	int fd, r;
 
 	for (size_t i = 0; i < l->n; i++)
 		if (!strcmp(l->v[i].name, name))
 			return &l->v[i].m;
-	if (!(v = realloc(l->v, (l->n + 1) * sizeof(*v))))
+	if (B10T_PUSH(l->v, l->n) < 0)
 		return NULL;
-	l->v = v;
 	it = &l->v[l->n++];
 	memset(it, 0, sizeof(*it));
 	snprintf(it->name, sizeof(it->name), "%s", name);

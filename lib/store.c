@@ -558,12 +558,11 @@ void b10t_set_free(struct b10t_set *set)
 static int set_add(struct b10t_set *set, const char *archive, const char *claim, uint64_t gen,
 		   bool base, enum b10t_format fmt)
 {
-	struct b10t_set_item *v = realloc(set->v, (set->n + 1) * sizeof(*v)), *it;
+	struct b10t_set_item *it;
 
-	if (!v)
+	if (B10T_PUSH(set->v, set->n) < 0)
 		return -ENOMEM;
-	set->v = v;
-	it = &v[set->n++];
+	it = &set->v[set->n++];
 	memset(it, 0, sizeof(*it));
 	snprintf(it->name, sizeof(it->name), "%s", archive);
 	snprintf(it->claim, sizeof(it->claim), "%s", claim);
@@ -724,15 +723,9 @@ static int key_names(struct b10t_ctx *ctx, const struct b10t_config *cfg, int di
 		default:
 			continue;
 		}
-		if (len == cap) {
-			struct b10t_name *t;
-
-			cap = cap ? 2 * cap : 8;
-			if (!(t = realloc(v, cap * sizeof(*v)))) {
-				r = b10t_set_error(ctx, ENOMEM, "listing the store: out of memory");
-				break;
-			}
-			v = t;
+		if (B10T_GROW(v, cap, len + 1, 8) < 0) {
+			r = b10t_set_error(ctx, ENOMEM, "listing the store: out of memory");
+			break;
 		}
 		v[len++] = nm;
 	}
@@ -755,17 +748,15 @@ static int key_names(struct b10t_ctx *ctx, const struct b10t_config *cfg, int di
 		for (size_t i = 0; i < sizeof(look) / sizeof(look[0]); i++) {
 			char name[NAME_MAX + 1];
 			struct stat st;
-			struct b10t_name *t;
 
 			if (b10t_name_for_key(name, sizeof(name), look[i].kind, key, look[i].gen,
 					      look[i].fmt) < 0 ||
 			    b10t_fstatat_fresh(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
-			if (!(t = realloc(v, (len + 1) * sizeof(*v)))) {
+			if (B10T_GROW(v, cap, len + 1, 8) < 0) {
 				free(v);
 				return b10t_set_error(ctx, ENOMEM, "listing the store: out of memory");
 			}
-			v = t;
 			memset(&v[len], 0, sizeof(v[len]));
 			b10t_name_parse(B10T_SIDE_STORE, name, &v[len++]);
 		}

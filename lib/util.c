@@ -268,6 +268,27 @@ int b10t_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
 	return 0;
 }
 
+int b10t_grow_one(void *arrp, size_t n, size_t size)
+{
+	size_t c = n ? n : 1;	/* n is now full when it is 0 or a power of two */
+	void *arr, *p;
+
+	if (n & (n - 1))
+		return 0;
+	if (n) {
+		if (n > SIZE_MAX / 2)
+			return -ENOMEM;
+		c = 2 * n;
+	}
+	if (!size || c > SIZE_MAX / size)
+		return -ENOMEM;
+	memcpy(&arr, arrp, sizeof(arr));
+	if (!(p = realloc(arr, c * size)))
+		return -ENOMEM;
+	memcpy(arrp, &p, sizeof(p));
+	return 0;
+}
+
 mode_t b10t_umask(void)
 {
 	char line[128];

@@ -64,23 +64,16 @@ struct b10t_watch {
 
 static int slot_grow(struct b10t_watch *w, int wd)
 {
-	size_t cap = w->cap ? w->cap : 64;
-	char **p;
-	unsigned *m;
+	/* Two arrays of one capacity: each grows from the same cap to the
+	 * same size; w->cap moves only once both have. */
+	size_t pcap = w->cap, mcap = w->cap;
 
-	while ((size_t)wd >= cap)
-		cap *= 2;
-	if (cap == w->cap)
-		return 0;
-	if (!(p = realloc(w->paths, cap * sizeof(*p))))
+	if (B10T_GROW(w->paths, pcap, (size_t)wd + 1, 64) < 0 ||
+	    B10T_GROW(w->mark, mcap, (size_t)wd + 1, 64) < 0)
 		return -ENOMEM;
-	w->paths = p;
-	if (!(m = realloc(w->mark, cap * sizeof(*m))))
-		return -ENOMEM;
-	w->mark = m;
-	memset(w->paths + w->cap, 0, (cap - w->cap) * sizeof(*p));
-	memset(w->mark + w->cap, 0, (cap - w->cap) * sizeof(*m));
-	w->cap = cap;
+	memset(w->paths + w->cap, 0, (pcap - w->cap) * sizeof(*w->paths));
+	memset(w->mark + w->cap, 0, (mcap - w->cap) * sizeof(*w->mark));
+	w->cap = pcap;
 	return 0;
 }
 

@@ -120,15 +120,8 @@ static void gather_env(struct b10t_manifest *m)
 
 		if (!eq || !recorded_var(*e, (size_t)(eq - *e)) || strlen(eq + 1) >= sizeof(all->value))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? 2 * cap : 32;
-			struct b10t_manifest_component *g = realloc(all, nc * sizeof(*g));
-
-			if (!g)
-				break;
-			all = g;
-			cap = nc;
-		}
+		if (B10T_GROW(all, cap, n + 1, 32) < 0)
+			break;
 		memcpy(all[n].name, *e, (size_t)(eq - *e));
 		all[n].name[eq - *e] = '\0';
 		snprintf(all[n].value, sizeof(all[n].value), "%s", eq + 1);

@@ -137,6 +137,29 @@ static void test_grow(void)
 	free(v);
 }
 
+static void test_push(void)
+{
+	size_t *v = NULL, n = 0;
+	char *big = (char *)1;	/* never dereferenced: the overflow comes first */
+	bool kept = true;
+
+	for (n = 0; n < 1000; n++) {
+		if (B10T_PUSH(v, n) < 0)
+			break;
+		v[n] = n;	/* under ASan: each index written is inside the allocation */
+	}
+	is_int(n, 1000, "push 1,000 elements one by one");
+	for (size_t i = 0; i < n; i++)
+		kept = kept && v[i] == i;
+	ok(kept, "... every element kept through the reallocs");
+	is_int(B10T_PUSH(v, 1000), 0, "push at a count that is not a power of two: room already");
+	is_int(B10T_PUSH(big, (SIZE_MAX / 2) + 1), -ENOMEM, "push whose count overflows: -ENOMEM");
+	ok(big == (char *)1, "... the array is as it was");
+	is_int(B10T_PUSH(v, (size_t)1 << 62), -ENOMEM, "push whose bytes overflow: -ENOMEM");
+	ok(v[999] == 999, "... and so is its content");
+	free(v);
+}
+
 static void test_umask(void)
 {
 	mode_t old = umask(027);
@@ -155,6 +178,7 @@ int main(void)
 	test_path_split();
 	test_readdir();
 	test_grow();
+	test_push();
 	test_umask();
 	tap_rmdir(tmp);
 	return tap_done();
