@@ -270,23 +270,11 @@ int b10t_grow(void *arrp, size_t *cap, size_t need, size_t size, size_t first)
 
 int b10t_grow_one(void *arrp, size_t n, size_t size)
 {
-	size_t c = n ? n : 1;	/* n is now full when it is 0 or a power of two */
-	void *arr, *p;
+	size_t cap = n;	/* the implied capacity where it is full: 0 or a power of two */
 
 	if (n & (n - 1))
 		return 0;
-	if (n) {
-		if (n > SIZE_MAX / 2)
-			return -ENOMEM;
-		c = 2 * n;
-	}
-	if (!size || c > SIZE_MAX / size)
-		return -ENOMEM;
-	memcpy(&arr, arrp, sizeof(arr));
-	if (!(p = realloc(arr, c * size)))
-		return -ENOMEM;
-	memcpy(arrp, &p, sizeof(p));
-	return 0;
+	return b10t_grow(arrp, &cap, n + 1, size, 1);
 }
 
 mode_t b10t_umask(void)
